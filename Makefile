@@ -1,0 +1,64 @@
+# renderfarm: `make run` renders the example scene through the local farm; `make test` runs the tests.
+# Both install what they need: a virtual environment (.venv), npm packages (Azurite), the tools
+# venv for the infra checks (.venv-tools) and, where missing and we are root, Blender's system
+# libraries.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .venv-tools
+PIP := $(VENV)/bin/pip --disable-pip-version-check
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+# Shared libraries bpy 5.0.1 links against, and Mesa EGL for Workbench and EEVEE (FACTS.md).
+APT_PACKAGES := libx11-6 libxext6 libxfixes3 libxi6 libxrender1 libxkbcommon0 libsm6 \
+	libegl1 libegl-mesa0 libgl1-mesa-dri
+
+REQUIREMENTS := requirements.txt requirements-dev.txt containerapp_worker/requirements.txt \
+	infra/requirements-test.txt
+
+.PHONY: deps test lint pytest bench clean system-deps
+
+deps: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed system-deps
+
+$(VENV)/.installed: $(REQUIREMENTS) pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(TOOLS)/.installed: infra/requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip --disable-pip-version-check install --quiet -r infra/requirements-tools.txt
+	touch $@
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing $$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "Blender needs these system packages: $$missing (install them with apt-get)"; \
+		fi; \
+	fi
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+pytest: deps
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint pytest
+
+bench: deps
+	$(PY) -m bench.bench_servicebus
+
+clean:
+	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache

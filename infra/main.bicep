@@ -1,0 +1,262 @@
+// renderfarm on Azure: the API (Functions, Flex Consumption), the chunk queue (Service Bus),
+// the Blender workers (Container Apps, scaled by KEDA), Blob Storage, Key Vault, monitoring.
+// This file only composes modules/; each module holds one concern.
+
+targetScope = 'resourceGroup'
+
+@description('Short name of this farm; with the resource group it seeds every resource name.')
+@minLength(1)
+@maxLength(24)
+param environmentName string = 'renderfarm'
+
+@description('Region for everything; it must offer Flex Consumption and Container Apps.')
+param location string = resourceGroup().location
+
+@description('Worker image (login server/repository:tag); empty: a public placeholder until deploy.sh builds the worker.')
+param workerImage string = ''
+
+@description('Object id of whoever runs deploy.sh, given Key Vault Secrets Officer to store the first API key; empty: nobody.')
+param deployerPrincipalId string = ''
+
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param deployerPrincipalType string = 'User'
+
+// --- Worker ---
+
+@description('Run the worker as a Container Apps Job (one message per execution) instead of a Container App that keeps Blender loaded between messages.')
+param useContainerAppsJob bool = false
+
+@description('vCPUs per worker replica, as a string (Container Apps accepts 0.25 to 4 on Consumption).')
+param workerCpu string = '2'
+
+@description('Memory per worker replica; on Consumption it must be twice the vCPUs in Gi.')
+param workerMemory string = '4Gi'
+
+// KEDA's parameters: defaults equal infra/scaling.json, which the local autoscaler reads too.
+@minValue(0)
+param workerMinReplicas int = 0
+
+@minValue(1)
+@maxValue(1000)
+param workerMaxReplicas int = 10
+
+@description('Messages per replica: one, since each worker renders one chunk at a time for minutes.')
+@minValue(1)
+param workerMessageCount int = 1
+
+@minValue(0)
+param workerActivationMessageCount int = 0
+
+@description('Seconds between two reads of the queue depth by KEDA.')
+@minValue(1)
+param workerPollingInterval int = 5
+
+@description('Seconds after the last message before the worker scales back to zero.')
+@minValue(0)
+param workerCooldownPeriod int = 60
+
+// --- API ---
+
+@allowed([512, 2048, 4096])
+param functionInstanceMemoryMB int = 2048
+
+@minValue(1)
+@maxValue(1000)
+param functionMaximumInstanceCount int = 40
+
+// --- Data, secrets, monitoring ---
+
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
+param storageSku string = 'Standard_LRS'
+
+@description('Telemetry must authenticate with Entra ID (instrumentation-key ingestion refused).')
+param appInsightsDisableLocalAuth bool = true
+
+@description('E-mail address for alerts; empty: alerts show in the portal only.')
+param alertEmail string = ''
+
+@minValue(1)
+@maxValue(100)
+param apiFailureRatePercent int = 5
+
+var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var tags = {
+  app: 'renderfarm'
+  environment: environmentName
+}
+
+// Names the code reads from its settings; the same defaults as renderfarm/settings.py.
+var queueName = 'render-chunks'
+var scenesContainer = 'scenes'
+var jobsContainer = 'jobs'
+var deploymentContainer = 'app-package'
+
+module identities 'modules/identities.bicep' = {
+  name: 'identities'
+  params: {
+    location: location
+    tags: tags
+    token: token
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    tags: tags
+    token: token
+    disableLocalAuth: appInsightsDisableLocalAuth
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    tags: tags
+    token: token
+    workspaceId: monitoring.outputs.workspaceId
+    scenesContainer: scenesContainer
+    jobsContainer: jobsContainer
+    deploymentContainer: deploymentContainer
+    skuName: storageSku
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  params: {
+    location: location
+    tags: tags
+    token: token
+    queueName: queueName
+    workspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    location: location
+    tags: tags
+    token: token
+    workspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+module registry 'modules/registry.bicep' = {
+  name: 'registry'
+  params: {
+    location: location
+    tags: tags
+    token: token
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    dataAccountName: storage.outputs.dataAccountName
+    hostAccountName: storage.outputs.hostAccountName
+    scenesContainer: scenesContainer
+    jobsContainer: jobsContainer
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    queueName: serviceBus.outputs.queueName
+    keyVaultName: keyVault.outputs.name
+    registryName: registry.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    apiPrincipalId: identities.outputs.apiPrincipalId
+    workerPrincipalId: identities.outputs.workerPrincipalId
+    scalerPrincipalId: identities.outputs.scalerPrincipalId
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+  }
+}
+
+module api 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    location: location
+    tags: tags
+    token: token
+    identityId: identities.outputs.apiId
+    identityClientId: identities.outputs.apiClientId
+    hostBlobEndpoint: storage.outputs.hostBlobEndpoint
+    deploymentContainer: deploymentContainer
+    appInsightsName: monitoring.outputs.appInsightsName
+    storageAccountUrl: storage.outputs.dataBlobEndpoint
+    serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    queueName: serviceBus.outputs.queueName
+    scenesContainer: scenesContainer
+    jobsContainer: jobsContainer
+    keyVaultUrl: keyVault.outputs.uri
+    instanceMemoryMB: functionInstanceMemoryMB
+    maximumInstanceCount: functionMaximumInstanceCount
+  }
+  // The host must be able to reach its storage on first start.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module workers 'modules/containerapps.bicep' = {
+  name: 'containerapps'
+  params: {
+    location: location
+    tags: tags
+    token: token
+    workspaceId: monitoring.outputs.workspaceId
+    appInsightsName: monitoring.outputs.appInsightsName
+    registryLoginServer: registry.outputs.loginServer
+    workerImage: workerImage
+    workerIdentityId: identities.outputs.workerId
+    workerIdentityClientId: identities.outputs.workerClientId
+    scalerIdentityId: identities.outputs.scalerId
+    storageAccountUrl: storage.outputs.dataBlobEndpoint
+    serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    queueName: serviceBus.outputs.queueName
+    scenesContainer: scenesContainer
+    jobsContainer: jobsContainer
+    useJob: useContainerAppsJob
+    cpu: workerCpu
+    memory: workerMemory
+    minReplicas: workerMinReplicas
+    maxReplicas: workerMaxReplicas
+    messageCount: workerMessageCount
+    activationMessageCount: workerActivationMessageCount
+    pollingInterval: workerPollingInterval
+    cooldownPeriod: workerCooldownPeriod
+  }
+  // AcrPull must exist before the first revision pulls its image.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    token: token
+    serviceBusNamespaceId: serviceBus.outputs.namespaceId
+    queueName: serviceBus.outputs.queueName
+    appInsightsId: monitoring.outputs.appInsightsId
+    alertEmail: alertEmail
+    apiFailureRatePercent: apiFailureRatePercent
+  }
+}
+
+// Names and URLs only: never a key or a connection string.
+output apiUrl string = 'https://${api.outputs.defaultHostName}/api'
+output functionAppName string = api.outputs.name
+output workerName string = workers.outputs.workerName
+output workerKind string = workers.outputs.workerKind
+output registryName string = registry.outputs.name
+output registryLoginServer string = registry.outputs.loginServer
+output keyVaultName string = keyVault.outputs.name
+output storageAccountName string = storage.outputs.dataAccountName
+output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
+output queueName string = serviceBus.outputs.queueName

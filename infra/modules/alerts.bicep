@@ -1,0 +1,127 @@
+// Alerts: any dead-lettered chunk, and the API's server-error rate.
+
+param tags object
+param token string
+param location string
+
+param serviceBusNamespaceId string
+param queueName string
+param appInsightsId string
+
+@description('Where alerts are e-mailed; empty: alerts show in the portal only.')
+param alertEmail string
+
+@description('Percentage of API requests answered 5xx over the window that raises the alert.')
+param apiFailureRatePercent int
+
+@description('Fewer requests than this in the window never alert: one failure out of two is noise.')
+param apiMinimumRequests int = 20
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
+  name: 'ag-${token}'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'renderfarm'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'operators'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var metricActions = empty(alertEmail) ? [] : [
+  {
+    actionGroupId: actionGroup.id
+  }
+]
+
+var logActionGroups = empty(alertEmail) ? [] : [
+  actionGroup.id
+]
+
+// A dead-lettered chunk is a frame range that will never render without a person looking.
+resource deadLettered 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-dead-lettered-${token}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'A render chunk was dead-lettered on ${queueName}: read its DeadLetterReason.'
+    severity: 2
+    enabled: true
+    scopes: [
+      serviceBusNamespaceId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          name: 'DeadLetteredChunks'
+          criterionType: 'StaticThresholdCriterion'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'DeadletteredMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                queueName
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    actions: metricActions
+  }
+}
+
+// 4xx answers are the client's mistake: only 5xx count as the API failing.
+var failureRateQuery = 'requests | summarize total = count(), failed = countif(toint(resultCode) >= 500) | where total >= ${apiMinimumRequests} | extend failureRate = 100.0 * failed / total'
+
+resource apiFailureRate 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: 'alert-api-failure-rate-${token}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'renderfarm API failure rate'
+    description: 'More than ${apiFailureRatePercent}% of API requests answered 5xx in 15 minutes.'
+    severity: 2
+    enabled: true
+    scopes: [
+      appInsightsId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: failureRateQuery
+          timeAggregation: 'Maximum'
+          metricMeasureColumn: 'failureRate'
+          operator: 'GreaterThan'
+          threshold: apiFailureRatePercent
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: logActionGroups
+    }
+  }
+}

@@ -1,0 +1,147 @@
+// The API: a Python 3.11 Function App on the Flex Consumption plan (scales to zero), running as
+// a user-assigned identity with identity-based connections only.
+
+param location string
+param tags object
+param token string
+
+param identityId string
+param identityClientId string
+
+param hostBlobEndpoint string
+param deploymentContainer string
+param appInsightsName string
+
+param storageAccountUrl string
+param serviceBusNamespace string
+param queueName string
+param scenesContainer string
+param jobsContainer string
+param keyVaultUrl string
+
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int
+
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+// Settings the Functions host reads, not renderfarm's code (tests/infra keeps the two apart).
+// Flex Consumption sets the runtime in functionAppConfig: no FUNCTIONS_WORKER_RUNTIME here.
+var hostSettings = {
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  AzureWebJobsStorage__blobServiceUri: hostBlobEndpoint
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
+}
+
+// Settings renderfarm.settings.Settings reads (its env_names()).
+var renderfarmSettings = {
+  RENDERFARM_ENVIRONMENT: 'production'
+  RENDERFARM_STORAGE_ACCOUNT_URL: storageAccountUrl
+  RENDERFARM_SERVICEBUS_NAMESPACE: serviceBusNamespace
+  RENDERFARM_QUEUE_NAME: queueName
+  RENDERFARM_SCENES_CONTAINER: scenesContainer
+  RENDERFARM_JOBS_CONTAINER: jobsContainer
+  RENDERFARM_KEYVAULT_URL: keyVaultUrl
+  AZURE_CLIENT_ID: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+}
+
+var allSettings = union(hostSettings, renderfarmSettings)
+
+var appSettingList = [for setting in items(allSettings): {
+  name: setting.key
+  value: setting.value
+}]
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: zone redundancy on Flex Consumption bills always-ready instances; the farm scales to zero when idle
+  name: 'plan-${token}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222: this is the public API; callers are authenticated by the app (API keys, Entra ID)
+  // checkov:skip=CKV_AZURE_212: scaling to zero when idle is the point; Flex Consumption adds instances on demand
+  // checkov:skip=CKV_AZURE_213: Flex Consumption does not support the App Service health check
+  // checkov:skip=CKV_AZURE_13: the API authenticates callers itself (API keys or Entra ID bearer tokens); App Service Authentication would refuse API-key clients
+  // checkov:skip=CKV_AZURE_17: client certificates are not how renderfarm's clients authenticate
+  // checkov:skip=CKV_AZURE_88: Flex Consumption keeps its files in Blob Storage, not in Azure Files
+  name: 'func-${token}'
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: appSettingList
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${hostBlobEndpoint}${deploymentContainer}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// No publishing passwords: deployments authenticate with Entra ID.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName

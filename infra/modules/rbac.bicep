@@ -1,0 +1,221 @@
+// Every role assignment in one place, each at the narrowest scope that works, named by
+// guid(scope, principal, role) so that a redeployment finds the same assignment again.
+
+param dataAccountName string
+param hostAccountName string
+param scenesContainer string
+param jobsContainer string
+param serviceBusNamespaceName string
+param queueName string
+param keyVaultName string
+param registryName string
+param appInsightsName string
+
+param apiPrincipalId string
+param workerPrincipalId string
+param scalerPrincipalId string
+
+@description('Object id of whoever runs deploy.sh: it stores the first API key. Empty: none.')
+param deployerPrincipalId string
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param deployerPrincipalType string
+
+// Built-in role definition ids.
+var blobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
+var blobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
+var blobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
+var blobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a' // Storage Blob Delegator
+var serviceBusSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
+var serviceBusReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
+var serviceBusOwner = '090c5cfd-751d-490a-894a-3ce6f1109419' // Azure Service Bus Data Owner
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
+var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7' // Key Vault Secrets Officer
+var acrPull = '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
+var metricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
+
+resource dataAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: dataAccountName
+}
+
+resource hostAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostAccountName
+}
+
+resource scenes 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${dataAccountName}/default/${scenesContainer}'
+}
+
+resource jobs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${dataAccountName}/default/${jobsContainer}'
+}
+
+resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+  name: '${serviceBusNamespaceName}/${queueName}'
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = {
+  name: registryName
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+// --- The API (Function App identity) ---
+
+// The Functions host keeps leases, keys and its deployment package in its own account.
+resource apiHostStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostAccount.id, apiPrincipalId, blobDataOwner)
+  scope: hostAccount
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataOwner)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Scenes: the API signs upload URLs, which can grant no more than its own rights.
+resource apiScenes 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(scenes.id, apiPrincipalId, blobDataContributor)
+  scope: scenes
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Jobs: manifests, cancellation marks, status reads and frame download URLs.
+resource apiJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(jobs.id, apiPrincipalId, blobDataContributor)
+  scope: jobs
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// User-delegation keys are account-level: this role grants that alone, no data access.
+resource apiDelegator 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataAccount.id, apiPrincipalId, blobDelegator)
+  scope: dataAccount
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDelegator)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource apiSends 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(queue.id, apiPrincipalId, serviceBusSender)
+  scope: queue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusSender)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource apiReadsKeys 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, apiPrincipalId, keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource apiTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, apiPrincipalId, metricsPublisher)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', metricsPublisher)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// --- The worker ---
+
+resource workerReadsScenes 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(scenes.id, workerPrincipalId, blobDataReader)
+  scope: scenes
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataReader)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Jobs: per-chunk state (etag-conditional writes) and the frames themselves.
+resource workerJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(jobs.id, workerPrincipalId, blobDataContributor)
+  scope: jobs
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource workerReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(queue.id, workerPrincipalId, serviceBusReceiver)
+  scope: queue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusReceiver)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource workerPulls 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(registry.id, workerPrincipalId, acrPull)
+  scope: registry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', acrPull)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource workerTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, workerPrincipalId, metricsPublisher)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', metricsPublisher)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// --- KEDA's scaler ---
+
+// Reading a queue's message count needs Manage; no narrower built-in role grants it. Scoped
+// to the one queue, held by an identity that the worker's code cannot use.
+resource scalerReadsDepth 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(queue.id, scalerPrincipalId, serviceBusOwner)
+  scope: queue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusOwner)
+    principalId: scalerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// --- Whoever deploys: writes API-key hashes ---
+
+resource deployerWritesKeys 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
+  name: guid(vault.id, deployerPrincipalId, keyVaultSecretsOfficer)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+  }
+}

@@ -1,0 +1,40 @@
+"""What a job asks Blender to do with each frame: the contract between the API and the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Engine(StrEnum):
+    """Render engines by the ids bpy 5.0.1 accepts for ``scene.render.engine``."""
+
+    CYCLES = "CYCLES"
+    EEVEE = "BLENDER_EEVEE"
+    WORKBENCH = "BLENDER_WORKBENCH"
+
+
+class OutputFormat(StrEnum):
+    """Image formats by the ids of ``scene.render.image_settings.file_format``."""
+
+    PNG = "PNG"
+    JPEG = "JPEG"
+    OPEN_EXR = "OPEN_EXR"
+
+    @property
+    def extension(self) -> str:
+        return {"PNG": "png", "JPEG": "jpg", "OPEN_EXR": "exr"}[self.value]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderSettings:
+    """Overrides applied to the scene before rendering; None keeps what the .blend says."""
+
+    engine: Engine | None = None
+    samples: int | None = None
+    resolution_x: int | None = None
+    resolution_y: int | None = None
+    resolution_percentage: int | None = None
+    output_format: OutputFormat = OutputFormat.PNG
+    camera: str | None = None
+    scene: str | None = None

@@ -1,0 +1,100 @@
+"""One settings object for the API and the worker, read from the environment.
+
+Every service is reached one of two ways: a connection string (emulators, development) or an
+endpoint plus ``DefaultAzureCredential`` (Azure, managed identity, no secret in config).
+The environment variable of each field is its name upper-cased with the ``RENDERFARM_`` prefix,
+except where an alias names the variable Azure itself defines.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "RENDERFARM_"
+
+#: Microsoft's Service Bus emulator connection string; ours answers it unchanged.
+EMULATOR_SERVICEBUS_CONNECTION_STRING = (
+    "Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=RootManageSharedAccessKey;"
+    "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
+)
+
+
+class Settings(BaseSettings):
+    """Everything the farm's processes read from their environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    environment: str = "development"
+
+    # Blob Storage: a connection string locally, an account URL with managed identity in Azure.
+    storage_connection_string: str | None = None
+    storage_account_url: str | None = None
+    scenes_container: str = "scenes"
+    jobs_container: str = "jobs"
+
+    # Service Bus: a connection string locally, a fully qualified namespace in Azure.
+    servicebus_connection_string: str | None = None
+    servicebus_namespace: str | None = None
+    queue_name: str = "render-chunks"
+
+    # API keys: "tenant=sha256hex,..." locally, or a Key Vault whose secrets hold them.
+    api_key_hashes: str | None = None
+    keyvault_url: str | None = None
+
+    # Limits.
+    rate_limit_per_minute: int = Field(default=120, ge=1)
+    max_queued_frames_per_tenant: int = Field(default=100_000, ge=1)
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # Worker.
+    blend_cache_dir: str = Field(
+        default_factory=lambda: str(Path(tempfile.gettempdir()) / "renderfarm-blend-cache")
+    )
+    blend_cache_max_bytes: int = Field(default=5 * 1024**3, ge=0)
+    # Messages a worker process handles before it exits; 0 = until stopped. A Container Apps
+    # Job execution (infra's job mode) sets 1: one message per execution.
+    worker_max_messages: int = Field(default=0, ge=0)
+
+    # Identity and telemetry: names Azure defines, so no prefix.
+    azure_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("AZURE_CLIENT_ID")
+    )
+    applicationinsights_connection_string: str | None = Field(
+        default=None, validation_alias=AliasChoices("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_each_service(self) -> Settings:
+        if not (self.storage_connection_string or self.storage_account_url):
+            raise ValueError(
+                "set RENDERFARM_STORAGE_CONNECTION_STRING or RENDERFARM_STORAGE_ACCOUNT_URL"
+            )
+        if not (self.servicebus_connection_string or self.servicebus_namespace):
+            raise ValueError(
+                "set RENDERFARM_SERVICEBUS_CONNECTION_STRING or RENDERFARM_SERVICEBUS_NAMESPACE"
+            )
+        return self
+
+
+def env_names() -> set[str]:
+    """The environment variable names that Settings reads (the infra tests compare Bicep to it)."""
+    names: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        else:
+            names.add(ENV_PREFIX + name.upper())
+    return names
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once (not at import: an import-time error in a Functions app
+    unregisters every function)."""
+    return Settings()

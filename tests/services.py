@@ -1,0 +1,220 @@
+"""Start the farm's real dependencies as child processes on free loopback ports.
+
+Each service gets a temporary data folder, is waited on until it answers, and is stopped with
+SIGTERM (Azurite can lose a write acknowledged just before a SIGKILL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+AZURITE_BLOB = REPO / "node_modules" / ".bin" / "azurite-blob"
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key: public, documented by Microsoft, not a secret.
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+SERVICEBUS_KEY_VALUE = "SAS_KEY_VALUE"  # Microsoft's emulator accepts any key; this is its sample
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before it answered")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not answer on port {port} within {START_TIMEOUT_S} s")
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+    """Signal a child and wait for it; kill it only if it ignores the signal."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return int(process.returncode)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Azurite:
+    blob_port: int
+    location: Path
+
+    @property
+    def blob_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.blob_port}/{AZURITE_ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+            f"AccountKey={AZURITE_KEY};BlobEndpoint={self.blob_endpoint};"
+        )
+
+
+@contextlib.contextmanager
+def run_azurite(location: Path) -> Iterator[Azurite]:
+    if not AZURITE_BLOB.exists():
+        raise RuntimeError("Azurite is not installed: run `make deps` (npm ci)")
+    port = free_port()
+    location.mkdir(parents=True, exist_ok=True)
+    argv = [
+        str(AZURITE_BLOB),
+        "--silent",
+        "--location",
+        str(location),
+        "--loose",
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+    ]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port, process, "Azurite")
+        yield Azurite(blob_port=port, location=location)
+    finally:
+        stop_process(process)
+
+
+def servicebus_connection_string(port: int) -> str:
+    return (
+        f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=RootManageSharedAccessKey;"
+        f"SharedAccessKey={SERVICEBUS_KEY_VALUE};UseDevelopmentEmulator=true;"
+    )
+
+
+@dataclass(kw_only=True)
+class ServiceBusEmulator:
+    port: int
+    management_port: int
+    data_dir: Path
+    config: Path
+    process: subprocess.Popen[bytes]
+    queue_name: str = "render-chunks"
+
+    @property
+    def connection_string(self) -> str:
+        return servicebus_connection_string(self.port)
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.management_port}"
+
+    def counts(self, queue: str | None = None) -> dict[str, Any]:
+        url = f"{self.management_url}/queues/{queue or self.queue_name}"
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+            return dict(json.load(response))
+
+    def start(self) -> None:
+        """(Re)start the process on the same ports and data folder."""
+        self.process = _spawn_emulator(self.port, self.management_port, self.data_dir, self.config)
+        _wait_for_health(self)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        return stop_process(self.process, sig)
+
+
+def _spawn_emulator(
+    port: int, management_port: int, data_dir: Path, config: Path
+) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable,
+        "-m",
+        "emulators.servicebus",
+        "--port",
+        str(port),
+        "--management-port",
+        str(management_port),
+        "--data-dir",
+        str(data_dir),
+        "--config",
+        str(config),
+        "--log-level",
+        "WARNING",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+
+
+def _wait_for_health(emulator: ServiceBusEmulator) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if emulator.process.poll() is not None:
+            raise RuntimeError(
+                f"the Service Bus emulator exited with {emulator.process.returncode}"
+            )
+        try:
+            with urllib.request.urlopen(f"{emulator.management_url}/health", timeout=1):  # noqa: S310
+                break
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.05)
+    else:
+        raise TimeoutError("the Service Bus emulator did not become healthy")
+    _wait_for_port(emulator.port, emulator.process, "the Service Bus emulator")
+
+
+@contextlib.contextmanager
+def run_servicebus(data_dir: Path, config: Path) -> Iterator[ServiceBusEmulator]:
+    emulator = ServiceBusEmulator(
+        port=free_port(),
+        management_port=free_port(),
+        data_dir=data_dir,
+        config=config,
+        process=None,  # type: ignore[arg-type]  # set by start()
+    )
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def write_config(path: Path, queues: dict[str, dict[str, Any]]) -> Path:
+    """Write a config in Microsoft's emulator schema with the given queues and properties."""
+    document = {
+        "UserConfig": {
+            "Namespaces": [
+                {
+                    "Name": "sbemulatorns",
+                    "Queues": [
+                        {"Name": name, "Properties": properties}
+                        for name, properties in queues.items()
+                    ],
+                    "Topics": [],
+                }
+            ],
+            "Logging": {"Type": "File"},
+        }
+    }
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
