@@ -229,8 +229,7 @@ class Broker:
     def _hand_out(self, entity: Entity, meta: MessageMeta, *, lock: bool, now: int) -> Delivered:
         content = self._store.content(meta.seq)
         if not lock:
-            with self._store.transaction():
-                self._store.delete([meta.seq])
+            self._store.delete([meta.seq])
             with self._counts_lock:
                 del entity.messages[meta.seq]
             return Delivered(meta=meta, content=content, lock_token=None)
@@ -308,12 +307,10 @@ class Broker:
             heapq.heappush(entity.available, meta.seq)
 
     def _persist(self, meta: MessageMeta) -> None:
-        with self._store.transaction():
-            self._store.update(meta)
+        self._store.update(meta)  # one statement commits on its own
 
     def _delete(self, entity: Entity, meta: MessageMeta) -> None:
-        with self._store.transaction():
-            self._store.delete([meta.seq])
+        self._store.delete([meta.seq])  # one statement commits on its own: no BEGIN/COMMIT
         with self._counts_lock:
             entity.messages.pop(meta.seq, None)
 

@@ -54,20 +54,24 @@ def _duration_ms(value: Any, field: str) -> int:
     return int(duration.total_seconds() * 1000)
 
 
-def _queue(raw: dict[str, Any]) -> QueueConfig:
+def _queue(raw: Any) -> QueueConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a queue must be an object, not {raw!r}")
     name = raw.get("Name")
     if not isinstance(name, str) or not name or "/" in name:
         raise ConfigError(f"queue name {name!r} is not valid")
     props: dict[str, Any] = raw.get("Properties") or {}
+    if not isinstance(props, dict):
+        raise ConfigError(f"queue {name!r}: Properties must be an object")
     where = f"queue {name!r}"
     if props.get("RequiresSession"):
         raise ConfigError(f"{where}: sessions are not supported by this emulator")
     lock_ms = _duration_ms(props.get("LockDuration", "PT1M"), f"{where} LockDuration")
     if not 0 < lock_ms <= MAX_LOCK_DURATION_MS:
         raise ConfigError(f"{where}: LockDuration must be between 0 and 5 minutes")
-    max_delivery = int(props.get("MaxDeliveryCount", 10))
-    if max_delivery < 1:
-        raise ConfigError(f"{where}: MaxDeliveryCount must be at least 1")
+    max_delivery = props.get("MaxDeliveryCount", 10)
+    if not isinstance(max_delivery, int) or isinstance(max_delivery, bool) or max_delivery < 1:
+        raise ConfigError(f"{where}: MaxDeliveryCount must be a whole number, at least 1")
     ttl_ms: int | None = None
     if "DefaultMessageTimeToLive" in props:
         ttl_ms = _duration_ms(

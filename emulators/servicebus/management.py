@@ -174,7 +174,7 @@ class ManagementNode:
             )
         messages: list[dict[str, Any]] = []
         for item in delivered:
-            entry: dict[str, Any] = {"message": _encode(item, None)}
+            entry: dict[str, Any] = {"message": _encode(item, item.meta.state)}
             if item.lock_token is not None:
                 entry["lock-token"] = item.lock_token
             messages.append(entry)

@@ -49,6 +49,12 @@ QUEUES: dict[str, dict[str, Any]] = {
     "counts": BASE,
     "competing": BASE,
     "sturdy": BASE,
+    "batch-aio": BASE,
+    "defer-aio": BASE,
+    "peek-aio": BASE,
+    "scheduled-aio": BASE,
+    "receive-delete-aio": BASE,
+    "sturdy-lock": {"LockDuration": "PT1S", "MaxDeliveryCount": 10},
 }
 
 

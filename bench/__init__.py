@@ -1,0 +1,1 @@
+"""Benchmarks that print figures measured in one run; they assert nothing."""
