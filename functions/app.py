@@ -1,0 +1,95 @@
+"""The FastAPI app: routes under /api, problem+json errors, limits, logs and traces."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from pydantic import ValidationError
+
+from functions.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from functions.problems import install_problem_handlers
+from functions.routes import health, jobs, scenes
+from renderfarm.errors import DependencyUnavailable
+from renderfarm.json_logging import configure_json_logging
+from renderfarm.settings import Settings, get_settings
+from renderfarm_azure.services import Services
+from renderfarm_azure.telemetry import configure_telemetry
+
+API_PREFIX = "/api"
+log = logging.getLogger(__name__)
+
+
+class LazyServices:
+    """Services built on first use, not at import: an import-time error in a Functions app
+    unregisters every function, and a missing setting should be a 503, not a dead app."""
+
+    def __init__(self, factory: Callable[[], Services]):
+        self._factory = factory
+        self._services: Services | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Services:
+        with self._lock:
+            if self._services is None:
+                try:
+                    services = self._factory()
+                except ValidationError as error:
+                    log.error("settings are invalid: %s", error)
+                    raise DependencyUnavailable("configuration", 60, "settings invalid") from None
+                configure_telemetry(services.settings)
+                services.ensure_containers()
+                self._services = services
+            return self._services
+
+    def close(self) -> None:
+        with self._lock:
+            if self._services is not None:
+                self._services.close()
+                self._services = None
+
+
+def create_app(
+    services: Callable[[], Services] | None = None, settings: Settings | None = None
+) -> FastAPI:
+    """The app; ``services`` defaults to adapters built from the environment's settings."""
+    lazy = LazyServices(services or (lambda: Services.from_settings(settings or get_settings())))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        lazy.close()
+
+    app = FastAPI(
+        title="renderfarm",
+        version="0.1.0",
+        summary="A serverless render farm for Blender: submit jobs, watch them render.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.services = lazy
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (health, scenes, jobs):
+        router.include_router(module.router)
+    app.include_router(router)
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: _max_request_bytes(settings))
+    app.add_middleware(RequestLogMiddleware)
+    configure_json_logging()
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="api/health")
+    return app
+
+
+def _max_request_bytes(settings: Settings | None) -> int:
+    """The configured body limit; the default while settings are invalid (that is a 503 later)."""
+    try:
+        return (settings or get_settings()).max_request_bytes
+    except ValidationError:
+        default: int = Settings.model_fields["max_request_bytes"].default
+        return default

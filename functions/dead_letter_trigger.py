@@ -1,0 +1,51 @@
+"""The dead-letter handler Function's body: a dead-lettered chunk message fails its chunk.
+
+The logic lives in renderfarm_azure.dead_letters, which the local farm runs as a process; this is
+only the Functions binding's view of the message. An exception leaves the message for the host
+to retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import azure.functions as func
+from azure.storage.blob import ContainerClient
+
+from renderfarm.settings import get_settings
+from renderfarm_azure import clients
+from renderfarm_azure.dead_letters import record_dead_letter
+
+log = logging.getLogger(__name__)
+
+#: The app setting prefix of the trigger's identity-based connection (infra's functionapp.bicep).
+CONNECTION = "ServiceBusConnection"
+QUEUE = "%RENDERFARM_QUEUE_NAME%/$deadletterqueue"
+
+
+@lru_cache(maxsize=1)
+def jobs_container() -> ContainerClient:
+    """One Blob client per process, reused across invocations."""
+    settings = get_settings()
+    return clients.blob_service(settings).get_container_client(settings.jobs_container)
+
+
+def handle_dead_letter(
+    message: func.ServiceBusMessage, jobs: ContainerClient | None = None
+) -> None:
+    record = record_dead_letter(
+        jobs or jobs_container(),
+        body=message.get_body(),
+        message_id=message.message_id,
+        reason=message.dead_letter_reason,
+        description=message.dead_letter_error_description,
+        delivery_count=message.delivery_count or 0,
+    )
+    if record is not None:
+        log.info(
+            "chunk %s failed: %s",
+            message.message_id,
+            record.last_error,
+            extra={"job_id": record.job_id, "chunk_index": record.chunk_index},
+        )

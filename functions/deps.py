@@ -1,0 +1,58 @@
+"""Dependencies shared by the routes: the process's services, and the caller's tenant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from functions.problems import Problem
+from renderfarm.api_keys import hash_key
+from renderfarm_azure.services import Services
+
+_bearer = HTTPBearer(auto_error=False, description="API key: Authorization: Bearer <key>")
+_UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="renderfarm"'}
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services()
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_tenant(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """The tenant of a valid key, after charging the key one request against its rate limit."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Problem(
+            401,
+            "unauthenticated",
+            "API key required",
+            "send Authorization: Bearer <key>",
+            headers=_UNAUTHORIZED,
+        )
+    tenant = services.keys.key_ring().tenant_for(credentials.credentials)
+    if tenant is None:
+        raise Problem(401, "unauthenticated", "Unknown API key", headers=_UNAUTHORIZED)
+    decision = services.rate_limiter.check(hash_key(credentials.credentials))
+    if not decision.allowed:
+        raise Problem(
+            429,
+            "rate-limited",
+            "Too many requests",
+            f"at most {decision.limit} requests a minute per key",
+            headers=decision.headers(),
+        )
+    response.headers.update(decision.headers())
+    request.state.tenant = tenant
+    return tenant
+
+
+TenantDep = Annotated[str, Depends(get_tenant)]

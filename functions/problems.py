@@ -1,0 +1,218 @@
+"""RFC 9457 problem details: every error this API answers, rendered in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from renderfarm.api_keys import KeyConfigError
+from renderfarm.errors import (
+    ConcurrentUpdate,
+    DependencyUnavailable,
+    EnqueueFailed,
+    IdempotencyKeyReused,
+    InvalidCursor,
+    JobNotFound,
+    QueuedFramesCapExceeded,
+    SceneNotUsable,
+)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:renderfarm:problem:"
+#: How long a tenant over its queued-frames cap is told to wait.
+CAP_RETRY_AFTER_SECONDS = 60
+
+log = logging.getLogger(__name__)
+_PLACES = {"body", "path", "query", "header", "cookie"}
+
+
+class Problem(Exception):
+    """An error answer; raise it from a route or dependency."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ):
+        super().__init__(detail or title)
+        self.status, self.slug, self.title, self.detail = status, slug, title, detail
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class BodyTooLarge(Problem):
+    """Raised while reading a body past the limit (the body-limit middleware answers it)."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(
+            413, "body-too-large", "Request body too large", f"at most {max_bytes} bytes"
+        )
+
+
+def problem_response(problem: Problem, request: Request) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + problem.slug if problem.slug else "about:blank",
+        "title": problem.title,
+        "status": problem.status,
+        "instance": request.url.path,
+    }
+    if problem.detail:
+        body["detail"] = problem.detail
+    body.update(problem.extra)
+    return JSONResponse(
+        body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
+    )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    """``("body", "render", "samples")`` -> ``render.samples`` (``in`` says where it was)."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _PLACES:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_problem(error: RequestValidationError) -> Problem:
+    errors = [
+        {
+            "field": _field_name(tuple(e["loc"])),
+            "in": str(e["loc"][0]) if e["loc"] else "body",
+            "detail": e["msg"],
+        }
+        for e in error.errors()
+    ]
+    if any(e["type"] == "json_invalid" for e in error.errors()):
+        return Problem(
+            400,
+            "malformed-json",
+            "Malformed JSON",
+            "the body is not valid JSON",
+            extra={"errors": errors},
+        )
+    fields = sorted({e["field"] for e in errors})
+    return Problem(
+        422,
+        "validation",
+        "Invalid request",
+        "invalid " + ", ".join(fields),
+        extra={"errors": errors},
+    )
+
+
+def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911 (one line per error kind)
+    if isinstance(error, JobNotFound):
+        return Problem(404, "job-not-found", "No such job")
+    if isinstance(error, IdempotencyKeyReused):
+        return Problem(
+            422,
+            "idempotency-key-reused",
+            "Idempotency-Key reused",
+            str(error),
+            extra={"errors": [{"field": "Idempotency-Key", "in": "header", "detail": str(error)}]},
+        )
+    if isinstance(error, SceneNotUsable):
+        return Problem(
+            422,
+            "scene-not-usable",
+            "Scene not usable",
+            str(error),
+            extra={"errors": [{"field": "scene_sha256", "in": "body", "detail": str(error)}]},
+        )
+    if isinstance(error, QueuedFramesCapExceeded):
+        return Problem(
+            429,
+            "queued-frames-cap",
+            "Too many frames waiting",
+            str(error),
+            headers={"Retry-After": str(CAP_RETRY_AFTER_SECONDS)},
+            extra={"waiting": error.waiting, "cap": error.cap},
+        )
+    if isinstance(error, InvalidCursor):
+        return Problem(
+            400,
+            "invalid-cursor",
+            "Invalid cursor",
+            str(error),
+            extra={"errors": [{"field": "cursor", "in": "query", "detail": str(error)}]},
+        )
+    if isinstance(error, ConcurrentUpdate):
+        return Problem(409, "concurrent-update", "Changed concurrently", "retry the request")
+    if isinstance(error, EnqueueFailed):
+        return Problem(
+            503,
+            "enqueue-failed",
+            "Job not enqueued",
+            f"{error}; the job is marked failed, submit again later",
+            headers={"Retry-After": str(error.retry_after)},
+            extra={"job_id": error.job_id, "status_url": f"/api/jobs/{error.job_id}"},
+        )
+    if isinstance(error, DependencyUnavailable):
+        return Problem(
+            503,
+            "unavailable",
+            "Service unavailable",
+            str(error),
+            headers={"Retry-After": str(error.retry_after)},
+        )
+    raise TypeError(f"not a domain error: {error!r}")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, Problem)
+        return problem_response(error, request)
+
+    async def on_validation(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        return problem_response(validation_problem(error), request)
+
+    async def on_http(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        problem = Problem(error.status_code, "", str(error.detail), headers=error.headers)
+        return problem_response(problem, request)
+
+    async def on_domain(request: Request, error: Exception) -> JSONResponse:
+        return problem_response(domain_problem(error), request)
+
+    async def on_key_config(request: Request, error: Exception) -> JSONResponse:
+        log.error("API key configuration is unreadable: %s", error)
+        problem = Problem(
+            503,
+            "unavailable",
+            "Service unavailable",
+            "authentication is misconfigured",
+            headers={"Retry-After": "60"},
+        )
+        return problem_response(problem, request)
+
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        # The last line of defence: log the trace here, never send it.
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem_response(Problem(500, "internal", "Internal error"), request)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    for kind in (
+        JobNotFound,
+        IdempotencyKeyReused,
+        SceneNotUsable,
+        QueuedFramesCapExceeded,
+        InvalidCursor,
+        ConcurrentUpdate,
+        DependencyUnavailable,
+    ):
+        app.add_exception_handler(kind, on_domain)
+    app.add_exception_handler(KeyConfigError, on_key_config)
+    app.add_exception_handler(Exception, on_unexpected)

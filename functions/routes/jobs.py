@@ -1,0 +1,187 @@
+"""Jobs: submit, read status, list, cancel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from azure.storage.blob import BlobSasPermissions
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from opentelemetry import propagate
+
+from functions.deps import ServicesDep, TenantDep
+from functions.problems import Problem
+from functions.schemas import (
+    ChunkPublic,
+    FrameUrlPublic,
+    JobAcceptedPublic,
+    JobListPublic,
+    JobStatusPublic,
+    JobSummaryPublic,
+)
+from renderfarm import blob_layout as layout
+from renderfarm.idempotency import is_valid_key
+from renderfarm.job_spec import JobRequest
+from renderfarm.manifest import JobManifest
+from renderfarm.status import JobState, JobStatus
+from renderfarm_azure.services import Services
+from renderfarm_azure.telemetry import frames_counter, jobs_counter, tracer
+
+router = APIRouter(tags=["jobs"])
+
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 lower-case hex digits")]
+FRAME_URL_LIFETIME = timedelta(hours=1)
+MAX_FRAME_URLS = 1000
+
+
+def _status_url(job_id: str) -> str:
+    return f"/api/jobs/{job_id}"
+
+
+@router.post("/jobs", status_code=202, response_model=JobAcceptedPublic)
+def submit_job(
+    *,
+    body: JobRequest,
+    request: Request,
+    response: Response,
+    tenant: TenantDep,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JobAcceptedPublic:
+    """Validate, plan chunks, write the manifest, send one message per chunk. 202 + Location.
+
+    The same ``Idempotency-Key`` with the same body returns the same job; with another body, 422.
+    """
+    if idempotency_key is not None and not is_valid_key(idempotency_key):
+        raise Problem(
+            422,
+            "validation",
+            "Invalid request",
+            "invalid Idempotency-Key",
+            extra={
+                "errors": [
+                    {
+                        "field": "Idempotency-Key",
+                        "in": "header",
+                        "detail": "1 to 255 printable ASCII characters",
+                    }
+                ]
+            },
+        )
+    with tracer.start_as_current_span("submit_job") as span:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        submitted = services.job_service.submit(
+            body, tenant=tenant, idempotency_key=idempotency_key, trace_context=carrier
+        )
+        manifest = submitted.manifest
+        span.set_attribute("renderfarm.job_id", manifest.job_id)
+        span.set_attribute("renderfarm.tenant", tenant)
+    request.state.job_id = manifest.job_id
+    if not submitted.replayed:
+        jobs_counter.add(1, {"tenant": tenant})
+        frames_counter.add(len(manifest.spec.frames), {"tenant": tenant})
+    response.headers["Location"] = _status_url(manifest.job_id)
+    if submitted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return JobAcceptedPublic(
+        job_id=manifest.job_id,
+        state=JobState.QUEUED,
+        enqueue_state=manifest.enqueue_state,
+        frames_total=len(manifest.spec.frames),
+        chunk_size=manifest.chunk_size,
+        chunk_count=len(manifest.chunks),
+        status_url=_status_url(manifest.job_id),
+    )
+
+
+@router.get("/jobs/{job_id}", response_model=JobStatusPublic)
+def job_status(
+    *,
+    job_id: JobId,
+    request: Request,
+    tenant: TenantDep,
+    services: ServicesDep,
+    frames_offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    frames_limit: Annotated[int, Query(ge=0, le=MAX_FRAME_URLS)] = 100,
+) -> JobStatusPublic:
+    """State, counts, per-chunk state and read URLs of a page of the frames present."""
+    request.state.job_id = job_id
+    manifest, status = services.job_service.status(job_id, tenant=tenant)
+    return _status_public(services, manifest, status, frames_offset, frames_limit)
+
+
+@router.get("/jobs", response_model=JobListPublic)
+def list_jobs(
+    tenant: TenantDep,
+    services: ServicesDep,
+    state: JobState | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048, pattern=r"^[\x21-\x7e]+$")] = None,
+) -> JobListPublic:
+    """The tenant's jobs, newest first; pass ``next_cursor`` back as ``cursor`` for more.
+
+    Read from chunk records, so ``frames_done`` counts finished chunks only; the job's own
+    status (``GET /api/jobs/{job_id}``) counts every frame present.
+    """
+    page = services.job_service.list_jobs(tenant=tenant, size=limit, cursor=cursor, state=state)
+    return JobListPublic(
+        jobs=[
+            JobSummaryPublic(
+                job_id=manifest.job_id,
+                state=status.state,
+                frames_total=status.frames_total,
+                frames_done=status.frames_done,
+                frames_failed=status.frames_failed,
+                created_at=manifest.created_at,
+                status_url=_status_url(manifest.job_id),
+            )
+            for manifest, status in page.statuses
+        ],
+        next_cursor=page.cursor,
+    )
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobStatusPublic)
+def cancel_job(
+    job_id: JobId, request: Request, tenant: TenantDep, services: ServicesDep
+) -> JobStatusPublic:
+    """Cancel the job (again is harmless); workers stop at their next frame."""
+    request.state.job_id = job_id
+    manifest, status = services.job_service.cancel(job_id, tenant=tenant)
+    return _status_public(services, manifest, status, 0, 0)
+
+
+def _status_public(
+    services: Services, manifest: JobManifest, status: JobStatus, offset: int, limit: int
+) -> JobStatusPublic:
+    page = status.frames_present[offset : offset + limit]
+    urls: list[FrameUrlPublic] = []
+    expiry = None
+    for frame in page:
+        url, expiry = services.signer.blob_url(
+            services.settings.jobs_container,
+            layout.frame_blob(manifest.job_id, frame, manifest.output_extension),
+            permission=BlobSasPermissions(read=True),
+            lifetime=FRAME_URL_LIFETIME,
+        )
+        urls.append(FrameUrlPublic(frame=frame, url=url))
+    more = offset + limit < len(status.frames_present)
+    return JobStatusPublic(
+        job_id=status.job_id,
+        state=status.state,
+        scene_sha256=manifest.spec.scene_sha256,
+        priority=manifest.spec.priority,
+        frames_total=status.frames_total,
+        frames_done=status.frames_done,
+        frames_failed=status.frames_failed,
+        created_at=status.created_at,
+        started_at=status.started_at,
+        finished_at=status.finished_at,
+        cancelled_at=status.cancelled_at,
+        error=status.error,
+        chunks=[ChunkPublic(**vars(chunk)) for chunk in status.chunks],
+        frame_urls=urls,
+        frame_urls_next_offset=offset + limit if more else None,
+        frame_urls_expire_at=expiry,
+    )

@@ -1,0 +1,70 @@
+"""API keys, stored only as sha256 hashes, each bound to one tenant.
+
+Local format (``RENDERFARM_API_KEY_HASHES``): ``tenant=sha256hex,tenant2=sha256hex``; a tenant may
+appear more than once (key rotation). Key Vault format (defined here): one secret per key, named
+``apikey-<anything>``, whose value is ``tenant=sha256hex``, the same grammar as one local entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+KEY_PREFIX = "rf_"
+KEYVAULT_SECRET_PREFIX = "apikey-"  # noqa: S105 (a name prefix, not a secret)
+
+
+class KeyConfigError(ValueError):
+    """The configured key hashes cannot be read (a deployment error, not a client error)."""
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh random key to hand to a tenant (store only its hash)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def is_tenant(text: str) -> bool:
+    return _TENANT.match(text) is not None
+
+
+def parse_entry(entry: str) -> tuple[str, str]:
+    """One ``tenant=sha256hex`` entry as (hash, tenant)."""
+    tenant, sep, digest = entry.strip().partition("=")
+    tenant, digest = tenant.strip(), digest.strip().lower()
+    if not sep or not is_tenant(tenant) or not _HEX64.match(digest):
+        raise KeyConfigError("an API key entry is not tenant=<64 hex digits>")
+    return digest, tenant
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyRing:
+    """Which tenant each key hash belongs to."""
+
+    tenants_by_hash: dict[str, str]
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[str]) -> KeyRing:
+        return cls(tenants_by_hash=dict(parse_entry(e) for e in entries if e.strip()))
+
+    @classmethod
+    def from_setting(cls, text: str | None) -> KeyRing:
+        return cls.from_entries((text or "").split(","))
+
+    def tenant_for(self, presented_key: str) -> str | None:
+        """The tenant a presented key belongs to, or None. Compares hashes in constant time."""
+        digest = hash_key(presented_key)
+        found: str | None = None
+        for stored, tenant in self.tenants_by_hash.items():
+            if hmac.compare_digest(stored, digest):
+                found = tenant
+        return found

@@ -1,0 +1,95 @@
+"""Where everything lives in Blob Storage: the names the API, the worker and the tests share.
+
+Container ``scenes``: ``<sha256>.blend``.
+Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``,
+``<id>/frames/<frame:06d>.<ext>``, ``<id>/thumbs/<frame:06d>.jpg``, and the listing index
+``_tenants/<tenant>/<newest-first key>_<id>``.
+"""
+
+from __future__ import annotations
+
+import re
+
+SCENES_CONTAINER = "scenes"
+JOBS_CONTAINER = "jobs"
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+_FRAME_NAME = re.compile(r"^(?P<frame>\d{6,7})\.[a-z]{3,4}$")
+_CHUNK_NAME = re.compile(r"^(?P<index>\d+)\.json$")
+# Index keys sort newest first: the creation time is subtracted from this many microseconds.
+_INDEX_EPOCH_LIMIT_US = 10**17
+
+
+def is_sha256(text: str) -> bool:
+    return _SHA256.match(text) is not None
+
+
+def is_job_id(text: str) -> bool:
+    return _JOB_ID.match(text) is not None
+
+
+def scene_blob(sha256: str) -> str:
+    """``scenes/<sha256>.blend``: a scene is stored under its content hash."""
+    if not is_sha256(sha256):
+        raise ValueError("scene sha256 must be 64 lower-case hex digits")
+    return f"{sha256}.blend"
+
+
+def job_prefix(job_id: str) -> str:
+    return f"{job_id}/"
+
+
+def manifest_blob(job_id: str) -> str:
+    return f"{job_id}/job.json"
+
+
+def chunks_prefix(job_id: str) -> str:
+    return f"{job_id}/chunks/"
+
+
+def chunk_blob(job_id: str, index: int) -> str:
+    return f"{job_id}/chunks/{index}.json"
+
+
+def frames_prefix(job_id: str) -> str:
+    return f"{job_id}/frames/"
+
+
+def frame_blob(job_id: str, frame: int, extension: str) -> str:
+    return f"{job_id}/frames/{frame:06d}.{extension}"
+
+
+def thumb_blob(job_id: str, frame: int) -> str:
+    return f"{job_id}/thumbs/{frame:06d}.jpg"
+
+
+def frame_of(blob_name: str, job_id: str) -> int | None:
+    """The frame a blob under ``<id>/frames/`` holds, or None for anything else."""
+    prefix = frames_prefix(job_id)
+    if not blob_name.startswith(prefix):
+        return None
+    match = _FRAME_NAME.match(blob_name[len(prefix) :])
+    return int(match["frame"]) if match else None
+
+
+def chunk_index_of(blob_name: str, job_id: str) -> int | None:
+    """The chunk index of a blob under ``<id>/chunks/``, or None for anything else."""
+    prefix = chunks_prefix(job_id)
+    if not blob_name.startswith(prefix):
+        return None
+    match = _CHUNK_NAME.match(blob_name[len(prefix) :])
+    return int(match["index"]) if match else None
+
+
+def tenant_index_prefix(tenant: str) -> str:
+    return f"_tenants/{tenant}/"
+
+
+def tenant_index_blob(tenant: str, job_id: str, created_us: int) -> str:
+    """An empty marker blob per job; names sort newest first within the tenant."""
+    return f"{tenant_index_prefix(tenant)}{_INDEX_EPOCH_LIMIT_US - created_us:017d}_{job_id}"
+
+
+def job_id_of_index_blob(blob_name: str) -> str:
+    return blob_name.rsplit("_", 1)[-1]

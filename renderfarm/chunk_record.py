@@ -1,0 +1,134 @@
+"""The chunk record ``jobs/<id>/chunks/<n>.json``: what the worker says about one chunk.
+
+The worker writes it (etag-conditional) when it starts, after each frame, and when it ends. The
+same state and attempt count also go into the blob's metadata, so the API reads every chunk's
+state from one listing instead of one download per chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+#: How much of Blender's output a record keeps.
+LOG_TAIL_MAX_CHARS = 4_000
+LAST_ERROR_MAX_CHARS = 1_000
+
+
+class ChunkState(StrEnum):
+    PENDING = "pending"
+    RENDERING = "rendering"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkRecord:
+    job_id: str
+    chunk_index: int
+    state: ChunkState
+    attempts: int = 0
+    frames_done: tuple[int, ...] = ()
+    last_error: str | None = None
+    log_tail: str = ""
+    worker_id: str | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    frame_seconds: dict[int, float] = field(default_factory=dict)
+
+    def with_error(self, error: str) -> ChunkRecord:
+        return replace(self, last_error=error[-LAST_ERROR_MAX_CHARS:])
+
+    def with_log(self, log: str) -> ChunkRecord:
+        return replace(self, log_tail=log[-LOG_TAIL_MAX_CHARS:])
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "job_id": self.job_id,
+                "chunk_index": self.chunk_index,
+                "state": self.state.value,
+                "attempts": self.attempts,
+                "frames_done": list(self.frames_done),
+                "last_error": self.last_error,
+                "log_tail": self.log_tail,
+                "worker_id": self.worker_id,
+                "started_at": _iso(self.started_at),
+                "updated_at": _iso(self.updated_at),
+                "finished_at": _iso(self.finished_at),
+                "frame_seconds": {str(k): v for k, v in self.frame_seconds.items()},
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, body: str | bytes) -> ChunkRecord:
+        data: dict[str, Any] = json.loads(body)
+        return cls(
+            job_id=str(data["job_id"]),
+            chunk_index=int(data["chunk_index"]),
+            state=ChunkState(data["state"]),
+            attempts=int(data.get("attempts", 0)),
+            frames_done=tuple(int(f) for f in data.get("frames_done", ())),
+            last_error=data.get("last_error"),
+            log_tail=str(data.get("log_tail", "")),
+            worker_id=data.get("worker_id"),
+            started_at=_parse_time(data.get("started_at")),
+            updated_at=_parse_time(data.get("updated_at")),
+            finished_at=_parse_time(data.get("finished_at")),
+            frame_seconds={int(k): float(v) for k, v in data.get("frame_seconds", {}).items()},
+        )
+
+    def to_metadata(self) -> dict[str, str]:
+        """Blob metadata mirrored from the record (ASCII, small: read by listing)."""
+        metadata = {"state": self.state.value, "attempts": str(self.attempts)}
+        if self.started_at is not None:
+            metadata["started_at"] = self.started_at.isoformat()
+        if self.finished_at is not None:
+            metadata["finished_at"] = self.finished_at.isoformat()
+        return metadata
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkSummary:
+    """What the listing tells about a chunk record without downloading it."""
+
+    state: ChunkState
+    attempts: int
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str]) -> ChunkSummary | None:
+        """None when the metadata is missing or not ours (then the body must be read)."""
+        try:
+            return cls(
+                state=ChunkState(metadata["state"]),
+                attempts=int(metadata.get("attempts", "0")),
+                started_at=_parse_time(metadata.get("started_at")),
+                finished_at=_parse_time(metadata.get("finished_at")),
+            )
+        except (KeyError, ValueError):
+            return None
+
+    @classmethod
+    def of(cls, record: ChunkRecord) -> ChunkSummary:
+        return cls(
+            state=record.state,
+            attempts=record.attempts,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

@@ -1,0 +1,74 @@
+"""Frame lists in Blender's own syntax: ``1-250``, ``1-10,20,30-40``, ``1-100x5``."""
+
+from __future__ import annotations
+
+import re
+
+#: Blender's MAXFRAME; negative frames are not accepted by the farm.
+MAX_FRAME = 1_048_574
+#: The most frames one job may ask for (keeps manifests, messages and status bounded).
+MAX_FRAMES_PER_JOB = 100_000
+
+_ITEM = re.compile(r"^(?P<start>\d{1,7})(?:-(?P<end>\d{1,7})(?:x(?P<step>\d{1,7}))?)?$")
+
+
+class FrameSpecError(ValueError):
+    """The frame text cannot be read; the message says which part and why."""
+
+
+def parse_frames(
+    text: str, *, step: int = 1, max_frames: int = MAX_FRAMES_PER_JOB
+) -> tuple[int, ...]:
+    """Sorted, distinct frames named by ``text``; ``step`` applies to ranges without their own."""
+    if step < 1:
+        raise FrameSpecError("step must be at least 1")
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise FrameSpecError("empty frame list or empty item between commas")
+    ranges = [_parse_item(item, default_step=step) for item in items]
+    if sum(len(r) for r in ranges) > max_frames * 4:
+        # Many overlapping items could still be few frames, but refuse absurd inputs early.
+        raise FrameSpecError(f"more than {max_frames} frames")
+    frames: set[int] = set()
+    for frame_range in ranges:
+        frames.update(frame_range)
+        if len(frames) > max_frames:
+            raise FrameSpecError(f"more than {max_frames} frames")
+    return tuple(sorted(frames))
+
+
+def _parse_item(item: str, *, default_step: int) -> range:
+    match = _ITEM.match(item)
+    if match is None:
+        raise FrameSpecError(f"{item!r} is not N, A-B or A-BxS with whole non-negative numbers")
+    start = int(match["start"])
+    end = int(match["end"]) if match["end"] is not None else start
+    item_step = int(match["step"]) if match["step"] is not None else default_step
+    if end < start:
+        raise FrameSpecError(f"{item!r}: range ends before it starts")
+    if end > MAX_FRAME:
+        raise FrameSpecError(f"{item!r}: frames go up to {MAX_FRAME}")
+    if item_step < 1:
+        raise FrameSpecError(f"{item!r}: step must be at least 1")
+    return range(start, end + 1, item_step)
+
+
+def format_frames(frames: tuple[int, ...]) -> str:
+    """The shortest Blender-syntax text for sorted distinct frames (runs of step 1 only)."""
+    parts: list[str] = []
+    run_start: int | None = None
+    previous = 0
+    for frame in frames:
+        if run_start is None:
+            run_start = frame
+        elif frame != previous + 1:
+            parts.append(_run(run_start, previous))
+            run_start = frame
+        previous = frame
+    if run_start is not None:
+        parts.append(_run(run_start, previous))
+    return ",".join(parts)
+
+
+def _run(start: int, end: int) -> str:
+    return str(start) if start == end else f"{start}-{end}"

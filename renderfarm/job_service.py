@@ -1,0 +1,273 @@
+"""Submitting, reading, listing and cancelling jobs: the API's logic, over the ports."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from renderfarm.chunk_record import ChunkState
+from renderfarm.errors import (
+    ConcurrentUpdate,
+    DependencyUnavailable,
+    EnqueueFailed,
+    IdempotencyKeyReused,
+    JobNotFound,
+    QueuedFramesCapExceeded,
+)
+from renderfarm.idempotency import job_id_for
+from renderfarm.job_spec import JobRequest
+from renderfarm.manifest import EnqueueState, JobManifest
+from renderfarm.ports import ChunkQueue, IndexEntry, JobStore, SceneStore, Versioned
+from renderfarm.status import JobState, JobStatus, job_status
+
+log = logging.getLogger(__name__)
+
+#: Chunk records downloaded per status read for their last error (the rest say only their state).
+MAX_ERRORS_READ = 20
+#: Index entries looked at per list request when filtering by state.
+MAX_SCANNED_PER_LIST = 200
+_UPDATE_TRIES = 5
+#: Unfinished jobs whose chunk records are listed at once when counting queued frames.
+CAP_CHECK_THREADS = 8
+#: How old the per-tenant count of waiting frames may be before it is counted again.
+CAP_ESTIMATE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Submitted:
+    manifest: JobManifest
+    replayed: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobPage:
+    statuses: tuple[tuple[JobManifest, JobStatus], ...]
+    cursor: str | None
+
+
+class JobService:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        scenes: SceneStore,
+        queue: ChunkQueue,
+        clock: Callable[[], datetime],
+        max_queued_frames: int,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self._store = store
+        self._scenes = scenes
+        self._queue = queue
+        self._clock = clock
+        self._max_queued_frames = max_queued_frames
+        self._monotonic = monotonic
+        # tenant -> (when counted, frames waiting then + frames accepted here since)
+        self._waiting: dict[str, tuple[float, int]] = {}
+        self._waiting_lock = threading.Lock()
+
+    def submit(
+        self,
+        request: JobRequest,
+        *,
+        tenant: str,
+        idempotency_key: str | None,
+        trace_context: Mapping[str, str],
+    ) -> Submitted:
+        """Validate, write the manifest, send every chunk, then say the job is enqueued."""
+        job_id = job_id_for(tenant, idempotency_key)
+        if idempotency_key is not None:
+            existing = self._store.read_manifest(job_id)
+            if existing is not None:
+                return self._replay(existing, request, trace_context)
+        spec = request.to_spec()
+        self._scenes.verify(spec.scene_sha256)
+        self._check_queued_frames_cap(tenant, asked=len(spec.frames))
+        manifest = JobManifest.new(
+            job_id=job_id,
+            tenant=tenant,
+            spec=spec,
+            created_at=self._clock(),
+            fingerprint=request.fingerprint(),
+        )
+        if not self._store.create_manifest(manifest):
+            existing = self._store.read_manifest(job_id)  # a concurrent retry won the race
+            if existing is None:
+                raise ConcurrentUpdate(f"job {job_id} vanished while being created")
+            return self._replay(existing, request, trace_context)
+        self._store.index_job(manifest)
+        self._add_waiting(tenant, len(spec.frames))
+        return Submitted(manifest=self._enqueue(manifest, trace_context), replayed=False)
+
+    def _replay(
+        self, existing: Versioned, request: JobRequest, trace_context: Mapping[str, str]
+    ) -> Submitted:
+        manifest = existing.manifest
+        if manifest.request_fingerprint != request.fingerprint():
+            raise IdempotencyKeyReused("this Idempotency-Key was used for a different job")
+        if manifest.enqueue_state is EnqueueState.ENQUEUING:
+            # The first try stopped midway: send again, duplicate detection drops repeats.
+            manifest = self._enqueue(manifest, trace_context)
+        return Submitted(manifest=manifest, replayed=True)
+
+    def _enqueue(self, manifest: JobManifest, trace_context: Mapping[str, str]) -> JobManifest:
+        try:
+            self._queue.send(manifest.messages(), trace_context)
+        except DependencyUnavailable as error:
+            log.warning(
+                "enqueue failed", extra={"job_id": manifest.job_id, "tenant": manifest.tenant}
+            )
+            reason = str(error)
+            self._update(manifest.job_id, lambda m: m.enqueue_failed(reason))
+            raise EnqueueFailed(manifest.job_id, error) from error
+        return self._update(manifest.job_id, JobManifest.enqueued)
+
+    def _update(self, job_id: str, change: Callable[[JobManifest], JobManifest]) -> JobManifest:
+        """Apply ``change`` to the stored manifest, re-reading when someone else wrote first."""
+        for _ in range(_UPDATE_TRIES):
+            current = self._store.read_manifest(job_id)
+            if current is None:
+                raise JobNotFound(job_id)
+            changed = change(current.manifest)
+            if changed == current.manifest:
+                return changed
+            try:
+                self._store.replace_manifest(changed, current.etag)
+            except ConcurrentUpdate:
+                continue
+            return changed
+        raise ConcurrentUpdate(f"job {job_id} kept changing")
+
+    def _check_queued_frames_cap(self, tenant: str, *, asked: int) -> None:
+        waiting = self._estimated_waiting(tenant)
+        if waiting + asked > self._max_queued_frames:
+            raise QueuedFramesCapExceeded(waiting=waiting, asked=asked, cap=self._max_queued_frames)
+
+    def _estimated_waiting(self, tenant: str) -> int:
+        """The tenant's waiting frames, counted at most CAP_ESTIMATE_SECONDS ago, plus what this
+        process accepted since: counting costs a listing per unfinished job, so not per submit."""
+        now = self._monotonic()
+        with self._waiting_lock:
+            cached = self._waiting.get(tenant)
+        if cached is not None and now - cached[0] < CAP_ESTIMATE_SECONDS:
+            return cached[1]
+        waiting = self.queued_frames(tenant)
+        with self._waiting_lock:
+            self._waiting[tenant] = (now, waiting)
+        return waiting
+
+    def _add_waiting(self, tenant: str, frames: int) -> None:
+        with self._waiting_lock:
+            if tenant in self._waiting:
+                counted_at, waiting = self._waiting[tenant]
+                self._waiting[tenant] = (counted_at, waiting + frames)
+
+    def _forget_waiting(self, tenant: str) -> None:
+        with self._waiting_lock:
+            self._waiting.pop(tenant, None)
+
+    def queued_frames(self, tenant: str) -> int:
+        """Frames of the tenant's unfinished jobs whose chunks have not finished.
+
+        An estimate from chunk records (one cheap listing per unfinished job), good enough for
+        backpressure; frames of a chunk still rendering count as waiting.
+        """
+        waiting, cursor = 0, None
+        with ThreadPoolExecutor(max_workers=CAP_CHECK_THREADS) as pool:
+            while True:
+                page = self._store.index_page(tenant, size=1000, cursor=cursor)
+                unfinished = [entry for entry in page.entries if not entry.terminal]
+                waiting += sum(pool.map(self._waiting_frames, unfinished))
+                cursor = page.cursor
+                if cursor is None:
+                    return waiting
+
+    def _waiting_frames(self, entry: IndexEntry) -> int:
+        finished = {ChunkState.DONE, ChunkState.FAILED, ChunkState.CANCELLED}
+        summaries = self._store.chunk_summaries(entry.job_id)
+        done = sum(
+            min(entry.chunk_size, entry.frames_total - index * entry.chunk_size)
+            for index, summary in summaries.items()
+            if summary.state in finished
+        )
+        return max(0, entry.frames_total - done)
+
+    def status(self, job_id: str, *, tenant: str) -> tuple[JobManifest, JobStatus]:
+        found = self._status_of(job_id, tenant)
+        if found is None:
+            raise JobNotFound(job_id)
+        return found
+
+    def _status_of(
+        self, job_id: str, tenant: str, *, list_frames: bool = True
+    ) -> tuple[JobManifest, JobStatus] | None:
+        """The job's status; ``list_frames=False`` trusts finished chunk records instead of
+        listing every frame (for job lists: the count then leaves out chunks still rendering)."""
+        versioned = self._store.read_manifest(job_id)
+        if versioned is None or versioned.manifest.tenant != tenant:
+            return None
+        manifest = versioned.manifest
+        chunks = self._store.chunk_summaries(job_id)
+        # A job once complete stays complete (frames are never removed): no need to list them.
+        if manifest.completed_at is not None:
+            frames = frozenset(manifest.spec.frames)
+        elif list_frames:
+            frames = self._store.frames_present(job_id)
+        else:
+            frames = frozenset(
+                frame
+                for chunk in manifest.chunks
+                if (summary := chunks.get(chunk.index)) and summary.state is ChunkState.DONE
+                for frame in chunk.frames
+            )
+        troubled = [
+            index
+            for index, summary in sorted(chunks.items())
+            # failed, or retried after a failure (the worker sets it back to pending or rendering)
+            if summary.state is ChunkState.FAILED
+            or (summary.state is not ChunkState.DONE and summary.attempts > 1)
+        ][:MAX_ERRORS_READ]
+        errors = self._store.chunk_errors(job_id, troubled) if troubled else {}
+        status = job_status(manifest, chunks=chunks, errors=errors, frames_present=frames)
+        if status.state is JobState.COMPLETED and manifest.completed_at is None and list_frames:
+            finished_at = status.finished_at or self._clock()
+            manifest = self._update(job_id, lambda m: m.completed(finished_at))
+        if status.state.is_terminal and not manifest_was_terminal(versioned.manifest):
+            self._store.mark_terminal(manifest)
+        return manifest, status
+
+    def list_jobs(
+        self, *, tenant: str, size: int, cursor: str | None, state: JobState | None
+    ) -> JobPage:
+        """A page of the tenant's jobs, newest first, optionally only those in ``state``."""
+        found: list[tuple[JobManifest, JobStatus]] = []
+        scanned = 0
+        while len(found) < size and scanned < MAX_SCANNED_PER_LIST:
+            page = self._store.index_page(tenant, size=size - len(found), cursor=cursor)
+            scanned += len(page.entries)
+            for entry in page.entries:
+                item = self._status_of(entry.job_id, tenant, list_frames=False)
+                if item is not None and (state is None or item[1].state is state):
+                    found.append(item)
+            cursor = page.cursor
+            if cursor is None:
+                break
+        return JobPage(statuses=tuple(found), cursor=cursor)
+
+    def cancel(self, job_id: str, *, tenant: str) -> tuple[JobManifest, JobStatus]:
+        """Mark the job cancelled (again is fine); workers stop at their next frame."""
+        self.status(job_id, tenant=tenant)  # 404 for a job that is not the tenant's
+        now = self._clock()
+        self._store.mark_terminal(self._update(job_id, lambda m: m.cancelled(now)))
+        self._forget_waiting(tenant)
+        return self.status(job_id, tenant=tenant)
+
+
+def manifest_was_terminal(manifest: JobManifest) -> bool:
+    """Whether the stored manifest already said the job is over (so the index knows)."""
+    return manifest.completed_at is not None or manifest.cancelled_at is not None

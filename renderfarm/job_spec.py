@@ -1,0 +1,155 @@
+"""A render job as the client asks for it, validated field by field, and the spec it becomes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from renderfarm.frames import MAX_FRAMES_PER_JOB, FrameSpecError, parse_frames
+from renderfarm.render_settings import Engine, OutputFormat, RenderSettings
+
+#: Blender stores names in 64 bytes, one of them the terminator.
+MAX_BLENDER_NAME_BYTES = 63
+MAX_SAMPLES = 1 << 24
+MAX_RESOLUTION = 65_536
+MAX_CHUNK_SIZE = 1_000
+MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 9, 5
+
+BlenderName = Annotated[str, Field(min_length=1, max_length=MAX_BLENDER_NAME_BYTES)]
+
+
+class RenderSettingsIn(BaseModel):
+    """Render overrides; omitted fields keep what the .blend says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    engine: Engine | None = None
+    samples: int | None = Field(default=None, ge=1, le=MAX_SAMPLES)
+    resolution_x: int | None = Field(default=None, ge=4, le=MAX_RESOLUTION)
+    resolution_y: int | None = Field(default=None, ge=4, le=MAX_RESOLUTION)
+    resolution_percentage: int | None = Field(default=None, ge=1, le=100)
+    output_format: OutputFormat = OutputFormat.PNG
+    camera: BlenderName | None = None
+    scene: BlenderName | None = None
+
+    @field_validator("camera", "scene")
+    @classmethod
+    def _fits_blender_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            if len(value.encode()) > MAX_BLENDER_NAME_BYTES:
+                raise ValueError(f"at most {MAX_BLENDER_NAME_BYTES} bytes in UTF-8")
+            if any(ord(ch) < 32 for ch in value):
+                raise ValueError("no control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _samples_need_a_sampling_engine(self) -> Self:
+        if self.samples is not None and self.engine is Engine.WORKBENCH:
+            raise ValueError("samples do not apply to the Workbench engine")
+        return self
+
+    def to_domain(self) -> RenderSettings:
+        return RenderSettings(**self.model_dump())
+
+
+class JobRequest(BaseModel):
+    """The body of ``POST /api/jobs``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scene_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="sha256 of the uploaded .blend"
+    )
+    # step comes before frames so that the frames validator sees it.
+    step: int = Field(default=1, ge=1, le=100_000, description="step for ranges without 'xS'")
+    frames: str = Field(
+        min_length=1,
+        max_length=10_000,
+        description="Blender syntax: '1-250', '1-10,20,30-40', '1-100x5'",
+        examples=["1-250"],
+    )
+    render: RenderSettingsIn = Field(default_factory=RenderSettingsIn)
+    chunk_size: int | None = Field(
+        default=None, ge=1, le=MAX_CHUNK_SIZE, description="frames per chunk; planned when absent"
+    )
+    priority: int = Field(default=DEFAULT_PRIORITY, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+
+    @field_validator("frames")
+    @classmethod
+    def _frames_parse(cls, value: str, info: ValidationInfo) -> str:
+        step = info.data.get("step")
+        if step is None:
+            return value  # step itself is invalid and already reported
+        try:
+            parse_frames(value, step=step, max_frames=MAX_FRAMES_PER_JOB)
+        except FrameSpecError as error:
+            raise ValueError(str(error)) from error
+        return value
+
+    def to_spec(self) -> JobSpec:
+        return JobSpec(
+            scene_sha256=self.scene_sha256,
+            frames=parse_frames(self.frames, step=self.step),
+            render=self.render.to_domain(),
+            chunk_size=self.chunk_size,
+            priority=self.priority,
+        )
+
+    def fingerprint(self) -> str:
+        """A hash of the request's meaning, to tell an idempotent retry from a reused key."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSpec:
+    """A validated job: which scene, which frames, how to render them."""
+
+    scene_sha256: str
+    frames: tuple[int, ...]
+    render: RenderSettings
+    chunk_size: int | None
+    priority: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scene_sha256": self.scene_sha256,
+            "frames": list(self.frames),
+            "render": render_settings_to_dict(self.render),
+            "chunk_size": self.chunk_size,
+            "priority": self.priority,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        return cls(
+            scene_sha256=data["scene_sha256"],
+            frames=tuple(int(f) for f in data["frames"]),
+            render=render_settings_from_dict(data["render"]),
+            chunk_size=data["chunk_size"],
+            priority=data["priority"],
+        )
+
+
+def render_settings_to_dict(settings: RenderSettings) -> dict[str, Any]:
+    """Plain JSON values; the enums become their bpy ids."""
+    return {
+        key: value.value if isinstance(value, Engine | OutputFormat) else value
+        for key, value in asdict(settings).items()
+    }
+
+
+def render_settings_from_dict(data: dict[str, Any]) -> RenderSettings:
+    """Read back what ``render_settings_to_dict`` wrote (validated again: it crossed a wire)."""
+    return RenderSettingsIn.model_validate(data).to_domain()

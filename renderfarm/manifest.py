@@ -1,0 +1,134 @@
+"""The job manifest ``jobs/<id>/job.json``: the spec, its chunk plan, who asked, and its lifecycle.
+
+Written by the API before any message is sent, updated when every chunk is on the queue (or the
+sending failed) and when the job is cancelled. Workers read it to decide whether to render.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from functools import cached_property
+from typing import Any
+
+from renderfarm.chunking import Chunk, plan_chunks, planned_chunk_size
+from renderfarm.job_spec import JobSpec
+from renderfarm.messages import ChunkMessage
+
+SCHEMA_VERSION = 1
+
+
+class EnqueueState(StrEnum):
+    """Whether the job's chunks are on the queue: never half-sent, so failure is said out loud."""
+
+    ENQUEUING = "enqueuing"
+    ENQUEUED = "enqueued"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobManifest:
+    job_id: str
+    tenant: str
+    spec: JobSpec
+    chunk_size: int
+    created_at: datetime
+    request_fingerprint: str
+    enqueue_state: EnqueueState = EnqueueState.ENQUEUING
+    enqueue_error: str | None = None
+    cancelled_at: datetime | None = None
+    #: Set once every frame was seen present: frames are never removed, so it stays complete.
+    completed_at: datetime | None = None
+
+    @classmethod
+    def new(
+        cls, *, job_id: str, tenant: str, spec: JobSpec, created_at: datetime, fingerprint: str
+    ) -> JobManifest:
+        """A manifest whose chunk size is the client's or a planned one."""
+        size = spec.chunk_size or planned_chunk_size(len(spec.frames))
+        return cls(
+            job_id=job_id,
+            tenant=tenant,
+            spec=spec,
+            chunk_size=size,
+            created_at=created_at,
+            request_fingerprint=fingerprint,
+        )
+
+    @cached_property
+    def chunks(self) -> tuple[Chunk, ...]:
+        return plan_chunks(self.spec.frames, self.chunk_size)
+
+    @property
+    def output_extension(self) -> str:
+        return self.spec.render.output_format.extension
+
+    def accepts_work(self) -> bool:
+        """Whether a worker holding one of this job's messages should render it."""
+        return self.cancelled_at is None and self.enqueue_state is not EnqueueState.FAILED
+
+    def messages(self) -> tuple[ChunkMessage, ...]:
+        return tuple(
+            ChunkMessage(
+                job_id=self.job_id,
+                chunk_index=chunk.index,
+                frames=chunk.frames,
+                scene_sha256=self.spec.scene_sha256,
+                render=self.spec.render,
+                tenant=self.tenant,
+                priority=self.spec.priority,
+            )
+            for chunk in self.chunks
+        )
+
+    def enqueued(self) -> JobManifest:
+        return replace(self, enqueue_state=EnqueueState.ENQUEUED, enqueue_error=None)
+
+    def enqueue_failed(self, reason: str) -> JobManifest:
+        return replace(self, enqueue_state=EnqueueState.FAILED, enqueue_error=reason[:1000])
+
+    def cancelled(self, at: datetime) -> JobManifest:
+        return self if self.cancelled_at is not None else replace(self, cancelled_at=at)
+
+    def completed(self, at: datetime) -> JobManifest:
+        return self if self.completed_at is not None else replace(self, completed_at=at)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": SCHEMA_VERSION,
+                "job_id": self.job_id,
+                "tenant": self.tenant,
+                "spec": self.spec.to_dict(),
+                "chunk_size": self.chunk_size,
+                "chunk_count": len(self.chunks),
+                "created_at": self.created_at.isoformat(),
+                "request_fingerprint": self.request_fingerprint,
+                "enqueue_state": self.enqueue_state.value,
+                "enqueue_error": self.enqueue_error,
+                "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None,
+                "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, body: str | bytes) -> JobManifest:
+        data: dict[str, Any] = json.loads(body)
+        if data.get("version") != SCHEMA_VERSION:
+            raise ValueError(f"unknown manifest version {data.get('version')!r}")
+        cancelled, completed = data.get("cancelled_at"), data.get("completed_at")
+        return cls(
+            job_id=data["job_id"],
+            tenant=data["tenant"],
+            spec=JobSpec.from_dict(data["spec"]),
+            chunk_size=int(data["chunk_size"]),
+            created_at=datetime.fromisoformat(data["created_at"]),
+            request_fingerprint=data["request_fingerprint"],
+            enqueue_state=EnqueueState(data["enqueue_state"]),
+            enqueue_error=data.get("enqueue_error"),
+            cancelled_at=datetime.fromisoformat(cancelled) if cancelled else None,
+            completed_at=datetime.fromisoformat(completed) if completed else None,
+        )

@@ -1,0 +1,70 @@
+"""What the job service needs from storage and the queue: narrow interfaces, declared here by
+their consumer, implemented by the Azure adapters (and by in-memory fakes in unit tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from renderfarm.chunk_record import ChunkSummary
+from renderfarm.manifest import JobManifest
+from renderfarm.messages import ChunkMessage
+
+
+@dataclass(frozen=True, kw_only=True)
+class Versioned:
+    manifest: JobManifest
+    etag: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexEntry:
+    """A job in its tenant's index, with enough of its plan to count its waiting frames."""
+
+    job_id: str
+    terminal: bool
+    frames_total: int
+    chunk_size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexPage:
+    entries: tuple[IndexEntry, ...]
+    cursor: str | None
+
+
+class JobStore(Protocol):
+    def create_manifest(self, manifest: JobManifest) -> bool:
+        """Write a new manifest; False when one with that id exists already."""
+
+    def read_manifest(self, job_id: str) -> Versioned | None: ...
+
+    def replace_manifest(self, manifest: JobManifest, etag: str) -> None:
+        """Overwrite if unchanged since read, else raise ConcurrentUpdate."""
+
+    def chunk_summaries(self, job_id: str) -> Mapping[int, ChunkSummary]:
+        """Every chunk record's state and attempts, by index, from one listing."""
+
+    def frames_present(self, job_id: str) -> frozenset[int]:
+        """The frames whose blobs exist (a listing of ``<id>/frames/``)."""
+
+    def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
+        """Last errors of these chunks' records (a download each: ask only for a few)."""
+
+    def index_job(self, manifest: JobManifest) -> None: ...
+
+    def index_page(self, tenant: str, *, size: int, cursor: str | None) -> IndexPage: ...
+
+    def mark_terminal(self, manifest: JobManifest) -> None:
+        """Note in the index that the job is over, so the queued-frames count skips it."""
+
+
+class SceneStore(Protocol):
+    def verify(self, sha256: str) -> None:
+        """Raise SceneNotUsable unless ``scenes/<sha256>.blend`` exists and hashes to its name."""
+
+
+class ChunkQueue(Protocol):
+    def send(self, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]) -> None:
+        """Put every message on the queue or raise DependencyUnavailable."""

@@ -1,0 +1,139 @@
+"""Job status from what Blob Storage holds: the manifest, chunk records and the frames present.
+
+A frame's blob is the truth about that frame; a chunk record adds what frames cannot say
+(attempts, errors, a worker that is rendering or gave up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from renderfarm.chunk_record import ChunkState, ChunkSummary
+from renderfarm.chunking import Chunk
+from renderfarm.manifest import EnqueueState, JobManifest
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RENDERING = "rendering"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkStatus:
+    index: int
+    state: ChunkState
+    frames_total: int
+    frames_done: int
+    attempts: int
+    last_error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobStatus:
+    job_id: str
+    state: JobState
+    frames_total: int
+    frames_done: int
+    frames_failed: int
+    chunks: tuple[ChunkStatus, ...]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancelled_at: datetime | None
+    error: str | None
+    frames_present: tuple[int, ...]
+
+    @property
+    def frames_waiting(self) -> int:
+        """Frames still to render; zero once the job is over."""
+        if self.state.is_terminal:
+            return 0
+        return self.frames_total - self.frames_done - self.frames_failed
+
+
+def job_status(
+    manifest: JobManifest,
+    *,
+    chunks: Mapping[int, ChunkSummary],
+    errors: Mapping[int, str],
+    frames_present: Set[int],
+) -> JobStatus:
+    """Aggregate a job's status. ``chunks`` and ``errors`` hold what records exist, by index."""
+    chunk_statuses = tuple(
+        _chunk_status(chunk, chunks.get(chunk.index), errors.get(chunk.index), frames_present)
+        for chunk in manifest.chunks
+    )
+    job_frames = set(manifest.spec.frames)
+    done = len(job_frames & frames_present)
+    failed = sum(
+        c.frames_total - c.frames_done for c in chunk_statuses if c.state is ChunkState.FAILED
+    )
+    state = _job_state(manifest, chunk_statuses)
+    started = [c.started_at for c in chunk_statuses if c.started_at is not None]
+    finished = [c.finished_at for c in chunk_statuses if c.finished_at is not None]
+    return JobStatus(
+        job_id=manifest.job_id,
+        state=state,
+        frames_total=len(manifest.spec.frames),
+        frames_done=done,
+        frames_failed=failed,
+        chunks=chunk_statuses,
+        created_at=manifest.created_at,
+        started_at=min(started) if started else None,
+        finished_at=max(finished) if finished and state.is_terminal else None,
+        cancelled_at=manifest.cancelled_at,
+        error=manifest.enqueue_error,
+        frames_present=tuple(sorted(job_frames & frames_present)),
+    )
+
+
+def _chunk_status(
+    chunk: Chunk, summary: ChunkSummary | None, error: str | None, frames_present: Set[int]
+) -> ChunkStatus:
+    done = sum(1 for frame in chunk.frames if frame in frames_present)
+    if done == len(chunk.frames):
+        state = ChunkState.DONE  # the frames are the truth, whatever a stale record says
+    elif summary is None:
+        state = ChunkState.PENDING
+    elif summary.state is ChunkState.DONE:
+        # Chunk records list before frames and frames are written first: these frames are gone.
+        state = ChunkState.FAILED
+        error = error or f"{len(chunk.frames) - done} frames missing from a finished chunk"
+    else:
+        state = summary.state
+    return ChunkStatus(
+        index=chunk.index,
+        state=state,
+        frames_total=len(chunk.frames),
+        frames_done=done,
+        attempts=summary.attempts if summary else 0,
+        last_error=error,
+        started_at=summary.started_at if summary else None,
+        finished_at=summary.finished_at if summary else None,
+    )
+
+
+def _job_state(manifest: JobManifest, chunks: tuple[ChunkStatus, ...]) -> JobState:
+    """First rule that holds wins: all frames present beats a late cancel or a failed send."""
+    states = {chunk.state for chunk in chunks}
+    rules = (
+        (states == {ChunkState.DONE}, JobState.COMPLETED),
+        (manifest.cancelled_at is not None, JobState.CANCELLED),
+        (manifest.enqueue_state is EnqueueState.FAILED, JobState.FAILED),
+        (ChunkState.CANCELLED in states, JobState.CANCELLED),
+        (states <= {ChunkState.DONE, ChunkState.FAILED}, JobState.FAILED),
+        (states == {ChunkState.PENDING}, JobState.QUEUED),
+    )
+    return next((state for holds, state in rules if holds), JobState.RENDERING)

@@ -1,0 +1,159 @@
+"""Dead-lettered chunks into their job's status.
+
+A worker that dead-letters a poison chunk records the failure itself, but a chunk can also land in
+the dead-letter queue with no one to say so: its workers were killed (out of memory, evicted) until
+MaxDeliveryCount ran out, or its time-to-live expired. This handler reads the dead-letter queue and
+marks each such chunk failed, with the reason Service Bus gives. In Azure it runs as a Service Bus
+triggered Function; locally `python -m renderfarm_azure.dead_letters` runs the same logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from azure.core.exceptions import AzureError
+from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, ServiceBusSubQueue
+from azure.storage.blob import ContainerClient
+
+from renderfarm.chunk_record import ChunkRecord, ChunkState
+from renderfarm.messages import ChunkMessage, MessageFormatError, parse_message_id
+from renderfarm_azure.chunk_records import RecordContention, update_chunk_record
+
+log = logging.getLogger(__name__)
+
+_SETTLED_STATES = {ChunkState.DONE, ChunkState.CANCELLED}
+
+
+def chunk_of(body: bytes, message_id: str | None) -> tuple[str, int] | None:
+    """(job id, chunk index) of a dead-lettered message, from its body or else its message-id."""
+    try:
+        chunk = ChunkMessage.from_json(body)
+        return chunk.job_id, chunk.chunk_index
+    except MessageFormatError:
+        pass
+    try:
+        return parse_message_id(message_id or "")
+    except MessageFormatError:
+        return None
+
+
+def failed_record(
+    current: ChunkRecord | None,
+    *,
+    job_id: str,
+    chunk_index: int,
+    reason: str,
+    description: str,
+    delivery_count: int,
+) -> ChunkRecord:
+    """The record after a dead-lettering: failed, unless the chunk had already finished."""
+    record = current or ChunkRecord(
+        job_id=job_id, chunk_index=chunk_index, state=ChunkState.PENDING
+    )
+    if record.state in _SETTLED_STATES:
+        return record
+    attempts = max(record.attempts, delivery_count)
+    if record.state is ChunkState.FAILED and record.last_error:
+        return replace(record, attempts=attempts)  # the worker already said why
+    now = datetime.now(UTC)
+    failed = replace(
+        record, state=ChunkState.FAILED, attempts=attempts, updated_at=now, finished_at=now
+    )
+    return failed.with_error(f"{reason}: {description}".strip(": "))
+
+
+def record_dead_letter(
+    jobs: ContainerClient,
+    *,
+    body: bytes,
+    message_id: str | None,
+    reason: str | None,
+    description: str | None,
+    delivery_count: int,
+) -> ChunkRecord | None:
+    """Mark the message's chunk failed; None when the message is not a chunk message."""
+    found = chunk_of(body, message_id)
+    if found is None:
+        log.warning("dead-lettered message %s is not a chunk message", message_id)
+        return None
+    job_id, index = found
+    record, _ = update_chunk_record(
+        jobs,
+        job_id,
+        index,
+        lambda current: failed_record(
+            current,
+            job_id=job_id,
+            chunk_index=index,
+            reason=reason or "DeadLettered",
+            description=description or "",
+            delivery_count=delivery_count,
+        ),
+    )
+    return record
+
+
+def handle(jobs: ContainerClient, message: ServiceBusReceivedMessage) -> ChunkRecord | None:
+    return record_dead_letter(
+        jobs,
+        body=b"".join(message.body),
+        message_id=message.message_id,
+        reason=message.dead_letter_reason,
+        description=message.dead_letter_error_description,
+        delivery_count=message.delivery_count or 0,
+    )
+
+
+def drain(
+    client: ServiceBusClient,
+    jobs: ContainerClient,
+    queue: str,
+    *,
+    stop: threading.Event,
+    wait_s: float = 2.0,
+    once: bool = False,
+) -> int:
+    """Record and complete dead-lettered chunks until stopped (or the queue is empty, ``once``)."""
+    handled = 0
+    with client.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
+        while not stop.is_set():
+            messages = receiver.receive_messages(max_message_count=10, max_wait_time=wait_s)
+            if not messages and once:
+                break
+            for message in messages:
+                try:
+                    handle(jobs, message)
+                except (AzureError, RecordContention):
+                    log.warning(
+                        "could not record dead letter %s", message.message_id, exc_info=True
+                    )
+                    receiver.abandon_message(message)  # kept for the next pass
+                    continue
+                receiver.complete_message(message)
+                handled += 1
+    return handled
+
+
+def main() -> int:
+    """The local farm's dead-letter handler: the Function's logic as a process."""
+    from renderfarm.json_logging import configure_json_logging  # noqa: PLC0415 (entry point)
+    from renderfarm.settings import Settings  # noqa: PLC0415
+    from renderfarm_azure import clients  # noqa: PLC0415
+
+    configure_json_logging()
+    settings = Settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    jobs = clients.blob_service(settings).get_container_client(settings.jobs_container)
+    with clients.servicebus(settings) as client:
+        drain(client, jobs, settings.queue_name, stop=stop)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

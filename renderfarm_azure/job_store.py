@@ -1,0 +1,201 @@
+"""The JobStore port over the ``jobs`` container."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import cast
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.core.paging import PageIterator
+from azure.storage.blob import BlobProperties, ContainerClient, ContentSettings
+
+from renderfarm import blob_layout as layout
+from renderfarm.chunk_record import ChunkRecord, ChunkSummary
+from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.errors import ConcurrentUpdate, InvalidCursor
+from renderfarm.manifest import JobManifest
+from renderfarm.ports import IndexEntry, IndexPage, Versioned
+from renderfarm_azure.guard import guarded
+
+_JSON = ContentSettings(content_type="application/json")
+_TERMINAL = "terminal"
+_FRAMES = "frames"
+_CHUNK_SIZE = "chunk_size"
+_BAD_REQUEST = 400
+
+
+class BlobJobStore:
+    def __init__(self, *, container: ContainerClient, breaker: CircuitBreaker):
+        self._container = container
+        self._breaker = breaker
+
+    def create_manifest(self, manifest: JobManifest) -> bool:
+        blob = self._container.get_blob_client(layout.manifest_blob(manifest.job_id))
+        try:
+            guarded(
+                self._breaker,
+                lambda: blob.upload_blob(
+                    manifest.to_json(), overwrite=False, content_settings=_JSON
+                ),
+            )
+        except ResourceExistsError:
+            return False
+        return True
+
+    def read_manifest(self, job_id: str) -> Versioned | None:
+        if not layout.is_job_id(job_id):
+            return None
+        blob = self._container.get_blob_client(layout.manifest_blob(job_id))
+        try:
+            download = guarded(self._breaker, blob.download_blob)
+            body = guarded(self._breaker, download.readall)
+        except ResourceNotFoundError:
+            return None
+        etag = download.properties.etag
+        return Versioned(manifest=JobManifest.from_json(body), etag=etag)
+
+    def replace_manifest(self, manifest: JobManifest, etag: str) -> None:
+        blob = self._container.get_blob_client(layout.manifest_blob(manifest.job_id))
+        try:
+            guarded(
+                self._breaker,
+                lambda: blob.upload_blob(
+                    manifest.to_json(),
+                    overwrite=True,
+                    content_settings=_JSON,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                ),
+            )
+        except ResourceModifiedError as error:
+            raise ConcurrentUpdate(manifest.job_id) from error
+
+    def chunk_summaries(self, job_id: str) -> dict[int, ChunkSummary]:
+        def listing() -> dict[int, ChunkSummary]:
+            chunks: dict[int, ChunkSummary] = {}
+            for item in self._container.list_blobs(
+                name_starts_with=layout.chunks_prefix(job_id), include=["metadata"]
+            ):
+                index = layout.chunk_index_of(item.name, job_id)
+                summary = ChunkSummary.from_metadata(item.metadata or {})
+                if index is not None and summary is not None:
+                    chunks[index] = summary
+            return chunks
+
+        return guarded(self._breaker, listing)
+
+    def frames_present(self, job_id: str) -> frozenset[int]:
+        def listing() -> frozenset[int]:
+            names = self._container.list_blob_names(name_starts_with=layout.frames_prefix(job_id))
+            return frozenset(
+                frame for name in names if (frame := layout.frame_of(name, job_id)) is not None
+            )
+
+        return guarded(self._breaker, listing)
+
+    def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
+        def read(index: int) -> tuple[int, str | None]:
+            blob = self._container.get_blob_client(layout.chunk_blob(job_id, index))
+            try:
+                body = guarded(self._breaker, lambda: blob.download_blob().readall())
+            except ResourceNotFoundError:
+                return index, None
+            try:
+                return index, ChunkRecord.from_json(body).last_error
+            except (ValueError, KeyError, TypeError):
+                return index, "the chunk record is unreadable"
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return {index: error for index, error in pool.map(read, indexes) if error}
+
+    def index_job(self, manifest: JobManifest) -> None:
+        blob = self._container.get_blob_client(_index_name(manifest))
+        metadata = {
+            _FRAMES: str(len(manifest.spec.frames)),
+            _CHUNK_SIZE: str(manifest.chunk_size),
+        }
+        guarded(self._breaker, lambda: blob.upload_blob(b"", overwrite=True, metadata=metadata))
+
+    def index_page(self, tenant: str, *, size: int, cursor: str | None) -> IndexPage:
+        def page() -> IndexPage:
+            pages = cast(
+                PageIterator[BlobProperties],
+                self._container.list_blobs(
+                    name_starts_with=layout.tenant_index_prefix(tenant),
+                    include=["metadata"],
+                    results_per_page=size,
+                ).by_page(continuation_token=cursor),
+            )
+            try:
+                items = list(next(pages, []))
+            except HttpResponseError as error:
+                if error.status_code == _BAD_REQUEST and cursor is not None:
+                    raise InvalidCursor("this cursor was not handed out by this API") from error
+                raise
+            entries = tuple(_index_entry(item) for item in items)
+            return IndexPage(entries=entries, cursor=pages.continuation_token or None)
+
+        return guarded(self._breaker, page)
+
+    def mark_terminal(self, manifest: JobManifest) -> None:
+        blob = self._container.get_blob_client(_index_name(manifest))
+        metadata = {
+            _FRAMES: str(len(manifest.spec.frames)),
+            _CHUNK_SIZE: str(manifest.chunk_size),
+            _TERMINAL: "true",
+        }
+        try:
+            guarded(self._breaker, lambda: blob.set_blob_metadata(metadata))
+        except ResourceNotFoundError:
+            return  # indexing failed when the job was made; nothing to mark
+
+    def write_chunk_record(self, record: ChunkRecord, *, etag: str | None) -> str:
+        """For the worker: write a chunk record with its metadata summary; returns the new etag.
+
+        ``etag=None`` creates the record (409 ResourceExistsError if there is one already);
+        otherwise the write succeeds only over that version (ConcurrentUpdate if not).
+        """
+        blob = self._container.get_blob_client(layout.chunk_blob(record.job_id, record.chunk_index))
+        body, metadata = record.to_json(), record.to_metadata()
+
+        def write() -> dict[str, object]:
+            if etag is None:
+                return blob.upload_blob(
+                    body, overwrite=False, metadata=metadata, content_settings=_JSON
+                )
+            return blob.upload_blob(
+                body,
+                overwrite=True,
+                metadata=metadata,
+                content_settings=_JSON,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+
+        try:
+            result = guarded(self._breaker, write)
+        except ResourceModifiedError as error:
+            raise ConcurrentUpdate(record.job_id) from error
+        return str(result["etag"])
+
+
+def _index_name(manifest: JobManifest) -> str:
+    created_us = int(manifest.created_at.timestamp() * 1_000_000)
+    return layout.tenant_index_blob(manifest.tenant, manifest.job_id, created_us)
+
+
+def _index_entry(item: BlobProperties) -> IndexEntry:
+    metadata = item.metadata or {}
+    return IndexEntry(
+        job_id=layout.job_id_of_index_blob(item.name),
+        terminal=metadata.get(_TERMINAL) == "true",
+        frames_total=int(metadata.get(_FRAMES, "0")),
+        chunk_size=max(1, int(metadata.get(_CHUNK_SIZE, "1"))),
+    )

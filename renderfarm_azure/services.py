@@ -1,0 +1,119 @@
+"""The composition root: every adapter the API uses, built once per process from Settings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from azure.core.exceptions import ResourceExistsError
+from azure.servicebus import ServiceBusClient
+from azure.storage.blob import BlobServiceClient
+
+from renderfarm.api_keys import KeyRing
+from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.job_service import JobService
+from renderfarm.rate_limit import RateLimiter
+from renderfarm.settings import Settings
+from renderfarm_azure import clients
+from renderfarm_azure.chunk_sender import ServiceBusChunkQueue
+from renderfarm_azure.guard import guarded
+from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.key_source import KeySource, KeyVaultKeySource, StaticKeySource
+from renderfarm_azure.sas import SasSigner
+from renderfarm_azure.scene_store import BlobSceneStore
+
+BREAKER_THRESHOLD = 5
+BREAKER_OPEN_SECONDS = 15.0
+
+
+def _breaker(name: str) -> CircuitBreaker:
+    return CircuitBreaker(
+        name=name,
+        threshold=BREAKER_THRESHOLD,
+        open_seconds=BREAKER_OPEN_SECONDS,
+        clock=time.monotonic,
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    settings: Settings
+    blob_service: BlobServiceClient
+    servicebus: ServiceBusClient
+    jobs: BlobJobStore
+    scenes: BlobSceneStore
+    signer: SasSigner
+    queue: ServiceBusChunkQueue
+    job_service: JobService
+    keys: KeySource
+    rate_limiter: RateLimiter
+    blob_breaker: CircuitBreaker
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        blob_breaker, bus_breaker = _breaker("blob storage"), _breaker("service bus")
+        blob_service = clients.blob_service(settings)
+        bus = clients.servicebus(settings)
+        signer = SasSigner(service=blob_service, breaker=blob_breaker)
+        jobs = BlobJobStore(
+            container=blob_service.get_container_client(settings.jobs_container),
+            breaker=blob_breaker,
+        )
+        scenes = BlobSceneStore(
+            container=blob_service.get_container_client(settings.scenes_container),
+            signer=signer,
+            breaker=blob_breaker,
+        )
+        queue = ServiceBusChunkQueue(
+            client=bus, queue_name=settings.queue_name, breaker=bus_breaker
+        )
+        return cls(
+            settings=settings,
+            blob_service=blob_service,
+            servicebus=bus,
+            jobs=jobs,
+            scenes=scenes,
+            signer=signer,
+            queue=queue,
+            job_service=JobService(
+                store=jobs,
+                scenes=scenes,
+                queue=queue,
+                clock=utc_now,
+                max_queued_frames=settings.max_queued_frames_per_tenant,
+            ),
+            keys=_key_source(settings),
+            rate_limiter=RateLimiter(
+                per_minute=settings.rate_limit_per_minute, clock=time.monotonic
+            ),
+            blob_breaker=blob_breaker,
+        )
+
+    def ensure_containers(self) -> None:
+        """Create the containers where nothing else has (locally; Bicep does it in Azure)."""
+        for name in (self.settings.scenes_container, self.settings.jobs_container):
+            container = self.blob_service.get_container_client(name)
+            try:
+                guarded(self.blob_breaker, container.create_container)
+            except ResourceExistsError:
+                continue
+
+    def close(self) -> None:
+        self.queue.close()
+        self.servicebus.close()
+        self.blob_service.close()
+
+
+def _key_source(settings: Settings) -> KeySource:
+    if settings.keyvault_url:
+        return KeyVaultKeySource(
+            vault_url=settings.keyvault_url,
+            credential=clients.credential(settings),
+            breaker=_breaker("key vault"),
+        )
+    return StaticKeySource(KeyRing.from_setting(settings.api_key_hashes))

@@ -1,0 +1,43 @@
+"""Traces and counters: exported to Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is
+set; otherwise traced in-process only, so the trace context still reaches each message."""
+
+from __future__ import annotations
+
+import threading
+
+from azure.monitor.opentelemetry import configure_azure_monitor
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from renderfarm.settings import Settings
+
+_configured = threading.Event()
+_lock = threading.Lock()
+
+
+def configure_telemetry(settings: Settings) -> None:
+    """Once per process."""
+    with _lock:
+        if _configured.is_set():
+            return
+        if settings.applicationinsights_connection_string:
+            configure_azure_monitor(
+                connection_string=settings.applicationinsights_connection_string,
+                logger_name="renderfarm",
+            )
+        elif not isinstance(trace.get_tracer_provider(), TracerProvider):
+            trace.set_tracer_provider(TracerProvider())
+        _configured.set()
+
+
+tracer = trace.get_tracer("renderfarm.api")
+_meter = metrics.get_meter("renderfarm.api")
+requests_counter = _meter.create_counter(
+    "renderfarm.api.requests", description="HTTP requests by route and status"
+)
+jobs_counter = _meter.create_counter(
+    "renderfarm.jobs.submitted", description="jobs accepted, by tenant"
+)
+frames_counter = _meter.create_counter(
+    "renderfarm.frames.submitted", description="frames asked for, by tenant"
+)

@@ -1,0 +1,127 @@
+"""Fixtures for tests over the wire: the API on Azurite and the Service Bus emulator.
+
+Each test gets its own containers, so jobs and scenes never leak between tests; the queue is
+shared, so tests read back only their own job's messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
+from azure.storage.blob import BlobServiceClient, ContainerClient
+from fastapi.testclient import TestClient
+
+from functions.app import create_app
+from renderfarm.api_keys import hash_key
+from renderfarm.settings import Settings
+from tests.services import Azurite, ServiceBusEmulator
+
+KEYS = {"acme": "rf_acme-test-key-0001", "globex": "rf_globex-test-key-0002"}
+SCENE_BYTES = b"BLENDER-v500" + b"\0" * 4096
+
+
+def auth(tenant: str = "acme") -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[tenant]}"}
+
+
+def settings_for(azurite: Azurite, servicebus: ServiceBusEmulator, **overrides: Any) -> Settings:
+    suffix = uuid.uuid4().hex[:10]
+    fields: dict[str, Any] = {
+        "storage_connection_string": azurite.connection_string,
+        "servicebus_connection_string": servicebus.connection_string,
+        "queue_name": servicebus.queue_name,
+        "scenes_container": f"scenes-{suffix}",
+        "jobs_container": f"jobs-{suffix}",
+        "api_key_hashes": ",".join(f"{t}={hash_key(k)}" for t, k in KEYS.items()),
+        "rate_limit_per_minute": 10_000,
+        "max_request_bytes": 64 * 1024,
+        **overrides,
+    }
+    return Settings(**fields)
+
+
+@pytest.fixture
+def settings(azurite: Azurite, servicebus: ServiceBusEmulator) -> Settings:
+    return settings_for(azurite, servicebus)
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[[Settings], TestClient]]:
+    clients: list[TestClient] = []
+
+    def make(settings: Settings) -> TestClient:
+        client = TestClient(create_app(settings=settings), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(settings: Settings, make_client: Callable[[Settings], TestClient]) -> TestClient:
+    return make_client(settings)
+
+
+@pytest.fixture
+def jobs_container(settings: Settings) -> Iterator[ContainerClient]:
+    assert settings.storage_connection_string
+    service = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+    yield service.get_container_client(settings.jobs_container)
+    service.close()
+
+
+def upload_scene(client: TestClient, data: bytes = SCENE_BYTES) -> str:
+    """Upload through the API's SAS URL, as a client would; returns the scene's sha256."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    ticket = client.post("/api/scenes", json={"sha256": sha256, "size": len(data)}, headers=auth())
+    assert ticket.status_code == 200, ticket.text
+    if not ticket.json()["exists"]:
+        put = httpx.put(
+            ticket.json()["upload_url"], content=data, headers=ticket.json()["upload_headers"]
+        )
+        assert put.status_code == 201, put.text
+    return sha256
+
+
+@pytest.fixture
+def scene(client: TestClient) -> str:
+    return upload_scene(client)
+
+
+def properties_of(message: ServiceBusReceivedMessage) -> dict[str, str]:
+    """Application properties as text (the SDK hands back bytes)."""
+    return {
+        (k.decode() if isinstance(k, bytes) else str(k)): (
+            v.decode() if isinstance(v, bytes) else str(v)
+        )
+        for k, v in (message.application_properties or {}).items()
+    }
+
+
+def drain_messages(
+    servicebus: ServiceBusEmulator, job_id: str, *, expected: int
+) -> list[ServiceBusReceivedMessage]:
+    """Receive and complete queued messages until ``expected`` of this job's have come."""
+    found: list[ServiceBusReceivedMessage] = []
+    with (
+        ServiceBusClient.from_connection_string(servicebus.connection_string) as bus,
+        bus.get_queue_receiver(servicebus.queue_name) as receiver,
+    ):
+        for _ in range(50):
+            batch = receiver.receive_messages(max_message_count=100, max_wait_time=1)
+            for message in batch:
+                receiver.complete_message(message)
+                if str(message.message_id).startswith(f"{job_id}:"):
+                    found.append(message)
+            if len(found) >= expected or not batch:
+                break
+    return found

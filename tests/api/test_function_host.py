@@ -1,0 +1,146 @@
+"""The app as the Azure Functions host sees it: what it indexes, and one call through it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+import function_app
+from functions.dead_letter_trigger import jobs_container
+from renderfarm.api_keys import hash_key
+from renderfarm.chunk_record import ChunkState
+from renderfarm.settings import get_settings
+from renderfarm_azure.chunk_records import read_chunk_record
+from tests.api.conftest import KEYS, auth
+from tests.services import Azurite, ServiceBusEmulator
+
+
+class _Context:
+    """The few attributes of func.Context that the ASGI bridge reads."""
+
+    invocation_id = "test-invocation"
+    function_name = "http_app_func"
+    function_directory = "."
+    trace_context = None
+    retry_context = None
+    thread_local_storage = None
+
+
+@pytest.fixture(scope="module")
+def indexed() -> list[Any]:
+    """What the host indexes; get_functions() may be called only once per app."""
+    return list(function_app.app.get_functions())
+
+
+def by_name(indexed: list[Any], name: str) -> Any:
+    return next(function for function in indexed if function.get_function_name() == name)
+
+
+def test_the_host_indexes_the_http_api_and_the_dead_letter_handler(indexed: list[Any]) -> None:
+    assert sorted(f.get_function_name() for f in indexed) == ["dead_letters", "http_app_func"]
+
+
+def test_the_host_indexes_one_anonymous_http_function_for_every_route(indexed: list[Any]) -> None:
+    function = by_name(indexed, "http_app_func")
+    bindings = json.loads(function.get_function_json())["bindings"]
+    trigger = next(b for b in bindings if b["type"] == "httpTrigger")
+    assert function.get_function_name() == "http_app_func"
+    assert trigger["route"] == "/{*route}"
+    assert trigger["authLevel"] == "ANONYMOUS"
+    assert {"GET", "POST"} <= set(trigger["methods"])
+    assert any(b["type"] == "http" and b["direction"] == "OUT" for b in bindings)
+
+
+async def test_a_request_through_the_function_object_reaches_the_api(
+    azurite: Azurite,
+    servicebus: ServiceBusEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    indexed: list[Any],
+) -> None:
+    monkeypatch.setenv("RENDERFARM_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("RENDERFARM_SERVICEBUS_CONNECTION_STRING", servicebus.connection_string)
+    monkeypatch.setenv("RENDERFARM_API_KEY_HASHES", f"acme={hash_key(KEYS['acme'])}")
+    monkeypatch.setenv("RENDERFARM_JOBS_CONTAINER", "jobs-function-host")
+    get_settings.cache_clear()
+    try:
+        handler = by_name(indexed, "http_app_func").get_user_function()
+        request = func.HttpRequest(
+            method="GET",
+            url="http://localhost:7071/api/jobs?limit=5",
+            headers=auth(),
+            body=b"",
+        )
+        response = await handler(request, _Context())
+        assert response.status_code == 200, response.get_body()
+        assert json.loads(response.get_body()) == {"jobs": [], "next_cursor": None}
+        assert response.headers["RateLimit-Limit"] == "120"
+
+        bad = await handler(
+            func.HttpRequest(
+                method="GET", url="http://localhost:7071/api/jobs", headers={}, body=b""
+            ),
+            _Context(),
+        )
+        assert bad.status_code == 401
+        assert bad.mimetype == "application/problem+json"
+    finally:
+        get_settings.cache_clear()
+
+
+def test_dead_letter_function_listens_on_the_queues_dead_letter_queue(indexed: list[Any]) -> None:
+    bindings = json.loads(by_name(indexed, "dead_letters").get_function_json())["bindings"]
+    (trigger,) = bindings
+    assert trigger["type"] == "serviceBusTrigger"
+    assert trigger["queueName"] == "%RENDERFARM_QUEUE_NAME%/$deadletterqueue"
+    assert trigger["connection"] == "ServiceBusConnection"
+
+
+class _DeadLetter(func.ServiceBusMessage):
+    """A dead-lettered message as the host hands it to the function."""
+
+    def __init__(self, body: bytes, message_id: str) -> None:
+        super().__init__(body=body)
+        self._message_id = message_id
+
+    @property
+    def message_id(self) -> str:
+        return self._message_id
+
+    @property
+    def dead_letter_reason(self) -> str:
+        return "MaxDeliveryCountExceeded"
+
+    @property
+    def dead_letter_error_description(self) -> str:
+        return "Message could not be consumed after 5 delivery attempts."
+
+    @property
+    def delivery_count(self) -> int:
+        return 5
+
+
+def test_dead_letter_function_marks_the_chunk_failed(
+    azurite: Azurite, monkeypatch: pytest.MonkeyPatch, indexed: list[Any]
+) -> None:
+    monkeypatch.setenv("RENDERFARM_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    monkeypatch.setenv("RENDERFARM_SERVICEBUS_CONNECTION_STRING", "unused")
+    monkeypatch.setenv("RENDERFARM_JOBS_CONTAINER", "jobs-dead-letter-function")
+    get_settings.cache_clear()
+    jobs_container.cache_clear()
+    try:
+        jobs_container().create_container()
+        handler = by_name(indexed, "dead_letters").get_user_function()
+        job_id = "0" * 31 + "1"
+        handler(_DeadLetter(b"not json", message_id=f"{job_id}:4"))
+        record, _ = read_chunk_record(jobs_container(), job_id, 4)
+        assert record is not None
+        assert record.state is ChunkState.FAILED
+        assert record.attempts == 5
+        assert record.last_error is not None
+        assert record.last_error.startswith("MaxDeliveryCountExceeded")
+    finally:
+        get_settings.cache_clear()
+        jobs_container.cache_clear()

@@ -1,0 +1,33 @@
+import pytest
+
+from renderfarm import blob_layout as layout
+
+JOB = "0123456789abcdef0123456789abcdef"
+
+
+def test_names_follow_the_documented_layout() -> None:
+    assert layout.scene_blob("b" * 64) == "b" * 64 + ".blend"
+    assert layout.manifest_blob(JOB) == f"{JOB}/job.json"
+    assert layout.chunk_blob(JOB, 7) == f"{JOB}/chunks/7.json"
+    assert layout.frame_blob(JOB, 42, "png") == f"{JOB}/frames/000042.png"
+    assert layout.thumb_blob(JOB, 42) == f"{JOB}/thumbs/000042.jpg"
+
+
+def test_scene_names_refuse_anything_but_a_sha256() -> None:
+    with pytest.raises(ValueError):
+        layout.scene_blob("../etc/passwd")
+
+
+def test_frame_and_chunk_names_read_back() -> None:
+    assert layout.frame_of(layout.frame_blob(JOB, 1_048_574, "exr"), JOB) == 1_048_574
+    assert layout.frame_of(f"{JOB}/frames/notes.txt", JOB) is None
+    assert layout.frame_of(layout.chunk_blob(JOB, 1), JOB) is None
+    assert layout.chunk_index_of(layout.chunk_blob(JOB, 12), JOB) == 12
+
+
+def test_tenant_index_lists_newest_first() -> None:
+    older = layout.tenant_index_blob("acme", JOB, created_us=1_000)
+    newer = layout.tenant_index_blob("acme", "f" * 32, created_us=2_000)
+    assert sorted([older, newer]) == [newer, older]
+    assert layout.job_id_of_index_blob(older) == JOB
+    assert older.startswith(layout.tenant_index_prefix("acme"))

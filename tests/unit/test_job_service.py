@@ -1,0 +1,264 @@
+"""The job service's rules, over in-memory stores (fakes of our own ports, not of Azure)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from renderfarm.chunk_record import ChunkState, ChunkSummary
+from renderfarm.errors import (
+    DependencyUnavailable,
+    EnqueueFailed,
+    IdempotencyKeyReused,
+    JobNotFound,
+    QueuedFramesCapExceeded,
+    SceneNotUsable,
+)
+from renderfarm.job_service import JobService
+from renderfarm.job_spec import JobRequest
+from renderfarm.manifest import EnqueueState, JobManifest
+from renderfarm.messages import ChunkMessage
+from renderfarm.ports import IndexEntry, IndexPage, Versioned
+from renderfarm.status import JobState
+
+SCENE = "e" * 64
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.manifests: dict[str, Versioned] = {}
+        self.index: dict[str, list[str]] = {}
+        self.frames: dict[str, set[int]] = {}
+        self.chunks: dict[str, dict[int, ChunkSummary]] = {}
+        self.terminal: set[str] = set()
+        self.frame_listings = 0
+        self.plans: dict[str, tuple[int, int]] = {}
+        self.version = 0
+
+    def _put(self, manifest: JobManifest) -> None:
+        self.version += 1
+        self.manifests[manifest.job_id] = Versioned(manifest=manifest, etag=str(self.version))
+
+    def create_manifest(self, manifest: JobManifest) -> bool:
+        if manifest.job_id in self.manifests:
+            return False
+        self._put(manifest)
+        return True
+
+    def read_manifest(self, job_id: str) -> Versioned | None:
+        return self.manifests.get(job_id)
+
+    def replace_manifest(self, manifest: JobManifest, etag: str) -> None:
+        assert self.manifests[manifest.job_id].etag == etag
+        self._put(manifest)
+
+    def chunk_summaries(self, job_id: str) -> dict[int, ChunkSummary]:
+        return self.chunks.get(job_id, {})
+
+    def frames_present(self, job_id: str) -> frozenset[int]:
+        self.frame_listings += 1
+        return frozenset(self.frames.get(job_id, set()))
+
+    def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
+        return {}
+
+    def index_job(self, manifest: JobManifest) -> None:
+        self.index.setdefault(manifest.tenant, []).insert(0, manifest.job_id)
+        self.plans[manifest.job_id] = (len(manifest.spec.frames), manifest.chunk_size)
+
+    def index_page(self, tenant: str, *, size: int, cursor: str | None) -> IndexPage:
+        ids = self.index.get(tenant, [])
+        start = int(cursor or 0)
+        page = ids[start : start + size]
+        more = start + size < len(ids)
+        entries = tuple(
+            IndexEntry(
+                job_id=i,
+                terminal=i in self.terminal,
+                frames_total=self.plans[i][0],
+                chunk_size=self.plans[i][1],
+            )
+            for i in page
+        )
+        return IndexPage(entries=entries, cursor=str(start + size) if more else None)
+
+    def mark_terminal(self, manifest: JobManifest) -> None:
+        self.terminal.add(manifest.job_id)
+
+
+class Scenes:
+    def __init__(self, *known: str):
+        self.known = set(known)
+
+    def verify(self, sha256: str) -> None:
+        if sha256 not in self.known:
+            raise SceneNotUsable(sha256)
+
+
+class Queue:
+    def __init__(self) -> None:
+        self.sent: list[ChunkMessage] = []
+        self.down = False
+
+    def send(self, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]) -> None:
+        if self.down:
+            raise DependencyUnavailable("service bus", 5, "connection refused")
+        self.sent.extend(messages)
+
+
+def service(store: MemoryStore, queue: Queue, cap: int = 1000) -> JobService:
+    """A service whose estimate of waiting frames is always stale, so every submit counts."""
+    return JobService(
+        store=store,
+        scenes=Scenes(SCENE),
+        queue=queue,
+        clock=lambda: T0,
+        max_queued_frames=cap,
+        monotonic=itertools.count(step=60).__next__,
+    )
+
+
+def job(frames: str = "1-10", **fields: object) -> JobRequest:
+    return JobRequest.model_validate({"scene_sha256": SCENE, "frames": frames, **fields})
+
+
+def test_a_submitted_job_is_enqueued_only_after_every_chunk_is_sent() -> None:
+    store, queue = MemoryStore(), Queue()
+    submitted = service(store, queue).submit(
+        job(chunk_size=3), tenant="acme", idempotency_key=None, trace_context={}
+    )
+    assert len(queue.sent) == 4
+    assert submitted.manifest.enqueue_state is EnqueueState.ENQUEUED
+    stored = store.manifests[submitted.manifest.job_id].manifest
+    assert stored.enqueue_state is EnqueueState.ENQUEUED
+
+
+def test_a_failed_send_leaves_a_job_that_says_it_failed_to_enqueue() -> None:
+    store, queue = MemoryStore(), Queue()
+    queue.down = True
+    with pytest.raises(EnqueueFailed) as caught:
+        service(store, queue).submit(job(), tenant="acme", idempotency_key=None, trace_context={})
+    manifest = store.manifests[caught.value.job_id].manifest
+    assert manifest.enqueue_state is EnqueueState.FAILED
+    assert not manifest.accepts_work()
+    _, status = service(store, queue).status(caught.value.job_id, tenant="acme")
+    assert status.state is JobState.FAILED
+
+
+def test_a_retry_after_a_crash_midway_sends_the_chunks_again() -> None:
+    store, queue = MemoryStore(), Queue()
+    svc = service(store, queue)
+    first = svc.submit(job(chunk_size=10), tenant="acme", idempotency_key="k", trace_context={})
+    crashed = replace(first.manifest, enqueue_state=EnqueueState.ENQUEUING)
+    store._put(crashed)  # as if the process died before marking it enqueued
+    again = svc.submit(job(chunk_size=10), tenant="acme", idempotency_key="k", trace_context={})
+    assert again.replayed
+    assert again.manifest.enqueue_state is EnqueueState.ENQUEUED
+    assert len(queue.sent) == 2  # sent twice; the queue's duplicate detection drops the second
+
+
+def test_an_idempotency_key_reused_for_another_job_is_refused() -> None:
+    svc = service(MemoryStore(), Queue())
+    svc.submit(job(), tenant="acme", idempotency_key="k", trace_context={})
+    with pytest.raises(IdempotencyKeyReused):
+        svc.submit(job("1-11"), tenant="acme", idempotency_key="k", trace_context={})
+
+
+def test_an_unknown_scene_is_refused_before_anything_is_written() -> None:
+    store = MemoryStore()
+    with pytest.raises(SceneNotUsable):
+        service(store, Queue()).submit(
+            job(scene_sha256="f" * 64), tenant="acme", idempotency_key=None, trace_context={}
+        )
+    assert store.manifests == {}
+
+
+def test_the_queued_frames_cap_counts_only_the_tenants_unfinished_frames() -> None:
+    store, queue = MemoryStore(), Queue()
+    svc = service(store, queue, cap=15)
+    first = svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+    with pytest.raises(QueuedFramesCapExceeded):
+        svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+    svc.submit(job("1-10"), tenant="globex", idempotency_key=None, trace_context={})
+    done = ChunkSummary(state=ChunkState.DONE, attempts=1)
+    store.chunks[first.manifest.job_id] = {i: done for i in range(6)}  # chunks of one frame
+    assert svc.queued_frames("acme") == 4
+    svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+
+
+def test_another_tenants_job_is_not_found() -> None:
+    svc = service(MemoryStore(), Queue())
+    job_id = svc.submit(
+        job(), tenant="acme", idempotency_key=None, trace_context={}
+    ).manifest.job_id
+    with pytest.raises(JobNotFound):
+        svc.status(job_id, tenant="globex")
+    with pytest.raises(JobNotFound):
+        svc.cancel(job_id, tenant="globex")
+
+
+def test_a_completed_job_is_remembered_and_no_longer_lists_its_frames() -> None:
+    store, queue = MemoryStore(), Queue()
+    svc = service(store, queue)
+    job_id = svc.submit(job("1-3"), tenant="acme", idempotency_key=None, trace_context={})
+    job_id_text = job_id.manifest.job_id
+    store.frames[job_id_text] = {1, 2, 3}
+    manifest, status = svc.status(job_id_text, tenant="acme")
+    assert status.state is JobState.COMPLETED
+    assert manifest.completed_at == T0
+    assert job_id_text in store.terminal
+    store.frames[job_id_text] = set()  # were the frames listed again, this would not be complete
+    assert svc.status(job_id_text, tenant="acme")[1].state is JobState.COMPLETED
+
+
+def test_a_cancelled_job_no_longer_counts_against_the_cap() -> None:
+    store, queue = MemoryStore(), Queue()
+    svc = service(store, queue, cap=10)
+    first = svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+    svc.cancel(first.manifest.job_id, tenant="acme")
+    assert svc.queued_frames("acme") == 0
+
+
+def test_the_cap_counts_again_once_its_estimate_is_old() -> None:
+    store, queue = MemoryStore(), Queue()
+    now = [0.0]
+    svc = JobService(
+        store=store,
+        scenes=Scenes(SCENE),
+        queue=queue,
+        clock=lambda: T0,
+        max_queued_frames=15,
+        monotonic=lambda: now[0],
+    )
+    first = svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+    store.frames[first.manifest.job_id] = set(range(1, 11))
+    done = ChunkSummary(state=ChunkState.DONE, attempts=1)
+    store.chunks[first.manifest.job_id] = {i: done for i in range(10)}
+    with pytest.raises(QueuedFramesCapExceeded):  # the estimate still counts the first job
+        svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+    now[0] += 5.0
+    svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+
+
+def test_job_lists_read_chunk_records_instead_of_listing_every_frame() -> None:
+    store, queue = MemoryStore(), Queue()
+    svc = service(store, queue)
+    ids = [
+        svc.submit(
+            job("1-4", chunk_size=2), tenant="acme", idempotency_key=None, trace_context={}
+        ).manifest.job_id
+        for _ in range(2)
+    ]
+    done = ChunkSummary(state=ChunkState.DONE, attempts=1)
+    rendering = ChunkSummary(state=ChunkState.RENDERING, attempts=1)
+    store.chunks[ids[0]] = {0: done, 1: done}
+    store.chunks[ids[1]] = {0: done, 1: rendering}
+    page = svc.list_jobs(tenant="acme", size=10, cursor=None, state=None)
+    assert store.frame_listings == 0
+    states = {m.job_id: (s.state, s.frames_done) for m, s in page.statuses}
+    assert states == {ids[0]: (JobState.COMPLETED, 4), ids[1]: (JobState.RENDERING, 2)}
