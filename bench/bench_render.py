@@ -74,12 +74,6 @@ def measure_process_per_chunk(config: BenchConfig) -> Measurement:
     )
 
 
-MEASUREMENTS: list[Callable[[BenchConfig], Measurement]] = [
-    measure_bare_bpy,
-    measure_process_per_chunk,
-]
-
-
 def report(config: BenchConfig, measurements: list[Measurement]) -> str:
     bare = measurements[0].seconds
     lines = [f"{config.frames} frames of {config.blend.name}"]
@@ -92,22 +86,48 @@ def report(config: BenchConfig, measurements: list[Measurement]) -> str:
 
 
 def render_frames(blend: Path, first: int, last: int, out_dir: Path) -> None:
-    """The child's work: open the scene with scripts off, render and save each frame."""
-    import bpy  # noqa: PLC0415 - only the child process loads Blender
+    """The child's work: the worker's own Blender code (scripts off, the same settings applied),
+    without the farm around it."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from containerapp_worker.blender_runner import BlenderRunner  # noqa: PLC0415 - loads bpy
+    from renderfarm.render_settings import RenderSettings  # noqa: PLC0415
 
-    bpy.ops.wm.open_mainfile(filepath=str(blend), load_ui=False, use_scripts=False)
-    scene = bpy.context.scene
+    runner = BlenderRunner()
+    runner.open_scene(blend)
+    runner.apply(RenderSettings())
     for frame in range(first, last + 1):
-        scene.frame_set(frame)
-        bpy.ops.render.render(scene=scene.name)
-        out = out_dir / f"{frame:04d}.png"
-        bpy.data.images["Render Result"].save_render(filepath=str(out), scene=scene)
+        runner.render_frame(frame, out_dir / f"{frame:04d}.png")
+
+
+def measure_warm_worker(config: BenchConfig) -> Measurement:
+    """The farm itself: a job submitted to the API, its chunks through the Service Bus emulator
+    to one warm `python -m containerapp_worker`, every frame uploaded to Azurite. Timed from the
+    submission to the last frame in Blob; the replica is already up, as a scaled-out one is."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from bench.farm_harness import warm_worker_seconds  # noqa: PLC0415 - the farm's imports
+
+    seconds = warm_worker_seconds(
+        blend=config.blend,
+        frames=config.frames,
+        chunk_size=config.chunk_size,
+        scratch=config.out_dir / "farm",
+    )
+    return Measurement(
+        name=f"warm worker, chunks of {config.chunk_size}", seconds=seconds, processes=1
+    )
 
 
 def _ensure_example(blend: Path) -> None:
     if not blend.exists():
         script = REPO_ROOT / "examples" / "make_example_scene.py"
         subprocess.run([sys.executable, str(script), str(blend)], check=True, capture_output=True)
+
+
+MEASUREMENTS: list[Callable[[BenchConfig], Measurement]] = [
+    measure_bare_bpy,
+    measure_process_per_chunk,
+    measure_warm_worker,
+]
 
 
 def main(argv: list[str]) -> None:

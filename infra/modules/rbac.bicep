@@ -121,6 +121,17 @@ resource apiSends 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// The dead-letter handler Function reads <queue>/$DeadLetterQueue to fail chunks whose workers died.
+resource apiReadsDeadLetters 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(queue.id, apiPrincipalId, serviceBusReceiver)
+  scope: queue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusReceiver)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 resource apiReadsKeys 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, apiPrincipalId, keyVaultSecretsUser)
   scope: vault

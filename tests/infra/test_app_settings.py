@@ -21,6 +21,9 @@ FUNCTION_HOST_SETTINGS = {
     "AzureWebJobsStorage__clientId",
     "AzureWebJobsStorage__blobServiceUri",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "ServiceBusConnection__fullyQualifiedNamespace",
+    "ServiceBusConnection__credential",
+    "ServiceBusConnection__clientId",
 }
 
 _IDENTITY_NOT_SECRETS = "Azure reaches services by managed identity, never a connection string"

@@ -1,0 +1,67 @@
+"""Scenes kept on local disk by content hash, so a replica downloads each .blend once.
+
+The least recently used files go first when the cache outgrows its cap; the file in use is never
+evicted. A download lands under a temporary name and is renamed only after its hash checks out,
+so a crash mid-download never leaves a bad file under a good name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from containerapp_worker.errors import SceneError
+
+SUFFIX = ".blend"
+_CHUNK = 1024 * 1024
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class BlendCache:
+    def __init__(self, directory: Path, *, max_bytes: int) -> None:
+        self._directory = directory
+        self._max_bytes = max_bytes
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        return self._directory / f"{sha256}{SUFFIX}"
+
+    def get(self, sha256: str, download: Callable[[Path], None]) -> Path:
+        """The local path of the scene, downloading it on a miss."""
+        path = self.path(sha256)
+        if path.is_file():
+            os.utime(path)  # mark as recently used
+            return path
+        partial = self._directory / f".{sha256}.{uuid.uuid4().hex}.part"
+        try:
+            download(partial)
+            actual = file_sha256(partial)
+            if actual != sha256:
+                raise SceneError(f"the stored scene's sha256 is {actual}, not {sha256}")
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+        self.evict(keep=path)
+        return path
+
+    def evict(self, *, keep: Path) -> None:
+        files = sorted(
+            (entry for entry in self._directory.glob(f"*{SUFFIX}") if entry != keep),
+            key=lambda entry: entry.stat().st_mtime,
+        )
+        total = sum(entry.stat().st_size for entry in files) + keep.stat().st_size
+        for entry in files:
+            if total <= self._max_bytes:
+                break
+            total -= entry.stat().st_size
+            entry.unlink(missing_ok=True)

@@ -1,0 +1,279 @@
+"""Render one chunk: frame by frame, each uploaded as soon as it is written.
+
+Frames already in Blob are skipped, so a redelivered chunk continues from its first missing frame.
+Uploads and the chunk record's progress run on one background thread while the next frame renders
+(bpy releases the GIL). The verdict tells the worker how to settle the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+from azure.core.exceptions import AzureError
+
+from containerapp_worker.blend_cache import BlendCache
+from containerapp_worker.errors import PoisonError, TransientError, WorkerError
+from containerapp_worker.storage import WorkerStorage
+from containerapp_worker.telemetry import frame_render_seconds, frame_upload_seconds, tracer
+from renderfarm.chunk_record import ChunkRecord, ChunkState
+from renderfarm.messages import ChunkMessage
+from renderfarm.render_settings import RenderSettings
+
+log = logging.getLogger(__name__)
+
+#: How often, at most, a rendering chunk re-reads its manifest to notice a cancel.
+CANCEL_CHECK_S = 2.0
+#: How often, at most, the chunk record is rewritten with frames uploaded since the last write;
+#: each write costs CPU that Blender, using every core, would rather have.
+PROGRESS_EVERY_S = 1.0
+
+
+class Renderer(Protocol):
+    """What the chunk needs of Blender (BlenderRunner in production)."""
+
+    def open_scene(self, path: Path) -> None: ...
+    def apply(self, settings: RenderSettings) -> None: ...
+    def render_frame(self, frame: int, out_path: Path) -> Path: ...
+    def log_tail(self) -> tuple[str, ...]: ...
+
+
+class Verdict(Enum):
+    COMPLETE = "complete"  # done, or cancelled: nothing left to do anywhere
+    ABANDON = "abandon"  # this replica failed or is stopping: another delivery continues
+    DEAD_LETTER = "dead-letter"  # the chunk fails wherever it runs
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    verdict: Verdict
+    reason: str = ""
+    description: str = ""
+    frames_rendered: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderedFrame:
+    """A frame on local disk, waiting for its upload."""
+
+    frame: int
+    seconds: float  # Blender's time for it
+    extension: str
+    path: Path
+    thumbnail: Path | None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(kw_only=True)
+class ChunkRenderer:
+    """Everything one replica needs to render chunks, kept across messages."""
+
+    storage: WorkerStorage
+    cache: BlendCache
+    renderer: Renderer
+    worker_id: str
+    thumbnail: Callable[[Path, Path], Path] | None = None
+    stop_requested: threading.Event
+    _unrecorded: dict[int, float] = field(default_factory=dict, init=False)
+    _last_progress: float = field(default=0.0, init=False)
+
+    def render(self, message: ChunkMessage, *, lock_lost: threading.Event) -> Outcome:
+        self._unrecorded.clear()  # a previous chunk that failed mid-write leaves nothing behind
+        with tracer.start_as_current_span(
+            "render-chunk",
+            attributes={"job.id": message.job_id, "chunk.index": message.chunk_index},
+        ):
+            try:
+                return self._render(message, lock_lost)
+            except PoisonError as error:
+                return self._failed(message, error, Verdict.DEAD_LETTER)
+            except (TransientError, OSError, AzureError) as error:
+                wrapped = error if isinstance(error, WorkerError) else TransientError(str(error))
+                return self._failed(message, wrapped, Verdict.ABANDON)
+
+    def _render(self, message: ChunkMessage, lock_lost: threading.Event) -> Outcome:
+        manifest = self.storage.read_manifest(message.job_id)
+        if manifest is None:
+            raise PoisonError(f"job {message.job_id} has no manifest")
+        if not manifest.accepts_work():
+            return self._cancelled(message)
+        self._record(message, self._started)  # the attempt counts before the work runs
+        scene = self.cache.get(
+            message.scene_sha256,
+            lambda path: self.storage.download_scene(message.scene_sha256, path),
+        )
+        self.renderer.open_scene(scene)
+        self.renderer.apply(message.render)
+        present = self.storage.frames_present(message.job_id)
+        todo = [frame for frame in message.frames if frame not in present]
+        log.info(
+            "rendering chunk",
+            extra={
+                "job_id": message.job_id,
+                "chunk_index": message.chunk_index,
+                "tenant": message.tenant,
+            },
+        )
+        rendered = self._render_frames(message, todo, lock_lost)
+        if isinstance(rendered, Outcome):
+            return rendered
+        self._record(message, self._finished)
+        return Outcome(verdict=Verdict.COMPLETE, frames_rendered=rendered)
+
+    def _render_frames(
+        self, message: ChunkMessage, frames: list[int], lock_lost: threading.Event
+    ) -> int | Outcome:
+        extension = message.render.output_format.extension
+        last_cancel_check = time.monotonic()
+        pending: list[Future[None]] = []
+        with (
+            tempfile.TemporaryDirectory(prefix="renderfarm-") as scratch,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploader") as uploader,
+        ):
+            for count, frame in enumerate(frames):
+                if self.stop_requested.is_set() or lock_lost.is_set():
+                    _wait(pending)
+                    return self._stopped(message)
+                if time.monotonic() - last_cancel_check >= CANCEL_CHECK_S:
+                    last_cancel_check = time.monotonic()
+                    manifest = self.storage.read_manifest(message.job_id)
+                    if manifest is None or not manifest.accepts_work():
+                        _wait(pending)
+                        return self._cancelled(message)
+                rendered = self._render_one(frame, Path(scratch), extension)
+                pending.append(uploader.submit(self._publish, message, rendered))
+                _raise_failures(pending)
+                if count == 0:
+                    last_cancel_check = time.monotonic() - CANCEL_CHECK_S  # check after frame 1
+            _wait(pending)
+        return len(frames)
+
+    def _render_one(self, frame: int, scratch: Path, extension: str) -> RenderedFrame:
+        started = time.perf_counter()
+        with tracer.start_as_current_span("render-frame", attributes={"frame": frame}):
+            path = self.renderer.render_frame(frame, scratch / f"{frame:06d}.{extension}")
+        seconds = time.perf_counter() - started
+        frame_render_seconds.record(seconds)
+        thumb: Path | None = None
+        if self.thumbnail is not None:
+            thumb = self.thumbnail(path, scratch / f"{frame:06d}.thumb.jpg")
+        return RenderedFrame(
+            frame=frame, seconds=seconds, extension=extension, path=path, thumbnail=thumb
+        )
+
+    def _publish(self, message: ChunkMessage, rendered: RenderedFrame) -> None:
+        started = time.perf_counter()
+        frame = rendered.frame
+        self.storage.upload_frame(message.job_id, frame, rendered.extension, rendered.path)
+        if rendered.thumbnail is not None:
+            self.storage.upload_thumbnail(message.job_id, frame, rendered.thumbnail)
+        frame_upload_seconds.record(time.perf_counter() - started)
+        self._unrecorded[frame] = rendered.seconds
+        if time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:
+            self._record(message, lambda record: record)
+        rendered.path.unlink(missing_ok=True)
+
+    # --- the chunk record -------------------------------------------------------------------
+
+    def _record(self, message: ChunkMessage, change: Callable[[ChunkRecord], ChunkRecord]) -> None:
+        """Write the record with ``change`` applied and every frame uploaded since the last write.
+
+        Called from one thread at a time: the uploader while frames render, the renderer's
+        thread once the uploads are done.
+        """
+        frames = dict(self._unrecorded)
+
+        def mutate(current: ChunkRecord | None) -> ChunkRecord:
+            base = current or ChunkRecord(
+                job_id=message.job_id, chunk_index=message.chunk_index, state=ChunkState.PENDING
+            )
+            return _with_frames(change(base), frames)
+
+        self.storage.update_chunk_record(message.job_id, message.chunk_index, mutate)
+        for frame in frames:
+            self._unrecorded.pop(frame, None)
+        self._last_progress = time.monotonic()
+
+    def _started(self, record: ChunkRecord) -> ChunkRecord:
+        return replace(
+            record,
+            state=ChunkState.RENDERING,
+            attempts=record.attempts + 1,
+            worker_id=self.worker_id,
+            started_at=record.started_at or now(),
+            updated_at=now(),
+        )
+
+    @staticmethod
+    def _finished(record: ChunkRecord) -> ChunkRecord:
+        return replace(record, state=ChunkState.DONE, updated_at=now(), finished_at=now())
+
+    def _cancelled(self, message: ChunkMessage) -> Outcome:
+        self._record(
+            message,
+            lambda record: replace(
+                record, state=ChunkState.CANCELLED, updated_at=now(), finished_at=now()
+            ),
+        )
+        return Outcome(verdict=Verdict.COMPLETE, reason="JobCancelled")
+
+    def _stopped(self, message: ChunkMessage) -> Outcome:
+        """Handed back: the next delivery picks up at the first missing frame."""
+        self._record(
+            message, lambda record: replace(record, state=ChunkState.PENDING, updated_at=now())
+        )
+        return Outcome(verdict=Verdict.ABANDON, reason="WorkerStopping")
+
+    def _failed(self, message: ChunkMessage, error: WorkerError, verdict: Verdict) -> Outcome:
+        log_tail = "\n".join(error.blender_log or self.renderer.log_tail())
+        state = ChunkState.FAILED if verdict is Verdict.DEAD_LETTER else ChunkState.PENDING
+        log.warning(
+            "chunk failed: %s: %s",
+            error.reason,
+            error.description,
+            extra={"job_id": message.job_id, "chunk_index": message.chunk_index},
+        )
+        try:
+            self._record(
+                message,
+                lambda record: (
+                    replace(record, state=state, updated_at=now())
+                    .with_error(f"{error.reason}: {error.description}")
+                    .with_log(log_tail)
+                ),
+            )
+        except (TransientError, OSError, AzureError):
+            log.warning("could not record the failure of chunk %s", message.message_id)
+        return Outcome(verdict=verdict, reason=error.reason, description=error.description)
+
+
+def _with_frames(record: ChunkRecord, seconds: dict[int, float]) -> ChunkRecord:
+    if not seconds:
+        return record
+    frames = tuple(sorted({*record.frames_done, *seconds}))
+    timings = {**record.frame_seconds, **{f: round(s, 3) for f, s in seconds.items()}}
+    return replace(record, frames_done=frames, frame_seconds=timings, updated_at=now())
+
+
+def _raise_failures(pending: list[Future[None]]) -> None:
+    """Surface an upload that already failed, so the chunk stops early."""
+    for future in pending:
+        if future.done() and future.exception() is not None:
+            future.result()
+
+
+def _wait(pending: list[Future[None]]) -> None:
+    for future in pending:
+        future.result()
