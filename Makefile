@@ -18,7 +18,7 @@ APT_PACKAGES := libx11-6 libxext6 libxfixes3 libxi6 libxrender1 libxkbcommon0 li
 REQUIREMENTS := requirements.txt requirements-dev.txt containerapp_worker/requirements.txt \
 	infra/requirements-test.txt
 
-.PHONY: deps test lint pytest bench clean system-deps
+.PHONY: deps test lint pytest bench clean system-deps run install
 
 deps: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed system-deps
 
@@ -47,6 +47,24 @@ system-deps:
 			echo "Blender needs these system packages: $$missing (install them with apt-get)"; \
 		fi; \
 	fi
+
+# `make run` renders the example scene through the local farm and stops it; the frames, a contact
+# sheet and an animated preview land in out/<job>/. Render your own scene with
+# `make run SCENE=path.blend FRAMES=1-100`. Workers are capped at the machine's cores: each one is
+# a whole Blender, and Cycles already uses every core (the Bicep's maxReplicas is for Azure).
+SCENE ?= examples/example.blend
+FRAMES ?= 1-48
+CHUNK_SIZE ?= 6
+MAX_REPLICAS ?= $(shell nproc 2>/dev/null || echo 2)
+RUN_ARGS ?=
+
+run: deps
+	$(PY) -m renderfarm_local local run "$(SCENE)" --frames "$(FRAMES)" \
+		--chunk-size $(CHUNK_SIZE) --max-replicas $(MAX_REPLICAS) $(RUN_ARGS)
+
+# The `renderfarm` command in .venv/bin (the CLI for local and Azure farms).
+install: deps
+	$(PIP) install --quiet --no-deps -e .
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -21,22 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-AZURITE_BLOB = REPO / "node_modules" / ".bin" / "azurite-blob"
-AZURITE_ACCOUNT = "devstoreaccount1"
-# Azurite's well-known development key: public, documented by Microsoft, not a secret.
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
-SERVICEBUS_KEY_VALUE = "SAS_KEY_VALUE"  # Microsoft's emulator accepts any key; this is its sample
+from renderfarm_local import services as local_services
+from renderfarm_local.services import AZURITE_BLOB, REPO, servicebus_connection_string
+from renderfarm_local.supervisor import free_port
+
+__all__ = [
+    "REPO",
+    "Azurite",
+    "ServiceBusEmulator",
+    "free_port",
+    "run_azurite",
+    "run_servicebus",
+    "servicebus_connection_string",
+    "stop_process",
+    "write_config",
+]
+
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
@@ -69,14 +71,11 @@ class Azurite:
 
     @property
     def blob_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.blob_port}/{AZURITE_ACCOUNT}"
+        return local_services.azurite_blob_endpoint(self.blob_port)
 
     @property
     def connection_string(self) -> str:
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
-            f"AccountKey={AZURITE_KEY};BlobEndpoint={self.blob_endpoint};"
-        )
+        return local_services.azurite_connection_string(self.blob_port)
 
 
 @contextlib.contextmanager
@@ -104,13 +103,6 @@ def run_azurite(location: Path) -> Iterator[Azurite]:
         yield Azurite(blob_port=port, location=location)
     finally:
         stop_process(process)
-
-
-def servicebus_connection_string(port: int) -> str:
-    return (
-        f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=RootManageSharedAccessKey;"
-        f"SharedAccessKey={SERVICEBUS_KEY_VALUE};UseDevelopmentEmulator=true;"
-    )
 
 
 @dataclass(kw_only=True)

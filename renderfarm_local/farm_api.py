@@ -1,0 +1,293 @@
+"""The farm's HTTP API from the client's side, with every failure turned into one line a
+person can act on (``FarmError``)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_API_URL = "http://127.0.0.1:7071"
+REQUEST_TIMEOUT_S = 30.0
+UPLOAD_TIMEOUT_S = 600.0
+_HASH_BLOCK = 1024 * 1024
+_FRAMES_PAGE = 1000
+
+
+class FarmError(Exception):
+    """A failure with a one-line explanation for the person at the terminal."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkProgress:
+    index: int
+    state: str
+    frames_total: int
+    frames_done: int
+    attempts: int
+    last_error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobProgress:
+    """``GET /api/jobs/{id}``, with every page of frame URLs gathered."""
+
+    job_id: str
+    state: str
+    frames_total: int
+    frames_done: int
+    frames_failed: int
+    error: str | None
+    created_at: datetime
+    chunks: tuple[ChunkProgress, ...]
+    frame_urls: dict[int, str]
+
+    @property
+    def is_over(self) -> bool:
+        return self.state in {"completed", "failed", "cancelled"}
+
+    @property
+    def failed_chunks(self) -> tuple[ChunkProgress, ...]:
+        return tuple(chunk for chunk in self.chunks if chunk.state == "failed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobLine:
+    job_id: str
+    state: str
+    frames_total: int
+    frames_done: int
+    frames_failed: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmittedJob:
+    job_id: str
+    frames_total: int
+    chunk_count: int
+    chunk_size: int
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _chunk(data: dict[str, Any]) -> ChunkProgress:
+    return ChunkProgress(
+        index=int(data["index"]),
+        state=str(data["state"]),
+        frames_total=int(data["frames_total"]),
+        frames_done=int(data["frames_done"]),
+        attempts=int(data["attempts"]),
+        last_error=data.get("last_error"),
+        started_at=_time(data.get("started_at")),
+        finished_at=_time(data.get("finished_at")),
+    )
+
+
+class FarmClient:
+    """One farm, one key. Use as a context manager (it holds a connection pool)."""
+
+    def __init__(
+        self, *, api_url: str, api_key: str | None, transport: httpx.BaseTransport | None = None
+    ):
+        self.api_url = api_url.rstrip("/")
+        self._key = api_key
+        self._transport = transport
+        self._http = httpx.Client(
+            base_url=self.api_url, timeout=REQUEST_TIMEOUT_S, transport=transport
+        )
+
+    def __enter__(self) -> FarmClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._http.close()
+
+    # Requests.
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/api/health", auth=False, problem_ok=True)
+
+    def ensure_scene(self, path: Path) -> tuple[str, bool]:
+        """The scene's sha256, uploading it only when the farm lacks it; (sha, uploaded)."""
+        if not path.is_file():
+            raise FarmError(f"no scene at {path}")
+        size = path.stat().st_size
+        sha256 = sha256_of(path)
+        ticket = self._call("POST", "/api/scenes", json={"sha256": sha256, "size": size})
+        if ticket["exists"]:
+            return sha256, False
+        self._upload(path, ticket["upload_url"], ticket.get("upload_headers") or {})
+        return sha256, True
+
+    def submit(self, body: dict[str, Any]) -> SubmittedJob:
+        data = self._call("POST", "/api/jobs", json=body)
+        return SubmittedJob(
+            job_id=data["job_id"],
+            frames_total=int(data["frames_total"]),
+            chunk_count=int(data["chunk_count"]),
+            chunk_size=int(data["chunk_size"]),
+        )
+
+    def status(self, job_id: str, *, with_frames: bool = True) -> JobProgress:
+        urls: dict[int, str] = {}
+        offset: int | None = 0
+        data: dict[str, Any] = {}
+        while offset is not None:
+            limit = _FRAMES_PAGE if with_frames else 0
+            data = self._call(
+                "GET",
+                f"/api/jobs/{job_id}",
+                params={"frames_offset": offset, "frames_limit": limit},
+                job_id=job_id,
+            )
+            urls.update({int(item["frame"]): str(item["url"]) for item in data["frame_urls"]})
+            offset = data.get("frame_urls_next_offset") if with_frames else None
+        return JobProgress(
+            job_id=data["job_id"],
+            state=data["state"],
+            frames_total=int(data["frames_total"]),
+            frames_done=int(data["frames_done"]),
+            frames_failed=int(data["frames_failed"]),
+            error=data.get("error"),
+            created_at=datetime.fromisoformat(data["created_at"]),
+            chunks=tuple(_chunk(chunk) for chunk in data["chunks"]),
+            frame_urls=urls,
+        )
+
+    def jobs(self, *, limit: int = 20, state: str | None = None) -> list[JobLine]:
+        params: dict[str, Any] = {"limit": limit}
+        if state:
+            params["state"] = state
+        data = self._call("GET", "/api/jobs", params=params)
+        return [
+            JobLine(
+                job_id=item["job_id"],
+                state=item["state"],
+                frames_total=int(item["frames_total"]),
+                frames_done=int(item["frames_done"]),
+                frames_failed=int(item["frames_failed"]),
+                created_at=datetime.fromisoformat(item["created_at"]),
+            )
+            for item in data["jobs"]
+        ]
+
+    def cancel(self, job_id: str) -> str:
+        data = self._call("POST", f"/api/jobs/{job_id}/cancel", job_id=job_id)
+        return str(data["state"])
+
+    def download(self, url: str, target: Path) -> None:
+        """Fetch a frame through its read URL into ``target``, whole or not at all."""
+        partial = target.with_name(target.name + ".part")
+        try:
+            with self._transfer() as http, http.stream("GET", url) as response:
+                if response.status_code != 200:
+                    status = response.status_code
+                    raise FarmError(f"downloading {target.name} failed: HTTP {status}")
+                with partial.open("wb") as file:
+                    for block in response.iter_bytes():
+                        file.write(block)
+        except httpx.HTTPError as error:
+            partial.unlink(missing_ok=True)
+            raise FarmError(f"downloading {target.name} failed: {error}") from None
+        partial.replace(target)
+
+    # Plumbing.
+
+    def _upload(self, path: Path, url: str, headers: dict[str, str]) -> None:
+        headers = {**headers, "Content-Length": str(path.stat().st_size)}
+        try:
+            with self._transfer() as http, path.open("rb") as file:
+                response = http.put(url, content=_blocks(file), headers=headers)
+        except httpx.HTTPError as error:
+            raise FarmError(f"uploading {path.name} failed: {error}") from None
+        if response.status_code not in {200, 201}:
+            raise FarmError(f"uploading {path.name} failed: HTTP {response.status_code}")
+
+    def _transfer(self) -> httpx.Client:
+        """A client for storage URLs: no API key, which storage must never see."""
+        return httpx.Client(timeout=UPLOAD_TIMEOUT_S, transport=self._transport)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: bool = True,
+        problem_ok: bool = False,
+        job_id: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self._key}"} if auth and self._key else {}
+        try:
+            response = self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.ConnectError:
+            raise FarmError(
+                f"no farm answers at {self.api_url}: start one with `renderfarm local up`, "
+                "or point --api-url / RENDERFARM_API_URL at yours"
+            ) from None
+        except httpx.TimeoutException:
+            raise FarmError(f"the farm at {self.api_url} did not answer in time") from None
+        except httpx.HTTPError as error:
+            raise FarmError(f"talking to the farm at {self.api_url} failed: {error}") from None
+        if response.is_success or problem_ok:
+            return _json(response, self.api_url)
+        raise FarmError(_explain(response, self.api_url, job_id, has_key=bool(self._key)))
+
+
+def _blocks(file: Any) -> Iterator[bytes]:
+    while block := file.read(_HASH_BLOCK):
+        yield block
+
+
+def _json(response: httpx.Response, api_url: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        raise FarmError(f"{api_url} answered something that is not the farm's API") from None
+    if not isinstance(data, dict):
+        raise FarmError(f"{api_url} answered something that is not the farm's API")
+    return data
+
+
+def _explain(response: httpx.Response, api_url: str, job_id: str | None, *, has_key: bool) -> str:
+    """One line from a problem+json answer."""
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = {}
+    if not isinstance(problem, dict):
+        problem = {}
+    status = response.status_code
+    if status == 401 and not has_key:
+        return f"the farm at {api_url} needs an API key: set RENDERFARM_API_KEY or --api-key"
+    if status == 401:
+        return f"the farm at {api_url} refused the API key: check RENDERFARM_API_KEY"
+    if status == 404 and job_id is not None:
+        return f"no job {job_id} on the farm at {api_url}"
+    if status == 404:
+        return f"{api_url} has no renderfarm API at {response.request.url.path}"
+    title = problem.get("title") or response.reason_phrase or f"HTTP {status}"
+    detail = problem.get("detail")
+    errors = [e for e in problem.get("errors", []) if isinstance(e, dict)]
+    fields = "; ".join(f"{e.get('field')}: {e.get('detail')}" for e in errors)
+    explanation = f"{title}: {fields or detail}" if (fields or detail) else title
+    retry = response.headers.get("Retry-After")
+    return explanation + (f" (retry in {retry} s)" if retry and status in {429, 503} else "")

@@ -1,0 +1,241 @@
+"""The whole farm on this machine: Azurite, the Service Bus emulator, the API on 127.0.0.1:7071
+and workers started by the local autoscaler. Start it, use it, stop it (workers first)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from renderfarm.api_keys import hash_key, new_key
+from renderfarm_local import services
+from renderfarm_local.autoscaler import (
+    Autoscaler,
+    AutoscalerThread,
+    ManagementQueueDepth,
+    ScalePoll,
+)
+from renderfarm_local.scaling_rule import ScaleRule, ScalingParameters
+from renderfarm_local.supervisor import (
+    ProcessFailed,
+    ProcessSpec,
+    Supervisor,
+    free_port,
+    port_open,
+    wait_until_ready,
+)
+from renderfarm_local.worker_pool import WorkerPool
+
+DEFAULT_DATA_DIR = services.REPO / ".emulator-data" / "local-farm"
+DEFAULT_API_PORT = 7071  # what `func start` uses
+LOCAL_TENANT = "local"
+START_TIMEOUT_S = 60.0
+WORKER_COMMAND = (sys.executable, "-m", "containerapp_worker")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FarmPorts:
+    blob: int
+    amqp: int
+    management: int
+    api: int
+
+    @classmethod
+    def standard(cls) -> FarmPorts:
+        """The emulators' usual ports, so other tools find them where they expect."""
+        return cls(blob=10000, amqp=5672, management=5300, api=DEFAULT_API_PORT)
+
+    @classmethod
+    def free(cls) -> FarmPorts:
+        return cls(blob=free_port(), amqp=free_port(), management=free_port(), api=free_port())
+
+    def busy(self) -> list[int]:
+        ports = (self.blob, self.amqp, self.management, self.api)
+        return [port for port in ports if port_open(port)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FarmLayout:
+    """Where the farm keeps its data and logs; data survives restarts."""
+
+    root: Path
+
+    @property
+    def azurite(self) -> Path:
+        return self.root / "azurite"
+
+    @property
+    def servicebus(self) -> Path:
+        return self.root / "servicebus"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def blend_cache(self) -> Path:
+        return self.root / "blend-cache"
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.root / "api-key"
+
+
+def local_api_key(layout: FarmLayout) -> str:
+    """This farm's API key, made on first start and readable only by its owner."""
+    if layout.api_key_file.exists():
+        return layout.api_key_file.read_text(encoding="utf-8").strip()
+    layout.root.mkdir(parents=True, exist_ok=True)
+    key = new_key()
+    descriptor = os.open(layout.api_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(key + "\n")
+    return key
+
+
+@dataclass(frozen=True, kw_only=True)
+class FarmEndpoints:
+    api_url: str
+    api_key: str
+    storage_connection_string: str
+    servicebus_connection_string: str
+    management_url: str
+    queue_name: str
+
+
+class LocalFarm:
+    def __init__(
+        self,
+        *,
+        layout: FarmLayout,
+        ports: FarmPorts,
+        scaling: ScalingParameters,
+        worker_command: Sequence[str] = WORKER_COMMAND,
+    ):
+        self.layout = layout
+        self.ports = ports
+        self.scaling = scaling
+        self.worker_command = tuple(worker_command)
+        self._supervisor = Supervisor()
+        self._autoscaler: AutoscalerThread | None = None
+        self.endpoints = FarmEndpoints(
+            api_url=f"http://127.0.0.1:{ports.api}",
+            api_key=local_api_key(layout),
+            storage_connection_string=services.azurite_connection_string(ports.blob),
+            servicebus_connection_string=services.servicebus_connection_string(ports.amqp),
+            management_url=f"http://127.0.0.1:{ports.management}",
+            queue_name=services.QUEUE_NAME,
+        )
+
+    def settings_env(self) -> dict[str, str]:
+        """The environment the API and the workers read their settings from."""
+        return {
+            "RENDERFARM_ENVIRONMENT": "development",
+            "RENDERFARM_STORAGE_CONNECTION_STRING": self.endpoints.storage_connection_string,
+            "RENDERFARM_SERVICEBUS_CONNECTION_STRING": self.endpoints.servicebus_connection_string,
+            "RENDERFARM_QUEUE_NAME": self.endpoints.queue_name,
+            "RENDERFARM_API_KEY_HASHES": f"{LOCAL_TENANT}={hash_key(self.endpoints.api_key)}",
+            "RENDERFARM_BLEND_CACHE_DIR": str(self.layout.blend_cache),
+        }
+
+    def start(self) -> None:
+        """Start every service, each once the one before answers; on failure stop what started."""
+        busy = self.ports.busy()
+        if busy:
+            raise ProcessFailed(
+                f"port(s) {', '.join(map(str, busy))} are in use: is a farm running already?"
+            )
+        if not services.AZURITE_BLOB.exists():
+            raise ProcessFailed("Azurite is not installed: run `make deps` (npm ci)")
+        try:
+            self._start_services()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_services(self) -> None:
+        logs = self.layout.logs
+        azurite = self._supervisor.start(
+            services.azurite_spec(
+                location=self.layout.azurite, port=self.ports.blob, log_path=logs / "azurite.log"
+            )
+        )
+        wait_until_ready(azurite, lambda: port_open(self.ports.blob), timeout_s=START_TIMEOUT_S)
+        bus = self._supervisor.start(
+            services.servicebus_spec(
+                port=self.ports.amqp,
+                management_port=self.ports.management,
+                data_dir=self.layout.servicebus,
+                log_path=logs / "servicebus.log",
+            )
+        )
+        health = f"{self.endpoints.management_url}/health"
+        wait_until_ready(
+            bus,
+            lambda: services.http_json(health) is not None and port_open(self.ports.amqp),
+            timeout_s=START_TIMEOUT_S,
+        )
+        api = self._supervisor.start(
+            services.api_spec(
+                port=self.ports.api, env=self.settings_env(), log_path=logs / "api.log"
+            )
+        )
+        api_health = f"{self.endpoints.api_url}/api/health"
+        wait_until_ready(
+            api, lambda: services.http_json(api_health) is not None, timeout_s=START_TIMEOUT_S
+        )
+        # The dead-letter handler Function's logic: chunks that died without a word fail their job.
+        self._supervisor.start(
+            services.worker_spec(
+                name="dead-letters",
+                argv=[sys.executable, "-m", "renderfarm_azure.dead_letters"],
+                env=self.settings_env(),
+                log_path=logs / "dead-letters.log",
+            )
+        )
+        self._autoscaler = AutoscalerThread(self._make_autoscaler())
+        self._autoscaler.start()
+
+    def _make_autoscaler(self) -> Autoscaler:
+        env = self.settings_env()
+
+        def spec_for(number: int) -> ProcessSpec:
+            return services.worker_spec(
+                name=f"worker-{number}",
+                argv=self.worker_command,
+                env=env,
+                log_path=self.layout.logs / f"worker-{number}.log",
+            )
+
+        return Autoscaler(
+            rule=ScaleRule(params=self.scaling),
+            queue_depth=ManagementQueueDepth(
+                management_url=self.endpoints.management_url,
+                queue_name=self.endpoints.queue_name,
+            ),
+            pool=WorkerPool(spec_for),
+        )
+
+    def last_poll(self) -> ScalePoll | None:
+        return self._autoscaler.autoscaler.last_poll if self._autoscaler else None
+
+    def stop(self) -> None:
+        """Workers first (each abandons its message while the queue still answers), then the
+        API, the emulator and Azurite, each with SIGTERM so that no write is lost."""
+        if self._autoscaler is not None:
+            self._autoscaler.stop()
+            self._autoscaler = None
+        self._supervisor.stop_all()
+
+
+def with_max_replicas(params: ScalingParameters, max_replicas: int | None) -> ScalingParameters:
+    """The Bicep's parameters, with a smaller ceiling for a small machine if asked."""
+    if max_replicas is None:
+        return params
+    return replace(
+        params,
+        max_replicas=max_replicas,
+        min_replicas=min(params.min_replicas, max_replicas),
+    )

@@ -1,0 +1,59 @@
+"""The job body the CLI sends, from its options: names a person types to the API's ids."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from renderfarm_local.farm_api import FarmError
+
+ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "workbench": "BLENDER_WORKBENCH"}
+FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "exr": "OPEN_EXR", "open_exr": "OPEN_EXR"}
+_RESOLUTION = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderOptions:
+    frames: str
+    chunk_size: int | None = None
+    engine: str | None = None
+    samples: int | None = None
+    resolution: str | None = None
+    output_format: str = "png"
+    priority: int | None = None
+
+    def job_body(self, scene_sha256: str) -> dict[str, Any]:
+        render: dict[str, Any] = {"output_format": _lookup(FORMATS, self.output_format, "format")}
+        if self.engine is not None:
+            render["engine"] = _lookup(ENGINES, self.engine, "engine")
+        if self.samples is not None:
+            render["samples"] = self.samples
+        if self.resolution is not None:
+            render["resolution_x"], render["resolution_y"] = parse_resolution(self.resolution)
+        body: dict[str, Any] = {
+            "scene_sha256": scene_sha256,
+            "frames": self.frames,
+            "render": render,
+        }
+        if self.chunk_size is not None:
+            body["chunk_size"] = self.chunk_size
+        if self.priority is not None:
+            body["priority"] = self.priority
+        return body
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    match = _RESOLUTION.match(text)
+    if match is None:
+        raise FarmError(f"--resolution {text!r} is not WIDTHxHEIGHT, e.g. 320x240")
+    return int(match[1]), int(match[2])
+
+
+def _lookup(table: dict[str, str], value: str, what: str) -> str:
+    key = value.strip().lower()
+    if key in table:
+        return table[key]
+    if value in table.values():
+        return value
+    raise FarmError(f"unknown {what} {value!r}: use one of {', '.join(sorted(table))}")

@@ -1,0 +1,144 @@
+"""The local farm's processes: how to start Azurite, the Service Bus emulator, the API and a
+worker, and how to tell that each is ready. Shared by the local farm and the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from renderfarm_local.supervisor import ProcessSpec
+
+REPO = Path(__file__).resolve().parent.parent
+AZURITE_BLOB = REPO / "node_modules" / ".bin" / "azurite-blob"
+SERVICEBUS_CONFIG = REPO / "emulators" / "servicebus" / "config.json"
+SCALING_CONFIG = REPO / "infra" / "scaling.json"
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key: published by Microsoft for the emulator, not a secret.
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+SERVICEBUS_KEY_VALUE = "SAS_KEY_VALUE"  # Microsoft's emulator accepts any key; this is its sample
+QUEUE_NAME = "render-chunks"
+
+
+def azurite_blob_endpoint(port: int) -> str:
+    return f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+
+
+def azurite_connection_string(port: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+        f"AccountKey={AZURITE_KEY};BlobEndpoint={azurite_blob_endpoint(port)};"
+    )
+
+
+def servicebus_connection_string(port: int) -> str:
+    return (
+        f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=RootManageSharedAccessKey;"
+        f"SharedAccessKey={SERVICEBUS_KEY_VALUE};UseDevelopmentEmulator=true;"
+    )
+
+
+def azurite_spec(*, location: Path, port: int, log_path: Path | None = None) -> ProcessSpec:
+    # --disableTelemetry: without it Azurite tries to reach a telemetry host.
+    argv = [
+        str(AZURITE_BLOB),
+        "--silent",
+        "--location",
+        str(location),
+        "--loose",
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+    ]
+    return ProcessSpec(name="azurite", argv=argv, log_path=log_path)
+
+
+def servicebus_spec(
+    *,
+    port: int,
+    management_port: int,
+    data_dir: Path,
+    config: Path = SERVICEBUS_CONFIG,
+    log_path: Path | None = None,
+    log_level: str = "WARNING",
+) -> ProcessSpec:
+    argv = [
+        sys.executable,
+        "-m",
+        "emulators.servicebus",
+        "--port",
+        str(port),
+        "--management-port",
+        str(management_port),
+        "--data-dir",
+        str(data_dir),
+        "--config",
+        str(config),
+        "--log-level",
+        log_level,
+    ]
+    return ProcessSpec(
+        name="servicebus", argv=argv, cwd=REPO, env=python_env({}), log_path=log_path
+    )
+
+
+def api_spec(*, port: int, env: Mapping[str, str], log_path: Path | None = None) -> ProcessSpec:
+    """The API under uvicorn on the port and prefix ``func start`` would use."""
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "functions.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+    return ProcessSpec(name="api", argv=argv, cwd=REPO, env=python_env(env), log_path=log_path)
+
+
+def worker_spec(
+    *, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path | None = None
+) -> ProcessSpec:
+    # A worker abandons its message on SIGTERM; give a Blender frame in flight time to stop.
+    return ProcessSpec(
+        name=name,
+        argv=argv,
+        cwd=REPO,
+        env=python_env(env),
+        log_path=log_path,
+        stop_timeout_s=30.0,
+    )
+
+
+def python_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """This environment without the caller's farm settings, plus ``extra``: a local child must
+    not pick up RENDERFARM_* or telemetry variables that point at a farm in Azure."""
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("RENDERFARM_")
+        and key not in {"APPLICATIONINSIGHTS_CONNECTION_STRING", "AZURE_CLIENT_ID"}
+    }
+    return {**inherited, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **extra}
+
+
+def http_json(url: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
+    """The JSON at ``url``, or None when nothing answers there with a 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (loopback)
+            return dict(json.load(response))
+    except (urllib.error.URLError, OSError, ValueError):
+        return None

@@ -1,0 +1,105 @@
+"""The ``renderfarm`` command against the whole local farm: real Blender workers, tiny scenes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.local.conftest import RunningFarm
+from tests.scenes import FRAMES, SIZE, build_cameraless_scene, build_cycles_scene
+
+pytestmark = [pytest.mark.local_farm, pytest.mark.slow]
+JOB_LINE = re.compile(r"^([0-9a-f]{32})$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_cycles_scene(tmp_path_factory.mktemp("scenes") / "moving-square.blend")
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr
+    assert lines[-1].startswith("error: ")
+    return lines[-1]
+
+
+def test_submit_wait_downloads_every_frame_and_writes_previews_and_a_summary(
+    local_farm: RunningFarm, scene: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = local_farm.cli(
+        "submit", str(scene), "--frames", "1-3", "--chunk-size", "2", "--wait", "--out", str(out)
+    )
+    assert result.code == 0, result.stderr
+    frames = sorted((out / "frames").iterdir())
+    assert [path.name for path in frames] == [f"{frame:06d}.png" for frame in FRAMES]
+    with Image.open(frames[0]) as image:
+        assert image.size == (SIZE, SIZE)
+    assert (out / "contact-sheet.png").is_file()
+    assert (out / "preview.gif").is_file()
+    assert "uploaded" in result.stderr
+    assert re.search(r"^overhead\s+\d+\.\d s", result.stdout, re.MULTILINE)
+    assert re.search(r"^frames\s+3$", result.stdout, re.MULTILINE)
+
+
+def test_a_scene_the_farm_has_is_not_uploaded_again_and_a_job_can_be_cancelled(
+    local_farm: RunningFarm, scene: Path
+) -> None:
+    assert local_farm.cli("submit", str(scene), "--frames", "1").code == 0
+    # Long enough (frame numbers past the animation still render) that the cancel comes first.
+    submitted = local_farm.cli(
+        "submit", str(scene), "--frames", "1-400", "--chunk-size", "200", "--samples", "64"
+    )
+    assert submitted.code == 0, submitted.stderr
+    assert "the farm has it already" in submitted.stderr
+    job_id = JOB_LINE.search(submitted.stdout)
+    assert job_id is not None
+    cancelled = local_farm.cli("cancel", job_id[1])
+    assert cancelled.code == 0, cancelled.stderr
+    assert f"job {job_id[1]}: cancelled" in cancelled.stdout
+    status = local_farm.cli("status", job_id[1])
+    assert f"job {job_id[1]}: cancelled" in status.stdout
+    listed = local_farm.cli("jobs")
+    assert job_id[1] in listed.stdout
+
+
+def test_download_fetches_the_frames_of_a_finished_job(
+    local_farm: RunningFarm, scene: Path, tmp_path: Path
+) -> None:
+    rendered = local_farm.cli(
+        "submit", str(scene), "--frames", "2", "--wait", "--out", str(tmp_path / "first")
+    )
+    assert rendered.code == 0, rendered.stderr
+    job_id = re.search(r"job ([0-9a-f]{32})", rendered.stderr)
+    assert job_id is not None
+    again = local_farm.cli("download", job_id[1], "--out", str(tmp_path / "again"))
+    assert again.code == 0, again.stderr
+    assert [p.name for p in (tmp_path / "again" / "frames").iterdir()] == ["000002.png"]
+
+
+def test_a_failing_job_names_its_chunk_and_reason_in_one_line(
+    local_farm: RunningFarm, tmp_path: Path
+) -> None:
+    cameraless = build_cameraless_scene(tmp_path / "cameraless.blend")
+    result = local_farm.cli("submit", str(cameraless), "--frames", "1-2", "--wait")
+    assert result.code == 1
+    line = _one_error_line(result.stderr)
+    assert re.match(r"error: job [0-9a-f]{32} failed: chunk 0 after \d+ attempts: .+", line), line
+
+
+def test_a_wrong_key_is_one_line_and_exit_1(local_farm: RunningFarm) -> None:
+    result = local_farm.cli("jobs", key="rf_not-a-key")
+    assert result.code == 1
+    assert _one_error_line(result.stderr).endswith("refused the API key: check RENDERFARM_API_KEY")
+
+
+def test_a_missing_job_is_one_line_and_exit_1(local_farm: RunningFarm) -> None:
+    result = local_farm.cli("status", "f" * 32)
+    assert result.code == 1
+    assert _one_error_line(result.stderr) == (
+        f"error: no job {'f' * 32} on the farm at {local_farm.farm.endpoints.api_url}"
+    )
