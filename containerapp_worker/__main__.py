@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from renderfarm.json_logging import configure_json_logging
 from renderfarm.settings import Settings
+from renderfarm_azure.telemetry import configure_telemetry
 
 log = logging.getLogger("containerapp_worker")
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worker: invalid settings: {error}", file=sys.stderr)
         return 2
     from containerapp_worker.app import build_worker  # noqa: PLC0415 (bpy loads after settings)
+
+    configure_telemetry(settings)  # Azure Monitor export when its connection string is set
 
     stop = threading.Event()
     worker = build_worker(
