@@ -75,8 +75,11 @@ pytest: deps
 
 test: lint pytest
 
+# Each benchmark prints ratios or percentiles measured in one run: this machine is shared and noisy.
 bench: deps
 	$(PY) -m bench.bench_servicebus
+	$(PY) -m bench.bench_api
+	$(PY) bench/bench_render.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache

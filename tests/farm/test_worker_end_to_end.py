@@ -11,7 +11,7 @@ import pytest
 
 from containerapp_worker.blender_runner import BlenderRunner
 from renderfarm.render_settings import RenderSettings
-from tests.farm.conftest import Farm, auth
+from tests.farm.conftest import LOCK_SECONDS, Farm, auth
 from tests.scenes import build_scripted_scene
 from tests.services import ServiceBusEmulator, stop_process
 from tests.worker.pixels import decode
@@ -141,3 +141,28 @@ def test_scripts_in_an_untrusted_scene_never_run_on_the_farm(farm: Farm, tmp_pat
     farm.wait_for(job, completed)
     assert not text_marker.exists()
     assert not driver_marker.exists()
+
+
+def test_a_chunk_longer_than_the_lock_keeps_its_lock_and_is_rendered_once(
+    farm: Farm, scene_blend: Path
+) -> None:
+    sha = farm.upload_scene(scene_blend)
+    job = farm.submit(sha, frames="1-300", chunk_size=300)  # several lock durations of work
+    farm.start_worker()
+    started = time.monotonic()
+    status = farm.wait_for(job, completed)
+    assert time.monotonic() - started > 2 * LOCK_SECONDS, "the chunk must outlive its lock"
+    assert status["chunks"][0]["attempts"] == 1, "the lock was renewed, never lost"
+    assert len(farm.frame_blobs(job)) == 300
+
+
+def test_once_mode_takes_one_message_and_exits(
+    farm: Farm, scene_blend: Path, farm_bus: ServiceBusEmulator
+) -> None:
+    sha = farm.upload_scene(scene_blend)
+    job = farm.submit(sha, frames="1-4", chunk_size=2)
+    worker = farm.start_worker("--once")
+    assert worker.wait(timeout=120) == 0
+    status = farm.status(job)
+    assert sorted(chunk["state"] for chunk in status["chunks"]) == ["done", "pending"]
+    assert farm_bus.counts()["active_message_count"] == 1
