@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from containerapp_worker.app import build_worker  # noqa: PLC0415 (bpy loads after settings)
 
-    configure_telemetry(settings)  # Azure Monitor export when its connection string is set
+    # Azure Monitor export when its connection string is set.
+    configure_telemetry(settings, logger_name="containerapp_worker")
 
     stop = threading.Event()
     worker = build_worker(

@@ -15,15 +15,15 @@ _configured = threading.Event()
 _lock = threading.Lock()
 
 
-def configure_telemetry(settings: Settings) -> None:
-    """Once per process."""
+def configure_telemetry(settings: Settings, *, logger_name: str = "renderfarm") -> None:
+    """Once per process; ``logger_name`` is the logger tree whose records go to Azure Monitor."""
     with _lock:
         if _configured.is_set():
             return
         if settings.applicationinsights_connection_string:
             configure_azure_monitor(
                 connection_string=settings.applicationinsights_connection_string,
-                logger_name="renderfarm",
+                logger_name=logger_name,
             )
         elif not isinstance(trace.get_tracer_provider(), TracerProvider):
             trace.set_tracer_provider(TracerProvider())

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -84,19 +82,7 @@ def run_azurite(location: Path) -> Iterator[Azurite]:
         raise RuntimeError("Azurite is not installed: run `make deps` (npm ci)")
     port = free_port()
     location.mkdir(parents=True, exist_ok=True)
-    argv = [
-        str(AZURITE_BLOB),
-        "--silent",
-        "--location",
-        str(location),
-        "--loose",
-        "--skipApiVersionCheck",
-        "--disableTelemetry",
-        "--blobHost",
-        "127.0.0.1",
-        "--blobPort",
-        str(port),
-    ]
+    argv = list(local_services.azurite_spec(location=location, port=port).argv)
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_port(port, process, "Azurite")
@@ -139,23 +125,10 @@ class ServiceBusEmulator:
 def _spawn_emulator(
     port: int, management_port: int, data_dir: Path, config: Path
 ) -> subprocess.Popen[bytes]:
-    argv = [
-        sys.executable,
-        "-m",
-        "emulators.servicebus",
-        "--port",
-        str(port),
-        "--management-port",
-        str(management_port),
-        "--data-dir",
-        str(data_dir),
-        "--config",
-        str(config),
-        "--log-level",
-        "WARNING",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    spec = local_services.servicebus_spec(
+        port=port, management_port=management_port, data_dir=data_dir, config=config
+    )
+    return subprocess.Popen(spec.argv, cwd=spec.cwd, env=dict(spec.env), stdout=subprocess.DEVNULL)
 
 
 def _wait_for_health(emulator: ServiceBusEmulator) -> None:
