@@ -4,12 +4,14 @@ set; otherwise traced in-process only, so the trace context still reaches each m
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from azure.monitor.opentelemetry import configure_azure_monitor
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from renderfarm.settings import Settings
+from renderfarm_azure.clients import credential
 
 _configured = threading.Event()
 _lock = threading.Lock()
@@ -21,9 +23,14 @@ def configure_telemetry(settings: Settings, *, logger_name: str = "renderfarm") 
         if _configured.is_set():
             return
         if settings.applicationinsights_connection_string:
+            options: dict[str, Any] = {}
+            if settings.storage_account_url:  # running on managed identity: so is ingestion
+                # The Bicep turns Application Insights' local (key) auth off.
+                options["credential"] = credential(settings)
             configure_azure_monitor(
                 connection_string=settings.applicationinsights_connection_string,
                 logger_name=logger_name,
+                **options,
             )
         elif not isinstance(trace.get_tracer_provider(), TracerProvider):
             trace.set_tracer_provider(TracerProvider())
