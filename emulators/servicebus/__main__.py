@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if logging.getLogger().level > logging.DEBUG:
+        # Proton logs every accepted connection, and a client's ordinary disconnect as an
+        # error ("Couldn't send: BrokenPipeError"); the emulator logs what matters itself.
+        logging.getLogger("proton").setLevel(logging.CRITICAL)
     try:
         config = load_config(args.config)
     except ConfigError as error:
