@@ -18,7 +18,7 @@ APT_PACKAGES := libx11-6 libxext6 libxfixes3 libxi6 libxrender1 libxkbcommon0 li
 REQUIREMENTS := requirements.txt requirements-dev.txt containerapp_worker/requirements.txt \
 	infra/requirements-test.txt
 
-.PHONY: deps test lint pytest bench clean system-deps run install
+.PHONY: deps test lint pytest bench clean system-deps run
 
 deps: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed system-deps
 
@@ -26,6 +26,7 @@ $(VENV)/.installed: $(REQUIREMENTS) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-dev.txt
+	$(PIP) install --quiet --no-deps -e .  # the `renderfarm` command in .venv/bin
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -61,10 +62,6 @@ RUN_ARGS ?=
 run: deps
 	$(PY) -m renderfarm_local local run "$(SCENE)" --frames "$(FRAMES)" \
 		--chunk-size $(CHUNK_SIZE) --max-replicas $(MAX_REPLICAS) $(RUN_ARGS)
-
-# The `renderfarm` command in .venv/bin (the CLI for local and Azure farms).
-install: deps
-	$(PIP) install --quiet --no-deps -e .
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
