@@ -9,6 +9,7 @@ Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``,
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 SCENES_CONTAINER = "scenes"
 JOBS_CONTAINER = "jobs"
@@ -57,11 +58,37 @@ def frames_prefix(job_id: str) -> str:
 
 
 def frame_blob(job_id: str, frame: int, extension: str) -> str:
-    return f"{job_id}/frames/{frame:06d}.{extension}"
+    return f"{job_id}/frames/{frame:0{FRAME_DIGITS}d}.{extension}"
 
 
 def thumb_blob(job_id: str, frame: int) -> str:
     return f"{job_id}/thumbs/{frame:06d}.jpg"
+
+
+#: Frame numbers are zero-padded to this many digits in blob names (wider past 999,999).
+FRAME_DIGITS = 6
+
+
+def frame_name_prefixes(ranges: Iterable[tuple[int, int]]) -> list[str] | None:
+    """The fewest name prefixes (after ``<id>/frames/``) that cover exactly the frames in
+    ``ranges`` (inclusive), so a listing returns those frames' blobs and few others; None when a
+    frame has more digits than the padding (list everything then)."""
+    prefixes: list[str] = []
+    for first, last in ranges:
+        if first < 0 or last >= 10**FRAME_DIGITS:
+            return None
+        low = first
+        while low <= last:
+            width = 0  # grow the block while it stays aligned and inside the range
+            while (
+                width < FRAME_DIGITS
+                and low % 10 ** (width + 1) == 0
+                and low + 10 ** (width + 1) - 1 <= last
+            ):
+                width += 1
+            prefixes.append(f"{low:0{FRAME_DIGITS}d}"[: FRAME_DIGITS - width])
+            low += 10**width
+    return prefixes
 
 
 def frame_of(blob_name: str, job_id: str) -> int | None:

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from renderfarm.chunk_record import ChunkState
+from renderfarm import blob_layout as layout
+from renderfarm.chunk_record import ChunkState, ChunkSummary
 from renderfarm.errors import (
     ConcurrentUpdate,
     DependencyUnavailable,
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Chunk records downloaded per status read for their last error (the rest say only their state).
 MAX_ERRORS_READ = 20
+#: Past this many name prefixes, one listing of all the job's frames costs less.
+MAX_FRAME_LISTINGS = 24
 #: Index entries looked at per list request when filtering by state.
 MAX_SCANNED_PER_LIST = 200
 _UPDATE_TRIES = 5
@@ -217,7 +220,7 @@ class JobService:
         if manifest.completed_at is not None:
             frames = frozenset(manifest.spec.frames)
         elif list_frames:
-            frames = self._store.frames_present(job_id)
+            frames = self._frames_present(manifest, chunks)
         else:
             frames = frozenset(
                 frame
@@ -240,6 +243,32 @@ class JobService:
         if status.state.is_terminal and not manifest_was_terminal(versioned.manifest):
             self._store.mark_terminal(manifest)
         return manifest, status
+
+    def _frames_present(
+        self, manifest: JobManifest, chunks: Mapping[int, ChunkSummary]
+    ) -> frozenset[int]:
+        """Frames in Blob. A chunk the worker recorded DONE has all its frames (it writes DONE
+        only after its last upload), so only the other chunks' frames are listed, by name
+        prefix, unless so many prefixes are needed that one listing of the job is cheaper."""
+        done: set[int] = set()
+        open_ranges: list[tuple[int, int]] = []
+        previous_open = False
+        for chunk in manifest.chunks:  # contiguous slices of the job's sorted frames
+            summary = chunks.get(chunk.index)
+            if summary is not None and summary.state is ChunkState.DONE:
+                done.update(chunk.frames)
+                previous_open = False
+            elif previous_open:  # the open chunk before it ends right where this one starts
+                open_ranges[-1] = (open_ranges[-1][0], max(chunk.frames))
+            else:
+                open_ranges.append((min(chunk.frames), max(chunk.frames)))
+                previous_open = True
+        if not open_ranges:
+            return frozenset(done)
+        prefixes = layout.frame_name_prefixes(open_ranges)
+        if prefixes is None or len(prefixes) > MAX_FRAME_LISTINGS:
+            return self._store.frames_present(manifest.job_id)
+        return frozenset(done) | self._store.frames_present(manifest.job_id, prefixes)
 
     def list_jobs(
         self, *, tenant: str, size: int, cursor: str | None, state: JobState | None

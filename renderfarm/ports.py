@@ -46,8 +46,11 @@ class JobStore(Protocol):
     def chunk_summaries(self, job_id: str) -> Mapping[int, ChunkSummary]:
         """Every chunk record's state and attempts, by index, from one listing."""
 
-    def frames_present(self, job_id: str) -> frozenset[int]:
-        """The frames whose blobs exist (a listing of ``<id>/frames/``)."""
+    def frames_present(
+        self, job_id: str, name_prefixes: Sequence[str] | None = None
+    ) -> frozenset[int]:
+        """The frames whose blobs exist: a listing of ``<id>/frames/``, or of only the names
+        under ``<id>/frames/<prefix>`` for each of ``name_prefixes``."""
 
     def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
         """Last errors of these chunks' records (a download each: ask only for a few)."""

@@ -91,14 +91,22 @@ class BlobJobStore:
 
         return guarded(self._breaker, listing)
 
-    def frames_present(self, job_id: str) -> frozenset[int]:
-        def listing() -> frozenset[int]:
-            names = self._container.list_blob_names(name_starts_with=layout.frames_prefix(job_id))
+    def frames_present(
+        self, job_id: str, name_prefixes: Sequence[str] | None = None
+    ) -> frozenset[int]:
+        base = layout.frames_prefix(job_id)
+
+        def listing(prefix: str) -> frozenset[int]:
+            names = self._container.list_blob_names(name_starts_with=base + prefix)
             return frozenset(
                 frame for name in names if (frame := layout.frame_of(name, job_id)) is not None
             )
 
-        return guarded(self._breaker, listing)
+        if name_prefixes is None:
+            return guarded(self._breaker, lambda: listing(""))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            found = pool.map(lambda p: guarded(self._breaker, lambda: listing(p)), name_prefixes)
+            return frozenset().union(*found)
 
     def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
         def read(index: int) -> tuple[int, str | None]:

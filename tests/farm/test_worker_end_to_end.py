@@ -70,7 +70,7 @@ def test_redelivered_chunk_skips_frames_already_uploaded(farm: Farm, scene_blend
 
 def test_worker_killed_mid_chunk_loses_nothing(farm: Farm, scene_blend: Path) -> None:
     sha = farm.upload_scene(scene_blend)
-    job = farm.submit(sha, frames="1-16", chunk_size=16)
+    job = farm.submit(sha, frames="1-200", chunk_size=200)  # seconds of work at 64x64
     first = farm.start_worker()
     farm.wait_for(job, frames_done_at_least(2))
     first.kill()
@@ -78,7 +78,7 @@ def test_worker_killed_mid_chunk_loses_nothing(farm: Farm, scene_blend: Path) ->
     assert farm.status(job)["state"] != "completed"
     farm.start_worker()
     status = farm.wait_for(job, completed)
-    assert len(farm.frame_blobs(job)) == 16
+    assert len(farm.frame_blobs(job)) == 200
     assert status["chunks"][0]["attempts"] >= 2
 
 
@@ -86,7 +86,7 @@ def test_sigterm_hands_the_message_back_and_exits_zero(
     farm: Farm, scene_blend: Path, farm_bus: ServiceBusEmulator
 ) -> None:
     sha = farm.upload_scene(scene_blend)
-    job = farm.submit(sha, frames="1-40", chunk_size=40)
+    job = farm.submit(sha, frames="1-200", chunk_size=200)
     first = farm.start_worker()
     farm.wait_for(job, frames_done_at_least(1))
     started = time.monotonic()
@@ -97,7 +97,7 @@ def test_sigterm_hands_the_message_back_and_exits_zero(
     assert counts["locked_message_count"] == 0, "abandoned at once, not left to its lock"
     farm.start_worker()
     farm.wait_for(job, completed)
-    assert len(farm.frame_blobs(job)) == 40
+    assert len(farm.frame_blobs(job)) == 200
 
 
 def test_corrupt_scene_is_dead_lettered_and_the_job_shows_why(

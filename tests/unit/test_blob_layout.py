@@ -31,3 +31,33 @@ def test_tenant_index_lists_newest_first() -> None:
     assert sorted([older, newer]) == [newer, older]
     assert layout.job_id_of_index_blob(older) == JOB
     assert older.startswith(layout.tenant_index_prefix("acme"))
+
+
+def covered(prefixes: list[str]) -> set[int]:
+    """Every 6-digit frame number that some prefix matches."""
+    frames: set[int] = set()
+    for prefix in prefixes:
+        rest = layout.FRAME_DIGITS - len(prefix)
+        start = int(prefix) * 10**rest if prefix else 0
+        frames.update(range(start, start + 10**rest))
+    return frames
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [[(1, 1)], [(1, 250)], [(100, 199)], [(5001, 10000)], [(7, 12), (95, 130)], [(0, 999_999)]],
+)
+def test_frame_name_prefixes_cover_exactly_the_ranges(ranges: list[tuple[int, int]]) -> None:
+    prefixes = layout.frame_name_prefixes(ranges)
+    assert prefixes is not None
+    expected = {frame for low, high in ranges for frame in range(low, high + 1)}
+    assert covered(prefixes) == expected
+
+
+def test_an_aligned_block_of_frames_is_one_prefix() -> None:
+    assert layout.frame_name_prefixes([(100, 199)]) == ["0001"]
+    assert layout.frame_name_prefixes([(0, 999_999)]) == [""]
+
+
+def test_frames_wider_than_the_padding_ask_for_a_full_listing() -> None:
+    assert layout.frame_name_prefixes([(999_990, 1_000_010)]) is None

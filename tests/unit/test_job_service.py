@@ -37,6 +37,7 @@ class MemoryStore:
         self.chunks: dict[str, dict[int, ChunkSummary]] = {}
         self.terminal: set[str] = set()
         self.frame_listings = 0
+        self.listed_prefixes: list[tuple[str, ...] | None] = []
         self.plans: dict[str, tuple[int, int]] = {}
         self.version = 0
 
@@ -60,9 +61,17 @@ class MemoryStore:
     def chunk_summaries(self, job_id: str) -> dict[int, ChunkSummary]:
         return self.chunks.get(job_id, {})
 
-    def frames_present(self, job_id: str) -> frozenset[int]:
+    def frames_present(
+        self, job_id: str, name_prefixes: Sequence[str] | None = None
+    ) -> frozenset[int]:
         self.frame_listings += 1
-        return frozenset(self.frames.get(job_id, set()))
+        self.listed_prefixes.append(None if name_prefixes is None else tuple(name_prefixes))
+        frames = self.frames.get(job_id, set())
+        if name_prefixes is None:
+            return frozenset(frames)
+        return frozenset(
+            frame for frame in frames if any(f"{frame:06d}".startswith(p) for p in name_prefixes)
+        )
 
     def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
         return {}
@@ -262,3 +271,40 @@ def test_job_lists_read_chunk_records_instead_of_listing_every_frame() -> None:
     assert store.frame_listings == 0
     states = {m.job_id: (s.state, s.frames_done) for m, s in page.statuses}
     assert states == {ids[0]: (JobState.COMPLETED, 4), ids[1]: (JobState.RENDERING, 2)}
+
+
+def test_status_lists_only_the_frames_of_chunks_not_recorded_done() -> None:
+    store, queue = MemoryStore(), Queue()
+    svc = service(store, queue)
+    accepted = svc.submit(
+        job("1-300", chunk_size=100), tenant="acme", idempotency_key=None, trace_context={}
+    )
+    job_id = accepted.manifest.job_id
+    done = ChunkSummary(state=ChunkState.DONE, attempts=1)
+    store.chunks[job_id] = {0: done, 2: done}  # chunk 1 (frames 101-200) is still rendering
+    store.frames[job_id] = set(range(101, 151))  # what workers have uploaded of chunk 1
+    _, status = svc.status(job_id, tenant="acme")
+    assert status.frames_done == 100 + 50 + 100
+    assert store.listed_prefixes == [
+        (
+            "000101",
+            "000102",
+            "000103",
+            "000104",
+            "000105",
+            "000106",
+            "000107",
+            "000108",
+            "000109",
+            "00011",
+            "00012",
+            "00013",
+            "00014",
+            "00015",
+            "00016",
+            "00017",
+            "00018",
+            "00019",
+            "000200",
+        )
+    ]
