@@ -107,7 +107,8 @@ class FarmClient:
     def __init__(
         self, *, api_url: str, api_key: str | None, transport: httpx.BaseTransport | None = None
     ):
-        self.api_url = api_url.rstrip("/")
+        # The farm's address, with or without the /api prefix (deploy.sh prints it with).
+        self.api_url = api_url.rstrip("/").removesuffix("/api")
         self._key = api_key
         self._transport = transport
         self._http = httpx.Client(

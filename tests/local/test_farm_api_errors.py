@@ -116,3 +116,16 @@ def test_cli_with_a_missing_scene_prints_one_line_and_exits_1(
 def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["submit", "x.blend"]) == 2
     assert "Missing option '--frames'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("url", ["https://farm.example", "https://farm.example/api/"])
+def test_the_farm_url_works_with_or_without_the_api_prefix(url: str) -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json={"status": "healthy"})
+
+    with FarmClient(api_url=url, api_key="rf_key", transport=httpx.MockTransport(answer)) as client:
+        client.health()
+    assert seen == ["/api/health"]
