@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from emulators.servicebus.config import BUNDLED_CONFIG
 from functions.app import create_app
 from renderfarm.api_keys import hash_key
 from renderfarm.settings import Settings
+from renderfarm_local.services import python_env
 from tests.services import REPO, run_azurite, run_servicebus, stop_process
 
 API_KEY = "rf_bench-key-000001"
@@ -26,13 +26,13 @@ READY_TIMEOUT_S = 60
 
 
 def _worker_env(settings: Settings, cache: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "RENDERFARM_STORAGE_CONNECTION_STRING": settings.storage_connection_string or "",
-        "RENDERFARM_SERVICEBUS_CONNECTION_STRING": settings.servicebus_connection_string or "",
-        "RENDERFARM_BLEND_CACHE_DIR": str(cache),
-    }
+    return python_env(
+        {
+            "RENDERFARM_STORAGE_CONNECTION_STRING": settings.storage_connection_string or "",
+            "RENDERFARM_SERVICEBUS_CONNECTION_STRING": settings.servicebus_connection_string or "",
+            "RENDERFARM_BLEND_CACHE_DIR": str(cache),
+        }
+    )
 
 
 def _wait_ready(worker: subprocess.Popen[bytes]) -> None:

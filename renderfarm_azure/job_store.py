@@ -164,35 +164,6 @@ class BlobJobStore:
         except ResourceNotFoundError:
             return  # indexing failed when the job was made; nothing to mark
 
-    def write_chunk_record(self, record: ChunkRecord, *, etag: str | None) -> str:
-        """For the worker: write a chunk record with its metadata summary; returns the new etag.
-
-        ``etag=None`` creates the record (409 ResourceExistsError if there is one already);
-        otherwise the write succeeds only over that version (ConcurrentUpdate if not).
-        """
-        blob = self._container.get_blob_client(layout.chunk_blob(record.job_id, record.chunk_index))
-        body, metadata = record.to_json(), record.to_metadata()
-
-        def write() -> dict[str, object]:
-            if etag is None:
-                return blob.upload_blob(
-                    body, overwrite=False, metadata=metadata, content_settings=_JSON
-                )
-            return blob.upload_blob(
-                body,
-                overwrite=True,
-                metadata=metadata,
-                content_settings=_JSON,
-                etag=etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
-
-        try:
-            result = guarded(self._breaker, write)
-        except ResourceModifiedError as error:
-            raise ConcurrentUpdate(record.job_id) from error
-        return str(result["etag"])
-
 
 def _index_name(manifest: JobManifest) -> str:
     created_us = int(manifest.created_at.timestamp() * 1_000_000)

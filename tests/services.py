@@ -9,19 +9,18 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from renderfarm_local import services as local_services
 from renderfarm_local.services import AZURITE_BLOB, REPO, servicebus_connection_string
-from renderfarm_local.supervisor import free_port
+from renderfarm_local.supervisor import free_port, port_open
 
 __all__ = [
     "REPO",
@@ -39,15 +38,15 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+def _wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode} before it answered")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        if ready():
             return
         time.sleep(0.05)
-    raise TimeoutError(f"{what} did not answer on port {port} within {START_TIMEOUT_S} s")
+    raise TimeoutError(f"{what} did not answer within {START_TIMEOUT_S} s")
 
 
 def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
@@ -85,7 +84,7 @@ def run_azurite(location: Path) -> Iterator[Azurite]:
     argv = list(local_services.azurite_spec(location=location, port=port).argv)
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port(port, process, "Azurite")
+        _wait_until(lambda: port_open(port), process, "Azurite")
         yield Azurite(blob_port=port, location=location)
     finally:
         stop_process(process)
@@ -132,20 +131,12 @@ def _spawn_emulator(
 
 
 def _wait_for_health(emulator: ServiceBusEmulator) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if emulator.process.poll() is not None:
-            raise RuntimeError(
-                f"the Service Bus emulator exited with {emulator.process.returncode}"
-            )
-        try:
-            with urllib.request.urlopen(f"{emulator.management_url}/health", timeout=1):  # noqa: S310
-                break
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.05)
-    else:
-        raise TimeoutError("the Service Bus emulator did not become healthy")
-    _wait_for_port(emulator.port, emulator.process, "the Service Bus emulator")
+    health = f"{emulator.management_url}/health"
+    _wait_until(
+        lambda: local_services.http_json(health) is not None and port_open(emulator.port),
+        emulator.process,
+        "the Service Bus emulator",
+    )
 
 
 @contextlib.contextmanager

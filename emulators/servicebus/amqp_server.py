@@ -355,14 +355,8 @@ def _outcome_of(delivery: Any) -> tuple[Outcome | None, str | None, str | None]:
         info: dict[Any, Any] = dict(condition.info or {}) if condition is not None else {}
         reason = info.get("DeadLetterReason")
         description = info.get("DeadLetterErrorDescription")
-        return Outcome.DEAD_LETTER, _text(reason), _text(description)
+        return Outcome.DEAD_LETTER, codec.text_of(reason), codec.text_of(description)
     return None, None, None
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _error(name: str, description: str) -> Condition:

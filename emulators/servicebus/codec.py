@@ -185,6 +185,13 @@ class IncomingMessage:
         )
 
 
+def text_of(value: Any) -> str | None:
+    """A string from an AMQP string, symbol or binary value (None stays None)."""
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _message_id_text(message_id: Any) -> str | None:
     if message_id is None:
         return None

@@ -95,12 +95,6 @@ def _uuid(value: Any) -> uuid.UUID:
     return uuid.UUID(str(value))
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class ManagementNode:
     """The operations the SDK sends to ``<queue>/$management``."""
 
@@ -116,7 +110,7 @@ class ManagementNode:
         }
 
     def handle(self, entity: str, request: Any) -> Reply:
-        operation = _text((request.properties or {}).get("operation")) or ""
+        operation = codec.text_of((request.properties or {}).get("operation")) or ""
         name = operation.removeprefix(OPERATION_PREFIX)
         body = request.body if isinstance(request.body, dict) else {}
         handler = self._operations.get(name)
@@ -181,11 +175,11 @@ class ManagementNode:
         return Reply(body={"messages": messages})
 
     def _update_disposition(self, entity: str, body: dict[str, Any]) -> Reply:
-        outcome = _DISPOSITIONS.get(_text(body["disposition-status"]) or "")
+        outcome = _DISPOSITIONS.get(codec.text_of(body["disposition-status"]) or "")
         if outcome is None:
             raise ValueError(f"unknown disposition-status {body['disposition-status']!r}")
-        reason = _text(body.get("deadletter-reason"))
-        description = _text(body.get("deadletter-description"))
+        reason = codec.text_of(body.get("deadletter-reason"))
+        description = codec.text_of(body.get("deadletter-description"))
         woken: set[str] = set()
         for token in (_uuid(item) for item in _elements(body["lock-tokens"])):
             path = self._broker.locked(token).entity

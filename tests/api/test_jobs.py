@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import UTC, datetime
 
 import httpx
@@ -13,9 +12,8 @@ from fastapi.testclient import TestClient
 
 from renderfarm import blob_layout as layout
 from renderfarm.chunk_record import ChunkRecord, ChunkState
-from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.messages import ChunkMessage
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.chunk_records import update_chunk_record
 from tests.api.conftest import auth, drain_messages, properties_of
 from tests.services import ServiceBusEmulator
 
@@ -26,9 +24,9 @@ def submit(client: TestClient, scene: str, **fields: object) -> httpx.Response:
     return response
 
 
-def worker_store(container: ContainerClient) -> BlobJobStore:
-    breaker = CircuitBreaker(name="blob", threshold=5, open_seconds=1, clock=time.monotonic)
-    return BlobJobStore(container=container, breaker=breaker)
+def write_record(container: ContainerClient, record: ChunkRecord) -> None:
+    """As a worker writes it: the record and its metadata summary."""
+    update_chunk_record(container, record.job_id, record.chunk_index, lambda _: record)
 
 
 def put_frames(container: ContainerClient, job_id: str, frames: range, ext: str = "png") -> None:
@@ -143,11 +141,11 @@ def test_status_counts_frames_present_and_reports_chunk_records(
     job_id = submit(client, scene, chunk_size=5).json()["job_id"]
     put_frames(jobs_container, job_id, range(1, 8))
     now = datetime.now(UTC)
-    worker_store(jobs_container).write_chunk_record(
+    write_record(
+        jobs_container,
         ChunkRecord(
             job_id=job_id, chunk_index=1, state=ChunkState.RENDERING, attempts=2, started_at=now
         ).with_error("GPU fell over"),
-        etag=None,
     )
     status = client.get(f"/api/jobs/{job_id}", headers=auth(), params={"frames_limit": 3})
     assert status.status_code == 200
@@ -179,11 +177,11 @@ def test_a_failed_chunk_fails_the_job_with_its_error(
 ) -> None:
     job_id = submit(client, scene, chunk_size=5).json()["job_id"]
     put_frames(jobs_container, job_id, range(1, 6))
-    worker_store(jobs_container).write_chunk_record(
+    write_record(
+        jobs_container,
         ChunkRecord(job_id=job_id, chunk_index=1, state=ChunkState.FAILED, attempts=5).with_error(
             "scene has no camera"
         ),
-        etag=None,
     )
     body = client.get(f"/api/jobs/{job_id}", headers=auth()).json()
     assert (body["state"], body["frames_failed"]) == ("failed", 5)

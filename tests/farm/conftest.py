@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from fastapi.testclient import TestClient
 from functions.app import create_app
 from renderfarm.api_keys import hash_key
 from renderfarm.settings import Settings
+from renderfarm_local.services import python_env
 from tests.scenes import build_cycles_scene, write_corrupt_blend
 from tests.services import (
     REPO,
@@ -68,16 +68,16 @@ class Farm:
 
     def env(self) -> dict[str, str]:
         s = self.settings
-        return {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "RENDERFARM_STORAGE_CONNECTION_STRING": s.storage_connection_string or "",
-            "RENDERFARM_SERVICEBUS_CONNECTION_STRING": s.servicebus_connection_string or "",
-            "RENDERFARM_QUEUE_NAME": s.queue_name,
-            "RENDERFARM_SCENES_CONTAINER": s.scenes_container,
-            "RENDERFARM_JOBS_CONTAINER": s.jobs_container,
-            "RENDERFARM_BLEND_CACHE_DIR": str(self.cache_dir),
-        }
+        return python_env(
+            {
+                "RENDERFARM_STORAGE_CONNECTION_STRING": s.storage_connection_string or "",
+                "RENDERFARM_SERVICEBUS_CONNECTION_STRING": s.servicebus_connection_string or "",
+                "RENDERFARM_QUEUE_NAME": s.queue_name,
+                "RENDERFARM_SCENES_CONTAINER": s.scenes_container,
+                "RENDERFARM_JOBS_CONTAINER": s.jobs_container,
+                "RENDERFARM_BLEND_CACHE_DIR": str(self.cache_dir),
+            }
+        )
 
     def start_worker(self, *args: str) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
