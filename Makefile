@@ -4,7 +4,11 @@
 # libraries.
 
 SHELL := /bin/bash
-PYTHON ?= python3
+# Python 3.13 (bpy 5.3 ships for it only): python3.13 on PATH, or pyenv's 3.13 where pyenv is.
+PYTHON ?= $(shell scripts/find-python 3.13 2>/dev/null)
+ifeq ($(PYTHON),)
+$(error Python 3.13 is needed: install it with `pyenv install 3.13` (or your system's python3.13 package), then run make again)
+endif
 VENV := .venv
 TOOLS := .venv-tools
 PIP := $(VENV)/bin/pip --disable-pip-version-check
@@ -18,7 +22,17 @@ APT_PACKAGES := libx11-6 libxext6 libxfixes3 libxi6 libxrender1 libxkbcommon0 li
 REQUIREMENTS := requirements.txt requirements-dev.txt containerapp_worker/requirements.txt \
 	infra/requirements-test.txt
 
-.PHONY: deps test lint pytest bench clean system-deps run
+# Blender pools: containerapp_worker/blender-pools/<major.minor>.txt pins each one's bpy and names
+# its Python. The default pool (DEFAULT_BLENDER) runs from .venv; every other pool from its own
+# .venv-blender-<major.minor>, made when the tests or `make run BLENDER=...` need it.
+POOLS_DIR := containerapp_worker/blender-pools
+DEFAULT_BLENDER := 5.3
+OTHER_POOLS := $(filter-out $(DEFAULT_BLENDER),$(patsubst $(POOLS_DIR)/%.txt,%,$(wildcard $(POOLS_DIR)/*.txt)))
+BLENDER ?= $(DEFAULT_BLENDER)
+pool_venvs = $(foreach v,$(filter-out $(DEFAULT_BLENDER),$(subst $(comma), ,$(1))),.venv-blender-$(v)/.installed)
+comma := ,
+
+.PHONY: deps test lint pytest bench clean system-deps run $(addprefix blender-,$(OTHER_POOLS))
 
 deps: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed system-deps
 
@@ -27,6 +41,17 @@ $(VENV)/.installed: $(REQUIREMENTS) pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-dev.txt
 	$(PIP) install --quiet --no-deps -e .  # the `renderfarm` command in .venv/bin
+	touch $@
+
+# `make blender-4.5`: the venv of Blender 4.5's pool, on the Python its bpy ships for.
+$(addprefix blender-,$(OTHER_POOLS)): blender-%: .venv-blender-%/.installed
+
+.venv-blender-%/.installed: $(POOLS_DIR)/%.txt containerapp_worker/requirements.txt
+	@want=$$(sed -n 's/^# python: //p' $<); py=$$(scripts/find-python $$want) || exit 1; \
+	test -x $(@D)/bin/python || $$py -m venv $(@D)
+	$(@D)/bin/pip --disable-pip-version-check install --quiet --upgrade pip
+	$(@D)/bin/pip --disable-pip-version-check install --quiet \
+		-r containerapp_worker/requirements.txt -r $<
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -59,15 +84,15 @@ CHUNK_SIZE ?= 6
 MAX_REPLICAS ?= $(shell nproc 2>/dev/null || echo 2)
 RUN_ARGS ?=
 
-run: deps
+run: deps $(call pool_venvs,$(BLENDER))
 	$(PY) -m renderfarm_local local run "$(SCENE)" --frames "$(FRAMES)" \
-		--chunk-size $(CHUNK_SIZE) --max-replicas $(MAX_REPLICAS) $(RUN_ARGS)
+		--chunk-size $(CHUNK_SIZE) --max-replicas $(MAX_REPLICAS) --blender "$(BLENDER)" $(RUN_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-pytest: deps
+pytest: deps $(foreach v,$(OTHER_POOLS),.venv-blender-$(v)/.installed)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint pytest

@@ -2,18 +2,26 @@
 
 - ``http_app_func``: the FastAPI app (functions/app.py) behind one HTTP function, anonymous at the
   host because the app checks API keys itself, identically under uvicorn and in Azure.
-- ``dead_letters``: marks the chunk of each dead-lettered message failed in its job's status.
+- ``dead_letters_<major>_<minor>``: one per Blender pool (RENDERFARM_BLENDER_VERSIONS); each marks
+  the chunk of every message dead-lettered on its pool's queue failed in its job's status.
 """
+
+import os
 
 import azure.functions as func
 
 from functions.app import create_app
-from functions.dead_letter_trigger import CONNECTION, QUEUE, handle_dead_letter
+from functions.dead_letter_trigger import CONNECTION, dead_letter_queues, handle_dead_letter
 
 app = func.AsgiFunctionApp(app=create_app(), http_auth_level=func.AuthLevel.ANONYMOUS)
 
 
-@app.function_name("dead_letters")
-@app.service_bus_queue_trigger(arg_name="message", queue_name=QUEUE, connection=CONNECTION)
-def dead_letters(message: func.ServiceBusMessage) -> None:
-    handle_dead_letter(message)
+def _register_dead_letters(name: str, queue: str) -> None:
+    @app.function_name(name)
+    @app.service_bus_queue_trigger(arg_name="message", queue_name=queue, connection=CONNECTION)
+    def dead_letters(message: func.ServiceBusMessage) -> None:
+        handle_dead_letter(message)
+
+
+for _name, _queue in dead_letter_queues(os.environ).items():
+    _register_dead_letters(_name, _queue)

@@ -35,7 +35,7 @@ from tests.services import free_port, run_azurite, run_servicebus
 
 KEY = "rf_bench-key"
 FRAMES = 10_000
-SCENE = b"BLENDER-bench-scene"
+SCENE = b"BLENDER17-01v0503" + b"bench-scene"  # a 5.3 header: the API reads it
 
 
 @contextlib.contextmanager

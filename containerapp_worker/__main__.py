@@ -67,22 +67,26 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"worker: invalid settings: {error}", file=sys.stderr)
         return 2
-    from containerapp_worker.app import build_worker  # noqa: PLC0415 (bpy loads after settings)
+    from containerapp_worker.app import WrongPool, build_worker  # noqa: PLC0415 (bpy after settings)
 
     # Azure Monitor export when its connection string is set.
     configure_telemetry(settings, logger_name="containerapp_worker")
 
     stop = threading.Event()
-    worker = build_worker(
-        settings,
-        stop=stop,
-        worker_id=f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
-        once=args.once,
-        max_messages=args.max_messages
-        if args.max_messages is not None
-        else settings.worker_max_messages,
-        cache_dir=Path(settings.blend_cache_dir),
-    )
+    try:
+        worker = build_worker(
+            settings,
+            stop=stop,
+            worker_id=f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+            once=args.once,
+            max_messages=args.max_messages
+            if args.max_messages is not None
+            else settings.worker_max_messages,
+            cache_dir=Path(settings.blend_cache_dir),
+        )
+    except WrongPool as error:
+        print(f"worker: {error}", file=sys.stderr)
+        return 2
     watcher = threading.Thread(
         target=_watch_signals,
         args=(stop, args.stop_grace, worker.idle, worker.abandon_now),

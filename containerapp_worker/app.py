@@ -7,12 +7,30 @@ from pathlib import Path
 
 from containerapp_worker import clients
 from containerapp_worker.blend_cache import BlendCache
-from containerapp_worker.blender_runner import BlenderRunner
+from containerapp_worker.blender_runner import BlenderRunner, blender_version
 from containerapp_worker.blender_thumbnail import write_thumbnail
 from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import Worker, WorkerOptions
+from renderfarm.blend_header import BlenderVersion
+from renderfarm.blender_pools import queue_name, version_of_queue
 from renderfarm.settings import Settings
+
+
+class WrongPool(RuntimeError):
+    """The worker's queue belongs to another Blender's pool: it would render with the wrong one."""
+
+
+def pool_queue(settings: Settings, running: str) -> str:
+    """The queue this worker serves: its setting, or its Blender's pool's. A queue named for
+    another Blender version is refused at start rather than rendering jobs with the wrong one."""
+    major, minor = (int(part) for part in running.split(".")[:2])
+    version = BlenderVersion(major, minor)
+    queue = settings.queue_name or queue_name(settings.queue_prefix, version)
+    serves = version_of_queue(settings.queue_prefix, queue)
+    if serves is not None and serves != version:
+        raise WrongPool(f"queue {queue} is Blender {serves}'s pool, but this worker runs {running}")
+    return queue
 
 
 def build_worker(
@@ -29,13 +47,16 @@ def build_worker(
         scenes=settings.scenes_container,
         jobs=settings.jobs_container,
     )
+    running = blender_version()
+    queue = pool_queue(settings, running)
     chunks = ChunkRenderer(
         storage=storage,
         cache=BlendCache(cache_dir, max_bytes=settings.blend_cache_max_bytes),
         renderer=BlenderRunner(),
         worker_id=worker_id,
+        blender_version=running,
         thumbnail=write_thumbnail,
         stop_requested=stop,
     )
-    options = WorkerOptions(queue_name=settings.queue_name, once=once, max_messages=max_messages)
+    options = WorkerOptions(queue_name=queue, once=once, max_messages=max_messages)
     return Worker(client=clients.servicebus(settings), chunks=chunks, options=options, stop=stop)

@@ -27,6 +27,11 @@ RENDER_RESULT = "Render Result"
 LOG_LINES = 50
 
 
+def blender_version() -> str:
+    """The full version of the Blender this process runs (``5.3.0``)."""
+    return str(bpy.app.version_string)
+
+
 def _disable_script_execution() -> None:
     """No Python from a .blend runs: not auto-run text blocks, add-on registration or drivers.
 
@@ -105,7 +110,8 @@ class BlenderRunner:
                 render, "resolution_percentage", settings.resolution_percentage
             )
         self._check_frame_size(render)
-        render.image_settings.media_type = "IMAGE"
+        if hasattr(render.image_settings, "media_type"):  # Blender 5.0+; 4.x has images only
+            render.image_settings.media_type = "IMAGE"
         render.image_settings.file_format = settings.output_format.value
         self._pick_camera(scene, settings.camera)
         self._make_cycles_deterministic(scene)

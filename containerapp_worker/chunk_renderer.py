@@ -84,6 +84,7 @@ class ChunkRenderer:
     cache: BlendCache
     renderer: Renderer
     worker_id: str
+    blender_version: str  # the full version, recorded on each chunk it renders
     thumbnail: Callable[[Path, Path], Path] | None = None
     stop_requested: threading.Event
     _unrecorded: dict[int, float] = field(default_factory=dict, init=False)
@@ -212,6 +213,7 @@ class ChunkRenderer:
             state=ChunkState.RENDERING,
             attempts=record.attempts + 1,
             worker_id=self.worker_id,
+            blender_version=self.blender_version,
             started_at=record.started_at or now(),
             updated_at=now(),
         )

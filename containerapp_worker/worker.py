@@ -60,7 +60,7 @@ class Worker:
         with self._client.get_queue_receiver(
             self._options.queue_name, prefetch_count=0
         ) as receiver:
-            log.info("worker ready", extra={"status": "ready"})
+            log.info("worker ready on %s", self._options.queue_name, extra={"status": "ready"})
             while not self._stop.is_set():
                 waited = time.perf_counter()
                 messages = receiver.receive_messages(

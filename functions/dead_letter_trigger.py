@@ -8,12 +8,14 @@ to retry.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from functools import lru_cache
 
 import azure.functions as func
 from azure.storage.blob import ContainerClient
 
-from renderfarm.settings import get_settings
+from renderfarm.blender_pools import parse_supported, queue_name
+from renderfarm.settings import Settings, get_settings
 from renderfarm_azure import clients
 from renderfarm_azure.dead_letters import record_dead_letter
 
@@ -21,7 +23,26 @@ log = logging.getLogger(__name__)
 
 #: The app setting prefix of the trigger's identity-based connection (infra's functionapp.bicep).
 CONNECTION = "ServiceBusConnection"
-QUEUE = "%RENDERFARM_QUEUE_NAME%/$deadletterqueue"
+DEAD_LETTER_SUFFIX = "/$deadletterqueue"
+
+
+def dead_letter_queues(environ: Mapping[str, str]) -> dict[str, str]:
+    """Function name -> dead-letter queue, one per Blender pool the app settings name.
+
+    Read from the environment when the host indexes the functions (app settings are there), and
+    never raising: an import-time error in a Functions app unregisters every function, so a bad
+    setting falls back to the default pools and the API's settings check reports it.
+    """
+    defaults = Settings.model_fields
+    prefix = environ.get("RENDERFARM_QUEUE_PREFIX") or str(defaults["queue_prefix"].default)
+    try:
+        versions = parse_supported(environ.get("RENDERFARM_BLENDER_VERSIONS") or "")
+    except ValueError:
+        versions = parse_supported(str(defaults["blender_versions"].default))
+    return {
+        f"dead_letters_{v.major}_{v.minor}": queue_name(prefix, v) + DEAD_LETTER_SUFFIX
+        for v in versions
+    }
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from renderfarm.api_keys import KeyConfigError
+from renderfarm.blend_header import BlendHeaderError
+from renderfarm.blender_pools import NoBlenderPool
 from renderfarm.errors import (
     ConcurrentUpdate,
     DependencyUnavailable,
@@ -129,6 +131,29 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911 (one line per 
             str(error),
             extra={"errors": [{"field": "scene_sha256", "in": "body", "detail": str(error)}]},
         )
+    if isinstance(error, BlendHeaderError):
+        detail = f"the scene is not a .blend Blender can read: {error}"
+        return Problem(
+            422,
+            "scene-not-a-blend",
+            "Scene is not a .blend file",
+            detail,
+            extra={
+                "reason": error.problem.value,
+                "errors": [{"field": "scene_sha256", "in": "body", "detail": detail}],
+            },
+        )
+    if isinstance(error, NoBlenderPool):
+        return Problem(
+            422,
+            "no-blender-pool",
+            "No Blender for this scene",
+            str(error),
+            extra={
+                "supported_versions": list(error.supported),
+                "errors": [{"field": "blender", "in": "body", "detail": str(error)}],
+            },
+        )
     if isinstance(error, QueuedFramesCapExceeded):
         return Problem(
             429,
@@ -208,6 +233,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         JobNotFound,
         IdempotencyKeyReused,
         SceneNotUsable,
+        BlendHeaderError,
+        NoBlenderPool,
         QueuedFramesCapExceeded,
         InvalidCursor,
         ConcurrentUpdate,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from renderfarm.chunk_record import ChunkState
-from renderfarm.manifest import EnqueueState
+from renderfarm.manifest import EnqueueState, JobManifest
 from renderfarm.status import JobState
 
 
@@ -26,6 +26,20 @@ class SceneTicketPublic(BaseModel):
     expires_at: datetime | None = None
 
 
+class BlenderPublic(BaseModel):
+    """Which Blender a job renders with and why."""
+
+    pool: str = Field(description="the pool (major.minor) the job's chunks are queued for")
+    pinned: bool = Field(description="the client asked for this version (else the farm chose)")
+    scene_saved_by: str | None = Field(
+        description="major.minor of the Blender that saved the scene, from its header"
+    )
+    rendered_by: list[str] = Field(
+        default_factory=list,
+        description="full versions of the Blenders that rendered its chunks so far",
+    )
+
+
 class JobAcceptedPublic(BaseModel):
     job_id: str
     state: JobState
@@ -33,6 +47,7 @@ class JobAcceptedPublic(BaseModel):
     frames_total: int
     chunk_size: int
     chunk_count: int
+    blender: BlenderPublic
     status_url: str
 
 
@@ -43,6 +58,9 @@ class ChunkPublic(BaseModel):
     frames_done: int
     attempts: int
     last_error: str | None
+    blender_version: str | None = Field(
+        description="full version of the Blender that rendered it (bpy.app.version_string)"
+    )
     started_at: datetime | None
     finished_at: datetime | None
 
@@ -57,6 +75,7 @@ class JobStatusPublic(BaseModel):
     state: JobState
     scene_sha256: str
     priority: int
+    blender: BlenderPublic
     frames_total: int
     frames_done: int
     frames_failed: int
@@ -84,3 +103,12 @@ class JobSummaryPublic(BaseModel):
 class JobListPublic(BaseModel):
     jobs: list[JobSummaryPublic]
     next_cursor: str | None
+
+
+def blender_public(manifest: JobManifest, rendered_by: tuple[str, ...] = ()) -> BlenderPublic:
+    return BlenderPublic(
+        pool=manifest.blender,
+        pinned=manifest.blender_pinned,
+        scene_saved_by=manifest.scene_saved_by,
+        rendered_by=list(rendered_by),
+    )

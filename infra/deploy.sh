@@ -4,14 +4,19 @@
 #   infra/deploy.sh [--resource-group NAME] [--location REGION] [--environment-name NAME]
 #                   [--tenant NAME] [--image-tag TAG] [--what-if]
 #
-# Order: resource group, what-if preview, Bicep deployment, worker image (az acr build),
-# Function code (zip honouring .funcignore), a first API key for --tenant (only its sha256
-# hash goes to Key Vault; the key is printed once). --what-if previews and changes nothing.
+# Order: resource group, what-if preview, Bicep deployment, one worker image per Blender pool
+# (az acr build), Function code (zip honouring .funcignore), a first API key for --tenant (only
+# its sha256 hash goes to Key Vault; the key is printed once). --what-if previews and changes
+# nothing. Several farms may share a resource group: each is its --environment-name, which names
+# its deployment and tags its resources (environment=<name>), and the script only picks those.
 set -euo pipefail
 
-readonly DEPLOYMENT_NAME="renderfarm"
 readonly IMAGE_REPOSITORY="renderfarm-worker"
 readonly KEY_PURPOSE="renderfarm-api-key"
+# One pool per file: <major.minor>.txt pins its bpy; its first line is '# python: X.Y'.
+readonly POOLS_DIR="containerapp_worker/blender-pools"
+# Calls that wait on role assignments this deployment has just made are tried this often.
+readonly RETRY_ATTEMPTS=6
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
@@ -36,7 +41,9 @@ Usage: infra/deploy.sh [options]
                                (default: swedencentral)
   -e, --environment-name NAME  seeds the resource names (default: renderfarm)
   -t, --tenant NAME            tenant of the first API key (default: default)
-      --image-tag TAG          worker image tag (default: the git commit, else a timestamp)
+      --image-tag TAG          worker image tag; each pool's image is
+                               renderfarm-worker:<TAG>-blender-<version>
+                               (default: the git commit, else a timestamp)
       --what-if                preview the deployment; create and change nothing
   -h, --help                   this text
 EOF
@@ -49,6 +56,23 @@ die() {
 
 log() {
   echo "==> $*" >&2
+}
+
+# Runs "$@" until it succeeds, RETRY_ATTEMPTS times at most: a role assignment made by the
+# deployment takes minutes to reach Key Vault, the registry and the deployment storage.
+retry() {
+  local what="$1" attempt
+  shift
+  for ((attempt = 1; attempt <= RETRY_ATTEMPTS; attempt++)); do
+    if "$@"; then
+      return 0
+    fi
+    if ((attempt < RETRY_ATTEMPTS)); then
+      log "$what failed (attempt $attempt of $RETRY_ATTEMPTS); waiting for the role assignments"
+      sleep "${RENDERFARM_DEPLOY_RETRY_SECONDS:-20}"
+    fi
+  done
+  die "$what failed $RETRY_ATTEMPTS times (see the az error above)"
 }
 
 parse_args() {
@@ -102,73 +126,130 @@ default_image_tag() {
   git -C "$REPO_ROOT" rev-parse --short=12 HEAD 2>/dev/null || date -u +%Y%m%d%H%M%S
 }
 
-# The registry of an earlier run, if any: its login server, else nothing.
+# The Blender pools, one per file in POOLS_DIR ("4.5", "5.3", ...).
+read_blender_versions() {
+  local file version
+  for file in "$POOLS_DIR"/*.txt; do
+    version="$(basename "$file" .txt)"
+    [[ "$version" =~ ^[0-9]+\.[0-9]+$ ]] \
+      || die "$file: a pool file is named <major.minor>.txt"
+    echo "$version"
+  done | sort
+}
+
+# The Python a pool's bpy ships for: the first line of its file, '# python: X.Y'.
+pool_python() {
+  local file="$POOLS_DIR/$1.txt" python
+  python="$(sed -n '1s/^# python: *//p' "$file")"
+  [[ "$python" =~ ^[0-9]+\.[0-9]+$ ]] || die "$file: the first line must be '# python: X.Y'"
+  echo "$python"
+}
+
+# The pools as the Bicep's blenderVersions parameter: ["4.5","5.3"].
+blender_versions_json() {
+  local version json=""
+  for version in "${BLENDER_VERSIONS[@]}"; do
+    json+="${json:+,}\"$version\""
+  done
+  echo "[$json]"
+}
+
+# The image of a pool; the Bicep's containerapps module builds the same reference.
+pool_image() {
+  echo "$1/$IMAGE_REPOSITORY:$image_tag-blender-$2"
+}
+
+# This farm's registry from an earlier run, if any: its login server, else nothing. Picked by the
+# farm's own tag, so another farm in the same resource group is never touched.
 existing_registry() {
   az acr list --resource-group "$resource_group" \
-    --query "[?tags.app=='renderfarm'] | [0].loginServer" --output tsv 2>/dev/null || true
+    --query "[?tags.app=='renderfarm' && tags.environment=='$environment_name'] | [0].loginServer" \
+    --output tsv 2>/dev/null || true
 }
 
 deployment_args() {
-  local image="$1"
+  local tag="$1"
   printf '%s\n' \
     --resource-group "$resource_group" \
     --name "$DEPLOYMENT_NAME" \
     --template-file "$TEMPLATE" \
     --parameters "@$PARAMETERS" \
     --parameters "environmentName=$environment_name" "location=$location" \
-    "workerImage=$image" "deployerPrincipalId=$DEPLOYER_ID" \
-    "deployerPrincipalType=$DEPLOYER_TYPE"
+    "blenderVersions=$(blender_versions_json)" "workerImageTag=$tag" \
+    "deployerPrincipalId=$DEPLOYER_ID" "deployerPrincipalType=$DEPLOYER_TYPE"
 }
 
 preview() {
-  local image="$1" args
-  mapfile -t args < <(deployment_args "$image")
+  local tag="$1" args
+  mapfile -t args < <(deployment_args "$tag")
   log "what-if: what the deployment would change in $resource_group"
   az deployment group what-if "${args[@]}"
 }
 
 deploy() {
-  local image="$1" args
-  mapfile -t args < <(deployment_args "$image")
-  log "deploying $TEMPLATE to $resource_group (minutes)"
+  local tag="$1" args
+  mapfile -t args < <(deployment_args "$tag")
+  log "deploying $TEMPLATE to $resource_group as $DEPLOYMENT_NAME (minutes)"
   az deployment group create "${args[@]}" --output none
+}
+
+# A JMESPath query on this farm's deployment outputs.
+deployment_query() {
+  az deployment group show --resource-group "$resource_group" --name "$DEPLOYMENT_NAME" \
+    --query "properties.outputs.$1" --output tsv
 }
 
 # One deployment output, by name.
 output() {
-  az deployment group show --resource-group "$resource_group" --name "$DEPLOYMENT_NAME" \
-    --query "properties.outputs.$1.value" --output tsv
+  deployment_query "$1.value"
 }
 
-build_worker_image() {
-  local registry_name="$1"
-  log "building $IMAGE_REPOSITORY:$image_tag in $registry_name (az acr build)"
-  az acr build --registry "$registry_name" --image "$IMAGE_REPOSITORY:$image_tag" \
-    --file containerapp_worker/Dockerfile . --output none
+# The worker app (or job) of a pool.
+worker_name() {
+  deployment_query "workerNames.value[?blenderVersion=='$1'] | [0].name"
 }
 
-point_worker_at() {
-  local image="$1" worker_name worker_kind
-  worker_name="$(output workerName)"
+build_worker_images() {
+  local registry_name="$1" version python
+  for version in "${BLENDER_VERSIONS[@]}"; do
+    python="$(pool_python "$version")"
+    log "building $IMAGE_REPOSITORY:$image_tag-blender-$version (Python $python) in $registry_name (az acr build)"
+    az acr build --registry "$registry_name" --image "$IMAGE_REPOSITORY:$image_tag-blender-$version" \
+      --build-arg "BLENDER=$version" --build-arg "PYTHON=$python" \
+      --file containerapp_worker/Dockerfile . --output none
+  done
+}
+
+# The first run deploys a placeholder image; this switches each pool to its own image. Its first
+# revision pulls with AcrPull granted minutes ago, so the update is retried.
+point_workers_at() {
+  local login_server="$1" worker_kind version worker image
   worker_kind="$(output workerKind)"
-  log "switching $worker_name to $image"
-  if [[ "$worker_kind" == "job" ]]; then
-    az containerapp job update --resource-group "$resource_group" --name "$worker_name" \
-      --image "$image" --output none
-  else
-    az containerapp update --resource-group "$resource_group" --name "$worker_name" \
-      --image "$image" --output none
-  fi
+  for version in "${BLENDER_VERSIONS[@]}"; do
+    worker="$(worker_name "$version")"
+    [[ -n "$worker" ]] || die "the deployment has no worker for Blender $version"
+    image="$(pool_image "$login_server" "$version")"
+    log "switching $worker to $image"
+    if [[ "$worker_kind" == "job" ]]; then
+      retry "updating $worker" az containerapp job update --resource-group "$resource_group" \
+        --name "$worker" --image "$image" --output none
+    else
+      retry "updating $worker" az containerapp update --resource-group "$resource_group" \
+        --name "$worker" --image "$image" --output none
+    fi
+  done
 }
 
+# The Functions host reads its package with Blob Data Owner granted by this deployment: retried.
 publish_function_code() {
   local function_app
   function_app="$(output functionAppName)"
   PACKAGE_DIR="$(mktemp -d)"
   python3 infra/package_function.py --root . --output "$PACKAGE_DIR/function.zip"
   log "publishing the Function code to $function_app (remote build installs requirements.txt)"
-  az functionapp deployment source config-zip --resource-group "$resource_group" \
-    --name "$function_app" --src "$PACKAGE_DIR/function.zip" --build-remote true --output none
+  retry "publishing the Function code" az functionapp deployment source config-zip \
+    --resource-group "$resource_group" --name "$function_app" --src "$PACKAGE_DIR/function.zip" \
+    --build-remote true --output none
 }
 
 # Prints "<key> <sha256hex>": the key as renderfarm.api_keys.new_key() makes them.
@@ -179,11 +260,12 @@ key = "rf_" + secrets.token_urlsafe(32)
 print(key, hashlib.sha256(key.encode()).hexdigest())'
 }
 
-# Stores a first key for the tenant unless it has one; prints the key once, never logs it.
+# Stores a first key for the tenant unless it has one; prints the key once, never logs it. Both
+# Key Vault calls use Key Vault Secrets Officer, granted to the deployer minutes ago: retried.
 store_first_api_key() {
-  local vault existing key digest key_id secret_name attempt
+  local vault existing key digest key_id secret_name
   vault="$(output keyVaultName)"
-  existing="$(az keyvault secret list --vault-name "$vault" \
+  existing="$(retry "listing the API keys in $vault" az keyvault secret list --vault-name "$vault" \
     --query "length([?tags.tenant=='$tenant' && tags.purpose=='$KEY_PURPOSE'])" --output tsv)"
   if [[ "$existing" != "0" ]]; then
     log "tenant '$tenant' already has an API key in $vault: none created (see infra/README.md to add one)"
@@ -193,18 +275,10 @@ store_first_api_key() {
   key_id="$(python3 -c 'import secrets; print(secrets.token_hex(4))')"
   secret_name="apikey-$tenant-$key_id"
   log "storing the sha256 of a new API key for tenant '$tenant' as $vault/$secret_name"
-  # A role assignment made minutes ago may not be in force yet: retry for a while.
-  for attempt in 1 2 3 4 5 6; do
-    if az keyvault secret set --vault-name "$vault" --name "$secret_name" \
-      --value "$tenant=$digest" --content-type "tenant=sha256hex" \
-      --tags "tenant=$tenant" "purpose=$KEY_PURPOSE" --output none; then
-      API_KEY="$key"
-      return 0
-    fi
-    log "Key Vault refused (attempt $attempt of 6); waiting for the role assignment"
-    sleep "${RENDERFARM_DEPLOY_RETRY_SECONDS:-20}"
-  done
-  die "could not store the API key hash in $vault"
+  retry "storing the API key hash in $vault" az keyvault secret set --vault-name "$vault" \
+    --name "$secret_name" --value "$tenant=$digest" --content-type "tenant=sha256hex" \
+    --tags "tenant=$tenant" "purpose=$KEY_PURPOSE" --output none
+  API_KEY="$key"
 }
 
 print_summary() {
@@ -232,6 +306,17 @@ main() {
   require_login
   cd "$REPO_ROOT"
   image_tag="${image_tag:-$(default_image_tag)}"
+  # The farm's name names its deployment: two farms in one resource group keep theirs apart.
+  DEPLOYMENT_NAME="$environment_name"
+  local versions
+  versions="$(read_blender_versions)"  # a substitution, so that a bad pool file stops the run
+  [[ -n "$versions" ]] || die "no Blender pool in $POOLS_DIR"
+  mapfile -t BLENDER_VERSIONS <<<"$versions"
+  local version
+  for version in "${BLENDER_VERSIONS[@]}"; do
+    pool_python "$version" >/dev/null  # each pool names its Python before anything changes
+  done
+  log "Blender pools: ${BLENDER_VERSIONS[*]}"
   DEPLOYER_TYPE="$(deployer_principal_type)"
   DEPLOYER_ID="$(deployer_object_id)"
 
@@ -243,7 +328,7 @@ main() {
     fi
     local registry
     registry="$(existing_registry)"
-    preview "${registry:+$registry/$IMAGE_REPOSITORY:$image_tag}"
+    preview "${registry:+$image_tag}"
     log "--what-if: nothing was changed"
     return 0
   fi
@@ -252,19 +337,19 @@ main() {
   az group create --name "$resource_group" --location "$location" \
     --tags app=renderfarm "environment=$environment_name" --output none
 
-  # Later runs build the image first, so the deployment itself rolls the worker forward;
-  # the first run deploys a placeholder, builds, then switches the worker to the image.
-  local registry image=""
+  # Later runs build the images first, so the deployment itself rolls every pool forward; the
+  # first run deploys a placeholder, builds, then switches each pool to its image.
+  local registry tag=""
   registry="$(existing_registry)"
   if [[ -n "$registry" ]]; then
-    build_worker_image "${registry%%.*}"
-    image="$registry/$IMAGE_REPOSITORY:$image_tag"
+    build_worker_images "${registry%%.*}"
+    tag="$image_tag"
   fi
-  preview "$image"
-  deploy "$image"
-  if [[ -z "$image" ]]; then
-    build_worker_image "$(output registryName)"
-    point_worker_at "$(output registryLoginServer)/$IMAGE_REPOSITORY:$image_tag"
+  preview "$tag"
+  deploy "$tag"
+  if [[ -z "$tag" ]]; then
+    build_worker_images "$(output registryName)"
+    point_workers_at "$(output registryLoginServer)"
   fi
 
   publish_function_code

@@ -1,6 +1,6 @@
-// renderfarm on Azure: the API (Functions, Flex Consumption), the chunk queue (Service Bus),
-// the Blender workers (Container Apps, scaled by KEDA), Blob Storage, Key Vault, monitoring.
-// This file only composes modules/; each module holds one concern.
+// renderfarm on Azure: the API (Functions, Flex Consumption), one chunk queue and one pool of
+// Blender workers per Blender version (Service Bus, Container Apps scaled by KEDA), Blob Storage,
+// Key Vault, monitoring. This file only composes modules/; each module holds one concern.
 
 targetScope = 'resourceGroup'
 
@@ -12,8 +12,15 @@ param environmentName string = 'renderfarm'
 @description('Region for everything; it must offer Flex Consumption and Container Apps.')
 param location string = resourceGroup().location
 
-@description('Worker image (login server/repository:tag); empty: a public placeholder until deploy.sh builds the worker.')
-param workerImage string = ''
+@description('Blender versions (major.minor) the farm runs, one worker pool each; equal to containerapp_worker/blender-pools/*.txt (tests/infra checks it).')
+@minLength(1)
+param blenderVersions array = [
+  '5.3'
+  '4.5'
+]
+
+@description('Worker image tag; each pool runs <registry>/renderfarm-worker:<tag>-blender-<version>. Empty: a public placeholder until deploy.sh has built the images.')
+param workerImageTag string = ''
 
 @description('Object id of whoever runs deploy.sh, given Key Vault Secrets Officer to store the first API key; empty: nobody.')
 param deployerPrincipalId string = ''
@@ -60,6 +67,7 @@ param workerCooldownPeriod int = 60
 @allowed([512, 2048, 4096])
 param functionInstanceMemoryMB int = 2048
 
+// Flex Consumption accepts 1 to 1000 (the preview's floor of 40 is gone; see infra/README.md).
 @minValue(1)
 @maxValue(1000)
 param functionMaximumInstanceCount int = 40
@@ -86,10 +94,20 @@ var tags = {
 }
 
 // Names the code reads from its settings; the same defaults as renderfarm/settings.py.
-var queueName = 'render-chunks'
+var queuePrefix = 'render-chunks'
 var scenesContainer = 'scenes'
 var jobsContainer = 'jobs'
 var deploymentContainer = 'app-package'
+
+// One pool per Blender version: its queue '<queuePrefix>-<major.minor>', its worker app and its
+// KEDA rule. Built from a parameter only, so every loop over it is known when the deployment
+// starts (BCP178/BCP182): never loop over a module output or a resource's properties.
+var pools = [for version in blenderVersions: {
+  blenderVersion: version
+  queueName: '${queuePrefix}-${version}'
+}]
+
+var poolQueueNames = [for pool in pools: pool.queueName]
 
 module identities 'modules/identities.bicep' = {
   name: 'identities'
@@ -130,7 +148,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     location: location
     tags: tags
     token: token
-    queueName: queueName
+    queueNames: poolQueueNames
     workspaceId: monitoring.outputs.workspaceId
   }
 }
@@ -162,7 +180,7 @@ module rbac 'modules/rbac.bicep' = {
     scenesContainer: scenesContainer
     jobsContainer: jobsContainer
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
-    queueName: serviceBus.outputs.queueName
+    queueNames: serviceBus.outputs.queueNames
     keyVaultName: keyVault.outputs.name
     registryName: registry.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
@@ -184,10 +202,11 @@ module api 'modules/functionapp.bicep' = {
     identityClientId: identities.outputs.apiClientId
     hostBlobEndpoint: storage.outputs.hostBlobEndpoint
     deploymentContainer: deploymentContainer
-    appInsightsName: monitoring.outputs.appInsightsName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     storageAccountUrl: storage.outputs.dataBlobEndpoint
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
-    queueName: serviceBus.outputs.queueName
+    queuePrefix: queuePrefix
+    blenderVersions: blenderVersions
     scenesContainer: scenesContainer
     jobsContainer: jobsContainer
     keyVaultUrl: keyVault.outputs.uri
@@ -207,16 +226,16 @@ module workers 'modules/containerapps.bicep' = {
     tags: tags
     token: token
     workspaceId: monitoring.outputs.workspaceId
-    appInsightsName: monitoring.outputs.appInsightsName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     registryLoginServer: registry.outputs.loginServer
-    workerImage: workerImage
+    workerImageTag: workerImageTag
     workerIdentityId: identities.outputs.workerId
     workerIdentityClientId: identities.outputs.workerClientId
     scalerIdentityId: identities.outputs.scalerId
     storageAccountUrl: storage.outputs.dataBlobEndpoint
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
-    queueName: serviceBus.outputs.queueName
+    pools: pools
     scenesContainer: scenesContainer
     jobsContainer: jobsContainer
     useJob: useContainerAppsJob
@@ -229,7 +248,8 @@ module workers 'modules/containerapps.bicep' = {
     pollingInterval: workerPollingInterval
     cooldownPeriod: workerCooldownPeriod
   }
-  // AcrPull must exist before the first revision pulls its image.
+  // AcrPull must exist before the first revision pulls its image, and each pool's queue before
+  // KEDA reads its depth (rbac depends on the queues).
   dependsOn: [
     rbac
   ]
@@ -242,7 +262,7 @@ module alerts 'modules/alerts.bicep' = {
     tags: tags
     token: token
     serviceBusNamespaceId: serviceBus.outputs.namespaceId
-    queueName: serviceBus.outputs.queueName
+    queueNames: serviceBus.outputs.queueNames
     appInsightsId: monitoring.outputs.appInsightsId
     alertEmail: alertEmail
     apiFailureRatePercent: apiFailureRatePercent
@@ -252,11 +272,12 @@ module alerts 'modules/alerts.bicep' = {
 // Names and URLs only: never a key or a connection string.
 output apiUrl string = 'https://${api.outputs.defaultHostName}/api'
 output functionAppName string = api.outputs.name
-output workerName string = workers.outputs.workerName
+// [{ blenderVersion, name }] per pool: deploy.sh points each pool at its own image.
+output workerNames array = workers.outputs.workerNames
 output workerKind string = workers.outputs.workerKind
 output registryName string = registry.outputs.name
 output registryLoginServer string = registry.outputs.loginServer
 output keyVaultName string = keyVault.outputs.name
 output storageAccountName string = storage.outputs.dataAccountName
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
-output queueName string = serviceBus.outputs.queueName
+output queueNames array = serviceBus.outputs.queueNames

@@ -36,6 +36,8 @@ class ChunkRecord:
     last_error: str | None = None
     log_tail: str = ""
     worker_id: str | None = None
+    #: The full version of the Blender that rendered it last (``bpy.app.version_string``).
+    blender_version: str | None = None
     started_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
@@ -58,6 +60,7 @@ class ChunkRecord:
                 "last_error": self.last_error,
                 "log_tail": self.log_tail,
                 "worker_id": self.worker_id,
+                "blender_version": self.blender_version,
                 "started_at": _iso(self.started_at),
                 "updated_at": _iso(self.updated_at),
                 "finished_at": _iso(self.finished_at),
@@ -78,6 +81,7 @@ class ChunkRecord:
             last_error=data.get("last_error"),
             log_tail=str(data.get("log_tail", "")),
             worker_id=data.get("worker_id"),
+            blender_version=data.get("blender_version"),
             started_at=_parse_time(data.get("started_at")),
             updated_at=_parse_time(data.get("updated_at")),
             finished_at=_parse_time(data.get("finished_at")),
@@ -87,6 +91,8 @@ class ChunkRecord:
     def to_metadata(self) -> dict[str, str]:
         """Blob metadata mirrored from the record (ASCII, small: read by listing)."""
         metadata = {"state": self.state.value, "attempts": str(self.attempts)}
+        if self.blender_version is not None:
+            metadata["blender"] = _ascii(self.blender_version)
         if self.started_at is not None:
             metadata["started_at"] = self.started_at.isoformat()
         if self.finished_at is not None:
@@ -100,6 +106,7 @@ class ChunkSummary:
 
     state: ChunkState
     attempts: int
+    blender_version: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -110,6 +117,7 @@ class ChunkSummary:
             return cls(
                 state=ChunkState(metadata["state"]),
                 attempts=int(metadata.get("attempts", "0")),
+                blender_version=metadata.get("blender"),
                 started_at=_parse_time(metadata.get("started_at")),
                 finished_at=_parse_time(metadata.get("finished_at")),
             )
@@ -121,9 +129,15 @@ class ChunkSummary:
         return cls(
             state=record.state,
             attempts=record.attempts,
+            blender_version=record.blender_version,
             started_at=record.started_at,
             finished_at=record.finished_at,
         )
+
+
+def _ascii(text: str) -> str:
+    """Blob metadata values must be ASCII (version strings are, but a build may say otherwise)."""
+    return text.encode("ascii", "replace").decode("ascii")[:64]
 
 
 def _iso(moment: datetime | None) -> str | None:

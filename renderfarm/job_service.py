@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 from renderfarm import blob_layout as layout
+from renderfarm.blend_header import BlenderVersion, saved_by
+from renderfarm.blender_pools import pick_pool
 from renderfarm.chunk_record import ChunkState, ChunkSummary
 from renderfarm.errors import (
     ConcurrentUpdate,
@@ -62,11 +64,13 @@ class JobService:
         queue: ChunkQueue,
         clock: Callable[[], datetime],
         max_queued_frames: int,
+        blenders: Sequence[BlenderVersion],
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self._store = store
         self._scenes = scenes
         self._queue = queue
+        self._blenders = tuple(blenders)
         self._clock = clock
         self._max_queued_frames = max_queued_frames
         self._monotonic = monotonic
@@ -90,6 +94,9 @@ class JobService:
                 return self._replay(existing, request, trace_context)
         spec = request.to_spec()
         self._scenes.verify(spec.scene_sha256)
+        scene_version = saved_by(self._scenes.head(spec.scene_sha256))
+        pinned = BlenderVersion.parse(request.blender) if request.blender else None
+        pool = pick_pool(saved_by=scene_version, pinned=pinned, supported=self._blenders)
         self._check_queued_frames_cap(tenant, asked=len(spec.frames))
         manifest = JobManifest.new(
             job_id=job_id,
@@ -97,6 +104,9 @@ class JobService:
             spec=spec,
             created_at=self._clock(),
             fingerprint=request.fingerprint(),
+            blender=str(pool),
+            scene_saved_by=str(scene_version),
+            blender_pinned=pinned is not None,
         )
         if not self._store.create_manifest(manifest):
             existing = self._store.read_manifest(job_id)  # a concurrent retry won the race
@@ -120,7 +130,7 @@ class JobService:
 
     def _enqueue(self, manifest: JobManifest, trace_context: Mapping[str, str]) -> JobManifest:
         try:
-            self._queue.send(manifest.messages(), trace_context)
+            self._queue.send(manifest.blender, manifest.messages(), trace_context)
         except DependencyUnavailable as error:
             log.warning(
                 "enqueue failed", extra={"job_id": manifest.job_id, "tenant": manifest.tenant}

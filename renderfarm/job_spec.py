@@ -84,6 +84,15 @@ class JobRequest(BaseModel):
         default=None, ge=1, le=MAX_CHUNK_SIZE, description="frames per chunk; planned when absent"
     )
     priority: int = Field(default=DEFAULT_PRIORITY, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    blender: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,2}\.[0-9]{1,2}$",
+        description=(
+            "Blender version (major.minor) to render with; by default the oldest the farm runs "
+            "that is not older than the Blender that saved the scene"
+        ),
+        examples=["5.3"],
+    )
 
     @field_validator("frames")
     @classmethod

@@ -18,6 +18,7 @@ from renderfarm.job_spec import JobSpec
 from renderfarm.messages import ChunkMessage
 
 SCHEMA_VERSION = 1
+LEGACY_BLENDER = "5.0"
 
 
 class EnqueueState(StrEnum):
@@ -36,6 +37,11 @@ class JobManifest:
     chunk_size: int
     created_at: datetime
     request_fingerprint: str
+    #: The pool that renders it (major.minor), and the Blender that saved its scene.
+    blender: str
+    scene_saved_by: str | None = None
+    #: What the client pinned, if anything (else the farm chose ``blender``).
+    blender_pinned: bool = False
     enqueue_state: EnqueueState = EnqueueState.ENQUEUING
     enqueue_error: str | None = None
     cancelled_at: datetime | None = None
@@ -44,7 +50,16 @@ class JobManifest:
 
     @classmethod
     def new(
-        cls, *, job_id: str, tenant: str, spec: JobSpec, created_at: datetime, fingerprint: str
+        cls,
+        *,
+        job_id: str,
+        tenant: str,
+        spec: JobSpec,
+        created_at: datetime,
+        fingerprint: str,
+        blender: str,
+        scene_saved_by: str | None,
+        blender_pinned: bool,
     ) -> JobManifest:
         """A manifest whose chunk size is the client's or a planned one."""
         size = spec.chunk_size or planned_chunk_size(len(spec.frames))
@@ -55,6 +70,9 @@ class JobManifest:
             chunk_size=size,
             created_at=created_at,
             request_fingerprint=fingerprint,
+            blender=blender,
+            scene_saved_by=scene_saved_by,
+            blender_pinned=blender_pinned,
         )
 
     @cached_property
@@ -106,6 +124,9 @@ class JobManifest:
                 "chunk_count": len(self.chunks),
                 "created_at": self.created_at.isoformat(),
                 "request_fingerprint": self.request_fingerprint,
+                "blender": self.blender,
+                "scene_saved_by": self.scene_saved_by,
+                "blender_pinned": self.blender_pinned,
                 "enqueue_state": self.enqueue_state.value,
                 "enqueue_error": self.enqueue_error,
                 "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None,
@@ -127,6 +148,10 @@ class JobManifest:
             chunk_size=int(data["chunk_size"]),
             created_at=datetime.fromisoformat(data["created_at"]),
             request_fingerprint=data["request_fingerprint"],
+            # Jobs from before the pools were per Blender version ran on the one pool, 5.0.
+            blender=data.get("blender") or LEGACY_BLENDER,
+            scene_saved_by=data.get("scene_saved_by"),
+            blender_pinned=bool(data.get("blender_pinned", False)),
             enqueue_state=EnqueueState(data["enqueue_state"]),
             enqueue_error=data.get("enqueue_error"),
             cancelled_at=datetime.fromisoformat(cancelled) if cancelled else None,

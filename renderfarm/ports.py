@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from renderfarm.chunk_record import ChunkSummary
+from renderfarm.events import JobEvent
 from renderfarm.manifest import JobManifest
 from renderfarm.messages import ChunkMessage
 
@@ -67,7 +68,19 @@ class SceneStore(Protocol):
     def verify(self, sha256: str) -> None:
         """Raise SceneNotUsable unless ``scenes/<sha256>.blend`` exists and hashes to its name."""
 
+    def head(self, sha256: str) -> bytes:
+        """The scene's first ``blend_header.HEAD_BYTES`` bytes (fewer if the file is shorter)."""
+
 
 class ChunkQueue(Protocol):
-    def send(self, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]) -> None:
-        """Put every message on the queue or raise DependencyUnavailable."""
+    def send(
+        self, blender: str, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]
+    ) -> None:
+        """Put every message on the queue of the ``blender`` (major.minor) pool or raise
+        DependencyUnavailable."""
+
+
+class EventPublisher(Protocol):
+    def publish(self, events: Sequence[JobEvent]) -> None:
+        """Put the events on the events queue (a repeated id is dropped there) or raise
+        DependencyUnavailable."""

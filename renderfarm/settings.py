@@ -12,8 +12,11 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from renderfarm.blend_header import BlenderVersion
+from renderfarm.blender_pools import parse_supported
 
 ENV_PREFIX = "RENDERFARM_"
 
@@ -40,7 +43,13 @@ class Settings(BaseSettings):
     # Service Bus: a connection string locally, a fully qualified namespace in Azure.
     servicebus_connection_string: str | None = None
     servicebus_namespace: str | None = None
-    queue_name: str = "render-chunks"
+    # One queue per Blender pool: "<queue_prefix>-<major.minor>" (render-chunks-5.3).
+    queue_prefix: str = "render-chunks"
+    # The Blender versions (major.minor) the farm has pools for, comma-separated: the API routes
+    # jobs among them and the dead-letter handler watches each pool's queue.
+    blender_versions: str = "5.3"
+    # A worker's own queue; unset, it is the queue of the pool of the Blender it runs.
+    queue_name: str | None = None
 
     # API keys: "tenant=sha256hex,..." locally, or a Key Vault whose secrets hold them.
     api_key_hashes: str | None = None
@@ -67,6 +76,16 @@ class Settings(BaseSettings):
     applicationinsights_connection_string: str | None = Field(
         default=None, validation_alias=AliasChoices("APPLICATIONINSIGHTS_CONNECTION_STRING")
     )
+
+    def blender_pools(self) -> tuple[BlenderVersion, ...]:
+        """The Blender versions the farm runs, oldest first."""
+        return parse_supported(self.blender_versions)
+
+    @field_validator("blender_versions")
+    @classmethod
+    def _versions_parse(cls, value: str) -> str:
+        parse_supported(value)  # a ValueError names what is wrong
+        return value
 
     @model_validator(mode="after")
     def _one_way_to_each_service(self) -> Settings:

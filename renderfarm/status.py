@@ -36,6 +36,7 @@ class ChunkStatus:
     frames_done: int
     attempts: int
     last_error: str | None
+    blender_version: str | None
     started_at: datetime | None
     finished_at: datetime | None
 
@@ -54,6 +55,11 @@ class JobStatus:
     cancelled_at: datetime | None
     error: str | None
     frames_present: tuple[int, ...]
+
+    @property
+    def blender_versions(self) -> tuple[str, ...]:
+        """The full versions of the Blenders that rendered its chunks (one, unless redeployed)."""
+        return tuple(sorted({c.blender_version for c in self.chunks if c.blender_version}))
 
     @property
     def frames_waiting(self) -> int:
@@ -120,6 +126,7 @@ def _chunk_status(
         frames_done=done,
         attempts=summary.attempts if summary else 0,
         last_error=error,
+        blender_version=summary.blender_version if summary else None,
         started_at=summary.started_at if summary else None,
         finished_at=summary.finished_at if summary else None,
     )

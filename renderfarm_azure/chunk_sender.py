@@ -1,13 +1,17 @@
-"""The ChunkQueue port over one Service Bus sender, reused across requests."""
+"""The ChunkQueue port over one Service Bus sender per Blender pool's queue, reused across
+requests."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender
 from azure.servicebus.exceptions import MessageSizeExceededError, ServiceBusError
 
+from renderfarm.blend_header import BlenderVersion
+from renderfarm.blender_pools import queue_name
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.messages import CONTENT_TYPE, SUBJECT, ChunkMessage
 from renderfarm_azure.guard import guarded
@@ -29,33 +33,46 @@ def to_servicebus(message: ChunkMessage, trace_context: Mapping[str, str]) -> Se
 class ServiceBusChunkQueue:
     """Sends in as few batches as fit. The SDK's sender is not thread-safe: one send at a time."""
 
-    def __init__(self, *, client: ServiceBusClient, queue_name: str, breaker: CircuitBreaker):
+    def __init__(
+        self,
+        *,
+        client: ServiceBusClient,
+        queue_prefix: str,
+        blenders: Sequence[BlenderVersion],
+        breaker: CircuitBreaker,
+    ):
         self._client = client
-        self._queue_name = queue_name
+        self._queues = {str(version): queue_name(queue_prefix, version) for version in blenders}
         self._breaker = breaker
-        self._sender: ServiceBusSender | None = None
+        self._senders: dict[str, ServiceBusSender] = {}
         self._lock = threading.Lock()
 
-    def send(self, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]) -> None:
+    def send(
+        self, blender: str, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]
+    ) -> None:
+        queue = self._queues[blender]  # the job service routes only to pools the farm runs
         with self._lock:
-            self._through_sender(lambda: self._send_all(messages, trace_context))
+            self._through_sender(queue, lambda: self._send_all(queue, messages, trace_context))
 
     def check(self) -> None:
-        """Open the link (CBS auth + attach): proof the namespace answers."""
+        """Open a link (CBS auth + attach) to each pool's queue: proof the namespace answers."""
         with self._lock:
-            self._through_sender(lambda: self._get_sender().create_message_batch())
+            for queue in self._queues.values():
+                self._through_sender(queue, partial(self._open_link, queue))
 
-    def _through_sender(self, call: Callable[[], object]) -> None:
+    def _through_sender(self, queue: str, call: Callable[[], object]) -> None:
         succeeded = False
         try:
             guarded(self._breaker, call)
             succeeded = True
         finally:
             if not succeeded:
-                self._drop_sender()  # a broken link is rebuilt on the next call
+                self._drop_sender(queue)  # a broken link is rebuilt on the next call
 
-    def _send_all(self, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]) -> None:
-        sender = self._get_sender()
+    def _send_all(
+        self, queue: str, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]
+    ) -> None:
+        sender = self._sender(queue)
         batch = sender.create_message_batch()
         for message in messages:
             item = to_servicebus(message, trace_context)
@@ -68,13 +85,16 @@ class ServiceBusChunkQueue:
         if len(batch):
             sender.send_messages(batch, timeout=SEND_TIMEOUT_S)
 
-    def _get_sender(self) -> ServiceBusSender:
-        if self._sender is None:
-            self._sender = self._client.get_queue_sender(self._queue_name)
-        return self._sender
+    def _open_link(self, queue: str) -> None:
+        self._sender(queue).create_message_batch()
 
-    def _drop_sender(self) -> None:
-        sender, self._sender = self._sender, None
+    def _sender(self, queue: str) -> ServiceBusSender:
+        if queue not in self._senders:
+            self._senders[queue] = self._client.get_queue_sender(queue)
+        return self._senders[queue]
+
+    def _drop_sender(self, queue: str) -> None:
+        sender = self._senders.pop(queue, None)
         if sender is not None:
             try:
                 sender.close()
@@ -83,4 +103,5 @@ class ServiceBusChunkQueue:
 
     def close(self) -> None:
         with self._lock:
-            self._drop_sender()
+            for queue in list(self._senders):
+                self._drop_sender(queue)

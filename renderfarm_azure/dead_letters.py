@@ -139,8 +139,10 @@ def drain(
 
 
 def main() -> int:
-    """The local farm's dead-letter handler: the Function's logic as a process."""
-    from renderfarm.json_logging import configure_json_logging  # noqa: PLC0415 (entry point)
+    """The local farm's dead-letter handler: the Function's logic as a process, one thread (and
+    one Service Bus client: they are not thread-safe) per Blender pool's queue."""
+    from renderfarm.blender_pools import queue_name  # noqa: PLC0415 (entry point)
+    from renderfarm.json_logging import configure_json_logging  # noqa: PLC0415
     from renderfarm.settings import Settings  # noqa: PLC0415
     from renderfarm_azure import clients  # noqa: PLC0415
 
@@ -150,8 +152,19 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     jobs = clients.blob_service(settings).get_container_client(settings.jobs_container)
-    with clients.servicebus(settings) as client:
-        drain(client, jobs, settings.queue_name, stop=stop)
+
+    def serve(queue: str) -> None:
+        with clients.servicebus(settings) as client:
+            drain(client, jobs, queue, stop=stop)
+
+    threads = [
+        threading.Thread(target=serve, args=(queue_name(settings.queue_prefix, v),), name=str(v))
+        for v in settings.blender_pools()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return 0
 
 

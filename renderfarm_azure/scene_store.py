@@ -11,6 +11,7 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions, ContainerClient
 
 from renderfarm import blob_layout as layout
+from renderfarm.blend_header import HEAD_BYTES
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.errors import SceneNotUsable
 from renderfarm_azure.guard import guarded
@@ -50,6 +51,16 @@ class BlobSceneStore:
             lifetime=UPLOAD_URL_LIFETIME,
         )
         return UploadTicket(exists=False, upload_url=url, expires_at=expiry)
+
+    def head(self, sha256: str) -> bytes:
+        """The scene's first bytes: enough to read its header, compressed or not."""
+        blob = self._container.get_blob_client(layout.scene_blob(sha256))
+        try:
+            return guarded(
+                self._breaker, lambda: blob.download_blob(offset=0, length=HEAD_BYTES).readall()
+            )
+        except ResourceNotFoundError:
+            raise SceneNotUsable(f"no scene uploaded with sha256 {sha256}") from None
 
     def verify(self, sha256: str) -> None:
         """Hash the stored bytes once; a mismatch deletes the blob so it can be uploaded again.

@@ -69,8 +69,9 @@ class Services:
             signer=signer,
             breaker=blob_breaker,
         )
+        blenders = settings.blender_pools()
         queue = ServiceBusChunkQueue(
-            client=bus, queue_name=settings.queue_name, breaker=bus_breaker
+            client=bus, queue_prefix=settings.queue_prefix, blenders=blenders, breaker=bus_breaker
         )
         return cls(
             settings=settings,
@@ -86,6 +87,7 @@ class Services:
                 queue=queue,
                 clock=utc_now,
                 max_queued_frames=settings.max_queued_frames_per_tenant,
+                blenders=blenders,
             ),
             keys=_key_source(settings),
             rate_limiter=RateLimiter(

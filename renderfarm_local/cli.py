@@ -35,6 +35,7 @@ from renderfarm_local.local_farm import (
     LocalFarm,
     with_max_replicas,
 )
+from renderfarm_local.pools import DEFAULT_BLENDER, PoolUnavailable, local_pools
 from renderfarm_local.preview import write_previews
 from renderfarm_local.render_request import ENGINES, FORMATS, RenderOptions
 from renderfarm_local.rendering import report, submit_scene, watch_and_download
@@ -108,6 +109,7 @@ def render_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _options(**kwargs: Any) -> RenderOptions:
     return RenderOptions(
+        blender=kwargs.get("pin_blender"),
         frames=kwargs["frames"],
         chunk_size=kwargs["chunk_size"],
         engine=kwargs["engine"],
@@ -140,6 +142,13 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None) -> None:
 
 @cli.command()
 @render_options
+@click.option(
+    "--blender",
+    "pin_blender",
+    metavar="MAJOR.MINOR",
+    default=None,
+    help="render with this Blender [default: the farm's oldest not older than the scene's]",
+)
 @click.option("--wait", is_flag=True, help="show progress and download frames as they land")
 @click.pass_obj
 def submit(target: Target, /, scene: Path, wait: bool, out: Path | None, **kwargs: Any) -> None:
@@ -239,22 +248,22 @@ def local() -> None:
 
 
 def _local_farm(
+    *,
     data_dir: Path,
     max_replicas: int | None,
     worker_command: str | None,
     api_port: int,
     free_ports: bool,
+    blender: str,
 ) -> LocalFarm:
     scaling = with_max_replicas(ScalingParameters.load(services.SCALING_CONFIG), max_replicas)
     ports = FarmPorts.free() if free_ports else FarmPorts.standard()
-    extra: dict[str, Any] = {}
-    if worker_command:
-        extra["worker_command"] = shlex.split(worker_command)
     return LocalFarm(
         layout=FarmLayout(root=data_dir),
         ports=replace(ports, api=api_port),
         scaling=scaling,
-        **extra,
+        pools=local_pools(blender),
+        worker_command=shlex.split(worker_command) if worker_command else None,
     )
 
 
@@ -279,6 +288,14 @@ def farm_options(function: Callable[..., Any]) -> Callable[..., Any]:
             "--free-ports",
             is_flag=True,
             help="run Azurite and the emulator on any free ports, beside another farm",
+        ),
+        click.option(
+            "--blender",
+            default=DEFAULT_BLENDER,
+            show_default=True,
+            metavar="VERSIONS",
+            help="the Blender pools to run, e.g. 5.3,4.5 (one autoscaler and queue each; "
+            f"pools other than {DEFAULT_BLENDER} need `make blender-<version>` once)",
         ),
         click.option(
             "--worker-command", default=None, hidden=True, help="run this instead of the worker"
@@ -318,7 +335,7 @@ def up(**farm_args: Any) -> None:
         Live(console=stdout, auto_refresh=False) as live,
     ):
         while True:
-            live.update(farm_view(farm, farm.last_poll(), latest_jobs(client)), refresh=True)
+            live.update(farm_view(farm, farm.last_polls(), latest_jobs(client)), refresh=True)
             time.sleep(LIVE_REFRESH_S)
     stderr.print("stopped")
 
@@ -330,7 +347,7 @@ def local_run(scene: Path, out: Path | None, **kwargs: Any) -> None:
     """Start the local farm, render SCENE through it, write frames and previews, stop it."""
     if not scene.is_file():
         raise FarmError(f"no scene at {scene}")
-    farm_keys = ("data_dir", "max_replicas", "worker_command", "api_port", "free_ports")
+    farm_keys = ("data_dir", "max_replicas", "worker_command", "api_port", "free_ports", "blender")
     farm = _local_farm(**{key: kwargs.pop(key) for key in farm_keys})
     options = _options(**kwargs)
     with running(farm):
@@ -347,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     """The console script: run the command, turn known failures into one line and an exit code."""
     try:
         result = cli.main(args=argv, prog_name="renderfarm", standalone_mode=False)
-    except (FarmError, ProcessFailed, ScalingConfigError) as error:
+    except (FarmError, ProcessFailed, ScalingConfigError, PoolUnavailable) as error:
         click.echo(f"error: {error}", err=True)
         return EXIT_FAILED
     except click.ClickException as error:

@@ -33,6 +33,7 @@ class ChunkProgress:
     last_error: str | None
     started_at: datetime | None
     finished_at: datetime | None
+    blender_version: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +49,9 @@ class JobProgress:
     created_at: datetime
     chunks: tuple[ChunkProgress, ...]
     frame_urls: dict[int, str]
+    #: The pool (major.minor) and the full versions of the Blenders that rendered it.
+    blender: str | None = None
+    rendered_by: tuple[str, ...] = ()
 
     @property
     def is_over(self) -> bool:
@@ -74,6 +78,8 @@ class SubmittedJob:
     frames_total: int
     chunk_count: int
     chunk_size: int
+    blender: str | None = None
+    scene_saved_by: str | None = None
 
 
 def sha256_of(path: Path) -> str:
@@ -98,6 +104,7 @@ def _chunk(data: dict[str, Any]) -> ChunkProgress:
         last_error=data.get("last_error"),
         started_at=_time(data.get("started_at")),
         finished_at=_time(data.get("finished_at")),
+        blender_version=data.get("blender_version"),
     )
 
 
@@ -140,11 +147,14 @@ class FarmClient:
 
     def submit(self, body: dict[str, Any]) -> SubmittedJob:
         data = self._call("POST", "/api/jobs", json=body)
+        blender = data.get("blender") or {}
         return SubmittedJob(
             job_id=data["job_id"],
             frames_total=int(data["frames_total"]),
             chunk_count=int(data["chunk_count"]),
             chunk_size=int(data["chunk_size"]),
+            blender=blender.get("pool"),
+            scene_saved_by=blender.get("scene_saved_by"),
         )
 
     def status(self, job_id: str, *, with_frames: bool = True) -> JobProgress:
@@ -171,6 +181,8 @@ class FarmClient:
             created_at=datetime.fromisoformat(data["created_at"]),
             chunks=tuple(_chunk(chunk) for chunk in data["chunks"]),
             frame_urls=urls,
+            blender=(data.get("blender") or {}).get("pool"),
+            rendered_by=tuple((data.get("blender") or {}).get("rendered_by") or ()),
         )
 
     def jobs(self, *, limit: int = 20, state: str | None = None) -> list[JobLine]:

@@ -9,6 +9,7 @@ from rich.table import Table
 from renderfarm_local.autoscaler import ScalePoll
 from renderfarm_local.farm_api import FarmClient, FarmError, JobLine
 from renderfarm_local.local_farm import LocalFarm
+from renderfarm_local.pools import LocalPool
 
 LATEST_JOBS = 8
 
@@ -20,7 +21,9 @@ def latest_jobs(client: FarmClient) -> list[JobLine] | str:
         return str(error)
 
 
-def farm_view(farm: LocalFarm, poll: ScalePoll | None, jobs: list[JobLine] | str) -> Group:
+def farm_view(
+    farm: LocalFarm, polls: dict[str, ScalePoll | None], jobs: list[JobLine] | str
+) -> Group:
     endpoints = farm.endpoints
     services = Table.grid(padding=(0, 2))
     services.add_row("API", f"{endpoints.api_url}/api  (docs: {endpoints.api_url}/api/docs)")
@@ -31,20 +34,8 @@ def farm_view(farm: LocalFarm, poll: ScalePoll | None, jobs: list[JobLine] | str
 
     scaling = Table.grid(padding=(0, 2))
     params = farm.scaling
-    if poll is None:
-        scaling.add_row("queue", "waiting for the first poll")
-    else:
-        scaling.add_row(
-            "queue",
-            f"{poll.active_messages} active, {poll.dead_letters} dead-lettered"
-            + (f"  [red]{poll.depth_error}[/]" if poll.depth_error else ""),
-        )
-        scaling.add_row(
-            "replicas",
-            f"{poll.replicas} running (min {params.min_replicas}, max {params.max_replicas}); "
-            f"{poll.workers.started} started, {poll.workers.exited_on_their_own} exited by "
-            "themselves",
-        )
+    for pool in farm.pools:
+        _pool_rows(scaling, farm, pool, polls.get(str(pool.version)))
     scaling.add_row(
         "rule",
         f"ceil(active / {params.message_count}), activation > "
@@ -65,6 +56,27 @@ def farm_view(farm: LocalFarm, poll: ScalePoll | None, jobs: list[JobLine] | str
         )
     return Group(
         Panel(services, title="renderfarm local farm  (Ctrl-C stops it)"),
-        Panel(scaling, title="autoscaler (KEDA azure-servicebus rule)"),
+        Panel(scaling, title="Blender pools: one autoscaler each (KEDA azure-servicebus rule)"),
         Panel(job_table, title="latest jobs"),
+    )
+
+
+def _pool_rows(table: Table, farm: LocalFarm, pool: LocalPool, poll: ScalePoll | None) -> None:
+    """A pool's queue and replicas, as its autoscaler last saw them."""
+    params = farm.scaling
+    label = f"Blender {pool.version}"
+    table.add_row(label, f"queue {farm.queue_of(pool)}, python {pool.python}")
+    if poll is None:
+        table.add_row("", "waiting for the first poll")
+        return
+    table.add_row(
+        "",
+        f"{poll.active_messages} active, {poll.dead_letters} dead-lettered"
+        + (f"  [red]{poll.depth_error}[/]" if poll.depth_error else ""),
+    )
+    table.add_row(
+        "",
+        f"{poll.replicas} replicas running (min {params.min_replicas}, max "
+        f"{params.max_replicas}); {poll.workers.started} started, "
+        f"{poll.workers.exited_on_their_own} exited by themselves",
     )

@@ -1,5 +1,6 @@
 """The whole farm on this machine: Azurite, the Service Bus emulator, the API on 127.0.0.1:7071
-and workers started by the local autoscaler. Start it, use it, stop it (workers first)."""
+and, per Blender pool, workers started by that pool's autoscaler. Start it, use it, stop it
+(workers first)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from renderfarm.api_keys import hash_key, new_key
+from renderfarm.blender_pools import queue_name
 from renderfarm_local import services
 from renderfarm_local.autoscaler import (
     Autoscaler,
@@ -17,6 +19,7 @@ from renderfarm_local.autoscaler import (
     ManagementQueueDepth,
     ScalePoll,
 )
+from renderfarm_local.pools import DEFAULT_BLENDER, LocalPool, local_pools
 from renderfarm_local.scaling_rule import ScaleRule, ScalingParameters
 from renderfarm_local.supervisor import (
     ProcessFailed,
@@ -32,7 +35,6 @@ DEFAULT_DATA_DIR = services.REPO / ".emulator-data" / "local-farm"
 DEFAULT_API_PORT = 7071  # what `func start` uses
 LOCAL_TENANT = "local"
 START_TIMEOUT_S = 60.0
-WORKER_COMMAND = (sys.executable, "-m", "containerapp_worker")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +104,6 @@ class FarmEndpoints:
     storage_connection_string: str
     servicebus_connection_string: str
     management_url: str
-    queue_name: str
 
 
 class LocalFarm:
@@ -112,22 +113,31 @@ class LocalFarm:
         layout: FarmLayout,
         ports: FarmPorts,
         scaling: ScalingParameters,
-        worker_command: Sequence[str] = WORKER_COMMAND,
+        pools: Sequence[LocalPool] | None = None,
+        worker_command: Sequence[str] | None = None,
     ):
         self.layout = layout
         self.ports = ports
         self.scaling = scaling
-        self.worker_command = tuple(worker_command)
+        self.pools = tuple(pools) if pools is not None else local_pools(DEFAULT_BLENDER)
+        # Tests swap Blender for a stand-in worker; every pool then runs it.
+        self.worker_command = tuple(worker_command) if worker_command else None
         self._supervisor = Supervisor()
-        self._autoscaler: AutoscalerThread | None = None
+        self._autoscalers: dict[str, AutoscalerThread] = {}
         self.endpoints = FarmEndpoints(
             api_url=f"http://127.0.0.1:{ports.api}",
             api_key=local_api_key(layout),
             storage_connection_string=services.azurite_connection_string(ports.blob),
             servicebus_connection_string=services.servicebus_connection_string(ports.amqp),
             management_url=f"http://127.0.0.1:{ports.management}",
-            queue_name=services.QUEUE_NAME,
         )
+
+    @property
+    def blender_versions(self) -> tuple[str, ...]:
+        return tuple(str(pool.version) for pool in self.pools)
+
+    def queue_of(self, pool: LocalPool) -> str:
+        return queue_name(services.QUEUE_PREFIX, pool.version)
 
     def settings_env(self) -> dict[str, str]:
         """The environment the API and the workers read their settings from."""
@@ -135,7 +145,8 @@ class LocalFarm:
             "RENDERFARM_ENVIRONMENT": "development",
             "RENDERFARM_STORAGE_CONNECTION_STRING": self.endpoints.storage_connection_string,
             "RENDERFARM_SERVICEBUS_CONNECTION_STRING": self.endpoints.servicebus_connection_string,
-            "RENDERFARM_QUEUE_NAME": self.endpoints.queue_name,
+            "RENDERFARM_QUEUE_PREFIX": services.QUEUE_PREFIX,
+            "RENDERFARM_BLENDER_VERSIONS": ",".join(self.blender_versions),
             "RENDERFARM_API_KEY_HASHES": f"{LOCAL_TENANT}={hash_key(self.endpoints.api_key)}",
             "RENDERFARM_BLEND_CACHE_DIR": str(self.layout.blend_cache),
         }
@@ -195,38 +206,51 @@ class LocalFarm:
                 log_path=logs / "dead-letters.log",
             )
         )
-        self._autoscaler = AutoscalerThread(self._make_autoscaler())
-        self._autoscaler.start()
+        # One autoscaler per pool, each on its own queue, as KEDA scales each worker app.
+        for pool in self.pools:
+            thread = AutoscalerThread(self._make_autoscaler(pool))
+            self._autoscalers[str(pool.version)] = thread
+            thread.start()
 
-    def _make_autoscaler(self) -> Autoscaler:
-        env = self.settings_env()
+    def _make_autoscaler(self, pool: LocalPool) -> Autoscaler:
+        queue = self.queue_of(pool)
+        env = {**self.settings_env(), "RENDERFARM_QUEUE_NAME": queue}
+        command = self.worker_command or pool.worker_command
+        name = f"worker-{pool.version}" if len(self.pools) > 1 else "worker"
 
         def spec_for(number: int) -> ProcessSpec:
             return services.worker_spec(
-                name=f"worker-{number}",
-                argv=self.worker_command,
+                name=f"{name}-{number}",
+                argv=command,
                 env=env,
-                log_path=self.layout.logs / f"worker-{number}.log",
+                log_path=self.layout.logs / f"{name}-{number}.log",
             )
 
         return Autoscaler(
             rule=ScaleRule(params=self.scaling),
             queue_depth=ManagementQueueDepth(
-                management_url=self.endpoints.management_url,
-                queue_name=self.endpoints.queue_name,
+                management_url=self.endpoints.management_url, queue_name=queue
             ),
             pool=WorkerPool(spec_for),
         )
 
-    def last_poll(self) -> ScalePoll | None:
-        return self._autoscaler.autoscaler.last_poll if self._autoscaler else None
+    def last_polls(self) -> dict[str, ScalePoll | None]:
+        """Each pool's (by Blender version) last autoscaler decision."""
+        return {
+            str(pool.version): (
+                thread.autoscaler.last_poll
+                if (thread := self._autoscalers.get(str(pool.version)))
+                else None
+            )
+            for pool in self.pools
+        }
 
     def stop(self) -> None:
         """Workers first (each abandons its message while the queue still answers), then the
         API, the emulator and Azurite, each with SIGTERM so that no write is lost."""
-        if self._autoscaler is not None:
-            self._autoscaler.stop()
-            self._autoscaler = None
+        for thread in self._autoscalers.values():
+            thread.stop()
+        self._autoscalers.clear()
         self._supervisor.stop_all()
 
 

@@ -22,6 +22,7 @@ class RenderOptions:
     resolution: str | None = None
     output_format: str = "png"
     priority: int | None = None
+    blender: str | None = None  # a pinned major.minor; else the farm picks by the scene
 
     def job_body(self, scene_sha256: str) -> dict[str, Any]:
         render: dict[str, Any] = {"output_format": _lookup(FORMATS, self.output_format, "format")}
@@ -40,6 +41,8 @@ class RenderOptions:
             body["chunk_size"] = self.chunk_size
         if self.priority is not None:
             body["priority"] = self.priority
+        if self.blender is not None:
+            body["blender"] = self.blender
         return body
 
 

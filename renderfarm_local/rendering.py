@@ -53,6 +53,8 @@ def submit_scene(
     console.print(
         f"job [bold]{job.job_id}[/]: {job.frames_total} frames in {job.chunk_count} chunks "
         f"of {job.chunk_size}"
+        + (f", on Blender {job.blender}" if job.blender else "")
+        + (f" (scene saved by {job.scene_saved_by})" if job.scene_saved_by else "")
     )
     return job
 
@@ -104,5 +106,7 @@ def report(outcome: RenderOutcome, console: Console) -> None:
     if outcome.preview is not None:
         console.print(f"contact sheet  {outcome.preview.contact_sheet}")
         console.print(f"preview        {outcome.preview.animation}")
+    rendered_by = ", ".join(outcome.progress.rendered_by) or "unknown"
+    console.print(f"blender      {rendered_by} rendered the frames", soft_wrap=True)
     for line in outcome.summary.lines():
         console.print(line, soft_wrap=True)

@@ -24,7 +24,7 @@ AZURITE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 SERVICEBUS_KEY_VALUE = "SAS_KEY_VALUE"  # Microsoft's emulator accepts any key; this is its sample
-QUEUE_NAME = "render-chunks"
+QUEUE_PREFIX = "render-chunks"  # one queue per Blender pool: render-chunks-5.3
 
 
 def azurite_blob_endpoint(port: int) -> str:

@@ -1,7 +1,9 @@
-"""Small .blend files for the worker's tests, built with bpy 5.0.1.
+"""Small .blend files for the worker's tests, built with the project's bpy (5.3) unless a
+``python`` of another Blender pool's venv is given.
 
 Each public ``build_*`` function runs this file as a script in a fresh Python process, so the
-test process's own Blender state (the runner under test) is never touched by the building.
+test process's own Blender state (the runner under test) is never touched by the building. The
+script runs on every pool's Python (3.11 for Blender 4.5).
 
 The Cycles scene is 64x64 with an orthographic camera looking down -Z at 16 px per unit:
 a red emissive square slides from x=-1 (frame 1) to x=+1 (frame 3) across the upper half, and a
@@ -36,9 +38,10 @@ _PIXELS_PER_UNIT = 16
 _SQUARE_HALF_SIDE = 0.5
 
 
-def build_cycles_scene(path: Path) -> Path:
-    """(a) The animated 64x64 Cycles scene described above, with a second camera and scene."""
-    return _build("cycles", path)
+def build_cycles_scene(path: Path, *, python: Path | None = None) -> Path:
+    """(a) The animated 64x64 Cycles scene described above, with a second camera and scene,
+    saved by the Blender of ``python`` (default: this process's)."""
+    return _build("cycles", path, python=python)
 
 
 def build_scripted_scene(path: Path, *, text_marker: Path, driver_marker: Path) -> Path:
@@ -57,15 +60,23 @@ def build_cameraless_scene(path: Path) -> Path:
     return _build("cameraless", path)
 
 
-def write_corrupt_blend(path: Path, *, size: int = 4096, seed: int = 4) -> Path:
-    """(c) Random bytes under a .blend name."""
-    path.write_bytes(random.Random(seed).randbytes(size))
+#: The header Blender 5.3 writes: a corrupt scene that passes the API's header check.
+BLEND_5_3_HEADER = b"BLENDER17-01v0503"
+
+
+def write_corrupt_blend(
+    path: Path, *, size: int = 4096, seed: int = 4, with_header: bool = True
+) -> Path:
+    """(c) Random bytes under a .blend name, by default behind a 5.3 header so that the API's
+    header check lets it through and only Blender itself can tell it is corrupt."""
+    header = BLEND_5_3_HEADER if with_header else b""
+    path.write_bytes(header + random.Random(seed).randbytes(size))
     return path
 
 
-def _build(kind: str, path: Path, *args: str) -> Path:
+def _build(kind: str, path: Path, *args: str, python: Path | None = None) -> Path:
     subprocess.run(
-        [sys.executable, __file__, kind, str(path), *args],
+        [str(python or sys.executable), __file__, kind, str(path), *args],
         check=True,
         capture_output=True,
         timeout=60,
@@ -99,6 +110,8 @@ def _empty_cycles_scene(bpy: Any) -> Any:
 
 def _material(bpy: Any, name: str, *, emission: bool, color: tuple[float, float, float]) -> Any:
     material = bpy.data.materials.new(name)
+    if material.node_tree is None:  # Blender 4.x: nodes are opt-in (5.0 always has them)
+        material.use_nodes = True
     nodes = material.node_tree.nodes
     nodes.clear()
     output = nodes.new("ShaderNodeOutputMaterial")

@@ -97,7 +97,7 @@ class ServiceBusEmulator:
     data_dir: Path
     config: Path
     process: subprocess.Popen[bytes]
-    queue_name: str = "render-chunks"
+    queue_name: str = "render-chunks-5.3"  # the default Blender pool's queue
 
     @property
     def connection_string(self) -> str:

@@ -12,7 +12,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlparse
 
 from proton import Condition, Delivery, Endpoint, Handler, Link, Message, Terminus, symbol
@@ -39,10 +39,8 @@ COND_DECODE = "amqp:decode-error"
 COND_LOCK_LOST = "com.microsoft:message-lock-lost"
 COND_DEAD_LETTER = "com.microsoft:dead-letter"
 
-F = TypeVar("F", bound=Callable[..., None])
 
-
-def guarded(handler: F) -> F:
+def guarded[F: Callable[..., None]](handler: F) -> F:
     """Contain a failure to the connection it happened on."""
 
     @functools.wraps(handler)

@@ -18,6 +18,7 @@ from functions.schemas import (
     JobListPublic,
     JobStatusPublic,
     JobSummaryPublic,
+    blender_public,
 )
 from renderfarm import blob_layout as layout
 from renderfarm.idempotency import is_valid_key
@@ -91,6 +92,7 @@ def submit_job(
         frames_total=len(manifest.spec.frames),
         chunk_size=manifest.chunk_size,
         chunk_count=len(manifest.chunks),
+        blender=blender_public(manifest),
         status_url=_status_url(manifest.job_id),
     )
 
@@ -172,6 +174,7 @@ def _status_public(
         state=status.state,
         scene_sha256=manifest.spec.scene_sha256,
         priority=manifest.spec.priority,
+        blender=blender_public(manifest, status.blender_versions),
         frames_total=status.frames_total,
         frames_done=status.frames_done,
         frames_failed=status.frames_failed,

@@ -5,7 +5,9 @@ param token string
 param location string
 
 param serviceBusNamespaceId string
-param queueName string
+
+@description('Every pool queue: a dead-lettered chunk on any of them alerts.')
+param queueNames array
 param appInsightsId string
 
 @description('Where alerts are e-mailed; empty: alerts show in the portal only.')
@@ -50,7 +52,7 @@ resource deadLettered 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   location: 'global'
   tags: tags
   properties: {
-    description: 'A render chunk was dead-lettered on ${queueName}: read its DeadLetterReason.'
+    description: 'A render chunk was dead-lettered on a pool queue (${join(queueNames, ', ')}): read its DeadLetterReason.'
     severity: 2
     enabled: true
     scopes: [
@@ -71,9 +73,7 @@ resource deadLettered 'Microsoft.Insights/metricAlerts@2018-03-01' = {
             {
               name: 'EntityName'
               operator: 'Include'
-              values: [
-                queueName
-              ]
+              values: queueNames
             }
           ]
           operator: 'GreaterThan'

@@ -1,16 +1,22 @@
-// The Container Apps environment and the Blender worker, scaled by KEDA's azure-servicebus
-// scaler on the chunk queue: either a Container App that keeps Blender loaded between messages
-// (the default) or a Container Apps Job, one message per execution.
+// The Container Apps environment and one Blender worker pool per Blender version, each scaled by
+// KEDA's azure-servicebus scaler on its own queue: either a Container App that keeps Blender
+// loaded between messages (the default) or a Container Apps Job, one message per execution.
 
 param location string
 param tags object
 param token string
 param workspaceId string
-param appInsightsName string
+
+@description('Application Insights connection string (monitoring module output), a parameter so that the env loop below is known when the deployment starts.')
+param appInsightsConnectionString string
 
 param registryLoginServer string
-@description('Full image reference; empty deploys a public placeholder until deploy.sh has built the worker.')
-param workerImage string
+
+@description('Worker image tag: each pool runs <registryLoginServer>/<imageRepository>:<tag>-blender-<version>. Empty deploys a public placeholder until deploy.sh has built the images.')
+param workerImageTag string
+
+@description('Repository of the worker images in the registry (deploy.sh builds into it).')
+param imageRepository string = 'renderfarm-worker'
 
 param workerIdentityId string
 param workerIdentityClientId string
@@ -19,7 +25,10 @@ param scalerIdentityId string
 param storageAccountUrl string
 param serviceBusNamespace string
 param serviceBusNamespaceName string
-param queueName string
+
+@description('One pool per Blender version, objects with blenderVersion (5.3) and queueName (render-chunks-5.3); main.bicep builds them from a parameter.')
+param pools array
+
 param scenesContainer string
 param jobsContainer string
 
@@ -41,22 +50,18 @@ param terminationGracePeriodSeconds int = 60
 param jobReplicaTimeoutSeconds int = 7200
 
 var placeholderImage = 'mcr.microsoft.com/k8se/quickstart:latest'
-var image = empty(workerImage) ? placeholderImage : workerImage
 
-resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
-  name: appInsightsName
-}
-
-// Settings renderfarm.settings.Settings reads (its env_names()).
+// Settings renderfarm.settings.Settings reads (its env_names()), the same for every pool. Every
+// value is a parameter or a literal, so the loops below are known when the deployment starts
+// (BCP178/BCP182): never read a resource's properties or a module's outputs into them.
 var workerSettings = {
   RENDERFARM_ENVIRONMENT: 'production'
   RENDERFARM_STORAGE_ACCOUNT_URL: storageAccountUrl
   RENDERFARM_SERVICEBUS_NAMESPACE: serviceBusNamespace
-  RENDERFARM_QUEUE_NAME: queueName
   RENDERFARM_SCENES_CONTAINER: scenesContainer
   RENDERFARM_JOBS_CONTAINER: jobsContainer
   AZURE_CLIENT_ID: workerIdentityClientId
-  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
 }
 
 // A job execution takes one message and exits; KEDA starts one execution per message.
@@ -71,13 +76,34 @@ var workerEnv = [for setting in items(allWorkerSettings): {
   value: setting.value
 }]
 
-// KEDA reads the queue depth as the scaler identity; no connection string anywhere.
-var queueDepthMetadata = {
+// Container App and Job names allow no '.': '5.3' becomes '5-3'.
+var workerNames = [for pool in pools: '${useJob ? 'caj' : 'ca'}-worker-${replace(pool.blenderVersion, '.', '-')}-${token}']
+
+// Each pool's container: its Blender's image, and its own queue (RENDERFARM_QUEUE_NAME).
+var poolContainers = [for pool in pools: [
+  {
+    name: 'worker'
+    image: empty(workerImageTag) ? placeholderImage : '${registryLoginServer}/${imageRepository}:${workerImageTag}-blender-${pool.blenderVersion}'
+    resources: {
+      cpu: json(cpu)
+      memory: memory
+    }
+    env: concat(workerEnv, [
+      {
+        name: 'RENDERFARM_QUEUE_NAME'
+        value: pool.queueName
+      }
+    ])
+  }
+]]
+
+// KEDA reads each pool's queue depth as the scaler identity; no connection string anywhere.
+var queueDepthMetadata = [for pool in pools: {
   namespace: serviceBusNamespaceName
-  queueName: queueName
+  queueName: pool.queueName
   messageCount: string(messageCount)
   activationMessageCount: string(activationMessageCount)
-}
+}]
 
 var identities = {
   '${workerIdentityId}': {}
@@ -100,18 +126,6 @@ var registries = [
   {
     server: registryLoginServer
     identity: workerIdentityId
-  }
-]
-
-var containers = [
-  {
-    name: 'worker'
-    image: image
-    resources: {
-      cpu: json(cpu)
-      memory: memory
-    }
-    env: workerEnv
   }
 ]
 
@@ -147,10 +161,12 @@ resource environmentLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-previ
   }
 }
 
-resource workerApp 'Microsoft.App/containerApps@2024-10-02-preview' = if (!useJob) {
-  name: 'ca-worker-${token}'
+resource workerApps 'Microsoft.App/containerApps@2024-10-02-preview' = [for (pool, i) in pools: if (!useJob) {
+  name: workerNames[i]
   location: location
-  tags: tags
+  tags: union(tags, {
+    blenderVersion: pool.blenderVersion
+  })
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: identities
@@ -164,7 +180,7 @@ resource workerApp 'Microsoft.App/containerApps@2024-10-02-preview' = if (!useJo
       identitySettings: identitySettings
     }
     template: {
-      containers: containers
+      containers: poolContainers[i]
       terminationGracePeriodSeconds: terminationGracePeriodSeconds
       scale: {
         minReplicas: minReplicas
@@ -173,10 +189,10 @@ resource workerApp 'Microsoft.App/containerApps@2024-10-02-preview' = if (!useJo
         cooldownPeriod: cooldownPeriod
         rules: [
           {
-            name: 'render-chunks-depth'
+            name: 'queue-depth'
             custom: {
               type: 'azure-servicebus'
-              metadata: queueDepthMetadata
+              metadata: queueDepthMetadata[i]
               identity: scalerIdentityId
             }
           }
@@ -184,12 +200,14 @@ resource workerApp 'Microsoft.App/containerApps@2024-10-02-preview' = if (!useJo
       }
     }
   }
-}
+}]
 
-resource workerJob 'Microsoft.App/jobs@2024-10-02-preview' = if (useJob) {
-  name: 'caj-worker-${token}'
+resource workerJobs 'Microsoft.App/jobs@2024-10-02-preview' = [for (pool, i) in pools: if (useJob) {
+  name: workerNames[i]
   location: location
-  tags: tags
+  tags: union(tags, {
+    blenderVersion: pool.blenderVersion
+  })
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: identities
@@ -213,9 +231,9 @@ resource workerJob 'Microsoft.App/jobs@2024-10-02-preview' = if (useJob) {
           pollingInterval: pollingInterval
           rules: [
             {
-              name: 'render-chunks-depth'
+              name: 'queue-depth'
               type: 'azure-servicebus'
-              metadata: queueDepthMetadata
+              metadata: queueDepthMetadata[i]
               identity: scalerIdentityId
             }
           ]
@@ -223,11 +241,16 @@ resource workerJob 'Microsoft.App/jobs@2024-10-02-preview' = if (useJob) {
       }
     }
     template: {
-      containers: containers
+      containers: poolContainers[i]
     }
   }
-}
+}]
 
 output environmentName string = environment.name
-output workerName string = useJob ? workerJob.name : workerApp.name
+// [{ blenderVersion, name }] per pool; names are computed from parameters, so no conditional
+// resource is dereferenced here.
+output workerNames array = [for (pool, i) in pools: {
+  blenderVersion: pool.blenderVersion
+  name: workerNames[i]
+}]
 output workerKind string = useJob ? 'job' : 'app'

@@ -1,5 +1,7 @@
-// The API: a Python 3.11 Function App on the Flex Consumption plan (scales to zero), running as
-// a user-assigned identity with identity-based connections only.
+// The API: a Python 3.13 Function App on the Flex Consumption plan (scales to zero), running as
+// a user-assigned identity with identity-based connections only. Flex Consumption rejects some
+// site properties (ftpsState, linuxFxVersion, ...): tests/infra/test_flex_consumption.py keeps
+// them out, from Microsoft's documented list.
 
 param location string
 param tags object
@@ -10,11 +12,19 @@ param identityClientId string
 
 param hostBlobEndpoint string
 param deploymentContainer string
-param appInsightsName string
+
+@description('Application Insights connection string (monitoring module output), a parameter so that the settings loop below is known when the deployment starts.')
+param appInsightsConnectionString string
 
 param storageAccountUrl string
 param serviceBusNamespace string
-param queueName string
+
+@description('Chunk queues are named <queuePrefix>-<major.minor>, one per Blender version.')
+param queuePrefix string
+
+@description('Blender versions (major.minor) with a worker pool: the API routes jobs among them and the dead-letter Function watches each pool queue.')
+param blenderVersions array
+
 param scenesContainer string
 param jobsContainer string
 param keyVaultUrl string
@@ -26,9 +36,8 @@ param instanceMemoryMB int
 @maxValue(1000)
 param maximumInstanceCount int
 
-resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
-  name: appInsightsName
-}
+@description('Python of the Function App: renderfarm runs on 3.13 (Flex Consumption supports it, see infra/README.md).')
+param pythonVersion string = '3.13'
 
 // Settings the Functions host reads, not renderfarm's code (tests/infra keeps the two apart).
 // Flex Consumption sets the runtime in functionAppConfig: no FUNCTIONS_WORKER_RUNTIME here.
@@ -37,7 +46,8 @@ var hostSettings = {
   AzureWebJobsStorage__clientId: identityClientId
   AzureWebJobsStorage__blobServiceUri: hostBlobEndpoint
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
-  // The dead-letter trigger's identity-based connection (function_app.py: connection=ServiceBusConnection).
+  // The dead-letter triggers' identity-based connection (function_app.py: one trigger per pool
+  // queue, each with connection=ServiceBusConnection).
   ServiceBusConnection__fullyQualifiedNamespace: serviceBusNamespace
   ServiceBusConnection__credential: 'managedidentity'
   ServiceBusConnection__clientId: identityClientId
@@ -48,14 +58,16 @@ var renderfarmSettings = {
   RENDERFARM_ENVIRONMENT: 'production'
   RENDERFARM_STORAGE_ACCOUNT_URL: storageAccountUrl
   RENDERFARM_SERVICEBUS_NAMESPACE: serviceBusNamespace
-  RENDERFARM_QUEUE_NAME: queueName
+  RENDERFARM_QUEUE_PREFIX: queuePrefix
+  RENDERFARM_BLENDER_VERSIONS: join(blenderVersions, ',')
   RENDERFARM_SCENES_CONTAINER: scenesContainer
   RENDERFARM_JOBS_CONTAINER: jobsContainer
   RENDERFARM_KEYVAULT_URL: keyVaultUrl
   AZURE_CLIENT_ID: identityClientId
-  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
 }
 
+// Every value above is a parameter or a literal: the loop is known when the deployment starts.
 var allSettings = union(hostSettings, renderfarmSettings)
 
 var appSettingList = [for setting in items(allSettings): {
@@ -85,6 +97,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_13: the API authenticates callers itself (API keys or Entra ID bearer tokens); App Service Authentication would refuse API-key clients
   // checkov:skip=CKV_AZURE_17: client certificates are not how renderfarm's clients authenticate
   // checkov:skip=CKV_AZURE_88: Flex Consumption keeps its files in Blob Storage, not in Azure Files
+  // checkov:skip=CKV_AZURE_78: Flex Consumption rejects siteConfig.ftpsState (FTPS not supported, per Microsoft's Flex Consumption deprecations); FTP publishing is off through the basicPublishingCredentialsPolicies below
   name: 'func-${token}'
   location: location
   tags: tags
@@ -103,7 +116,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // Not among the site properties Flex Consumption rejects (infra/README.md cites the list).
       http20Enabled: true
       appSettings: appSettingList
     }
@@ -122,9 +135,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
       }
+      // Flex Consumption sets the language here; siteConfig.linuxFxVersion is rejected on Flex.
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: pythonVersion
       }
     }
   }

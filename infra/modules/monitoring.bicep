@@ -38,3 +38,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 output workspaceId string = workspace.id
 output appInsightsId string = appInsights.id
 output appInsightsName string = appInsights.name
+// Known only once the component exists, so the apps' modules take it as a parameter: a loop over
+// settings that reached appInsights.properties directly would be BCP178/BCP182. Microsoft does not
+// treat the connection string as a secret, and with DisableLocalAuth ingestion needs Entra ID.
+output appInsightsConnectionString string = appInsights.properties.ConnectionString

@@ -6,7 +6,10 @@ param hostAccountName string
 param scenesContainer string
 param jobsContainer string
 param serviceBusNamespaceName string
-param queueName string
+
+@description('Every pool queue: the API sends to each and its dead-letter Function reads each; workers and KEDA read them.')
+param queueNames array
+
 param keyVaultName string
 param registryName string
 param appInsightsName string
@@ -49,15 +52,21 @@ resource jobs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05
   name: '${dataAccountName}/default/${jobsContainer}'
 }
 
-resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
-  name: '${serviceBusNamespaceName}/${queueName}'
+resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
+  name: serviceBusNamespaceName
 }
+
+// The loop's source is a parameter of this module: known when its deployment starts.
+resource queues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = [for queueName in queueNames: {
+  parent: namespace
+  name: queueName
+}]
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
 }
 
-resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = {
+resource registry 'Microsoft.ContainerRegistry/registries@2025-04-01' existing = {
   name: registryName
 }
 
@@ -111,26 +120,29 @@ resource apiDelegator 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource apiSends 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(queue.id, apiPrincipalId, serviceBusSender)
-  scope: queue
+resource apiSends 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in queueNames: {
+  name: guid(queues[i].id, apiPrincipalId, serviceBusSender)
+  scope: queues[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusSender)
     principalId: apiPrincipalId
     principalType: 'ServicePrincipal'
   }
-}
+}]
 
-// The dead-letter handler Function reads <queue>/$DeadLetterQueue to fail chunks whose workers died.
-resource apiReadsDeadLetters 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(queue.id, apiPrincipalId, serviceBusReceiver)
-  scope: queue
+// The dead-letter handler reads each <queue>/$DeadLetterQueue (one trigger per pool) to fail
+// chunks whose workers died. Receiver (Listen) is enough: with Manage the scale controller could
+// read the queue length, without it the trigger scales incrementally, which a dead-letter queue's
+// trickle does not notice (infra/README.md cites Microsoft's note).
+resource apiReadsDeadLetters 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in queueNames: {
+  name: guid(queues[i].id, apiPrincipalId, serviceBusReceiver)
+  scope: queues[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusReceiver)
     principalId: apiPrincipalId
     principalType: 'ServicePrincipal'
   }
-}
+}]
 
 resource apiReadsKeys 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, apiPrincipalId, keyVaultSecretsUser)
@@ -175,15 +187,17 @@ resource workerJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource workerReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(queue.id, workerPrincipalId, serviceBusReceiver)
-  scope: queue
+// One worker identity for every pool: each pool's code reads only its own queue
+// (RENDERFARM_QUEUE_NAME); a pool per identity would add an identity and a role set per version.
+resource workerReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in queueNames: {
+  name: guid(queues[i].id, workerPrincipalId, serviceBusReceiver)
+  scope: queues[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusReceiver)
     principalId: workerPrincipalId
     principalType: 'ServicePrincipal'
   }
-}
+}]
 
 resource workerPulls 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(registry.id, workerPrincipalId, acrPull)
@@ -208,16 +222,16 @@ resource workerTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 // --- KEDA's scaler ---
 
 // Reading a queue's message count needs Manage; no narrower built-in role grants it. Scoped
-// to the one queue, held by an identity that the worker's code cannot use.
-resource scalerReadsDepth 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(queue.id, scalerPrincipalId, serviceBusOwner)
-  scope: queue
+// to the pool queues, held by an identity that the worker's code cannot use.
+resource scalerReadsDepth 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in queueNames: {
+  name: guid(queues[i].id, scalerPrincipalId, serviceBusOwner)
+  scope: queues[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusOwner)
     principalId: scalerPrincipalId
     principalType: 'ServicePrincipal'
   }
-}
+}]
 
 // --- Whoever deploys: writes API-key hashes ---
 

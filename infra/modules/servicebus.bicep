@@ -1,10 +1,14 @@
-// Service Bus namespace (Standard: duplicate detection needs it) and the chunk queue.
-// The queue's properties mirror emulators/servicebus/config.json; tests/infra checks they agree.
+// Service Bus namespace (Standard: duplicate detection needs it) and one chunk queue per Blender
+// pool. The queues' properties mirror emulators/servicebus/config.json; tests/infra checks they
+// agree for every pool.
 
 param location string
 param tags object
 param token string
-param queueName string
+
+@description('One queue per Blender pool, named <prefix>-<major.minor>.')
+param queueNames array
+
 param workspaceId string
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
@@ -22,7 +26,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   }
 }
 
-resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+resource queues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [for queueName in queueNames: {
   parent: namespace
   name: queueName
   properties: {
@@ -35,7 +39,7 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
     requiresSession: false
     enablePartitioning: false
   }
-}
+}]
 
 resource namespaceLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'servicebus-to-log-analytics'
@@ -54,4 +58,4 @@ resource namespaceLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview
 output namespaceName string = namespace.name
 output namespaceId string = namespace.id
 output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
-output queueName string = queue.name
+output queueNames array = [for (queueName, i) in queueNames: queues[i].name]

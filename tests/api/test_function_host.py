@@ -9,7 +9,7 @@ import azure.functions as func
 import pytest
 
 import function_app
-from functions.dead_letter_trigger import jobs_container
+from functions.dead_letter_trigger import dead_letter_queues, jobs_container
 from renderfarm.api_keys import hash_key
 from renderfarm.chunk_record import ChunkState
 from renderfarm.settings import get_settings
@@ -40,7 +40,7 @@ def by_name(indexed: list[Any], name: str) -> Any:
 
 
 def test_the_host_indexes_the_http_api_and_the_dead_letter_handler(indexed: list[Any]) -> None:
-    assert sorted(f.get_function_name() for f in indexed) == ["dead_letters", "http_app_func"]
+    assert sorted(f.get_function_name() for f in indexed) == ["dead_letters_5_3", "http_app_func"]
 
 
 def test_the_host_indexes_one_anonymous_http_function_for_every_route(indexed: list[Any]) -> None:
@@ -90,12 +90,29 @@ async def test_a_request_through_the_function_object_reaches_the_api(
         get_settings.cache_clear()
 
 
-def test_dead_letter_function_listens_on_the_queues_dead_letter_queue(indexed: list[Any]) -> None:
-    bindings = json.loads(by_name(indexed, "dead_letters").get_function_json())["bindings"]
+def test_dead_letter_function_listens_on_the_default_pools_dead_letter_queue(
+    indexed: list[Any],
+) -> None:
+    bindings = json.loads(by_name(indexed, "dead_letters_5_3").get_function_json())["bindings"]
     (trigger,) = bindings
     assert trigger["type"] == "serviceBusTrigger"
-    assert trigger["queueName"] == "%RENDERFARM_QUEUE_NAME%/$deadletterqueue"
+    assert trigger["queueName"] == "render-chunks-5.3/$deadletterqueue"
     assert trigger["connection"] == "ServiceBusConnection"
+
+
+def test_one_dead_letter_function_is_indexed_per_blender_pool_of_the_settings() -> None:
+    queues = dead_letter_queues(
+        {"RENDERFARM_BLENDER_VERSIONS": "5.3, 4.5", "RENDERFARM_QUEUE_PREFIX": "chunks"}
+    )
+    assert queues == {
+        "dead_letters_4_5": "chunks-4.5/$deadletterqueue",
+        "dead_letters_5_3": "chunks-5.3/$deadletterqueue",
+    }
+
+
+def test_a_bad_versions_setting_still_indexes_the_default_pool_rather_than_nothing() -> None:
+    # An import-time error in a Functions app unregisters every function, the API's too.
+    assert list(dead_letter_queues({"RENDERFARM_BLENDER_VERSIONS": "five"})) == ["dead_letters_5_3"]
 
 
 class _DeadLetter(func.ServiceBusMessage):
@@ -132,7 +149,7 @@ def test_dead_letter_function_marks_the_chunk_failed(
     jobs_container.cache_clear()
     try:
         jobs_container().create_container()
-        handler = by_name(indexed, "dead_letters").get_user_function()
+        handler = by_name(indexed, "dead_letters_5_3").get_user_function()
         job_id = "0" * 31 + "1"
         handler(_DeadLetter(b"not json", message_id=f"{job_id}:4"))
         record, _ = read_chunk_record(jobs_container(), job_id, 4)

@@ -30,17 +30,22 @@ def queue(properties: dict[str, Any], name: str = "q") -> QueueConfig:
     return only
 
 
-def test_bundled_config_loads_the_render_chunks_queue() -> None:
+def test_bundled_config_loads_one_render_chunks_queue_per_blender_pool() -> None:
     config = load_config(BUNDLED_CONFIG)
     assert config.namespace == "sbemulatorns"
-    (chunks,) = config.queues
-    assert chunks.name == "render-chunks"
-    assert chunks.lock_duration_ms == 60_000
-    assert chunks.max_delivery_count == 5
-    assert chunks.default_ttl_ms == 14 * 24 * 3600 * 1000
-    assert chunks.dead_letter_on_expiration
-    assert chunks.requires_duplicate_detection
-    assert chunks.duplicate_window_ms == 10 * 60 * 1000
+    assert [q.name for q in config.queues] == ["render-chunks-5.3", "render-chunks-4.5"]
+    for chunks in config.queues:
+        assert chunks.lock_duration_ms == 60_000
+        assert chunks.max_delivery_count == 5
+        assert chunks.default_ttl_ms == 14 * 24 * 3600 * 1000
+        assert chunks.dead_letter_on_expiration
+        assert chunks.requires_duplicate_detection
+        assert chunks.duplicate_window_ms == 10 * 60 * 1000
+
+
+def test_a_queue_name_with_a_dot_is_accepted_as_service_bus_allows() -> None:
+    # Service Bus queue names allow letters, digits, '.', '-', '_' (and '/' for paths).
+    assert queue({}, name="render-chunks-5.3").name == "render-chunks-5.3"
 
 
 @pytest.mark.parametrize(

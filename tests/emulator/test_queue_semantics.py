@@ -23,7 +23,7 @@ from azure.servicebus.exceptions import (
 
 from tests.services import ServiceBusEmulator
 
-WAIT = 2  # seconds a receive waits for messages that should be there
+WAIT = 5  # seconds a receive waits for messages that should be there (generous: CI is loaded)
 
 
 def receive_all(

@@ -45,7 +45,7 @@ def farm_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceBusEmu
     config = write_config(
         folder / "config.json",
         {
-            "render-chunks": {
+            "render-chunks-5.3": {
                 "LockDuration": f"PT{LOCK_SECONDS}S",
                 "MaxDeliveryCount": 3,
                 "RequiresDuplicateDetection": True,
@@ -72,7 +72,7 @@ class Farm:
             {
                 "RENDERFARM_STORAGE_CONNECTION_STRING": s.storage_connection_string or "",
                 "RENDERFARM_SERVICEBUS_CONNECTION_STRING": s.servicebus_connection_string or "",
-                "RENDERFARM_QUEUE_NAME": s.queue_name,
+                "RENDERFARM_QUEUE_NAME": s.queue_name or "",
                 "RENDERFARM_SCENES_CONTAINER": s.scenes_container,
                 "RENDERFARM_JOBS_CONTAINER": s.jobs_container,
                 "RENDERFARM_BLEND_CACHE_DIR": str(self.cache_dir),

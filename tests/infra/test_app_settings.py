@@ -1,8 +1,9 @@
-"""The settings Bicep gives the API and the worker are the ones renderfarm's code reads.
+"""The settings Bicep gives the API and the workers are the ones renderfarm's code reads.
 
 Every name in `renderfarm.settings.env_names()` is either given to an app or left out for a
 reason written here, so a new setting fails these tests until someone decides where it goes.
-Host settings (read by the Functions host, not by renderfarm) are listed apart.
+Host settings (read by the Functions host, not by renderfarm) are listed apart. The API gets the
+pools (RENDERFARM_QUEUE_PREFIX, RENDERFARM_BLENDER_VERSIONS); each pool's worker its own queue.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from renderfarm.blend_header import BlenderVersion
+from renderfarm.blender_pools import queue_name
 from renderfarm.settings import Settings, env_names
-from tests.infra.bicep_files import module, resource, variable
+from tests.infra.bicep_files import MAIN_BICEP, module, parse, resource, unwrap, variable
 
 #: Read by the Functions host on Flex Consumption: identity-based AzureWebJobsStorage and
 #: Entra-authenticated telemetry. The runtime itself is set in functionAppConfig.
@@ -31,6 +34,7 @@ _KEYS_IN_KEY_VAULT = "API key hashes live in Key Vault (RENDERFARM_KEYVAULT_URL)
 _CODE_DEFAULT = "the code's default is the production value"
 _WORKER_ONLY = "read by the worker only"
 _API_ONLY = "read by the API only"
+_OWN_QUEUE = "a worker is given its own pool's queue (RENDERFARM_QUEUE_NAME)"
 
 API_LEFT_OUT = {
     "RENDERFARM_STORAGE_CONNECTION_STRING": _IDENTITY_NOT_SECRETS,
@@ -42,6 +46,7 @@ API_LEFT_OUT = {
     "RENDERFARM_BLEND_CACHE_DIR": _WORKER_ONLY,
     "RENDERFARM_BLEND_CACHE_MAX_BYTES": _WORKER_ONLY,
     "RENDERFARM_WORKER_MAX_MESSAGES": _WORKER_ONLY,
+    "RENDERFARM_QUEUE_NAME": "a worker's own queue; the API sends to every pool's queue",
 }
 
 WORKER_LEFT_OUT = {
@@ -54,13 +59,16 @@ WORKER_LEFT_OUT = {
     "RENDERFARM_MAX_REQUEST_BYTES": _API_ONLY,
     "RENDERFARM_BLEND_CACHE_DIR": "the default (/tmp) is the container's ephemeral disk",
     "RENDERFARM_BLEND_CACHE_MAX_BYTES": _CODE_DEFAULT,
+    "RENDERFARM_QUEUE_PREFIX": _OWN_QUEUE,
+    "RENDERFARM_BLENDER_VERSIONS": _OWN_QUEUE,
 }
 
 #: Without these an app cannot work in Azure even though Settings() would validate.
 API_REQUIRED = {
     "RENDERFARM_STORAGE_ACCOUNT_URL",
     "RENDERFARM_SERVICEBUS_NAMESPACE",
-    "RENDERFARM_QUEUE_NAME",
+    "RENDERFARM_QUEUE_PREFIX",
+    "RENDERFARM_BLENDER_VERSIONS",
     "RENDERFARM_KEYVAULT_URL",
     "AZURE_CLIENT_ID",
 }
@@ -87,10 +95,30 @@ def api_host_settings() -> set[str]:
     return object_keys(variable(module("functionapp"), "hostSettings"))
 
 
+def pool_env() -> list[dict[str, Any]]:
+    """The env entries each pool's container adds to the common ones (its own queue)."""
+    (container,) = unwrap(variable(module("containerapps"), "poolContainers"))
+    env = container["env"]["function"]
+    assert env["type"] == "concat"
+    assert env["parameters"]["arg_1"] == "workerEnv"
+    added = env["parameters"]["arg_2"]
+    assert isinstance(added, list)
+    return added
+
+
 def worker_settings(*, job_mode: bool) -> set[str]:
     doc = module("containerapps")
-    names = object_keys(variable(doc, "workerSettings"))
+    names = object_keys(variable(doc, "workerSettings")) | {e["name"] for e in pool_env()}
     return names | object_keys(variable(doc, "jobModeSettings")) if job_mode else names
+
+
+#: Realistic stand-ins for the values Bicep computes, where the code checks a value's shape.
+PLACEHOLDERS = {
+    "RENDERFARM_WORKER_MAX_MESSAGES": "1",
+    "RENDERFARM_BLENDER_VERSIONS": "5.3,4.5",
+    "RENDERFARM_QUEUE_PREFIX": "render-chunks",
+    "RENDERFARM_QUEUE_NAME": "render-chunks-5.3",
+}
 
 
 def test_function_app_gets_its_settings_as_the_union_of_host_and_renderfarm_settings() -> None:
@@ -131,14 +159,49 @@ def test_worker_settings_are_exactly_those_the_code_reads(job_mode: bool) -> Non
     )
 
 
-def test_worker_container_env_is_built_from_the_worker_settings() -> None:
+def test_worker_container_env_is_built_from_the_worker_settings_and_the_pool_queue() -> None:
     doc = module("containerapps")
     union = variable(doc, "allWorkerSettings")["function"]["parameters"]
     assert union["arg_1"] == "workerSettings"
     assert union["arg_2"]["operator"]["operands"]["true_value"] == "jobModeSettings"
     assert variable(doc, "workerEnv")["loop_type"]["detail"]["object_name"] == "allWorkerSettings"
-    (container,) = variable(doc, "containers")
-    assert container["env"] == "workerEnv"
+    containers = variable(doc, "poolContainers")
+    assert containers["loop_type"]["detail"]["array_name"] == "pools"
+    (queue,) = pool_env()
+    assert queue["name"] == "RENDERFARM_QUEUE_NAME"
+    assert queue["value"]["operator"]["operands"] == {"operand_1": "pool", "operand_2": "queueName"}
+    for name in ("workerApps", "workerJobs"):
+        template = resource(doc, name)["properties"]["template"]
+        containers_of_pool = template["containers"]["operator"]
+        assert containers_of_pool["type"] == "index_accessor"
+        assert containers_of_pool["operands"] == {"operand_1": "poolContainers", "operand_2": "i"}
+
+
+def test_each_pool_queue_is_named_as_the_code_names_it() -> None:
+    main = parse(MAIN_BICEP)
+    prefix = variable(main, "queuePrefix")
+    assert prefix == Settings.model_fields["queue_prefix"].default
+    pools = unwrap(variable(main, "pools"))
+    assert pools == {"blenderVersion": "version", "queueName": "${queuePrefix}-${version}"}
+    for version in main["parameters"]["blenderVersions"]["default"]:
+        # What the Bicep interpolates is what renderfarm.blender_pools.queue_name returns.
+        assert queue_name(prefix, BlenderVersion.parse(version)) == f"{prefix}-{version}"
+
+
+def test_function_app_is_told_the_pools_it_routes_among() -> None:
+    settings = api_settings()
+    assert settings["RENDERFARM_QUEUE_PREFIX"] == "queuePrefix"
+    versions = settings["RENDERFARM_BLENDER_VERSIONS"]["function"]
+    assert versions == {
+        "type": "join",
+        "parameters": {"input_array": "blenderVersions", "delimiter": ","},
+    }
+    params = parse(MAIN_BICEP)["modules"]["api"]["config"]["params"]
+    assert (params["queuePrefix"], params["blenderVersions"]) == ("queuePrefix", "blenderVersions")
+    joined = ",".join(parse(MAIN_BICEP)["parameters"]["blenderVersions"]["default"])
+    assert Settings(
+        storage_account_url="https://x", servicebus_namespace="x", blender_versions=joined
+    ).blender_pools(), "the Bicep's default list is one the code parses"
 
 
 def test_job_mode_worker_takes_one_message_per_execution() -> None:
@@ -161,8 +224,7 @@ def test_given_settings_satisfy_the_settings_validation(
         monkeypatch.delenv(name, raising=False)
     for name in given:
         # Bicep computes the values; a placeholder of the right shape stands in for each.
-        value = "1" if name == "RENDERFARM_WORKER_MAX_MESSAGES" else "https://placeholder"
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, PLACEHOLDERS.get(name, "https://placeholder"))
     settings = Settings()
     assert settings.storage_connection_string is None
     assert settings.servicebus_connection_string is None

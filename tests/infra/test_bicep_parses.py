@@ -9,8 +9,8 @@ import pytest
 
 from tests.infra.bicep_files import INFRA, MAIN_BICEP, bicep_files, parse
 
-#: What main.bicep may output: names and URLs.
-ALLOWED_OUTPUT = re.compile(r"(Url|Name|Kind|LoginServer|Namespace)$")
+#: What main.bicep may output: names and URLs (workerNames, queueNames: one per Blender pool).
+ALLOWED_OUTPUT = re.compile(r"(Url|Names?|Kind|LoginServer|Namespace)$")
 
 
 @pytest.mark.parametrize("path", bicep_files(), ids=lambda p: str(p.relative_to(INFRA)))

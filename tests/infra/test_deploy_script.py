@@ -1,5 +1,7 @@
 """infra/deploy.sh: shellcheck-clean, and against a stand-in `az` on PATH it issues the
-expected commands in order, previews without changing anything, and stores only a key's hash."""
+expected commands in order, builds one image per Blender pool, previews without changing
+anything, retries what waits on fresh role assignments, picks only its own farm's resources and
+stores only a key's hash."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.infra import stand_in_az
-from tests.infra.bicep_files import INFRA, tool
+from tests.infra.bicep_files import INFRA, REPO_ROOT, blender_pools, tool
 
 DEPLOY = INFRA / "deploy.sh"
 MUTATING = (
@@ -27,6 +29,13 @@ MUTATING = (
     "containerapp job update",
     "functionapp deployment source config-zip",
     "keyvault secret set",
+)
+#: The calls deploy.sh must retry: each waits on a role assignment the deployment has just made.
+RETRIED = (
+    "keyvault secret list",
+    "keyvault secret set",
+    "containerapp update",
+    "functionapp deployment source config-zip",
 )
 
 
@@ -41,17 +50,54 @@ class Run:
     def commands(self) -> list[str]:
         return [" ".join(stand_in_az.command_words(c["argv"])) for c in self.calls]
 
+    def calls_of(self, command: str) -> list[list[str]]:
+        """The arguments of every call of this command, in order."""
+        return [
+            list(c["argv"])
+            for c, name in zip(self.calls, self.commands, strict=True)
+            if name == command
+        ]
+
     def call(self, command: str) -> list[str]:
         """The arguments of the one call of this command."""
-        (argv,) = [
-            c["argv"] for c, name in zip(self.calls, self.commands, strict=True) if name == command
-        ]
-        return list(argv)
+        (argv,) = self.calls_of(command)
+        return argv
+
+
+def value_of(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def build_args(argv: list[str]) -> dict[str, str]:
+    pairs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--build-arg"]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository as a fresh clone has it: tracked and new files, nothing git ignores.
+    deploy.sh packages the Function code from its root, where local venvs (a GB each) would
+    make every run slow; tests/infra/test_package_function.py checks .funcignore drops them."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    root = tmp_path_factory.mktemp("checkout")
+    for name in filter(None, listed.split("\0")):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    return root
 
 
 @pytest.fixture
-def fake_azure(tmp_path: Path) -> Path:
-    """A bin folder holding the stand-in `az`, and its state file beside it."""
+def fake_azure(tmp_path: Path, checkout: Path) -> Path:
+    """A bin folder holding the stand-in `az`, its state file beside it, and `repo`: the
+    checkout whose infra/deploy.sh runs."""
+    (tmp_path / "repo").symlink_to(checkout)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     az = bin_dir / "az"
@@ -60,11 +106,30 @@ def fake_azure(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     az.chmod(0o755)
-    set_state(tmp_path, logged_in=True, group_exists=True, registry="", existing_keys=0)
+    set_state(tmp_path)
     return tmp_path
 
 
-def set_state(root: Path, **state: Any) -> None:
+def farm_registry(login_server: str, environment: str = "renderfarm") -> dict[str, Any]:
+    return {"loginServer": login_server, "tags": {"app": "renderfarm", "environment": environment}}
+
+
+def set_state(
+    root: Path,
+    *,
+    logged_in: bool = True,
+    group_exists: bool = True,
+    registries: list[dict[str, Any]] | None = None,
+    existing_keys: int = 0,
+    failures: dict[str, int] | None = None,
+) -> None:
+    state = {
+        "logged_in": logged_in,
+        "group_exists": group_exists,
+        "registries": registries or [],
+        "existing_keys": existing_keys,
+        "failures": failures or {},
+    }
     (root / "state.json").write_text(json.dumps(state), encoding="utf-8")
 
 
@@ -78,8 +143,9 @@ def deploy(root: Path, *args: str, path: str | None = None) -> Run:
         "AZ_STATE": str(root / "state.json"),
         "RENDERFARM_DEPLOY_RETRY_SECONDS": "0",
     }
+    script = root / "repo" / "infra" / "deploy.sh"
     done = subprocess.run(
-        ["bash", str(DEPLOY), "--resource-group", "rg-test", "--image-tag", "t1", *args],
+        ["bash", str(script), "--resource-group", "rg-test", "--image-tag", "t1", *args],
         cwd=root,
         env=env,
         capture_output=True,
@@ -127,17 +193,29 @@ def test_what_if_previews_the_deployment_and_changes_nothing(fake_azure: Path) -
         "deployment group what-if",
     ]
     what_if = run.call("deployment group what-if")
-    assert what_if[what_if.index("--template-file") + 1] == "infra/main.bicep"
+    assert value_of(what_if, "--template-file") == "infra/main.bicep"
+    assert value_of(what_if, "--name") == "renderfarm", "the deployment is named after the farm"
     assert "@infra/main.parameters.json" in what_if
-    assert "workerImage=" in what_if, "no registry yet: the preview deploys the placeholder"
+    assert "workerImageTag=" in what_if, "no registry yet: the preview deploys the placeholder"
 
 
 def test_what_if_on_a_missing_group_says_so_and_creates_nothing(fake_azure: Path) -> None:
-    set_state(fake_azure, logged_in=True, group_exists=False, registry="", existing_keys=0)
+    set_state(fake_azure, group_exists=False)
     run = deploy(fake_azure, "--what-if")
     assert run.returncode == 0, run.stderr
     assert "would create resource group rg-test" in run.stderr
     assert not any(command in MUTATING for command in run.commands)
+
+
+def test_the_deployment_runs_every_blender_pool_of_the_repository(fake_azure: Path) -> None:
+    run = deploy(fake_azure, "--what-if")
+    assert run.returncode == 0, run.stderr
+    (versions,) = [
+        arg.removeprefix("blenderVersions=")
+        for arg in run.call("deployment group what-if")
+        if arg.startswith("blenderVersions=")
+    ]
+    assert sorted(json.loads(versions)) == sorted(blender_pools())
 
 
 def test_first_deployment_runs_what_if_then_create_then_builds_publishes_and_stores_a_key(
@@ -158,32 +236,120 @@ def test_first_deployment_runs_what_if_then_create_then_builds_publishes_and_sto
             "keyvault secret set",
         ],
     ), run.commands
-    build = run.call("acr build")
-    assert build[build.index("--registry") + 1] == "crabc"
-    assert build[build.index("--image") + 1] == "renderfarm-worker:t1"
-    assert build[build.index("--file") + 1] == "containerapp_worker/Dockerfile"
-    update = run.call("containerapp update")
-    assert update[update.index("--image") + 1] == "crabc.azurecr.io/renderfarm-worker:t1"
+    assert "workerImageTag=" in run.call("deployment group create"), "placeholder on first run"
     assert "https://func-abc.azurewebsites.net/api" in run.stdout
 
 
-def test_later_deployment_builds_the_image_first_and_keeps_the_existing_key(
+def test_first_deployment_builds_and_switches_one_image_per_blender_pool(
     fake_azure: Path,
 ) -> None:
-    set_state(
-        fake_azure, logged_in=True, group_exists=True, registry="crabc.azurecr.io", existing_keys=1
-    )
+    run = deploy(fake_azure)
+    assert run.returncode == 0, run.stderr
+    pools = blender_pools()
+    builds = run.calls_of("acr build")
+    assert len(builds) == len(pools)
+    for build in builds:
+        assert value_of(build, "--registry") == "crabc"
+        assert value_of(build, "--file") == "containerapp_worker/Dockerfile"
+        args = build_args(build)
+        version = args["BLENDER"]
+        assert args["PYTHON"] == pools[version], "the Python line of the pool's file"
+        assert value_of(build, "--image") == f"renderfarm-worker:t1-blender-{version}"
+    assert sorted(build_args(b)["BLENDER"] for b in builds) == sorted(pools)
+    updates = {
+        value_of(u, "--name"): value_of(u, "--image") for u in run.calls_of("containerapp update")
+    }
+    assert updates == {
+        stand_in_az.worker_name(v): f"crabc.azurecr.io/renderfarm-worker:t1-blender-{v}"
+        for v in pools
+    }
+
+
+def test_later_deployment_builds_the_images_first_and_keeps_the_existing_key(
+    fake_azure: Path,
+) -> None:
+    set_state(fake_azure, registries=[farm_registry("crabc.azurecr.io")], existing_keys=1)
     run = deploy(fake_azure)
     assert run.returncode == 0, run.stderr
     assert in_order(
         run.commands,
         ["acr build", "deployment group what-if", "deployment group create"],
     ), run.commands
+    assert len(run.calls_of("acr build")) == len(blender_pools())
     create = run.call("deployment group create")
-    assert "workerImage=crabc.azurecr.io/renderfarm-worker:t1" in create
+    assert "workerImageTag=t1" in create, "the Bicep points each pool at <tag>-blender-<version>"
     assert "containerapp update" not in run.commands
     assert "keyvault secret set" not in run.commands
     assert "already has an API key" in run.stderr
+
+
+def test_another_farm_in_the_same_resource_group_is_never_picked(fake_azure: Path) -> None:
+    set_state(fake_azure, registries=[farm_registry("crother.azurecr.io", "other-farm")])
+    run = deploy(fake_azure)
+    assert run.returncode == 0, run.stderr
+    assert "environment=='renderfarm'" in value_of(run.call("acr list"), "--query")
+    builds = run.calls_of("acr build")
+    assert {value_of(b, "--registry") for b in builds} == {"crabc"}, "its own, from the outputs"
+    assert "crother" not in json.dumps(run.calls)
+
+
+def test_the_farm_name_names_the_deployment_and_the_registry_it_picks(fake_azure: Path) -> None:
+    set_state(
+        fake_azure,
+        registries=[
+            farm_registry("crabc.azurecr.io", "renderfarm"),
+            farm_registry("crxyz.azurecr.io", "studio-b"),
+        ],
+    )
+    run = deploy(fake_azure, "--environment-name", "studio-b")
+    assert run.returncode == 0, run.stderr
+    assert value_of(run.call("deployment group create"), "--name") == "studio-b"
+    assert {value_of(b, "--registry") for b in run.calls_of("acr build")} == {"crxyz"}
+
+
+@pytest.mark.parametrize("command", RETRIED)
+def test_calls_that_wait_on_fresh_role_assignments_are_retried(
+    fake_azure: Path, command: str
+) -> None:
+    set_state(fake_azure, failures={command: 2})
+    run = deploy(fake_azure)
+    assert run.returncode == 0, run.stderr
+    attempts = [c["rc"] for c, name in zip(run.calls, run.commands, strict=True) if name == command]
+    assert attempts[:3] == [1, 1, 0]
+    assert "waiting for the role assignments" in run.stderr
+
+
+def test_a_role_assignment_that_never_takes_effect_fails_with_one_clear_line(
+    fake_azure: Path,
+) -> None:
+    set_state(fake_azure, failures={"keyvault secret list": 99})
+    run = deploy(fake_azure)
+    assert run.returncode != 0
+    assert run.commands.count("keyvault secret list") == 6
+    assert "listing the API keys in kv-abc failed 6 times" in run.stderr
+    assert "keyvault secret set" not in run.commands
+
+
+@pytest.mark.parametrize(
+    ("name", "first_line", "message"),
+    [
+        ("5.x.txt", "# python: 3.13", "a pool file is named <major.minor>.txt"),
+        ("9.9.txt", "bpy==9.9.0", "the first line must be '# python: X.Y'"),
+    ],
+)
+def test_a_malformed_pool_file_stops_the_deployment_before_it_changes_anything(
+    fake_azure: Path, checkout: Path, name: str, first_line: str, message: str
+) -> None:
+    repo = fake_azure / "repo"
+    repo.unlink()
+    shutil.copytree(checkout, repo)
+    (repo / "containerapp_worker" / "blender-pools" / name).write_text(
+        first_line + "\n", encoding="utf-8"
+    )
+    run = deploy(fake_azure)
+    assert run.returncode != 0
+    assert message in run.stderr
+    assert not any(command in MUTATING for command in run.commands)
 
 
 def test_api_key_is_printed_once_and_only_its_hash_reaches_key_vault(fake_azure: Path) -> None:
@@ -192,11 +358,9 @@ def test_api_key_is_printed_once_and_only_its_hash_reaches_key_vault(fake_azure:
     keys = [line.strip() for line in run.stdout.splitlines() if line.strip().startswith("rf_")]
     (key,) = keys
     secret = run.call("keyvault secret set")
-    name = secret[secret.index("--name") + 1]
+    name = value_of(secret, "--name")
     assert name.startswith("apikey-studio-7-")
-    assert secret[secret.index("--value") + 1] == (
-        "studio-7=" + hashlib.sha256(key.encode()).hexdigest()
-    )
+    assert value_of(secret, "--value") == "studio-7=" + hashlib.sha256(key.encode()).hexdigest()
     assert "tenant=studio-7" in secret
     assert key not in json.dumps(run.calls), "the plaintext key went to az"
     assert key not in run.stderr
@@ -225,7 +389,7 @@ def test_missing_az_is_a_clear_error(fake_azure: Path) -> None:
 
 
 def test_not_logged_in_is_a_clear_error(fake_azure: Path) -> None:
-    set_state(fake_azure, logged_in=False, group_exists=True, registry="", existing_keys=0)
+    set_state(fake_azure, logged_in=False)
     run = deploy(fake_azure)
     assert run.returncode != 0
     assert "not logged in: run 'az login'" in run.stderr

@@ -83,4 +83,7 @@ def test_repository_funcignore_keeps_the_api_and_drops_the_rest(tmp_path: Path) 
         assert not ignored(kept), kept
     for folder in ("tests", "infra", "emulators", "containerapp_worker", "bench", ".venv"):
         assert ignored(folder, is_folder=True), folder
+    # Every local venv stays out: a Blender pool's (.venv-blender-<version>) is about a GB.
+    for folder in (".venv-tools", ".venv-blender-4.5", ".venv-blender-9.9"):
+        assert ignored(folder, is_folder=True), f"{folder} would ship in the Function package"
     assert ignored("local.settings.json")

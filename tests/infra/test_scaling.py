@@ -1,5 +1,6 @@
 """KEDA's parameters: infra/scaling.json (which the local autoscaler reads too), main.bicep's
-defaults and main.parameters.json agree, and the modules wire them into the scale rules."""
+defaults and main.parameters.json agree, and the modules wire them into the scale rules: one
+worker and one rule per Blender pool, each on its own queue."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ from typing import Any
 
 import pytest
 
-from tests.infra.bicep_files import INFRA, MAIN_BICEP, load_json, module, parse, resource, variable
+from tests.infra.bicep_files import (
+    INFRA,
+    MAIN_BICEP,
+    load_json,
+    loop_source,
+    module,
+    parse,
+    resource,
+    unwrap,
+    variable,
+)
 
 #: scaling.json key -> main.bicep parameter -> containerapps.bicep parameter.
 SCALING_PARAMETERS = {
@@ -57,21 +68,40 @@ def test_main_passes_each_parameter_to_the_worker_module(key: str) -> None:
     assert params[module_param] == main_param
 
 
+def pool_entry(variable_name: str) -> dict[str, object]:
+    """`variable_name[i]`: the pool's own entry of a per-pool variable in a looped worker."""
+    return {
+        "operator": {
+            "type": "index_accessor",
+            "operands": {"operand_1": variable_name, "operand_2": "i"},
+        }
+    }
+
+
+@pytest.mark.parametrize("name", ["workerApps", "workerJobs"])
+def test_there_is_one_worker_per_pool(name: str) -> None:
+    doc = module("containerapps")
+    assert loop_source(doc, name) == "pools"
+    assert resource(doc, name)["name"] == pool_entry("workerNames")
+    names = unwrap(variable(doc, "workerNames"))
+    assert "${replace(pool.blenderVersion, '.', '-')}" in names, "app names allow no '.'"
+
+
 def test_container_app_scale_rule_uses_the_parameters_and_the_scaler_identity() -> None:
     doc = module("containerapps")
-    scale = resource(doc, "workerApp")["properties"]["template"]["scale"]
+    scale = resource(doc, "workerApps")["properties"]["template"]["scale"]
     for field in ("minReplicas", "maxReplicas", "pollingInterval", "cooldownPeriod"):
         assert scale[field] == field
     (rule,) = scale["rules"]
     assert rule["custom"]["type"] == "azure-servicebus"
-    assert rule["custom"]["metadata"] == "queueDepthMetadata"
+    assert rule["custom"]["metadata"] == pool_entry("queueDepthMetadata")
     assert rule["custom"]["identity"] == "scalerIdentityId"
     assert "auth" not in rule["custom"], "KEDA authenticates by managed identity, not a secret"
 
 
 def test_job_mode_scale_rule_uses_the_same_parameters() -> None:
     doc = module("containerapps")
-    trigger = resource(doc, "workerJob")["properties"]["configuration"]["eventTriggerConfig"]
+    trigger = resource(doc, "workerJobs")["properties"]["configuration"]["eventTriggerConfig"]
     assert trigger["parallelism"] == 1
     assert trigger["scale"]["minExecutions"] == "minReplicas"
     assert trigger["scale"]["maxExecutions"] == "maxReplicas"
@@ -79,15 +109,20 @@ def test_job_mode_scale_rule_uses_the_same_parameters() -> None:
     (rule,) = trigger["scale"]["rules"]
     assert (rule["type"], rule["metadata"], rule["identity"]) == (
         "azure-servicebus",
-        "queueDepthMetadata",
+        pool_entry("queueDepthMetadata"),
         "scalerIdentityId",
     )
 
 
-def test_queue_depth_metadata_passes_message_counts_as_strings() -> None:
-    metadata = variable(module("containerapps"), "queueDepthMetadata")
+def test_queue_depth_metadata_reads_each_pool_queue_and_passes_counts_as_strings() -> None:
+    per_pool = variable(module("containerapps"), "queueDepthMetadata")
+    assert per_pool["loop_type"]["detail"] == {"item_name": "pool", "array_name": "pools"}
+    metadata = unwrap(per_pool)
     for field in ("messageCount", "activationMessageCount"):
         call = metadata[field]["function"]
         assert (call["type"], call["parameters"]["value_to_convert"]) == ("string", field)
-    assert metadata["queueName"] == "queueName"
+    assert metadata["queueName"]["operator"]["operands"] == {
+        "operand_1": "pool",
+        "operand_2": "queueName",
+    }
     assert metadata["namespace"] == "serviceBusNamespaceName"

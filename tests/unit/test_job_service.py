@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from renderfarm.blend_header import BlenderVersion, BlendHeaderError
+from renderfarm.blender_pools import NoBlenderPool
 from renderfarm.chunk_record import ChunkState, ChunkSummary
 from renderfarm.errors import (
     DependencyUnavailable,
@@ -100,34 +102,53 @@ class MemoryStore:
         self.terminal.add(manifest.job_id)
 
 
+#: The first bytes of files saved by Blender 5.3 and 4.5 (the 17- and 12-byte header forms).
+SAVED_BY_5_3 = b"BLENDER17-01v0503REN" + bytes(64)
+SAVED_BY_4_5 = b"BLENDER-v405RENDH" + bytes(64)
+
+
 class Scenes:
-    def __init__(self, *known: str):
+    def __init__(self, *known: str, heads: Mapping[str, bytes] | None = None):
         self.known = set(known)
+        self.heads = dict(heads or {})
 
     def verify(self, sha256: str) -> None:
         if sha256 not in self.known:
             raise SceneNotUsable(sha256)
 
+    def head(self, sha256: str) -> bytes:
+        return self.heads.get(sha256, SAVED_BY_5_3)
+
 
 class Queue:
     def __init__(self) -> None:
         self.sent: list[ChunkMessage] = []
+        self.pools: list[str] = []
         self.down = False
 
-    def send(self, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]) -> None:
+    def send(
+        self, blender: str, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]
+    ) -> None:
         if self.down:
             raise DependencyUnavailable("service bus", 5, "connection refused")
         self.sent.extend(messages)
+        self.pools.append(blender)
 
 
-def service(store: MemoryStore, queue: Queue, cap: int = 1000) -> JobService:
+POOLS = (BlenderVersion(4, 5), BlenderVersion(5, 3))
+
+
+def service(
+    store: MemoryStore, queue: Queue, cap: int = 1000, scenes: Scenes | None = None
+) -> JobService:
     """A service whose estimate of waiting frames is always stale, so every submit counts."""
     return JobService(
         store=store,
-        scenes=Scenes(SCENE),
+        scenes=scenes or Scenes(SCENE),
         queue=queue,
         clock=lambda: T0,
         max_queued_frames=cap,
+        blenders=POOLS,
         monotonic=itertools.count(step=60).__next__,
     )
 
@@ -242,6 +263,7 @@ def test_the_cap_counts_again_once_its_estimate_is_old() -> None:
         queue=queue,
         clock=lambda: T0,
         max_queued_frames=15,
+        blenders=POOLS,
         monotonic=lambda: now[0],
     )
     first = svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
@@ -308,3 +330,62 @@ def test_status_lists_only_the_frames_of_chunks_not_recorded_done() -> None:
             "000200",
         )
     ]
+
+
+def test_a_scene_saved_by_4_5_goes_to_the_4_5_pool_and_one_saved_by_5_3_to_5_3() -> None:
+    other = "f" * 64
+    store, queue = MemoryStore(), Queue()
+    scenes = Scenes(SCENE, other, heads={SCENE: SAVED_BY_4_5, other: SAVED_BY_5_3})
+    jobs = service(store, queue, scenes=scenes)
+    old = jobs.submit(job(), tenant="acme", idempotency_key=None, trace_context={}).manifest
+    new = jobs.submit(
+        JobRequest(scene_sha256=other, frames="1-2"),
+        tenant="acme",
+        idempotency_key=None,
+        trace_context={},
+    ).manifest
+    assert (old.blender, old.scene_saved_by, old.blender_pinned) == ("4.5", "4.5", False)
+    assert (new.blender, new.scene_saved_by) == ("5.3", "5.3")
+    assert queue.pools == ["4.5", "5.3"]
+
+
+def test_a_pinned_blender_wins_over_the_scenes_own() -> None:
+    store, queue = MemoryStore(), Queue()
+    scenes = Scenes(SCENE, heads={SCENE: SAVED_BY_4_5})
+    submitted = service(store, queue, scenes=scenes).submit(
+        job(blender="5.3"), tenant="acme", idempotency_key=None, trace_context={}
+    )
+    assert (submitted.manifest.blender, submitted.manifest.blender_pinned) == ("5.3", True)
+    assert queue.pools == ["5.3"]
+
+
+def test_a_pin_the_farm_does_not_run_is_refused_before_anything_is_written() -> None:
+    store, queue = MemoryStore(), Queue()
+    with pytest.raises(NoBlenderPool) as refused:
+        service(store, queue).submit(
+            job(blender="4.2"), tenant="acme", idempotency_key=None, trace_context={}
+        )
+    assert refused.value.supported == ("4.5", "5.3")
+    assert not store.manifests
+    assert not queue.sent
+
+
+def test_a_scene_newer_than_every_pool_is_refused() -> None:
+    store, queue = MemoryStore(), Queue()
+    scenes = Scenes(SCENE, heads={SCENE: b"BLENDER17-01v0600REN"})
+    with pytest.raises(NoBlenderPool, match="newer than every pool"):
+        service(store, queue, scenes=scenes).submit(
+            job(), tenant="acme", idempotency_key=None, trace_context={}
+        )
+    assert not store.manifests
+
+
+def test_a_file_that_is_not_a_blend_is_refused_before_anything_is_written() -> None:
+    store, queue = MemoryStore(), Queue()
+    scenes = Scenes(SCENE, heads={SCENE: b"PK\x03\x04 a zip, not a scene"})
+    with pytest.raises(BlendHeaderError):
+        service(store, queue, scenes=scenes).submit(
+            job(), tenant="acme", idempotency_key=None, trace_context={}
+        )
+    assert not store.manifests
+    assert not queue.sent

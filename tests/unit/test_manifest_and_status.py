@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta
 
 from renderfarm.chunk_record import ChunkState, ChunkSummary
@@ -11,7 +12,16 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def manifest(frames: str = "1-6", chunk_size: int | None = 2) -> JobManifest:
     spec = JobRequest(scene_sha256="d" * 64, frames=frames, chunk_size=chunk_size).to_spec()
-    return JobManifest.new(job_id=JOB, tenant="acme", spec=spec, created_at=T0, fingerprint="f")
+    return JobManifest.new(
+        job_id=JOB,
+        tenant="acme",
+        spec=spec,
+        created_at=T0,
+        fingerprint="f",
+        blender="4.5",
+        scene_saved_by="4.2",
+        blender_pinned=False,
+    )
 
 
 def summary(state: ChunkState, attempts: int = 1) -> ChunkSummary:
@@ -23,6 +33,14 @@ def test_manifest_round_trips_with_its_plan() -> None:
     again = JobManifest.from_json(original.to_json())
     assert again == original
     assert [c.frames for c in again.chunks] == [(1, 2), (3, 4), (5, 6)]
+
+
+def test_a_manifest_written_before_pools_per_version_reads_as_the_old_pool() -> None:
+    data = json.loads(manifest().to_json())
+    for key in ("blender", "scene_saved_by", "blender_pinned"):
+        del data[key]
+    old = JobManifest.from_json(json.dumps(data))
+    assert (old.blender, old.scene_saved_by, old.blender_pinned) == ("5.0", None, False)
 
 
 def test_absent_chunk_size_is_planned() -> None:

@@ -22,12 +22,19 @@ from tests import scenes
 def test_random_bytes_raise_a_scene_error_with_blenders_words(
     runner: BlenderRunner, tmp_path: Path
 ) -> None:
-    corrupt = scenes.write_corrupt_blend(tmp_path / "corrupt.blend")
+    corrupt = scenes.write_corrupt_blend(tmp_path / "corrupt.blend", with_header=False)
     with pytest.raises(SceneError) as caught:
         runner.open_scene(corrupt)
     assert isinstance(caught.value, PoisonError)
     assert "File format is not supported" in caught.value.description
     assert any("corrupt.blend" in line for line in caught.value.blender_log)
+
+
+def test_a_blend_header_over_random_bytes_raises_a_scene_error(
+    runner: BlenderRunner, tmp_path: Path
+) -> None:
+    with pytest.raises(SceneError, match="Missing DNA block"):
+        runner.open_scene(scenes.write_corrupt_blend(tmp_path / "corrupt.blend"))
 
 
 def test_a_text_file_is_not_a_blend(runner: BlenderRunner, tmp_path: Path) -> None:
