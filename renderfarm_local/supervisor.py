@@ -8,7 +8,6 @@ each child also asks the kernel for SIGTERM should the supervisor die without cl
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -25,18 +24,25 @@ log = logging.getLogger(__name__)
 DEFAULT_STOP_TIMEOUT_S = 10.0
 _POLL_S = 0.05
 _PR_SET_PDEATHSIG = 1
-# Loaded before any fork: loading a library in a forked child of a threaded parent can deadlock.
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+#: Runs first in each child: ask the kernel for SIGTERM when the thread that forked it dies, then
+#: become the child's own program (same pid). Not a preexec_fn: that runs Python in the forked
+#: copy of a threaded parent before exec, which can deadlock (seen on Python 3.13: children stuck
+#: on a futex when two autoscaler threads spawned workers at once).
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys; "
+    f"ctypes.CDLL(None).prctl({_PR_SET_PDEATHSIG}, signal.SIGTERM); "
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
 
 
 class ProcessFailed(RuntimeError):
     """A child exited, or did not become ready, when the farm needed it."""
 
 
-def _die_with_parent() -> None:
-    """Runs in the child between fork and exec: SIGTERM it when the forking thread dies."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _with_parent_death_signal(argv: Sequence[str]) -> list[str]:
+    if sys.platform != "linux":
+        return list(argv)
+    return [sys.executable, "-I", "-c", _DIE_WITH_PARENT, *argv]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,14 +74,13 @@ class ManagedProcess:
             log_file = spec.log_path.open("ab")
         try:
             return subprocess.Popen(
-                list(spec.argv),
+                _with_parent_death_signal(spec.argv),
                 env=dict(spec.env),
                 cwd=spec.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file or output,
                 stderr=subprocess.STDOUT if log_file else output,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 (async-signal-safe: one prctl call)
             )
         except OSError as error:
             raise ProcessFailed(f"cannot start {spec.name}: {error}") from None
