@@ -4,6 +4,10 @@
   host because the app checks API keys itself, identically under uvicorn and in Azure.
 - ``dead_letters_<major>_<minor>``: one per Blender pool (RENDERFARM_BLENDER_VERSIONS); each marks
   the chunk of every message dead-lettered on its pool's queue failed in its job's status.
+- ``job_events``: what follows each job event: previews when a job completes, and one webhook
+  delivery per subscribed webhook (functions/events.py).
+- ``webhook_deliveries``: one signed POST per message of the webhook deliveries queue, retried
+  through scheduled messages (functions/webhook_trigger.py).
 """
 
 import os
@@ -12,6 +16,9 @@ import azure.functions as func
 
 from functions.app import create_app
 from functions.dead_letter_trigger import CONNECTION, dead_letter_queues, handle_dead_letter
+from functions.events import FUNCTION_NAME as EVENTS_FUNCTION
+from functions.events import events_queue, handle_event_message
+from functions.webhook_trigger import FUNCTION_NAME, deliveries_queue, handle_delivery
 
 app = func.AsgiFunctionApp(app=create_app(), http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -25,3 +32,19 @@ def _register_dead_letters(name: str, queue: str) -> None:
 
 for _name, _queue in dead_letter_queues(os.environ).items():
     _register_dead_letters(_name, _queue)
+
+
+@app.function_name(FUNCTION_NAME)
+@app.service_bus_queue_trigger(
+    arg_name="message", queue_name=deliveries_queue(os.environ), connection=CONNECTION
+)
+def webhook_deliveries(message: func.ServiceBusMessage) -> None:
+    handle_delivery(message)
+
+
+@app.function_name(EVENTS_FUNCTION)
+@app.service_bus_queue_trigger(
+    arg_name="message", queue_name=events_queue(os.environ), connection=CONNECTION
+)
+def job_events(message: func.ServiceBusMessage) -> None:
+    handle_event_message(message)

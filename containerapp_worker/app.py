@@ -15,6 +15,7 @@ from containerapp_worker.worker import Worker, WorkerOptions
 from renderfarm.blend_header import BlenderVersion
 from renderfarm.blender_pools import queue_name, version_of_queue
 from renderfarm.settings import Settings
+from renderfarm_azure.job_lifecycle import job_lifecycle
 
 
 class WrongPool(RuntimeError):
@@ -42,11 +43,12 @@ def build_worker(
     max_messages: int,
     cache_dir: Path,
 ) -> Worker:
+    blob_service = clients.blob_service(settings)
     storage = WorkerStorage(
-        clients.blob_service(settings),
-        scenes=settings.scenes_container,
-        jobs=settings.jobs_container,
+        blob_service, scenes=settings.scenes_container, jobs=settings.jobs_container
     )
+    # Its own Service Bus client: the receiver's is used from the main thread only.
+    lifecycle = job_lifecycle(settings, blob_service=blob_service, bus=clients.servicebus(settings))
     running = blender_version()
     queue = pool_queue(settings, running)
     chunks = ChunkRenderer(
@@ -57,6 +59,7 @@ def build_worker(
         blender_version=running,
         thumbnail=write_thumbnail,
         stop_requested=stop,
+        lifecycle=lifecycle,
     )
     options = WorkerOptions(queue_name=queue, once=once, max_messages=max_messages)
     return Worker(client=clients.servicebus(settings), chunks=chunks, options=options, stop=stop)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -22,12 +22,17 @@ from typing import Protocol
 from azure.core.exceptions import AzureError
 
 from containerapp_worker.blend_cache import BlendCache
+from containerapp_worker.chunk_timer import AttemptTimer
 from containerapp_worker.errors import PoisonError, TransientError, WorkerError
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import frame_render_seconds, frame_upload_seconds, tracer
+from renderfarm import chunk_states
 from renderfarm.chunk_record import ChunkRecord, ChunkState
+from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
+from renderfarm.manifest import JobManifest
 from renderfarm.messages import ChunkMessage
 from renderfarm.render_settings import RenderSettings
+from renderfarm_azure.job_lifecycle import LedgerContention
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,14 @@ class Renderer(Protocol):
     def apply(self, settings: RenderSettings) -> None: ...
     def render_frame(self, frame: int, out_path: Path) -> Path: ...
     def log_tail(self) -> tuple[str, ...]: ...
+
+
+class Lifecycle(Protocol):
+    """What the chunk tells about its job (renderfarm_azure.job_lifecycle.JobLifecycle)."""
+
+    def record_start(self, job_id: str) -> None: ...
+    def chunk_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None: ...
+    def chunk_failed(self, manifest: JobManifest, index: int, error: str) -> None: ...
 
 
 class Verdict(Enum):
@@ -89,17 +102,24 @@ class ChunkRenderer:
     stop_requested: threading.Event
     _unrecorded: dict[int, float] = field(default_factory=dict, init=False)
     _last_progress: float = field(default=0.0, init=False)
+    _timer: AttemptTimer = field(default_factory=AttemptTimer, init=False)
+    #: Records the job's start and end (None: only chunk records are written, as in tests).
+    lifecycle: Lifecycle | None = None
+    _manifest: JobManifest | None = field(default=None, init=False)
+    _job_started: bool = field(default=True, init=False)
 
     def render(self, message: ChunkMessage, *, lock_lost: threading.Event) -> Outcome:
         self._unrecorded.clear()  # a previous chunk that failed mid-write leaves nothing behind
+        self._timer.restart()  # picked up now: the chunk's worker seconds start
         with tracer.start_as_current_span(
             "render-chunk",
             attributes={"job.id": message.job_id, "chunk.index": message.chunk_index},
         ):
+            self._manifest = None
             try:
                 return self._render(message, lock_lost)
             except PoisonError as error:
-                return self._failed(message, error, Verdict.DEAD_LETTER)
+                return self._failed(message, error, Verdict.DEAD_LETTER, self._manifest)
             except (TransientError, OSError, AzureError) as error:
                 wrapped = error if isinstance(error, WorkerError) else TransientError(str(error))
                 return self._failed(message, wrapped, Verdict.ABANDON)
@@ -108,15 +128,19 @@ class ChunkRenderer:
         manifest = self.storage.read_manifest(message.job_id)
         if manifest is None:
             raise PoisonError(f"job {message.job_id} has no manifest")
+        self._manifest = manifest
         if not manifest.accepts_work():
-            return self._cancelled(message)
+            return self._cancelled(message, manifest)
         self._record(message, self._started)  # the attempt counts before the work runs
-        scene = self.cache.get(
-            message.scene_sha256,
-            lambda path: self.storage.download_scene(message.scene_sha256, path),
-        )
-        self.renderer.open_scene(scene)
-        self.renderer.apply(message.render)
+        self._job_started = manifest.started_at is not None
+        with self._timer.downloading():
+            scene = self.cache.get(
+                message.scene_sha256,
+                lambda path: self.storage.download_scene(message.scene_sha256, path),
+            )
+        with self._timer.opening():
+            self.renderer.open_scene(scene)
+            self.renderer.apply(message.render)
         present = self.storage.frames_present(message.job_id)
         todo = [frame for frame in message.frames if frame not in present]
         log.info(
@@ -130,7 +154,7 @@ class ChunkRenderer:
         rendered = self._render_frames(message, todo, lock_lost)
         if isinstance(rendered, Outcome):
             return rendered
-        self._record(message, self._finished)
+        self._done(message, manifest)
         return Outcome(verdict=Verdict.COMPLETE, frames_rendered=rendered)
 
     def _render_frames(
@@ -152,7 +176,7 @@ class ChunkRenderer:
                     manifest = self.storage.read_manifest(message.job_id)
                     if manifest is None or not manifest.accepts_work():
                         _wait(pending)
-                        return self._cancelled(message)
+                        return self._cancelled(message, manifest or self._require_manifest())
                 rendered = self._render_one(frame, Path(scratch), extension)
                 pending.append(uploader.submit(self._publish, message, rendered))
                 _raise_failures(pending)
@@ -167,6 +191,7 @@ class ChunkRenderer:
             path = self.renderer.render_frame(frame, scratch / f"{frame:06d}.{extension}")
         seconds = time.perf_counter() - started
         frame_render_seconds.record(seconds)
+        self._timer.rendered(seconds)
         thumb: Path | None = None
         if self.thumbnail is not None:
             thumb = self.thumbnail(path, scratch / f"{frame:06d}.thumb.jpg")
@@ -181,7 +206,11 @@ class ChunkRenderer:
         if rendered.thumbnail is not None:
             self.storage.upload_thumbnail(message.job_id, frame, rendered.thumbnail)
         frame_upload_seconds.record(time.perf_counter() - started)
+        self._timer.uploaded(time.perf_counter() - started, _size(rendered))
         self._unrecorded[frame] = rendered.seconds
+        if not self._job_started:
+            self._job_started = True
+            self._first_frame_in(message.job_id)
         if time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:
             self._record(message, lambda record: record)
         rendered.path.unlink(missing_ok=True)
@@ -195,78 +224,105 @@ class ChunkRenderer:
         thread once the uploads are done.
         """
         frames = dict(self._unrecorded)
+        written_over: list[ChunkRecord] = []  # what the write that succeeded replaced
 
         def mutate(current: ChunkRecord | None) -> ChunkRecord:
             base = current or ChunkRecord(
                 job_id=message.job_id, chunk_index=message.chunk_index, state=ChunkState.PENDING
             )
-            return _with_frames(change(base), frames)
+            written_over[:] = [base]
+            # Every write carries the chunk's worker seconds so far (the cost model's input).
+            return self._timer.stamp(base, _with_frames(change(base), frames))
 
         self.storage.update_chunk_record(message.job_id, message.chunk_index, mutate)
+        self._timer.recorded(written_over[0])
         for frame in frames:
             self._unrecorded.pop(frame, None)
         self._last_progress = time.monotonic()
 
+    # --- state changes, all through renderfarm.chunk_states --------------------------------
+
+    def _require_manifest(self) -> JobManifest:
+        assert self._manifest is not None, "read at the chunk's start"
+        return self._manifest
+
     def _started(self, record: ChunkRecord) -> ChunkRecord:
-        return replace(
-            record,
-            state=ChunkState.RENDERING,
-            attempts=record.attempts + 1,
-            worker_id=self.worker_id,
-            blender_version=self.blender_version,
-            started_at=record.started_at or now(),
-            updated_at=now(),
+        return chunk_states.start(
+            record, worker_id=self.worker_id, blender_version=self.blender_version, at=now()
         )
 
-    @staticmethod
-    def _finished(record: ChunkRecord) -> ChunkRecord:
-        return replace(record, state=ChunkState.DONE, updated_at=now(), finished_at=now())
+    def _done(self, message: ChunkMessage, manifest: JobManifest) -> None:
+        self._record(message, lambda record: chunk_states.finish(record, now()))
+        self._settle(message, manifest, ChunkState.DONE)
 
-    def _cancelled(self, message: ChunkMessage) -> Outcome:
-        self._record(
-            message,
-            lambda record: replace(
-                record, state=ChunkState.CANCELLED, updated_at=now(), finished_at=now()
-            ),
-        )
+    def _cancelled(self, message: ChunkMessage, manifest: JobManifest) -> Outcome:
+        self._record(message, lambda record: chunk_states.cancel(record, now()))
+        self._settle(message, manifest, ChunkState.CANCELLED)
         return Outcome(verdict=Verdict.COMPLETE, reason="JobCancelled")
 
     def _stopped(self, message: ChunkMessage) -> Outcome:
         """Handed back: the next delivery picks up at the first missing frame."""
-        self._record(
-            message, lambda record: replace(record, state=ChunkState.PENDING, updated_at=now())
-        )
+        self._record(message, lambda record: chunk_states.hand_back(record, now()))
         return Outcome(verdict=Verdict.ABANDON, reason="WorkerStopping")
 
-    def _failed(self, message: ChunkMessage, error: WorkerError, verdict: Verdict) -> Outcome:
+    def _failed(
+        self,
+        message: ChunkMessage,
+        error: WorkerError,
+        verdict: Verdict,
+        manifest: JobManifest | None = None,
+    ) -> Outcome:
         log_tail = "\n".join(error.blender_log or self.renderer.log_tail())
-        state = ChunkState.FAILED if verdict is Verdict.DEAD_LETTER else ChunkState.PENDING
+        text = f"{error.reason}: {error.description}"
+        final = verdict is Verdict.DEAD_LETTER
+        change = chunk_states.fail if final else chunk_states.retry_later
         log.warning(
-            "chunk failed: %s: %s",
-            error.reason,
-            error.description,
+            "chunk failed: %s",
+            text,
             extra={"job_id": message.job_id, "chunk_index": message.chunk_index},
         )
         try:
-            self._record(
-                message,
-                lambda record: (
-                    replace(record, state=state, updated_at=now())
-                    .with_error(f"{error.reason}: {error.description}")
-                    .with_log(log_tail)
-                ),
-            )
+            self._record(message, lambda record: change(record, error=text, log=log_tail, at=now()))
+            if final and manifest is not None:
+                self._settle(message, manifest, ChunkState.FAILED, error=text)
         except (TransientError, OSError, AzureError):
+            # The dead-letter handler settles a dead-lettered chunk too; a retried one retries.
             log.warning("could not record the failure of chunk %s", message.message_id)
         return Outcome(verdict=verdict, reason=error.reason, description=error.description)
 
+    def _settle(
+        self, message: ChunkMessage, manifest: JobManifest, state: ChunkState, error: str = ""
+    ) -> None:
+        """Note the settled chunk in the job's ledger; the last one records the job's end.
+        A failure here hands the message back: its redelivery settles the chunk again."""
+        if self.lifecycle is None:
+            return
+        try:
+            if state is ChunkState.FAILED:
+                self.lifecycle.chunk_failed(manifest, message.chunk_index, error)
+            self.lifecycle.chunk_settled(manifest, message.chunk_index, state)
+        except (DependencyUnavailable, LedgerContention, ConcurrentUpdate, JobNotFound) as failure:
+            raise TransientError(f"could not settle the chunk: {failure}") from failure
+
+    def _first_frame_in(self, job_id: str) -> None:
+        """The job's first frame may be this one: say the job started (best effort: the next
+        chunk's first frame tries again)."""
+        if self.lifecycle is None:
+            return
+        try:
+            self.lifecycle.record_start(job_id)
+        except (DependencyUnavailable, ConcurrentUpdate, AzureError):
+            log.warning("could not record the start of job %s", job_id, exc_info=True)
+
 
 def _with_frames(record: ChunkRecord, seconds: dict[int, float]) -> ChunkRecord:
-    if not seconds:
-        return record
-    frames = tuple(sorted({*record.frames_done, *seconds}))
-    timings = {**record.frame_seconds, **{f: round(s, 3) for f, s in seconds.items()}}
-    return replace(record, frames_done=frames, frame_seconds=timings, updated_at=now())
+    return chunk_states.progress(record, seconds, now())
+
+
+def _size(rendered: RenderedFrame) -> int:
+    """Bytes a frame puts in Blob: the frame and its thumbnail."""
+    thumbnail = rendered.thumbnail.stat().st_size if rendered.thumbnail is not None else 0
+    return rendered.path.stat().st_size + thumbnail
 
 
 def _raise_failures(pending: list[Future[None]]) -> None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from functions.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from functions.problems import install_problem_handlers
-from functions.routes import health, jobs, scenes
+from functions.routes import health, jobs, scenes, webhooks
 from renderfarm.errors import DependencyUnavailable
 from renderfarm.json_logging import configure_json_logging
 from renderfarm.settings import Settings, get_settings
@@ -75,7 +75,7 @@ def create_app(
     )
     app.state.services = lazy
     router = APIRouter(prefix=API_PREFIX)
-    for module in (health, scenes, jobs):
+    for module in (health, scenes, jobs, webhooks):
         router.include_router(module.router)
     app.include_router(router)
     install_problem_handlers(app)

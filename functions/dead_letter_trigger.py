@@ -18,6 +18,7 @@ from renderfarm.blender_pools import parse_supported, queue_name
 from renderfarm.settings import Settings, get_settings
 from renderfarm_azure import clients
 from renderfarm_azure.dead_letters import record_dead_letter
+from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,21 @@ def jobs_container() -> ContainerClient:
     return clients.blob_service(settings).get_container_client(settings.jobs_container)
 
 
+@lru_cache(maxsize=1)
+def lifecycle() -> JobLifecycle:
+    """Settles dead-lettered chunks in their jobs; one per process, reused."""
+    settings = get_settings()
+    return job_lifecycle(
+        settings, blob_service=clients.blob_service(settings), bus=clients.servicebus(settings)
+    )
+
+
 def handle_dead_letter(
     message: func.ServiceBusMessage, jobs: ContainerClient | None = None
 ) -> None:
     record = record_dead_letter(
         jobs or jobs_container(),
+        lifecycle=lifecycle(),
         body=message.get_body(),
         message_id=message.message_id,
         reason=message.dead_letter_reason,

@@ -20,10 +20,13 @@ from renderfarm.errors import (
     EnqueueFailed,
     IdempotencyKeyReused,
     InvalidCursor,
+    InvalidSchedule,
     JobNotFound,
     QueuedFramesCapExceeded,
     SceneNotUsable,
 )
+from renderfarm.webhook_urls import WebhookUrlRejected
+from renderfarm.webhooks import TooManyWebhooks, WebhookNotFound
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:renderfarm:problem:"
@@ -143,6 +146,14 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911 (one line per 
                 "errors": [{"field": "scene_sha256", "in": "body", "detail": detail}],
             },
         )
+    if isinstance(error, InvalidSchedule):
+        return Problem(
+            422,
+            "validation",
+            "Invalid request",
+            str(error),
+            extra={"errors": [{"field": "not_before", "in": "body", "detail": str(error)}]},
+        )
     if isinstance(error, NoBlenderPool):
         return Problem(
             422,
@@ -193,6 +204,24 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911 (one line per 
     raise TypeError(f"not a domain error: {error!r}")
 
 
+def webhook_problem(error: Exception) -> Problem:
+    if isinstance(error, WebhookUrlRejected):
+        return Problem(
+            422,
+            "webhook-url-rejected",
+            "Webhook URL not allowed",
+            str(error),
+            extra={"errors": [{"field": "url", "in": "body", "detail": str(error)}]},
+        )
+    if isinstance(error, TooManyWebhooks):
+        return Problem(
+            409, "too-many-webhooks", "Too many webhooks", str(error), extra={"limit": error.limit}
+        )
+    if isinstance(error, WebhookNotFound):
+        return Problem(404, "webhook-not-found", "No such webhook")
+    raise TypeError(f"not a webhook error: {error!r}")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, Problem)
@@ -209,6 +238,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_domain(request: Request, error: Exception) -> JSONResponse:
         return problem_response(domain_problem(error), request)
+
+    async def on_webhook(request: Request, error: Exception) -> JSONResponse:
+        return problem_response(webhook_problem(error), request)
 
     async def on_key_config(request: Request, error: Exception) -> JSONResponse:
         log.error("API key configuration is unreadable: %s", error)
@@ -235,11 +267,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         SceneNotUsable,
         BlendHeaderError,
         NoBlenderPool,
+        InvalidSchedule,
         QueuedFramesCapExceeded,
         InvalidCursor,
         ConcurrentUpdate,
         DependencyUnavailable,
     ):
         app.add_exception_handler(kind, on_domain)
+    for webhook_error in (WebhookUrlRejected, TooManyWebhooks, WebhookNotFound):
+        app.add_exception_handler(webhook_error, on_webhook)
     app.add_exception_handler(KeyConfigError, on_key_config)
     app.add_exception_handler(Exception, on_unexpected)

@@ -1,5 +1,6 @@
-// renderfarm on Azure: the API (Functions, Flex Consumption), one chunk queue and one pool of
-// Blender workers per Blender version (Service Bus, Container Apps scaled by KEDA), Blob Storage,
+// renderfarm on Azure: the API and the events and webhook consumers (Functions, Flex
+// Consumption), one chunk queue and one pool of Blender workers per Blender version (Service Bus,
+// Container Apps scaled by KEDA), the job-events and webhook-deliveries queues, Blob Storage,
 // Key Vault, monitoring. This file only composes modules/; each module holds one concern.
 
 targetScope = 'resourceGroup'
@@ -97,6 +98,11 @@ var tags = {
 var queuePrefix = 'render-chunks'
 var scenesContainer = 'scenes'
 var jobsContainer = 'jobs'
+var webhooksContainer = 'webhooks'
+// What the farm says happened to jobs (job.accepted .. chunk.failed), and the webhook POSTs
+// those events fan out to: one queue each, beside the pool queues.
+var eventsQueue = 'job-events'
+var webhookDeliveriesQueue = 'webhook-deliveries'
 var deploymentContainer = 'app-package'
 
 // One pool per Blender version: its queue '<queuePrefix>-<major.minor>', its worker app and its
@@ -137,6 +143,7 @@ module storage 'modules/storage.bicep' = {
     workspaceId: monitoring.outputs.workspaceId
     scenesContainer: scenesContainer
     jobsContainer: jobsContainer
+    webhooksContainer: webhooksContainer
     deploymentContainer: deploymentContainer
     skuName: storageSku
   }
@@ -149,6 +156,8 @@ module serviceBus 'modules/servicebus.bicep' = {
     tags: tags
     token: token
     queueNames: poolQueueNames
+    eventsQueueName: eventsQueue
+    webhookDeliveriesQueueName: webhookDeliveriesQueue
     workspaceId: monitoring.outputs.workspaceId
   }
 }
@@ -179,8 +188,11 @@ module rbac 'modules/rbac.bicep' = {
     hostAccountName: storage.outputs.hostAccountName
     scenesContainer: scenesContainer
     jobsContainer: jobsContainer
+    webhooksContainer: webhooksContainer
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     queueNames: serviceBus.outputs.queueNames
+    eventsQueueName: serviceBus.outputs.eventsQueueName
+    webhookDeliveriesQueueName: serviceBus.outputs.webhookDeliveriesQueueName
     keyVaultName: keyVault.outputs.name
     registryName: registry.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
@@ -209,6 +221,9 @@ module api 'modules/functionapp.bicep' = {
     blenderVersions: blenderVersions
     scenesContainer: scenesContainer
     jobsContainer: jobsContainer
+    webhooksContainer: webhooksContainer
+    eventsQueue: eventsQueue
+    webhookDeliveriesQueue: webhookDeliveriesQueue
     keyVaultUrl: keyVault.outputs.uri
     instanceMemoryMB: functionInstanceMemoryMB
     maximumInstanceCount: functionMaximumInstanceCount
@@ -238,6 +253,7 @@ module workers 'modules/containerapps.bicep' = {
     pools: pools
     scenesContainer: scenesContainer
     jobsContainer: jobsContainer
+    eventsQueue: eventsQueue
     useJob: useContainerAppsJob
     cpu: workerCpu
     memory: workerMemory
@@ -263,6 +279,8 @@ module alerts 'modules/alerts.bicep' = {
     token: token
     serviceBusNamespaceId: serviceBus.outputs.namespaceId
     queueNames: serviceBus.outputs.queueNames
+    eventsQueueName: serviceBus.outputs.eventsQueueName
+    webhookDeliveriesQueueName: serviceBus.outputs.webhookDeliveriesQueueName
     appInsightsId: monitoring.outputs.appInsightsId
     alertEmail: alertEmail
     apiFailureRatePercent: apiFailureRatePercent
@@ -281,3 +299,5 @@ output keyVaultName string = keyVault.outputs.name
 output storageAccountName string = storage.outputs.dataAccountName
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output queueNames array = serviceBus.outputs.queueNames
+output eventsQueueName string = serviceBus.outputs.eventsQueueName
+output webhookDeliveriesQueueName string = serviceBus.outputs.webhookDeliveriesQueueName

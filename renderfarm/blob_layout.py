@@ -2,7 +2,8 @@
 
 Container ``scenes``: ``<sha256>.blend``.
 Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``,
-``<id>/frames/<frame:06d>.<ext>``, ``<id>/thumbs/<frame:06d>.jpg``, and the listing index
+``<id>/frames/<frame:06d>.<ext>``, ``<id>/thumbs/<frame:06d>.jpg``,
+``<id>/previews/{contact-sheet.png,preview.mp4}``, and the listing index
 ``_tenants/<tenant>/<newest-first key>_<id>``.
 """
 
@@ -53,6 +54,16 @@ def chunk_blob(job_id: str, index: int) -> str:
     return f"{job_id}/chunks/{index}.json"
 
 
+def settled_blob(job_id: str) -> str:
+    """The ledger of the job's settled chunks (renderfarm.job_end)."""
+    return f"{job_id}/settled.json"
+
+
+def schedule_blob(job_id: str) -> str:
+    """The sequence numbers of a deferred job's scheduled messages."""
+    return f"{job_id}/scheduled.json"
+
+
 def frames_prefix(job_id: str) -> str:
     return f"{job_id}/frames/"
 
@@ -63,6 +74,20 @@ def frame_blob(job_id: str, frame: int, extension: str) -> str:
 
 def thumb_blob(job_id: str, frame: int) -> str:
     return f"{job_id}/thumbs/{frame:06d}.jpg"
+
+
+def thumbs_prefix(job_id: str) -> str:
+    return f"{job_id}/thumbs/"
+
+
+def contact_sheet_blob(job_id: str) -> str:
+    """Every frame of a finished job as a labelled tile (PNG), written once by the finalizer."""
+    return f"{job_id}/previews/contact-sheet.png"
+
+
+def preview_video_blob(job_id: str) -> str:
+    """A finished job's frames as an H.264 MP4 at 24 fps, written once by the finalizer."""
+    return f"{job_id}/previews/preview.mp4"
 
 
 #: Frame numbers are zero-padded to this many digits in blob names (wider past 999,999).

@@ -1,8 +1,9 @@
 """The chunk record ``jobs/<id>/chunks/<n>.json``: what the worker says about one chunk.
 
 The worker writes it (etag-conditional) when it starts, after each frame, and when it ends. The
-same state and attempt count also go into the blob's metadata, so the API reads every chunk's
-state from one listing instead of one download per chunk.
+same state, attempt count and worker seconds (renderfarm.chunk_usage) also go into the blob's
+metadata, so the API reads every chunk's state and cost from one listing instead of one download
+per chunk.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from renderfarm.chunk_usage import ChunkUsage
 
 #: How much of Blender's output a record keeps.
 LOG_TAIL_MAX_CHARS = 4_000
@@ -42,6 +45,8 @@ class ChunkRecord:
     updated_at: datetime | None = None
     finished_at: datetime | None = None
     frame_seconds: dict[int, float] = field(default_factory=dict)
+    #: Worker seconds and bytes over every attempt (the cost model's input).
+    usage: ChunkUsage = field(default_factory=ChunkUsage)
 
     def with_error(self, error: str) -> ChunkRecord:
         return replace(self, last_error=error[-LAST_ERROR_MAX_CHARS:])
@@ -65,6 +70,7 @@ class ChunkRecord:
                 "updated_at": _iso(self.updated_at),
                 "finished_at": _iso(self.finished_at),
                 "frame_seconds": {str(k): v for k, v in self.frame_seconds.items()},
+                "usage": self.usage.to_dict(),
             },
             separators=(",", ":"),
         )
@@ -86,6 +92,7 @@ class ChunkRecord:
             updated_at=_parse_time(data.get("updated_at")),
             finished_at=_parse_time(data.get("finished_at")),
             frame_seconds={int(k): float(v) for k, v in data.get("frame_seconds", {}).items()},
+            usage=ChunkUsage.from_dict(data.get("usage")),
         )
 
     def to_metadata(self) -> dict[str, str]:
@@ -97,6 +104,7 @@ class ChunkRecord:
             metadata["started_at"] = self.started_at.isoformat()
         if self.finished_at is not None:
             metadata["finished_at"] = self.finished_at.isoformat()
+        metadata.update(self.usage.to_metadata())
         return metadata
 
 
@@ -109,6 +117,7 @@ class ChunkSummary:
     blender_version: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    usage: ChunkUsage = field(default_factory=ChunkUsage)
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str]) -> ChunkSummary | None:
@@ -120,6 +129,7 @@ class ChunkSummary:
                 blender_version=metadata.get("blender"),
                 started_at=_parse_time(metadata.get("started_at")),
                 finished_at=_parse_time(metadata.get("finished_at")),
+                usage=ChunkUsage.from_metadata(metadata),
             )
         except (KeyError, ValueError):
             return None
@@ -132,6 +142,7 @@ class ChunkSummary:
             blender_version=record.blender_version,
             started_at=record.started_at,
             finished_at=record.finished_at,
+            usage=record.usage,
         )
 
 

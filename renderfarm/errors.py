@@ -49,3 +49,7 @@ class ConcurrentUpdate(RuntimeError):
 
 class InvalidCursor(ValueError):
     """A list cursor that this API did not hand out."""
+
+
+class InvalidSchedule(ValueError):
+    """A ``not_before`` in the past or too far ahead."""

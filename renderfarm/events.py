@@ -72,7 +72,9 @@ class JobEvent:
     @classmethod
     def from_json(cls, body: str | bytes) -> JobEvent:
         try:
-            data: dict[str, Any] = json.loads(body)
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise EventFormatError("not a job event: not a JSON object")
             if data.get("version") != SCHEMA_VERSION:
                 raise EventFormatError(f"unknown event version {data.get('version')!r}")
             chunk = data.get("chunk_index")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from renderfarm import blob_layout as layout
 from renderfarm.blend_header import BlenderVersion, saved_by
@@ -19,13 +20,16 @@ from renderfarm.errors import (
     DependencyUnavailable,
     EnqueueFailed,
     IdempotencyKeyReused,
+    InvalidSchedule,
     JobNotFound,
     QueuedFramesCapExceeded,
 )
+from renderfarm.events import EventType, JobEvent
 from renderfarm.idempotency import job_id_for
+from renderfarm.job_end import JobOutcome
 from renderfarm.job_spec import JobRequest
 from renderfarm.manifest import EnqueueState, JobManifest
-from renderfarm.ports import ChunkQueue, IndexEntry, JobStore, SceneStore, Versioned
+from renderfarm.ports import ChunkQueue, EventPublisher, IndexEntry, JobStore, SceneStore, Versioned
 from renderfarm.status import JobState, JobStatus, job_status
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,8 @@ MAX_SCANNED_PER_LIST = 200
 _UPDATE_TRIES = 5
 #: Unfinished jobs whose chunk records are listed at once when counting queued frames.
 CAP_CHECK_THREADS = 8
+#: How far ahead a job may be scheduled (scheduled messages wait in the queue until then).
+MAX_SCHEDULE_AHEAD = timedelta(days=30)
 #: How old the per-tenant count of waiting frames may be before it is counted again.
 CAP_ESTIMATE_SECONDS = 5.0
 
@@ -65,12 +71,14 @@ class JobService:
         clock: Callable[[], datetime],
         max_queued_frames: int,
         blenders: Sequence[BlenderVersion],
+        events: EventPublisher,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self._store = store
         self._scenes = scenes
         self._queue = queue
         self._blenders = tuple(blenders)
+        self._events = events
         self._clock = clock
         self._max_queued_frames = max_queued_frames
         self._monotonic = monotonic
@@ -93,6 +101,7 @@ class JobService:
             if existing is not None:
                 return self._replay(existing, request, trace_context)
         spec = request.to_spec()
+        self._check_schedule(spec.not_before)
         self._scenes.verify(spec.scene_sha256)
         scene_version = saved_by(self._scenes.head(spec.scene_sha256))
         pinned = BlenderVersion.parse(request.blender) if request.blender else None
@@ -130,15 +139,42 @@ class JobService:
 
     def _enqueue(self, manifest: JobManifest, trace_context: Mapping[str, str]) -> JobManifest:
         try:
-            self._queue.send(manifest.blender, manifest.messages(), trace_context)
+            not_before = manifest.spec.not_before
+            if not_before is None:
+                self._queue.send(manifest.blender, manifest.messages(), trace_context)
+            else:  # scheduled messages: the queue holds them until then
+                scheduled = self._queue.schedule(
+                    manifest.blender, manifest.messages(), trace_context, at=not_before
+                )
+                self._store.save_schedule(manifest.job_id, scheduled)
+            # Before "enqueued": a retry of a job that stopped here sends both again.
+            self._announce(EventType.JOB_ACCEPTED, manifest)
         except DependencyUnavailable as error:
             log.warning(
                 "enqueue failed", extra={"job_id": manifest.job_id, "tenant": manifest.tenant}
             )
-            reason = str(error)
-            self._update(manifest.job_id, lambda m: m.enqueue_failed(reason))
+            reason, now = str(error), self._clock()
+            failed = self._update(
+                manifest.job_id,
+                lambda m: m.enqueue_failed(reason).ended(JobOutcome.FAILED, now),
+            )
+            self._store.mark_terminal(failed)
+            with contextlib.suppress(DependencyUnavailable):  # Service Bus is likely down too
+                self._announce(EventType.JOB_FAILED, failed)
             raise EnqueueFailed(manifest.job_id, error) from error
         return self._update(manifest.job_id, JobManifest.enqueued)
+
+    def _check_schedule(self, not_before: datetime | None) -> None:
+        if not_before is None:
+            return
+        now = self._clock()
+        if not_before <= now:
+            raise InvalidSchedule(f"not_before {not_before.isoformat()} is in the past")
+        if not_before > now + MAX_SCHEDULE_AHEAD:
+            raise InvalidSchedule(
+                f"not_before {not_before.isoformat()} is more than "
+                f"{MAX_SCHEDULE_AHEAD.days} days ahead"
+            )
 
     def _update(self, job_id: str, change: Callable[[JobManifest], JobManifest]) -> JobManifest:
         """Apply ``change`` to the stored manifest, re-reading when someone else wrote first."""
@@ -227,7 +263,7 @@ class JobService:
         manifest = versioned.manifest
         chunks = self._store.chunk_summaries(job_id)
         # A job once complete stays complete (frames are never removed): no need to list them.
-        if manifest.completed_at is not None:
+        if manifest.outcome == JobOutcome.COMPLETED:
             frames = frozenset(manifest.spec.frames)
         elif list_frames:
             frames = self._frames_present(manifest, chunks)
@@ -246,12 +282,10 @@ class JobService:
             or (summary.state is not ChunkState.DONE and summary.attempts > 1)
         ][:MAX_ERRORS_READ]
         errors = self._store.chunk_errors(job_id, troubled) if troubled else {}
-        status = job_status(manifest, chunks=chunks, errors=errors, frames_present=frames)
-        if status.state is JobState.COMPLETED and manifest.completed_at is None and list_frames:
-            finished_at = status.finished_at or self._clock()
-            manifest = self._update(job_id, lambda m: m.completed(finished_at))
-        if status.state.is_terminal and not manifest_was_terminal(versioned.manifest):
-            self._store.mark_terminal(manifest)
+        # A read never writes: the job's end is recorded where its last chunk settles.
+        status = job_status(
+            manifest, chunks=chunks, errors=errors, frames_present=frames, now=self._clock()
+        )
         return manifest, status
 
     def _frames_present(
@@ -299,14 +333,38 @@ class JobService:
         return JobPage(statuses=tuple(found), cursor=cursor)
 
     def cancel(self, job_id: str, *, tenant: str) -> tuple[JobManifest, JobStatus]:
-        """Mark the job cancelled (again is fine); workers stop at their next frame."""
-        self.status(job_id, tenant=tenant)  # 404 for a job that is not the tenant's
-        now = self._clock()
-        self._store.mark_terminal(self._update(job_id, lambda m: m.cancelled(now)))
-        self._forget_waiting(tenant)
+        """Cancel the job (again is fine): its end is recorded now, once, and workers stop at
+        their next frame. A job that has ended already stays as it ended."""
+        manifest, _ = self.status(job_id, tenant=tenant)  # 404 for another tenant's job
+        if manifest.outcome is None:
+            now = self._clock()
+            manifest = self._update(
+                job_id, lambda m: m.cancelled(now).ended(JobOutcome.CANCELLED, now)
+            )
+            self._store.mark_terminal(manifest)
+            self._forget_waiting(tenant)
+            self._unschedule(manifest)
+            if manifest.outcome == JobOutcome.CANCELLED:
+                self._announce(EventType.JOB_CANCELLED, manifest)
         return self.status(job_id, tenant=tenant)
 
+    def _unschedule(self, manifest: JobManifest) -> None:
+        """A cancelled job's scheduled messages are taken off the queue; any already due are
+        cancelled by their workers, as for any job."""
+        if manifest.spec.not_before is None or manifest.spec.not_before <= self._clock():
+            return
+        scheduled = self._store.read_schedule(manifest.job_id)
+        if scheduled:
+            self._queue.cancel_scheduled(manifest.blender, scheduled)
 
-def manifest_was_terminal(manifest: JobManifest) -> bool:
-    """Whether the stored manifest already said the job is over (so the index knows)."""
-    return manifest.completed_at is not None or manifest.cancelled_at is not None
+    def _announce(self, event_type: EventType, manifest: JobManifest) -> None:
+        self._events.publish(
+            [
+                JobEvent(
+                    type=event_type,
+                    job_id=manifest.job_id,
+                    tenant=manifest.tenant,
+                    at=self._clock(),
+                )
+            ]
+        )

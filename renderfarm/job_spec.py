@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Annotated, Any, Self
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -93,6 +95,14 @@ class JobRequest(BaseModel):
         ),
         examples=["5.3"],
     )
+    not_before: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "RFC 3339 time before which no chunk renders (at most 30 days ahead): the job "
+            "shows 'scheduled' until then"
+        ),
+        examples=["2026-12-24T22:00:00Z"],
+    )
 
     @field_validator("frames")
     @classmethod
@@ -113,6 +123,7 @@ class JobRequest(BaseModel):
             render=self.render.to_domain(),
             chunk_size=self.chunk_size,
             priority=self.priority,
+            not_before=self.not_before,
         )
 
     def fingerprint(self) -> str:
@@ -130,6 +141,7 @@ class JobSpec:
     render: RenderSettings
     chunk_size: int | None
     priority: int
+    not_before: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +150,7 @@ class JobSpec:
             "render": render_settings_to_dict(self.render),
             "chunk_size": self.chunk_size,
             "priority": self.priority,
+            "not_before": self.not_before.isoformat() if self.not_before else None,
         }
 
     @classmethod
@@ -148,6 +161,9 @@ class JobSpec:
             render=render_settings_from_dict(data["render"]),
             chunk_size=data["chunk_size"],
             priority=data["priority"],
+            not_before=datetime.fromisoformat(data["not_before"])
+            if data.get("not_before")
+            else None,
         )
 
 

@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from renderfarm.chunking import Chunk, plan_chunks, planned_chunk_size
+from renderfarm.job_end import JobOutcome
 from renderfarm.job_spec import JobSpec
 from renderfarm.messages import ChunkMessage
 
@@ -45,8 +46,15 @@ class JobManifest:
     enqueue_state: EnqueueState = EnqueueState.ENQUEUING
     enqueue_error: str | None = None
     cancelled_at: datetime | None = None
-    #: Set once every frame was seen present: frames are never removed, so it stays complete.
-    completed_at: datetime | None = None
+    #: When its first frame was in Blob (the worker that uploaded it wrote this, once).
+    started_at: datetime | None = None
+    #: How it ended (completed, failed or cancelled) and when: written once, by whoever settled
+    #: its last chunk (renderfarm_azure.job_lifecycle) or cancelled it. A read never writes.
+    outcome: str | None = None
+    finished_at: datetime | None = None
+    #: When the finalizer uploaded ``previews/`` (renderfarm_azure.previews): a status read then
+    #: knows they exist without listing.
+    previews_at: datetime | None = None
 
     @classmethod
     def new(
@@ -110,8 +118,17 @@ class JobManifest:
     def cancelled(self, at: datetime) -> JobManifest:
         return self if self.cancelled_at is not None else replace(self, cancelled_at=at)
 
-    def completed(self, at: datetime) -> JobManifest:
-        return self if self.completed_at is not None else replace(self, completed_at=at)
+    def started(self, at: datetime) -> JobManifest:
+        return self if self.started_at is not None else replace(self, started_at=at)
+
+    def ended(self, outcome: str, at: datetime) -> JobManifest:
+        """The job's end; the first one recorded stands."""
+        if outcome not in JobOutcome.ALL:
+            raise ValueError(f"{outcome!r} is not how a job ends")
+        return self if self.outcome is not None else replace(self, outcome=outcome, finished_at=at)
+
+    def with_previews(self, at: datetime) -> JobManifest:
+        return self if self.previews_at is not None else replace(self, previews_at=at)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -130,7 +147,10 @@ class JobManifest:
                 "enqueue_state": self.enqueue_state.value,
                 "enqueue_error": self.enqueue_error,
                 "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None,
-                "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+                "started_at": _iso(self.started_at),
+                "outcome": self.outcome,
+                "finished_at": _iso(self.finished_at),
+                "previews_at": self.previews_at.isoformat() if self.previews_at else None,
             },
             separators=(",", ":"),
         )
@@ -140,7 +160,9 @@ class JobManifest:
         data: dict[str, Any] = json.loads(body)
         if data.get("version") != SCHEMA_VERSION:
             raise ValueError(f"unknown manifest version {data.get('version')!r}")
-        cancelled, completed = data.get("cancelled_at"), data.get("completed_at")
+        cancelled = data.get("cancelled_at")
+        # Before the farm recorded ends, a status read set completed_at on seeing every frame.
+        legacy_completed = _time(data.get("completed_at"))
         return cls(
             job_id=data["job_id"],
             tenant=data["tenant"],
@@ -155,5 +177,16 @@ class JobManifest:
             enqueue_state=EnqueueState(data["enqueue_state"]),
             enqueue_error=data.get("enqueue_error"),
             cancelled_at=datetime.fromisoformat(cancelled) if cancelled else None,
-            completed_at=datetime.fromisoformat(completed) if completed else None,
+            started_at=_time(data.get("started_at")),
+            outcome=data.get("outcome") or ("completed" if legacy_completed else None),
+            finished_at=_time(data.get("finished_at")) or legacy_completed,
+            previews_at=_time(data.get("previews_at")),
         )
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from renderfarm.chunk_record import ChunkSummary
@@ -63,6 +64,11 @@ class JobStore(Protocol):
     def mark_terminal(self, manifest: JobManifest) -> None:
         """Note in the index that the job is over, so the queued-frames count skips it."""
 
+    def save_schedule(self, job_id: str, sequence_numbers: Sequence[int]) -> None:
+        """Keep the scheduled messages' sequence numbers, to cancel them with the job."""
+
+    def read_schedule(self, job_id: str) -> tuple[int, ...]: ...
+
 
 class SceneStore(Protocol):
     def verify(self, sha256: str) -> None:
@@ -78,6 +84,19 @@ class ChunkQueue(Protocol):
     ) -> None:
         """Put every message on the queue of the ``blender`` (major.minor) pool or raise
         DependencyUnavailable."""
+
+    def schedule(
+        self,
+        blender: str,
+        messages: Sequence[ChunkMessage],
+        trace_context: Mapping[str, str],
+        *,
+        at: datetime,
+    ) -> tuple[int, ...]:
+        """Schedule every message for ``at``; their sequence numbers."""
+
+    def cancel_scheduled(self, blender: str, sequence_numbers: Sequence[int]) -> None:
+        """Take scheduled messages off the queue (those already due are gone: fine)."""
 
 
 class EventPublisher(Protocol):

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     blender_versions: str = "5.3"
     # A worker's own queue; unset, it is the queue of the pool of the Blender it runs.
     queue_name: str | None = None
+    # What the farm says happened to jobs, and the signed webhook POSTs those events become.
+    events_queue: str = "job-events"
+    webhook_deliveries_queue: str = "webhook-deliveries"
+    # Webhook records (and, without a Key Vault, their secrets), apart from the workers' jobs.
+    webhooks_container: str = "webhooks"
+    # The first retry's delay; later ones are 5x, 24x, 120x, 720x it (5 s base: up to 1 h).
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
 
     # API keys: "tenant=sha256hex,..." locally, or a Key Vault whose secrets hold them.
     api_key_hashes: str | None = None

@@ -7,16 +7,18 @@ A frame's blob is the truth about that frame; a chunk record adds what frames ca
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from renderfarm.chunk_record import ChunkState, ChunkSummary
+from renderfarm.chunk_usage import ChunkUsage
 from renderfarm.chunking import Chunk
 from renderfarm.manifest import EnqueueState, JobManifest
 
 
 class JobState(StrEnum):
+    SCHEDULED = "scheduled"  # deferred: nothing renders before its not_before
     QUEUED = "queued"
     RENDERING = "rendering"
     COMPLETED = "completed"
@@ -39,6 +41,8 @@ class ChunkStatus:
     blender_version: str | None
     started_at: datetime | None
     finished_at: datetime | None
+    #: Worker seconds and bytes the chunk's record carries (renderfarm.cost prices them).
+    usage: ChunkUsage = field(default_factory=ChunkUsage)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +79,7 @@ def job_status(
     chunks: Mapping[int, ChunkSummary],
     errors: Mapping[int, str],
     frames_present: Set[int],
+    now: datetime | None = None,
 ) -> JobStatus:
     """Aggregate a job's status. ``chunks`` and ``errors`` hold what records exist, by index."""
     chunk_statuses = tuple(
@@ -86,7 +91,7 @@ def job_status(
     failed = sum(
         c.frames_total - c.frames_done for c in chunk_statuses if c.state is ChunkState.FAILED
     )
-    state = _job_state(manifest, chunk_statuses)
+    state = _job_state(manifest, chunk_statuses, now)
     started = [c.started_at for c in chunk_statuses if c.started_at is not None]
     finished = [c.finished_at for c in chunk_statuses if c.finished_at is not None]
     return JobStatus(
@@ -98,7 +103,8 @@ def job_status(
         chunks=chunk_statuses,
         created_at=manifest.created_at,
         started_at=min(started) if started else None,
-        finished_at=max(finished) if finished and state.is_terminal else None,
+        finished_at=manifest.finished_at
+        or (max(finished) if finished and state.is_terminal else None),
         cancelled_at=manifest.cancelled_at,
         error=manifest.enqueue_error,
         frames_present=tuple(sorted(job_frames & frames_present)),
@@ -129,12 +135,23 @@ def _chunk_status(
         blender_version=summary.blender_version if summary else None,
         started_at=summary.started_at if summary else None,
         finished_at=summary.finished_at if summary else None,
+        usage=summary.usage if summary else ChunkUsage(),
     )
 
 
-def _job_state(manifest: JobManifest, chunks: tuple[ChunkStatus, ...]) -> JobState:
-    """First rule that holds wins: all frames present beats a late cancel or a failed send."""
+def _job_state(
+    manifest: JobManifest, chunks: tuple[ChunkStatus, ...], now: datetime | None
+) -> JobState:
+    """How the job ended, once the farm has recorded it; before, the first rule that holds wins
+    (all frames present beats a late cancel or a failed send)."""
+    if manifest.outcome is not None:
+        return JobState(manifest.outcome)
     states = {chunk.state for chunk in chunks}
+    not_before = manifest.spec.not_before
+    if not_before is not None and now is not None and now < not_before and states == {
+        ChunkState.PENDING
+    }:
+        return JobState.SCHEDULED
     rules = (
         (states == {ChunkState.DONE}, JobState.COMPLETED),
         (manifest.cancelled_at is not None, JobState.CANCELLED),

@@ -12,20 +12,29 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from azure.core.exceptions import AzureError
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, ServiceBusSubQueue
 from azure.storage.blob import ContainerClient
 
+from renderfarm import chunk_states
 from renderfarm.chunk_record import ChunkRecord, ChunkState
+from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable
 from renderfarm.messages import ChunkMessage, MessageFormatError, parse_message_id
 from renderfarm_azure.chunk_records import RecordContention, update_chunk_record
+from renderfarm_azure.job_lifecycle import JobLifecycle, LedgerContention, job_lifecycle
 
 log = logging.getLogger(__name__)
 
-_SETTLED_STATES = {ChunkState.DONE, ChunkState.CANCELLED}
+#: What makes a dead letter wait for the next pass: every step is safe to repeat.
+SETTLE_FAILURES = (
+    AzureError,
+    RecordContention,
+    LedgerContention,
+    DependencyUnavailable,
+    ConcurrentUpdate,
+)
 
 
 def chunk_of(body: bytes, message_id: str | None) -> tuple[str, int] | None:
@@ -41,31 +50,6 @@ def chunk_of(body: bytes, message_id: str | None) -> tuple[str, int] | None:
         return None
 
 
-def failed_record(
-    current: ChunkRecord | None,
-    *,
-    job_id: str,
-    chunk_index: int,
-    reason: str,
-    description: str,
-    delivery_count: int,
-) -> ChunkRecord:
-    """The record after a dead-lettering: failed, unless the chunk had already finished."""
-    record = current or ChunkRecord(
-        job_id=job_id, chunk_index=chunk_index, state=ChunkState.PENDING
-    )
-    if record.state in _SETTLED_STATES:
-        return record
-    attempts = max(record.attempts, delivery_count)
-    if record.state is ChunkState.FAILED and record.last_error:
-        return replace(record, attempts=attempts)  # the worker already said why
-    now = datetime.now(UTC)
-    failed = replace(
-        record, state=ChunkState.FAILED, attempts=attempts, updated_at=now, finished_at=now
-    )
-    return failed.with_error(f"{reason}: {description}".strip(": "))
-
-
 def record_dead_letter(
     jobs: ContainerClient,
     *,
@@ -74,8 +58,10 @@ def record_dead_letter(
     reason: str | None,
     description: str | None,
     delivery_count: int,
+    lifecycle: JobLifecycle | None = None,
 ) -> ChunkRecord | None:
-    """Mark the message's chunk failed; None when the message is not a chunk message."""
+    """Mark the message's chunk failed and settle it in its job (whose end it may be); None
+    when the message is not a chunk message."""
     found = chunk_of(body, message_id)
     if found is None:
         log.warning("dead-lettered message %s is not a chunk message", message_id)
@@ -85,19 +71,35 @@ def record_dead_letter(
         jobs,
         job_id,
         index,
-        lambda current: failed_record(
-            current,
-            job_id=job_id,
-            chunk_index=index,
+        lambda current: chunk_states.dead_lettered(
+            current or chunk_states.new_record(job_id, index),
             reason=reason or "DeadLettered",
             description=description or "",
             delivery_count=delivery_count,
+            at=datetime.now(UTC),
         ),
     )
+    if lifecycle is not None and chunk_states.is_settled(record.state):
+        _settle(lifecycle, record)
     return record
 
 
-def handle(jobs: ContainerClient, message: ServiceBusReceivedMessage) -> ChunkRecord | None:
+def _settle(lifecycle: JobLifecycle, record: ChunkRecord) -> None:
+    versioned = lifecycle.store.read_manifest(record.job_id)
+    if versioned is None:
+        log.warning("dead-lettered chunk of job %s, which has no manifest", record.job_id)
+        return
+    manifest = versioned.manifest
+    if record.state is ChunkState.FAILED:
+        lifecycle.chunk_failed(manifest, record.chunk_index, record.last_error or "")
+    lifecycle.chunk_settled(manifest, record.chunk_index, record.state)
+
+
+def handle(
+    jobs: ContainerClient,
+    message: ServiceBusReceivedMessage,
+    lifecycle: JobLifecycle | None = None,
+) -> ChunkRecord | None:
     return record_dead_letter(
         jobs,
         body=b"".join(message.body),
@@ -105,6 +107,7 @@ def handle(jobs: ContainerClient, message: ServiceBusReceivedMessage) -> ChunkRe
         reason=message.dead_letter_reason,
         description=message.dead_letter_error_description,
         delivery_count=message.delivery_count or 0,
+        lifecycle=lifecycle,
     )
 
 
@@ -116,6 +119,7 @@ def drain(
     stop: threading.Event,
     wait_s: float = 2.0,
     once: bool = False,
+    lifecycle: JobLifecycle | None = None,
 ) -> int:
     """Record and complete dead-lettered chunks until stopped (or the queue is empty, ``once``)."""
     handled = 0
@@ -126,8 +130,8 @@ def drain(
                 break
             for message in messages:
                 try:
-                    handle(jobs, message)
-                except (AzureError, RecordContention):
+                    handle(jobs, message, lifecycle)
+                except SETTLE_FAILURES:
                     log.warning(
                         "could not record dead letter %s", message.message_id, exc_info=True
                     )
@@ -151,11 +155,13 @@ def main() -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    jobs = clients.blob_service(settings).get_container_client(settings.jobs_container)
+    blob_service = clients.blob_service(settings)
+    jobs = blob_service.get_container_client(settings.jobs_container)
 
     def serve(queue: str) -> None:
-        with clients.servicebus(settings) as client:
-            drain(client, jobs, queue, stop=stop)
+        with clients.servicebus(settings) as client, clients.servicebus(settings) as events:
+            lifecycle = job_lifecycle(settings, blob_service=blob_service, bus=events)
+            drain(client, jobs, queue, stop=stop, lifecycle=lifecycle)
 
     threads = [
         threading.Thread(target=serve, args=(queue_name(settings.queue_prefix, v),), name=str(v))

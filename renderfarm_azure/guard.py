@@ -3,6 +3,7 @@ DependencyUnavailable (503 + Retry-After at the HTTP edge)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -44,3 +45,18 @@ def guarded(breaker: CircuitBreaker, call: Callable[[], T]) -> T:
         ) from error
     breaker.succeeded()
     return result
+
+
+#: Failures in a row that open a breaker, and how long it stays open.
+BREAKER_THRESHOLD = 5
+BREAKER_OPEN_SECONDS = 15.0
+
+
+def breaker(name: str) -> CircuitBreaker:
+    """A breaker for one dependency of one process, with the farm's thresholds."""
+    return CircuitBreaker(
+        name=name,
+        threshold=BREAKER_THRESHOLD,
+        open_seconds=BREAKER_OPEN_SECONDS,
+        clock=time.monotonic,
+    )

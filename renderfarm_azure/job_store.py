@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import cast
@@ -151,6 +152,22 @@ class BlobJobStore:
             return IndexPage(entries=entries, cursor=pages.continuation_token or None)
 
         return guarded(self._breaker, page)
+
+    def save_schedule(self, job_id: str, sequence_numbers: Sequence[int]) -> None:
+        blob = self._container.get_blob_client(layout.schedule_blob(job_id))
+        body = json.dumps({"sequence_numbers": list(sequence_numbers)})
+        guarded(
+            self._breaker,
+            lambda: blob.upload_blob(body, overwrite=True, content_settings=_JSON),
+        )
+
+    def read_schedule(self, job_id: str) -> tuple[int, ...]:
+        blob = self._container.get_blob_client(layout.schedule_blob(job_id))
+        try:
+            body = guarded(self._breaker, lambda: blob.download_blob().readall())
+        except ResourceNotFoundError:
+            return ()
+        return tuple(int(n) for n in json.loads(body)["sequence_numbers"])
 
     def mark_terminal(self, manifest: JobManifest) -> None:
         blob = self._container.get_blob_client(_index_name(manifest))

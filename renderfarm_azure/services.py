@@ -17,23 +17,15 @@ from renderfarm.rate_limit import RateLimiter
 from renderfarm.settings import Settings
 from renderfarm_azure import clients
 from renderfarm_azure.chunk_sender import ServiceBusChunkQueue
-from renderfarm_azure.guard import guarded
+from renderfarm_azure.event_publisher import ServiceBusEventPublisher
+from renderfarm_azure.guard import breaker, guarded
 from renderfarm_azure.job_store import BlobJobStore
 from renderfarm_azure.key_source import KeySource, KeyVaultKeySource, StaticKeySource
 from renderfarm_azure.sas import SasSigner
 from renderfarm_azure.scene_store import BlobSceneStore
-
-BREAKER_THRESHOLD = 5
-BREAKER_OPEN_SECONDS = 15.0
-
-
-def _breaker(name: str) -> CircuitBreaker:
-    return CircuitBreaker(
-        name=name,
-        threshold=BREAKER_THRESHOLD,
-        open_seconds=BREAKER_OPEN_SECONDS,
-        clock=time.monotonic,
-    )
+from renderfarm_azure.senders import QueueSenders
+from renderfarm_azure.webhooks.registry import WebhookRegistry
+from renderfarm_azure.webhooks.services import webhook_registry
 
 
 def utc_now() -> datetime:
@@ -49,14 +41,17 @@ class Services:
     scenes: BlobSceneStore
     signer: SasSigner
     queue: ServiceBusChunkQueue
+    senders: QueueSenders
+    events: ServiceBusEventPublisher
     job_service: JobService
     keys: KeySource
     rate_limiter: RateLimiter
     blob_breaker: CircuitBreaker
+    webhooks: WebhookRegistry
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
-        blob_breaker, bus_breaker = _breaker("blob storage"), _breaker("service bus")
+        blob_breaker, bus_breaker = breaker("blob storage"), breaker("service bus")
         blob_service = clients.blob_service(settings)
         bus = clients.servicebus(settings)
         signer = SasSigner(service=blob_service, breaker=blob_breaker)
@@ -70,9 +65,11 @@ class Services:
             breaker=blob_breaker,
         )
         blenders = settings.blender_pools()
+        senders = QueueSenders(client=bus, breaker=bus_breaker)
         queue = ServiceBusChunkQueue(
-            client=bus, queue_prefix=settings.queue_prefix, blenders=blenders, breaker=bus_breaker
+            senders=senders, queue_prefix=settings.queue_prefix, blenders=blenders
         )
+        events = ServiceBusEventPublisher(senders=senders, queue_name=settings.events_queue)
         return cls(
             settings=settings,
             blob_service=blob_service,
@@ -88,17 +85,26 @@ class Services:
                 clock=utc_now,
                 max_queued_frames=settings.max_queued_frames_per_tenant,
                 blenders=blenders,
+                events=events,
             ),
+            senders=senders,
+            events=events,
             keys=_key_source(settings),
             rate_limiter=RateLimiter(
                 per_minute=settings.rate_limit_per_minute, clock=time.monotonic
             ),
             blob_breaker=blob_breaker,
+            webhooks=webhook_registry(settings, blob_service, breaker=blob_breaker),
         )
 
     def ensure_containers(self) -> None:
         """Create the containers where nothing else has (locally; Bicep does it in Azure)."""
-        for name in (self.settings.scenes_container, self.settings.jobs_container):
+        settings = self.settings
+        for name in (
+            settings.scenes_container,
+            settings.jobs_container,
+            settings.webhooks_container,
+        ):
             container = self.blob_service.get_container_client(name)
             try:
                 guarded(self.blob_breaker, container.create_container)
@@ -106,7 +112,7 @@ class Services:
                 continue
 
     def close(self) -> None:
-        self.queue.close()
+        self.senders.close()
         self.servicebus.close()
         self.blob_service.close()
 
@@ -116,6 +122,6 @@ def _key_source(settings: Settings) -> KeySource:
         return KeyVaultKeySource(
             vault_url=settings.keyvault_url,
             credential=clients.credential(settings),
-            breaker=_breaker("key vault"),
+            breaker=breaker("key vault"),
         )
     return StaticKeySource(KeyRing.from_setting(settings.api_key_hashes))

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from renderfarm_local import services
 from renderfarm_local.farm_api import DEFAULT_API_URL, FarmClient, FarmError
+from renderfarm_local.farm_previews import fetch_previews
 from renderfarm_local.job_follower import FrameDownloader, describe_failure
 from renderfarm_local.live_view import farm_view, latest_jobs
 from renderfarm_local.local_farm import (
@@ -36,7 +37,6 @@ from renderfarm_local.local_farm import (
     with_max_replicas,
 )
 from renderfarm_local.pools import DEFAULT_BLENDER, PoolUnavailable, local_pools
-from renderfarm_local.preview import write_previews
 from renderfarm_local.render_request import ENGINES, FORMATS, RenderOptions
 from renderfarm_local.rendering import report, submit_scene, watch_and_download
 from renderfarm_local.scaling_rule import ScalingConfigError, ScalingParameters
@@ -110,6 +110,7 @@ def render_options(function: Callable[..., Any]) -> Callable[..., Any]:
 def _options(**kwargs: Any) -> RenderOptions:
     return RenderOptions(
         blender=kwargs.get("pin_blender"),
+        not_before=kwargs.get("not_before"),
         frames=kwargs["frames"],
         chunk_size=kwargs["chunk_size"],
         engine=kwargs["engine"],
@@ -148,6 +149,12 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None) -> None:
     metavar="MAJOR.MINOR",
     default=None,
     help="render with this Blender [default: the farm's oldest not older than the scene's]",
+)
+@click.option(
+    "--not-before",
+    metavar="TIME",
+    default=None,
+    help="RFC 3339 time before which nothing renders, e.g. 2026-12-24T22:00:00Z",
 )
 @click.option("--wait", is_flag=True, help="show progress and download frames as they land")
 @click.pass_obj
@@ -191,7 +198,8 @@ def status(target: Target, /, job_id: str) -> None:
 
 @cli.command()
 @click.option(
-    "--state", type=click.Choice(["queued", "rendering", "completed", "failed", "cancelled"])
+    "--state",
+    type=click.Choice(["scheduled", "queued", "rendering", "completed", "failed", "cancelled"]),
 )
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
 @click.pass_obj
@@ -232,12 +240,15 @@ def download(target: Target, /, job_id: str, out: Path | None) -> None:
         progress = client.status(job_id)
         downloader = FrameDownloader(client, out_dir)
         fetched = downloader.fetch_new(progress)
-    files = [downloader.files[frame] for frame in sorted(downloader.files)]
+        files = [downloader.files[frame] for frame in sorted(downloader.files)]
+        completed = progress.state == "completed" and bool(files)
+        previews = fetch_previews(client, progress, files, out_dir) if completed else None
     stdout.print(f"{len(fetched)} frames downloaded, {len(files)} in {downloader.frames_dir}")
-    if progress.state == "completed" and files:
-        preview = write_previews(files, out_dir)
-        if preview is not None:
-            stdout.print(f"contact sheet {preview.contact_sheet}, preview {preview.animation}")
+    if previews is not None:
+        if previews.preview is not None:
+            sheet, video = previews.preview.contact_sheet, previews.preview.animation
+            made_by = previews.made_by
+            stdout.print(f"contact sheet {sheet}, preview {video} (by {made_by})", soft_wrap=True)
     elif not progress.is_over:
         stdout.print(f"job {job_id} is {progress.state}: run this again for the rest")
 

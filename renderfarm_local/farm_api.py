@@ -37,6 +37,25 @@ class ChunkProgress:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PreviewUrls:
+    """Read URLs of the previews the farm built (``previews`` in the job's status)."""
+
+    contact_sheet_url: str
+    video_url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostView:
+    """``cost`` in the job's status: the farm's estimate at list prices."""
+
+    worker_seconds: float
+    render_seconds: float
+    estimated_usd: float
+    usd_per_frame: float | None
+    prices_as_of: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobProgress:
     """``GET /api/jobs/{id}``, with every page of frame URLs gathered."""
 
@@ -52,6 +71,11 @@ class JobProgress:
     #: The pool (major.minor) and the full versions of the Blenders that rendered it.
     blender: str | None = None
     rendered_by: tuple[str, ...] = ()
+    finished_at: datetime | None = None
+    #: A farm that builds previews says ``previews`` (null until built); an older one does not.
+    farm_builds_previews: bool = False
+    previews: PreviewUrls | None = None
+    cost: CostView | None = None
 
     @property
     def is_over(self) -> bool:
@@ -105,6 +129,27 @@ def _chunk(data: dict[str, Any]) -> ChunkProgress:
         started_at=_time(data.get("started_at")),
         finished_at=_time(data.get("finished_at")),
         blender_version=data.get("blender_version"),
+    )
+
+
+def _previews(data: dict[str, Any] | None) -> PreviewUrls | None:
+    if not data:
+        return None
+    return PreviewUrls(
+        contact_sheet_url=str(data["contact_sheet_url"]), video_url=str(data["video_url"])
+    )
+
+
+def _cost(data: dict[str, Any] | None) -> CostView | None:
+    if not data:
+        return None
+    per_frame = data.get("usd_per_frame")
+    return CostView(
+        worker_seconds=float(data["worker_seconds"]),
+        render_seconds=float(data["render_seconds"]),
+        estimated_usd=float(data["estimated_usd"]),
+        usd_per_frame=float(per_frame) if per_frame is not None else None,
+        prices_as_of=str(data["prices_as_of"]),
     )
 
 
@@ -183,6 +228,10 @@ class FarmClient:
             frame_urls=urls,
             blender=(data.get("blender") or {}).get("pool"),
             rendered_by=tuple((data.get("blender") or {}).get("rendered_by") or ()),
+            finished_at=_time(data.get("finished_at")),
+            farm_builds_previews="previews" in data,
+            previews=_previews(data.get("previews")),
+            cost=_cost(data.get("cost")),
         )
 
     def jobs(self, *, limit: int = 20, state: str | None = None) -> list[JobLine]:

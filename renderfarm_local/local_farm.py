@@ -35,6 +35,15 @@ DEFAULT_DATA_DIR = services.REPO / ".emulator-data" / "local-farm"
 DEFAULT_API_PORT = 7071  # what `func start` uses
 LOCAL_TENANT = "local"
 START_TIMEOUT_S = 60.0
+#: The Functions that Service Bus triggers in Azure, run here as supervised processes.
+QUEUE_CONSUMERS = (
+    # chunks that died without a word (MaxDeliveryCount, TTL) fail, and may end their job
+    ("dead-letters", "renderfarm_azure.dead_letters"),
+    # job events: previews when a job completes, one webhook delivery per subscriber
+    ("job-events", "functions.events"),
+    # webhook deliveries: signed POSTs, retried through scheduled messages
+    ("webhook-deliveries", "renderfarm_azure.webhooks"),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,15 +206,16 @@ class LocalFarm:
         wait_until_ready(
             api, lambda: services.http_json(api_health) is not None, timeout_s=START_TIMEOUT_S
         )
-        # The dead-letter handler Function's logic: chunks that died without a word fail their job.
-        self._supervisor.start(
-            services.worker_spec(
-                name="dead-letters",
-                argv=[sys.executable, "-m", "renderfarm_azure.dead_letters"],
-                env=self.settings_env(),
-                log_path=logs / "dead-letters.log",
+        # The queue-triggered Functions' logic, each as a process.
+        for name, module in QUEUE_CONSUMERS:
+            self._supervisor.start(
+                services.worker_spec(
+                    name=name,
+                    argv=[sys.executable, "-m", module],
+                    env=self.settings_env(),
+                    log_path=logs / f"{name}.log",
+                )
             )
-        )
         # One autoscaler per pool, each on its own queue, as KEDA scales each worker app.
         for pool in self.pools:
             thread = AutoscalerThread(self._make_autoscaler(pool))

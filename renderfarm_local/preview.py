@@ -1,24 +1,30 @@
-"""A contact sheet (PNG) and an animated preview (GIF) of a job's frames."""
+"""A contact sheet (PNG) and an animated preview (GIF) of a job's frames, made on this machine.
+
+The fallback for a farm that builds no previews of its own (renderfarm_local.farm_previews takes
+the farm's when it does). The contact sheet is drawn as the farm draws it (renderfarm_media).
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-CONTACT_SHEET_NAME = "contact-sheet.png"
+from renderfarm_media.previews import (
+    CONTACT_SHEET_NAME,
+    READABLE_EXTENSIONS,
+    ContactSheet,
+    Labelled,
+    sheet_layout,
+)
+
 PREVIEW_NAME = "preview.gif"
 #: Formats Pillow reads; EXR frames get no preview.
-PREVIEWABLE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
-MAX_THUMB_WIDTH = 160
-MAX_COLUMNS = 8
+PREVIEWABLE_SUFFIXES = frozenset(f".{extension}" for extension in READABLE_EXTENSIONS)
 MAX_GIF_WIDTH = 480
 DEFAULT_FPS = 24
-_LABEL_HEIGHT = 14
-_GAP = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,26 +63,11 @@ def _scaled(image: Image.Image, max_width: int) -> Image.Image:
 
 
 def write_contact_sheet(frames: Sequence[Path], target: Path) -> None:
-    """A grid of thumbnails, each labelled with its file's stem (the frame number)."""
-    first = _scaled(_open_rgb(frames[0]), MAX_THUMB_WIDTH)
-    cell_w, cell_h = first.width, first.height + _LABEL_HEIGHT
-    columns = min(MAX_COLUMNS, len(frames))
-    rows = math.ceil(len(frames) / columns)
-    sheet = Image.new(
-        "RGB", (columns * (cell_w + _GAP) + _GAP, rows * (cell_h + _GAP) + _GAP), "black"
-    )
-    draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default()
-    for position, path in enumerate(frames):
-        thumb = _open_rgb(path).resize((cell_w, first.height), Image.Resampling.LANCZOS)
-        x = _GAP + (position % columns) * (cell_w + _GAP)
-        y = _GAP + (position // columns) * (cell_h + _GAP)
-        sheet.paste(thumb, (x, y))
-        draw.text(
-            (x + 2, y + first.height + 1), path.stem.lstrip("0") or "0", fill="white", font=font
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(target, format="PNG")
+    """A grid of tiles, each labelled with its file's stem (the frame number)."""
+    sheet = ContactSheet(sheet_layout(len(frames), _open_rgb(frames[0]).size))
+    for path in frames:
+        sheet.add(Labelled(label=path.stem.lstrip("0") or "0", image=_open_rgb(path)))
+    sheet.save(target)
 
 
 def write_animation(frames: Sequence[Path], target: Path, *, fps: int = DEFAULT_FPS) -> None:

@@ -23,6 +23,7 @@ class RenderOptions:
     output_format: str = "png"
     priority: int | None = None
     blender: str | None = None  # a pinned major.minor; else the farm picks by the scene
+    not_before: str | None = None  # RFC 3339: a deferred render
 
     def job_body(self, scene_sha256: str) -> dict[str, Any]:
         render: dict[str, Any] = {"output_format": _lookup(FORMATS, self.output_format, "format")}
@@ -43,6 +44,8 @@ class RenderOptions:
             body["priority"] = self.priority
         if self.blender is not None:
             body["blender"] = self.blender
+        if self.not_before is not None:
+            body["not_before"] = self.not_before
         return body
 
 

@@ -19,8 +19,9 @@ from rich.progress import (
 from rich.text import Text
 
 from renderfarm_local.farm_api import FarmClient, FarmError, JobProgress, SubmittedJob
+from renderfarm_local.farm_previews import fetch_previews
 from renderfarm_local.job_follower import FrameDownloader, describe_failure, follow_job
-from renderfarm_local.preview import Preview, write_previews
+from renderfarm_local.preview import Preview
 from renderfarm_local.render_request import RenderOptions
 from renderfarm_local.summary import RenderSummary, summarize
 
@@ -39,6 +40,8 @@ class RenderOutcome:
     frames: list[Path]
     preview: Preview | None
     summary: RenderSummary
+    #: "the farm", or "this machine" for a farm that builds no previews.
+    previews_by: str = "the farm"
 
 
 def submit_scene(
@@ -91,21 +94,32 @@ def watch_and_download(
     if progress.state != "completed":
         raise FarmError(describe_failure(progress))
     frames = [downloader.files[frame] for frame in sorted(downloader.files)]
+    # The farm builds previews after the job completes: this waits for them a bounded time.
+    previews = fetch_previews(client, progress, frames, out_dir)
+    # Read again since: the last chunk records its worker seconds as it settles.
+    latest = previews.progress
     return RenderOutcome(
         job=job,
         progress=progress,
         out_dir=out_dir,
         frames=frames,
-        preview=write_previews(frames, out_dir),
-        summary=summarize(frames=len(frames), wall_s=wall_s, chunks=progress.chunks),
+        preview=previews.preview,
+        summary=summarize(
+            frames=len(frames),
+            wall_s=wall_s,
+            chunks=latest.chunks,
+            cost=latest.cost or progress.cost,
+        ),
+        previews_by=previews.made_by,
     )
 
 
 def report(outcome: RenderOutcome, console: Console) -> None:
     console.print(f"[green]done[/]: {len(outcome.frames)} frames in {outcome.out_dir / 'frames'}")
     if outcome.preview is not None:
-        console.print(f"contact sheet  {outcome.preview.contact_sheet}")
-        console.print(f"preview        {outcome.preview.animation}")
+        sheet, made_by = outcome.preview.contact_sheet, outcome.previews_by
+        console.print(f"contact sheet  {sheet} (by {made_by})", soft_wrap=True)
+        console.print(f"preview        {outcome.preview.animation}", soft_wrap=True)
     rendered_by = ", ".join(outcome.progress.rendered_by) or "unknown"
     console.print(f"blender      {rendered_by} rendered the frames", soft_wrap=True)
     for line in outcome.summary.lines():

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from renderfarm_local.farm_api import ChunkProgress
+from renderfarm_local.farm_api import ChunkProgress, CostView
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,6 +17,8 @@ class RenderSummary:
     render_s: float
     #: Time during which at least one worker was rendering.
     rendering_span_s: float
+    #: The farm's estimate, when it gives one.
+    cost: CostView | None = None
 
     @property
     def overhead_s(self) -> float:
@@ -36,7 +38,18 @@ class RenderSummary:
             f" ({parallel:.1f} workers on average)",
             f"overhead     {self.overhead_s:.1f} s ({self.overhead_share:.0%} of wall time:"
             " upload, queueing, worker start-up, download)",
+            self._cost_line(),
         ]
+
+    def _cost_line(self) -> str:
+        cost = self.cost
+        if cost is None or cost.usd_per_frame is None:
+            return "cost         not reported by the farm"
+        return (
+            f"cost         ${cost.usd_per_frame:.6f} per frame, ${cost.estimated_usd:.4f} in all"
+            f" for {cost.worker_seconds:.0f} worker-seconds (estimate, prices of"
+            f" {cost.prices_as_of})"
+        )
 
 
 def _intervals(chunks: Sequence[ChunkProgress]) -> list[tuple[datetime, datetime]]:
@@ -65,11 +78,18 @@ def union_seconds(intervals: Sequence[tuple[datetime, datetime]]) -> float:
     return total
 
 
-def summarize(*, frames: int, wall_s: float, chunks: Sequence[ChunkProgress]) -> RenderSummary:
+def summarize(
+    *,
+    frames: int,
+    wall_s: float,
+    chunks: Sequence[ChunkProgress],
+    cost: CostView | None = None,
+) -> RenderSummary:
     intervals = _intervals(chunks)
     return RenderSummary(
         frames=frames,
         wall_s=wall_s,
         render_s=sum((end - start).total_seconds() for start, end in intervals),
         rendering_span_s=union_seconds(intervals),
+        cost=cost,
     )

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from azure.servicebus import ServiceBusClient
+
+from renderfarm.events import JobEvent
 from renderfarm_local import services as local_services
 from renderfarm_local.services import AZURITE_BLOB, REPO, servicebus_connection_string
 from renderfarm_local.supervisor import free_port, port_open
@@ -26,6 +29,7 @@ __all__ = [
     "REPO",
     "Azurite",
     "ServiceBusEmulator",
+    "events_of",
     "free_port",
     "run_azurite",
     "run_servicebus",
@@ -174,3 +178,20 @@ def write_config(path: Path, queues: dict[str, dict[str, Any]]) -> Path:
     }
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return path
+
+
+def events_of(bus: ServiceBusEmulator, job_id: str, queue: str = "job-events") -> list[JobEvent]:
+    """Every event on the events queue for ``job_id``, received and completed (other jobs'
+    events are completed and dropped: each test reads its own job's)."""
+    found: list[JobEvent] = []
+    with (
+        ServiceBusClient.from_connection_string(bus.connection_string) as client,
+        client.get_queue_receiver(queue) as receiver,
+    ):
+        while batch := receiver.receive_messages(max_message_count=50, max_wait_time=1):
+            for message in batch:
+                receiver.complete_message(message)
+                event = JobEvent.from_json(b"".join(message.body))
+                if event.job_id == job_id:
+                    found.append(event)
+    return found

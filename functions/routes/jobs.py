@@ -18,9 +18,12 @@ from functions.schemas import (
     JobListPublic,
     JobStatusPublic,
     JobSummaryPublic,
+    PreviewsPublic,
     blender_public,
+    cost_public,
 )
 from renderfarm import blob_layout as layout
+from renderfarm.cost import job_cost
 from renderfarm.idempotency import is_valid_key
 from renderfarm.job_spec import JobRequest
 from renderfarm.manifest import JobManifest
@@ -110,7 +113,7 @@ def job_status(
     """State, counts, per-chunk state and read URLs of a page of the frames present."""
     request.state.job_id = job_id
     manifest, status = services.job_service.status(job_id, tenant=tenant)
-    return _status_public(services, manifest, status, frames_offset, frames_limit)
+    return status_public(services, manifest, status, frames_offset, frames_limit)
 
 
 @router.get("/jobs", response_model=JobListPublic)
@@ -151,10 +154,10 @@ def cancel_job(
     """Cancel the job (again is harmless); workers stop at their next frame."""
     request.state.job_id = job_id
     manifest, status = services.job_service.cancel(job_id, tenant=tenant)
-    return _status_public(services, manifest, status, 0, 0)
+    return status_public(services, manifest, status, 0, 0)
 
 
-def _status_public(
+def status_public(
     services: Services, manifest: JobManifest, status: JobStatus, offset: int, limit: int
 ) -> JobStatusPublic:
     page = status.frames_present[offset : offset + limit]
@@ -187,4 +190,26 @@ def _status_public(
         frame_urls=urls,
         frame_urls_next_offset=offset + limit if more else None,
         frame_urls_expire_at=expiry,
+        previews=_previews_public(services, manifest),
+        cost=cost_public(job_cost(status)),
     )
+
+
+def _previews_public(services: Services, manifest: JobManifest) -> PreviewsPublic | None:
+    """Read URLs of the previews, once the manifest says they are built (no listing)."""
+    if manifest.previews_at is None:
+        return None
+    urls = [
+        services.signer.blob_url(
+            services.settings.jobs_container,
+            blob,
+            permission=BlobSasPermissions(read=True),
+            lifetime=FRAME_URL_LIFETIME,
+        )
+        for blob in (
+            layout.contact_sheet_blob(manifest.job_id),
+            layout.preview_video_blob(manifest.job_id),
+        )
+    ]
+    (sheet, expiry), (video, _) = urls
+    return PreviewsPublic(contact_sheet_url=sheet, video_url=video, expires_at=expiry)

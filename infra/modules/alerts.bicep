@@ -1,4 +1,5 @@
-// Alerts: any dead-lettered chunk, and the API's server-error rate.
+// Alerts: any dead-lettered chunk, job event or webhook delivery, and the API's server-error
+// rate.
 
 param tags object
 param token string
@@ -8,6 +9,12 @@ param serviceBusNamespaceId string
 
 @description('Every pool queue: a dead-lettered chunk on any of them alerts.')
 param queueNames array
+
+@description('job-events: a dead-lettered event is a job whose previews or webhooks never happened.')
+param eventsQueueName string
+
+@description('webhook-deliveries: a delivery is dead-lettered after its last try failed.')
+param webhookDeliveriesQueueName string
 param appInsightsId string
 
 @description('Where alerts are e-mailed; empty: alerts show in the portal only.')
@@ -74,6 +81,93 @@ resource deadLettered 'Microsoft.Insights/metricAlerts@2018-03-01' = {
               name: 'EntityName'
               operator: 'Include'
               values: queueNames
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    actions: metricActions
+  }
+}
+
+// An event that failed 10 times: a job whose previews were not built or whose webhooks were not
+// told. The farm's own fault, so as severe as a dead-lettered chunk.
+resource deadLetteredEvents 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-dead-lettered-events-${token}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'A job event was dead-lettered on ${eventsQueueName}: its previews or webhook deliveries did not happen. Read its DeadLetterReason, fix the cause, then resubmit or remove it.'
+    severity: 2
+    enabled: true
+    scopes: [
+      serviceBusNamespaceId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          name: 'DeadLetteredEvents'
+          criterionType: 'StaticThresholdCriterion'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'DeadletteredMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                eventsQueueName
+              ]
+            }
+          ]
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Maximum'
+        }
+      ]
+    }
+    actions: metricActions
+  }
+}
+
+// A delivery whose every try failed: usually the receiver's fault (down, 5xx), which the webhook's
+// GET shows its tenant (last status, failures), so a warning rather than an error. Nothing drains
+// this dead-letter queue: the alert stays fired (one notification) until someone removes them.
+resource deadLetteredDeliveries 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-dead-lettered-webhooks-${token}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'A webhook delivery was dead-lettered on ${webhookDeliveriesQueueName} after its last try: read its DeadLetterReason and the webhook GET (last status, failures).'
+    severity: 3
+    enabled: true
+    scopes: [
+      serviceBusNamespaceId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          name: 'DeadLetteredDeliveries'
+          criterionType: 'StaticThresholdCriterion'
+          metricNamespace: 'Microsoft.ServiceBus/namespaces'
+          metricName: 'DeadletteredMessages'
+          dimensions: [
+            {
+              name: 'EntityName'
+              operator: 'Include'
+              values: [
+                webhookDeliveriesQueueName
+              ]
             }
           ]
           operator: 'GreaterThan'

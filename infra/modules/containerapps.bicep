@@ -32,6 +32,9 @@ param pools array
 param scenesContainer string
 param jobsContainer string
 
+@description('Where workers publish job.started, job.completed, job.failed, job.cancelled and chunk.failed.')
+param eventsQueue string
+
 param useJob bool
 param cpu string
 param memory string
@@ -60,6 +63,7 @@ var workerSettings = {
   RENDERFARM_SERVICEBUS_NAMESPACE: serviceBusNamespace
   RENDERFARM_SCENES_CONTAINER: scenesContainer
   RENDERFARM_JOBS_CONTAINER: jobsContainer
+  RENDERFARM_EVENTS_QUEUE: eventsQueue
   AZURE_CLIENT_ID: workerIdentityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
 }

@@ -1,7 +1,8 @@
-// The API: a Python 3.13 Function App on the Flex Consumption plan (scales to zero), running as
-// a user-assigned identity with identity-based connections only. Flex Consumption rejects some
-// site properties (ftpsState, linuxFxVersion, ...): tests/infra/test_flex_consumption.py keeps
-// them out, from Microsoft's documented list.
+// The API, the dead-letter handlers, the job_events consumer (previews, webhook fan-out) and the
+// webhook_deliveries consumer: one Python 3.13 Function App on the Flex Consumption plan (scales
+// to zero), running as a user-assigned identity with identity-based connections only. Flex
+// Consumption rejects some site properties (ftpsState, linuxFxVersion, ...):
+// tests/infra/test_flex_consumption.py keeps them out, from Microsoft's documented list.
 
 param location string
 param tags object
@@ -27,6 +28,17 @@ param blenderVersions array
 
 param scenesContainer string
 param jobsContainer string
+
+@description('Webhook records; their secrets (webhook-<id>) go to the Key Vault.')
+param webhooksContainer string
+
+@description('Trigger queue of the job_events Function; the API publishes job.accepted and job.cancelled to it.')
+param eventsQueue string
+
+@description('Trigger queue of the webhook_deliveries Function; job_events fans out to it and the deliveries consumer schedules its own retries on it.')
+param webhookDeliveriesQueue string
+
+@description('API key hashes (read) and webhook secrets (set, read, deleted).')
 param keyVaultUrl string
 
 @allowed([512, 2048, 4096])
@@ -46,8 +58,9 @@ var hostSettings = {
   AzureWebJobsStorage__clientId: identityClientId
   AzureWebJobsStorage__blobServiceUri: hostBlobEndpoint
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
-  // The dead-letter triggers' identity-based connection (function_app.py: one trigger per pool
-  // queue, each with connection=ServiceBusConnection).
+  // Every Service Bus trigger's identity-based connection (function_app.py: one dead-letter
+  // trigger per pool queue, job_events and webhook_deliveries, each with
+  // connection=ServiceBusConnection).
   ServiceBusConnection__fullyQualifiedNamespace: serviceBusNamespace
   ServiceBusConnection__credential: 'managedidentity'
   ServiceBusConnection__clientId: identityClientId
@@ -62,6 +75,10 @@ var renderfarmSettings = {
   RENDERFARM_BLENDER_VERSIONS: join(blenderVersions, ',')
   RENDERFARM_SCENES_CONTAINER: scenesContainer
   RENDERFARM_JOBS_CONTAINER: jobsContainer
+  RENDERFARM_WEBHOOKS_CONTAINER: webhooksContainer
+  // Read when the host indexes the functions: the triggers' queue names.
+  RENDERFARM_EVENTS_QUEUE: eventsQueue
+  RENDERFARM_WEBHOOK_DELIVERIES_QUEUE: webhookDeliveriesQueue
   RENDERFARM_KEYVAULT_URL: keyVaultUrl
   AZURE_CLIENT_ID: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString

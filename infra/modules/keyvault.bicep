@@ -1,5 +1,6 @@
-// Key Vault in RBAC mode: it holds the API keys' sha256 hashes (never a plaintext key).
-// The secret format is documented in infra/README.md.
+// Key Vault in RBAC mode: it holds the API keys' sha256 hashes (never a plaintext key) and the
+// webhooks' signing secrets (webhook-<id>, tagged with their tenant). The API key secret format
+// is documented in infra/README.md.
 
 param location string
 param tags object

@@ -5,10 +5,17 @@ param dataAccountName string
 param hostAccountName string
 param scenesContainer string
 param jobsContainer string
+param webhooksContainer string
 param serviceBusNamespaceName string
 
 @description('Every pool queue: the API sends to each and its dead-letter Function reads each; workers and KEDA read them.')
 param queueNames array
+
+@description('job-events: the API, its dead-letter handlers and the workers publish to it; the job_events Function reads it.')
+param eventsQueueName string
+
+@description('webhook-deliveries: job_events sends to it; webhook_deliveries reads it and schedules its own retries on it.')
+param webhookDeliveriesQueueName string
 
 param keyVaultName string
 param registryName string
@@ -31,7 +38,6 @@ var blobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a' // Storage Blob Deleg
 var serviceBusSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
 var serviceBusReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
 var serviceBusOwner = '090c5cfd-751d-490a-894a-3ce6f1109419' // Azure Service Bus Data Owner
-var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7' // Key Vault Secrets Officer
 var acrPull = '7f951dda-4ed3-4680-a7ca-43fe172d538d' // AcrPull
 var metricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
@@ -52,6 +58,10 @@ resource jobs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05
   name: '${dataAccountName}/default/${jobsContainer}'
 }
 
+resource webhooks 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${dataAccountName}/default/${webhooksContainer}'
+}
+
 resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
   name: serviceBusNamespaceName
 }
@@ -61,6 +71,16 @@ resource queues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' exis
   parent: namespace
   name: queueName
 }]
+
+resource eventsQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+  parent: namespace
+  name: eventsQueueName
+}
+
+resource webhookDeliveriesQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+  parent: namespace
+  name: webhookDeliveriesQueueName
+}
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
@@ -98,10 +118,23 @@ resource apiScenes 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Jobs: manifests, cancellation marks, status reads and frame download URLs.
+// Jobs: manifests, cancellation marks, status reads, frame and preview download URLs, and the
+// previews the job_events Function writes next to the frames.
 resource apiJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(jobs.id, apiPrincipalId, blobDataContributor)
   scope: jobs
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Webhooks: the records (URL, events, delivery stats) the API registers, lists and removes and
+// the two consumers read and update. Their secrets are in Key Vault, not here.
+resource apiWebhooks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(webhooks.id, apiPrincipalId, blobDataContributor)
+  scope: webhooks
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
     principalId: apiPrincipalId
@@ -144,11 +177,64 @@ resource apiReadsDeadLetters 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }]
 
-resource apiReadsKeys 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, apiPrincipalId, keyVaultSecretsUser)
+// job-events: the API publishes job.accepted and job.cancelled, its dead-letter handlers
+// chunk.failed (and the job's end when they settle its last chunk); the job_events Function
+// consumes every event.
+resource apiPublishesEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsQueue.id, apiPrincipalId, serviceBusSender)
+  scope: eventsQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusSender)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource apiConsumesEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsQueue.id, apiPrincipalId, serviceBusReceiver)
+  scope: eventsQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusReceiver)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// webhook-deliveries: job_events sends the first tries, webhook_deliveries consumes them and
+// schedules each retry as a new message, so one identity sends and receives.
+resource apiSendsDeliveries 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(webhookDeliveriesQueue.id, apiPrincipalId, serviceBusSender)
+  scope: webhookDeliveriesQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusSender)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource apiConsumesDeliveries 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(webhookDeliveriesQueue.id, apiPrincipalId, serviceBusReceiver)
+  scope: webhookDeliveriesQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusReceiver)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Key Vault: the API reads the API key hashes (apikey-*) and sets, reads and deletes the webhook
+// secrets (webhook-<id>). Secrets Officer on the vault is the narrowest built-in role that sets
+// and deletes: an assignment scoped to one secret cannot cover secrets made later, Key Vault
+// takes no role assignment conditions, and a custom role (still vault-wide) would need
+// roleDefinitions/write, which the deployer's documented roles lack. It also lets this identity
+// write apikey-* secrets: a vault of its own for webhook secrets would remove that, at the cost
+// of a second vault URL setting (infra/README.md). Officer includes everything Secrets User
+// grants, so it replaces that assignment.
+resource apiManagesSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, apiPrincipalId, keyVaultSecretsOfficer)
   scope: vault
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
     principalId: apiPrincipalId
     principalType: 'ServicePrincipal'
   }
@@ -198,6 +284,17 @@ resource workerReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     principalType: 'ServicePrincipal'
   }
 }]
+
+// job-events: job.started, job.completed, job.failed, job.cancelled and chunk.failed. Send only.
+resource workerPublishesEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsQueue.id, workerPrincipalId, serviceBusSender)
+  scope: eventsQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusSender)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
 
 resource workerPulls 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(registry.id, workerPrincipalId, acrPull)

@@ -1,6 +1,6 @@
-// Service Bus namespace (Standard: duplicate detection needs it) and one chunk queue per Blender
-// pool. The queues' properties mirror emulators/servicebus/config.json; tests/infra checks they
-// agree for every pool.
+// Service Bus namespace (Standard: duplicate detection needs it), one chunk queue per Blender
+// pool, the job-events queue and the webhook-deliveries queue. Every queue's properties mirror
+// emulators/servicebus/config.json; tests/infra checks they agree.
 
 param location string
 param tags object
@@ -8,6 +8,12 @@ param token string
 
 @description('One queue per Blender pool, named <prefix>-<major.minor>.')
 param queueNames array
+
+@description('The events every part of the farm publishes (job.accepted .. chunk.failed); each event id is its message-id, so duplicate detection keeps one copy of an event sent twice.')
+param eventsQueueName string
+
+@description('One message per webhook delivery; a failed try is re-sent as a scheduled message (exponential backoff).')
+param webhookDeliveriesQueueName string
 
 param workspaceId string
 
@@ -41,6 +47,41 @@ resource queues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [f
   }
 }]
 
+// Events are deduplicated by their deterministic id within the window; an event whose handling
+// keeps failing (10 tries, each building previews or fanning out again) is dead-lettered.
+resource eventsQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: eventsQueueName
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: 10
+    defaultMessageTimeToLive: 'P14D'
+    deadLetteringOnMessageExpiration: true
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    requiresSession: false
+    enablePartitioning: false
+  }
+}
+
+// A retry is a new scheduled message carrying the next try's number, so the code bounds the
+// tries; MaxDeliveryCount bounds the redeliveries of one message (a consumer that crashed, or
+// the failed last try, which the Function leaves to Service Bus to dead-letter).
+resource webhookDeliveriesQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: webhookDeliveriesQueueName
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: 10
+    defaultMessageTimeToLive: 'P14D'
+    deadLetteringOnMessageExpiration: true
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    requiresSession: false
+    enablePartitioning: false
+  }
+}
+
 resource namespaceLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'servicebus-to-log-analytics'
   scope: namespace
@@ -59,3 +100,5 @@ output namespaceName string = namespace.name
 output namespaceId string = namespace.id
 output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
 output queueNames array = [for (queueName, i) in queueNames: queues[i].name]
+output eventsQueueName string = eventsQueue.name
+output webhookDeliveriesQueueName string = webhookDeliveriesQueue.name

@@ -1,4 +1,4 @@
-// Two storage accounts: one for renderfarm's data (scenes, jobs, frames) and one for the
+// Two storage accounts: one for renderfarm's data (scenes, jobs, frames, webhooks) and one for the
 // Functions host (its leases and the Flex Consumption deployment package), so that the host's
 // Blob Data Owner role never reaches the data. Both reject shared keys and anonymous reads.
 
@@ -9,6 +9,10 @@ param workspaceId string
 
 param scenesContainer string
 param jobsContainer string
+
+@description('Webhook records (URL, events, delivery stats); their secrets are in Key Vault.')
+param webhooksContainer string
+
 param deploymentContainer string
 
 @allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
@@ -79,6 +83,14 @@ resource scenes 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-
 resource jobs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: dataBlobs
   name: jobsContainer
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource webhooks 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: dataBlobs
+  name: webhooksContainer
   properties: {
     publicAccess: 'None'
   }

@@ -9,7 +9,7 @@ import azure.functions as func
 import pytest
 
 import function_app
-from functions.dead_letter_trigger import dead_letter_queues, jobs_container
+from functions.dead_letter_trigger import dead_letter_queues, jobs_container, lifecycle
 from renderfarm.api_keys import hash_key
 from renderfarm.chunk_record import ChunkState
 from renderfarm.settings import get_settings
@@ -39,8 +39,31 @@ def by_name(indexed: list[Any], name: str) -> Any:
     return next(function for function in indexed if function.get_function_name() == name)
 
 
-def test_the_host_indexes_the_http_api_and_the_dead_letter_handler(indexed: list[Any]) -> None:
-    assert sorted(f.get_function_name() for f in indexed) == ["dead_letters_5_3", "http_app_func"]
+def test_the_host_indexes_the_api_and_the_queue_consumers(indexed: list[Any]) -> None:
+    assert sorted(f.get_function_name() for f in indexed) == [
+        "dead_letters_5_3",
+        "http_app_func",
+        "job_events",
+        "webhook_deliveries",
+    ]
+
+
+def test_the_events_function_listens_on_the_job_events_queue(indexed: list[Any]) -> None:
+    bindings = json.loads(by_name(indexed, "job_events").get_function_json())["bindings"]
+    (trigger,) = bindings
+    assert (trigger["type"], trigger["queueName"], trigger["connection"]) == (
+        "serviceBusTrigger",
+        "job-events",
+        "ServiceBusConnection",
+    )
+
+
+def test_the_host_indexes_the_webhook_deliveries_consumer(indexed: list[Any]) -> None:
+    bindings = json.loads(by_name(indexed, "webhook_deliveries").get_function_json())["bindings"]
+    [trigger] = bindings
+    assert trigger["type"] == "serviceBusTrigger"
+    assert trigger["queueName"] == "webhook-deliveries"
+    assert trigger["connection"] == "ServiceBusConnection"
 
 
 def test_the_host_indexes_one_anonymous_http_function_for_every_route(indexed: list[Any]) -> None:
@@ -143,10 +166,15 @@ def test_dead_letter_function_marks_the_chunk_failed(
     azurite: Azurite, monkeypatch: pytest.MonkeyPatch, indexed: list[Any]
 ) -> None:
     monkeypatch.setenv("RENDERFARM_STORAGE_CONNECTION_STRING", azurite.connection_string)
-    monkeypatch.setenv("RENDERFARM_SERVICEBUS_CONNECTION_STRING", "unused")
+    # Never reached: the chunk's job has no manifest, so no event is sent.
+    monkeypatch.setenv(
+        "RENDERFARM_SERVICEBUS_CONNECTION_STRING",
+        "Endpoint=sb://127.0.0.1:9;SharedAccessKeyName=k;SharedAccessKey=v",
+    )
     monkeypatch.setenv("RENDERFARM_JOBS_CONTAINER", "jobs-dead-letter-function")
     get_settings.cache_clear()
     jobs_container.cache_clear()
+    lifecycle.cache_clear()
     try:
         jobs_container().create_container()
         handler = by_name(indexed, "dead_letters_5_3").get_user_function()
@@ -161,3 +189,4 @@ def test_dead_letter_function_marks_the_chunk_failed(
     finally:
         get_settings.cache_clear()
         jobs_container.cache_clear()
+        lifecycle.cache_clear()

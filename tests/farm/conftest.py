@@ -37,6 +37,7 @@ API_KEY = "rf_farm-test-key-0001"
 TENANT = "studio"
 LOCK_SECONDS = 3  # short, so a killed worker's chunk comes back quickly
 WAIT_S = 90.0
+EVENTS_QUEUE = "job-events"
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +52,12 @@ def farm_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceBusEmu
                 "RequiresDuplicateDetection": True,
                 "DuplicateDetectionHistoryTimeWindow": "PT10M",
                 "DeadLetteringOnMessageExpiration": True,
-            }
+            },
+            # What the API and the workers say about jobs (renderfarm.events).
+            EVENTS_QUEUE: {
+                "RequiresDuplicateDetection": True,
+                "DuplicateDetectionHistoryTimeWindow": "PT10M",
+            },
         },
     )
     with run_servicebus(folder / "data", config) as service:

@@ -110,6 +110,10 @@ def test_corrupt_scene_is_dead_lettered_and_the_job_shows_why(
     (chunk,) = status["chunks"]
     assert chunk["state"] == "failed"
     assert "SceneError" in chunk["last_error"]
+    # The job's end is recorded before the worker settles the message: wait for it.
+    deadline = time.monotonic() + 10
+    while farm_bus.counts()["dead_letter_message_count"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert farm_bus.counts()["dead_letter_message_count"] == 1
 
 

@@ -4,6 +4,10 @@ Every name in `renderfarm.settings.env_names()` is either given to an app or lef
 reason written here, so a new setting fails these tests until someone decides where it goes.
 Host settings (read by the Functions host, not by renderfarm) are listed apart. The API gets the
 pools (RENDERFARM_QUEUE_PREFIX, RENDERFARM_BLENDER_VERSIONS); each pool's worker its own queue.
+
+A setting whose code default is right may still be given: every name of a queue or container the
+Bicep creates is given, from the same main.bicep variable that names the resource, so the app and
+its resources cannot drift apart; a tuning knob whose default is the production value is left out.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from functions.events import events_queue
+from functions.webhook_trigger import deliveries_queue
 from renderfarm.blend_header import BlenderVersion
 from renderfarm.blender_pools import queue_name
 from renderfarm.settings import Settings, env_names
@@ -35,6 +41,7 @@ _CODE_DEFAULT = "the code's default is the production value"
 _WORKER_ONLY = "read by the worker only"
 _API_ONLY = "read by the API only"
 _OWN_QUEUE = "a worker is given its own pool's queue (RENDERFARM_QUEUE_NAME)"
+_WEBHOOKS_ONLY = "the Function App registers webhooks and delivers to them"
 
 API_LEFT_OUT = {
     "RENDERFARM_STORAGE_CONNECTION_STRING": _IDENTITY_NOT_SECRETS,
@@ -47,6 +54,7 @@ API_LEFT_OUT = {
     "RENDERFARM_BLEND_CACHE_MAX_BYTES": _WORKER_ONLY,
     "RENDERFARM_WORKER_MAX_MESSAGES": _WORKER_ONLY,
     "RENDERFARM_QUEUE_NAME": "a worker's own queue; the API sends to every pool's queue",
+    "RENDERFARM_WEBHOOK_RETRY_BASE_SECONDS": _CODE_DEFAULT,
 }
 
 WORKER_LEFT_OUT = {
@@ -61,6 +69,9 @@ WORKER_LEFT_OUT = {
     "RENDERFARM_BLEND_CACHE_MAX_BYTES": _CODE_DEFAULT,
     "RENDERFARM_QUEUE_PREFIX": _OWN_QUEUE,
     "RENDERFARM_BLENDER_VERSIONS": _OWN_QUEUE,
+    "RENDERFARM_WEBHOOK_DELIVERIES_QUEUE": _WEBHOOKS_ONLY,
+    "RENDERFARM_WEBHOOKS_CONTAINER": _WEBHOOKS_ONLY,
+    "RENDERFARM_WEBHOOK_RETRY_BASE_SECONDS": _WEBHOOKS_ONLY,
 }
 
 #: Without these an app cannot work in Azure even though Settings() would validate.
@@ -243,3 +254,54 @@ def test_settings_point_the_api_at_identity_based_endpoints() -> None:
     assert settings["AZURE_CLIENT_ID"] == "identityClientId"
     host = variable(module("functionapp"), "hostSettings")
     assert host["AzureWebJobsStorage__credential"] == "managedidentity"
+
+
+#: Setting -> (the Settings field, the main.bicep variable that also names the resource).
+RESOURCE_NAMES = {
+    "RENDERFARM_SCENES_CONTAINER": ("scenes_container", "scenesContainer"),
+    "RENDERFARM_JOBS_CONTAINER": ("jobs_container", "jobsContainer"),
+    "RENDERFARM_WEBHOOKS_CONTAINER": ("webhooks_container", "webhooksContainer"),
+    "RENDERFARM_EVENTS_QUEUE": ("events_queue", "eventsQueue"),
+    "RENDERFARM_WEBHOOK_DELIVERIES_QUEUE": ("webhook_deliveries_queue", "webhookDeliveriesQueue"),
+}
+
+
+@pytest.mark.parametrize("setting", sorted(RESOURCE_NAMES))
+def test_resource_names_are_the_code_defaults(setting: str) -> None:
+    """Azure and the local farm (which runs on the defaults) use the same names."""
+    field, name = RESOURCE_NAMES[setting]
+    assert variable(parse(MAIN_BICEP), name) == Settings.model_fields[field].default
+
+
+@pytest.mark.parametrize("setting", sorted(RESOURCE_NAMES))
+def test_the_api_is_given_each_resource_name_from_the_variable_that_names_the_resource(
+    setting: str,
+) -> None:
+    _, name = RESOURCE_NAMES[setting]
+    assert api_settings()[setting] == name, "functionapp.bicep sets it from its parameter"
+    params = parse(MAIN_BICEP)["modules"]["api"]["config"]["params"]
+    assert params[name] == name
+
+
+def test_the_resources_are_named_from_the_same_variables() -> None:
+    modules = parse(MAIN_BICEP)["modules"]
+    storage = modules["storage"]["config"]["params"]
+    for container in ("scenesContainer", "jobsContainer", "webhooksContainer"):
+        assert storage[container] == container
+    service_bus = modules["serviceBus"]["config"]["params"]
+    assert service_bus["eventsQueueName"] == "eventsQueue"
+    assert service_bus["webhookDeliveriesQueueName"] == "webhookDeliveriesQueue"
+    assert modules["workers"]["config"]["params"]["eventsQueue"] == "eventsQueue"
+
+
+def test_workers_publish_to_the_events_queue_the_function_app_consumes() -> None:
+    worker = variable(module("containerapps"), "workerSettings")
+    assert worker["RENDERFARM_EVENTS_QUEUE"] == "eventsQueue"
+    assert api_settings()["RENDERFARM_EVENTS_QUEUE"] == "eventsQueue"
+
+
+def test_function_app_triggers_read_the_queue_names_it_is_given() -> None:
+    """function_app.py names its triggers' queues from these settings when the host indexes it."""
+    given = {"RENDERFARM_EVENTS_QUEUE": "a", "RENDERFARM_WEBHOOK_DELIVERIES_QUEUE": "b"}
+    assert (events_queue(given), deliveries_queue(given)) == ("a", "b")
+    assert set(given) <= set(api_settings())

@@ -1,5 +1,6 @@
-"""The Service Bus queues in Bicep are the emulator's queues (config.json), one per Blender pool,
-with the same properties, for whatever list of Blender versions the farm runs."""
+"""The Service Bus queues in Bicep are the emulator's queues (config.json), with the same
+properties: one chunk queue per Blender pool, for whatever list of Blender versions the farm runs,
+plus the job-events and webhook-deliveries queues."""
 
 from __future__ import annotations
 
@@ -44,17 +45,37 @@ def pool_queue_names() -> list[str]:
     return [f"{prefix}-{version}" for version in bicep_versions()]
 
 
+#: The queues beside the pool queues: each is named by a main.bicep variable, made by the
+#: servicebus.bicep resource of the same name, and defaults to this Settings field in the code.
+MESSAGE_QUEUES = {
+    "eventsQueue": "events_queue",
+    "webhookDeliveriesQueue": "webhook_deliveries_queue",
+}
+
+
+def message_queue_names() -> dict[str, str]:
+    """Queue name -> the main.bicep variable and servicebus.bicep resource that make it."""
+    main = parse(MAIN_BICEP)
+    return {variable(main, name): name for name in MESSAGE_QUEUES}
+
+
 def emulator_queues() -> dict[str, dict[str, Any]]:
     config = load_json(EMULATOR_CONFIG)
     (namespace,) = config["UserConfig"]["Namespaces"]
     return {queue["Name"]: queue["Properties"] for queue in namespace["Queues"]}
 
 
-def bicep_queue() -> dict[str, Any]:
-    """The properties every pool queue gets (one resource loop over the pool queue names)."""
-    properties = resource(module("servicebus"), "queues")["properties"]
+def bicep_queue(queue: str | None = None) -> dict[str, Any]:
+    """The properties Bicep gives ``queue``: every pool queue gets those of one resource loop over
+    the pool queue names; the events and deliveries queues have a resource each."""
+    name = message_queue_names().get(queue, "queues") if queue else "queues"
+    properties = resource(module("servicebus"), name)["properties"]
     assert isinstance(properties, dict)
     return properties
+
+
+def all_queue_names() -> list[str]:
+    return pool_queue_names() + sorted(message_queue_names())
 
 
 def camel(pascal: str) -> str:
@@ -72,8 +93,24 @@ def test_bicep_default_versions_are_the_pool_files() -> None:
     assert len(set(bicep_versions())) == len(bicep_versions())
 
 
-def test_emulator_serves_exactly_the_pool_queues() -> None:
-    assert sorted(emulator_queues()) == sorted(pool_queue_names())
+def test_emulator_serves_exactly_the_pool_queues_and_the_message_queues() -> None:
+    assert sorted(emulator_queues()) == sorted(all_queue_names())
+
+
+def test_message_queues_are_named_as_the_code_names_them() -> None:
+    assert sorted(message_queue_names()) == ["job-events", "webhook-deliveries"]
+    main = parse(MAIN_BICEP)
+    for name, field in MESSAGE_QUEUES.items():
+        assert variable(main, name) == Settings.model_fields[field].default
+
+
+def test_each_message_queue_is_made_from_its_module_parameter() -> None:
+    params = parse(MAIN_BICEP)["modules"]["serviceBus"]["config"]["params"]
+    assert params["eventsQueueName"] == "eventsQueue"
+    assert params["webhookDeliveriesQueueName"] == "webhookDeliveriesQueue"
+    doc = module("servicebus")
+    assert resource(doc, "eventsQueue")["name"] == "eventsQueueName"
+    assert resource(doc, "webhookDeliveriesQueue")["name"] == "webhookDeliveriesQueueName"
 
 
 def test_bicep_makes_one_queue_per_pool_from_the_pool_list() -> None:
@@ -82,20 +119,37 @@ def test_bicep_makes_one_queue_per_pool_from_the_pool_list() -> None:
     assert loop_source(module("servicebus"), "queues") == "queueNames"
 
 
-@pytest.mark.parametrize("queue", pool_queue_names())
+@pytest.mark.parametrize("queue", all_queue_names())
 @pytest.mark.parametrize("name", DURATIONS)
 def test_queue_duration_matches_the_emulator(queue: str, name: str) -> None:
-    assert duration(bicep_queue()[camel(name)]) == duration(emulator_queues()[queue][name])
+    assert duration(bicep_queue(queue)[camel(name)]) == duration(emulator_queues()[queue][name])
 
 
-@pytest.mark.parametrize("queue", pool_queue_names())
+@pytest.mark.parametrize("queue", all_queue_names())
 @pytest.mark.parametrize("name", VALUES)
 def test_queue_property_matches_the_emulator(queue: str, name: str) -> None:
-    assert bicep_queue()[camel(name)] == emulator_queues()[queue][name]
+    assert bicep_queue(queue)[camel(name)] == emulator_queues()[queue][name]
 
 
-def test_lock_duration_is_within_service_bus_limits() -> None:
-    assert timedelta(seconds=5) <= duration(bicep_queue()["lockDuration"]) <= timedelta(minutes=5)
+@pytest.mark.parametrize("queue", all_queue_names())
+def test_lock_duration_is_within_service_bus_limits(queue: str) -> None:
+    lock = duration(bicep_queue(queue)["lockDuration"])
+    assert timedelta(seconds=5) <= lock <= timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("queue", all_queue_names())
+def test_every_queue_deduplicates_and_no_queue_is_partitioned(queue: str) -> None:
+    """Events and deliveries are deduplicated by their deterministic message-id; the emulator
+    has no partitions, so Azure has none either."""
+    properties = bicep_queue(queue)
+    assert properties["requiresDuplicateDetection"] is True
+    assert properties["enablePartitioning"] is False
+    assert duration(properties["duplicateDetectionHistoryTimeWindow"]) == timedelta(minutes=10)
+
+
+@pytest.mark.parametrize("queue", ["job-events", "webhook-deliveries"])
+def test_message_queues_take_ten_deliveries(queue: str) -> None:
+    assert bicep_queue(queue)["maxDeliveryCount"] == 10
 
 
 def test_queue_prefix_is_the_one_the_code_uses() -> None:

@@ -39,8 +39,11 @@ def test_submit_wait_downloads_every_frame_and_writes_previews_and_a_summary(
     assert [path.name for path in frames] == [f"{frame:06d}.png" for frame in FRAMES]
     with Image.open(frames[0]) as image:
         assert image.size == (SIZE, SIZE)
+    # Built by the farm when the job completed (its events consumer), then downloaded.
     assert (out / "contact-sheet.png").is_file()
-    assert (out / "preview.gif").is_file()
+    assert (out / "preview.mp4").is_file()
+    assert "(by the farm)" in result.stdout
+    assert re.search(r"^cost\s+\$\d+\.\d+ per frame", result.stdout, re.MULTILINE)
     assert "uploaded" in result.stderr
     assert re.search(r"^overhead\s+\d+\.\d s", result.stdout, re.MULTILINE)
     assert re.search(r"^frames\s+3$", result.stdout, re.MULTILINE)

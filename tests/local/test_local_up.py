@@ -104,7 +104,8 @@ def test_ctrl_c_stops_azurite_the_emulator_the_api_and_every_worker(tmp_path: Pa
             lambda: any("containerapp_worker" in c for c in _children(up.pid).values()), "a worker"
         )
         children = _children(up.pid)
-        assert len(children) == 5, children  # Azurite, emulator, API, dead letters, a worker
+        # Azurite, the emulator, the API, dead letters, job events, webhook deliveries, a worker
+        assert len(children) == 7, children
         up.send_signal(signal.SIGINT)
         assert up.wait(CLI_TIMEOUT_S) == 0
     finally:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,10 +16,12 @@ from renderfarm.errors import (
     DependencyUnavailable,
     EnqueueFailed,
     IdempotencyKeyReused,
+    InvalidSchedule,
     JobNotFound,
     QueuedFramesCapExceeded,
     SceneNotUsable,
 )
+from renderfarm.events import JobEvent
 from renderfarm.job_service import JobService
 from renderfarm.job_spec import JobRequest
 from renderfarm.manifest import EnqueueState, JobManifest
@@ -41,9 +43,12 @@ class MemoryStore:
         self.frame_listings = 0
         self.listed_prefixes: list[tuple[str, ...] | None] = []
         self.plans: dict[str, tuple[int, int]] = {}
+        self.schedules: dict[str, tuple[int, ...]] = {}
         self.version = 0
+        self.writes = 0
 
     def _put(self, manifest: JobManifest) -> None:
+        self.writes += 1
         self.version += 1
         self.manifests[manifest.job_id] = Versioned(manifest=manifest, etag=str(self.version))
 
@@ -77,6 +82,12 @@ class MemoryStore:
 
     def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
         return {}
+
+    def save_schedule(self, job_id: str, sequence_numbers: Sequence[int]) -> None:
+        self.schedules[job_id] = tuple(sequence_numbers)
+
+    def read_schedule(self, job_id: str) -> tuple[int, ...]:
+        return self.schedules.get(job_id, ())
 
     def index_job(self, manifest: JobManifest) -> None:
         self.index.setdefault(manifest.tenant, []).insert(0, manifest.job_id)
@@ -124,6 +135,7 @@ class Queue:
     def __init__(self) -> None:
         self.sent: list[ChunkMessage] = []
         self.pools: list[str] = []
+        self.scheduled: dict[int, tuple[datetime, ChunkMessage]] = {}
         self.down = False
 
     def send(
@@ -134,21 +146,53 @@ class Queue:
         self.sent.extend(messages)
         self.pools.append(blender)
 
+    def schedule(
+        self,
+        blender: str,
+        messages: Sequence[ChunkMessage],
+        trace_context: Mapping[str, str],
+        *,
+        at: datetime,
+    ) -> tuple[int, ...]:
+        self.scheduled.update({100 + m.chunk_index: (at, m) for m in messages})
+        return tuple(100 + m.chunk_index for m in messages)
+
+    def cancel_scheduled(self, blender: str, sequence_numbers: Sequence[int]) -> None:
+        for number in sequence_numbers:
+            del self.scheduled[number]
+
+
+class Events:
+    def __init__(self) -> None:
+        self.published: list[JobEvent] = []
+
+    def publish(self, events: Sequence[JobEvent]) -> None:
+        self.published.extend(events)
+
+    def types(self) -> list[str]:
+        return [event.type.value for event in self.published]
+
 
 POOLS = (BlenderVersion(4, 5), BlenderVersion(5, 3))
 
 
-def service(
-    store: MemoryStore, queue: Queue, cap: int = 1000, scenes: Scenes | None = None
+def service(  # noqa: PLR0917 (a test helper: positional for brevity)
+    store: MemoryStore,
+    queue: Queue,
+    cap: int = 1000,
+    scenes: Scenes | None = None,
+    events: Events | None = None,
+    clock: Callable[[], datetime] = lambda: T0,
 ) -> JobService:
     """A service whose estimate of waiting frames is always stale, so every submit counts."""
     return JobService(
         store=store,
         scenes=scenes or Scenes(SCENE),
         queue=queue,
-        clock=lambda: T0,
+        clock=clock,
         max_queued_frames=cap,
         blenders=POOLS,
+        events=events or Events(),
         monotonic=itertools.count(step=60).__next__,
     )
 
@@ -232,18 +276,16 @@ def test_another_tenants_job_is_not_found() -> None:
         svc.cancel(job_id, tenant="globex")
 
 
-def test_a_completed_job_is_remembered_and_no_longer_lists_its_frames() -> None:
+def test_a_job_recorded_complete_no_longer_lists_its_frames() -> None:
     store, queue = MemoryStore(), Queue()
     svc = service(store, queue)
     job_id = svc.submit(job("1-3"), tenant="acme", idempotency_key=None, trace_context={})
     job_id_text = job_id.manifest.job_id
-    store.frames[job_id_text] = {1, 2, 3}
-    manifest, status = svc.status(job_id_text, tenant="acme")
-    assert status.state is JobState.COMPLETED
-    assert manifest.completed_at == T0
-    assert job_id_text in store.terminal
-    store.frames[job_id_text] = set()  # were the frames listed again, this would not be complete
+    current = store.manifests[job_id_text]  # as the settler of its last chunk records it
+    store.replace_manifest(current.manifest.ended("completed", T0), current.etag)
+    listings = store.frame_listings
     assert svc.status(job_id_text, tenant="acme")[1].state is JobState.COMPLETED
+    assert store.frame_listings == listings
 
 
 def test_a_cancelled_job_no_longer_counts_against_the_cap() -> None:
@@ -264,6 +306,7 @@ def test_the_cap_counts_again_once_its_estimate_is_old() -> None:
         clock=lambda: T0,
         max_queued_frames=15,
         blenders=POOLS,
+        events=Events(),
         monotonic=lambda: now[0],
     )
     first = svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
@@ -389,3 +432,106 @@ def test_a_file_that_is_not_a_blend_is_refused_before_anything_is_written() -> N
         )
     assert not store.manifests
     assert not queue.sent
+
+
+def test_a_status_read_never_writes_even_when_every_frame_is_in() -> None:
+    store, queue = MemoryStore(), Queue()
+    jobs = service(store, queue)
+    job_id = jobs.submit(job("1-2"), tenant="acme", idempotency_key=None, trace_context={})
+    store.frames[job_id.manifest.job_id] = {1, 2}
+    writes = store.writes
+    _, status = jobs.status(job_id.manifest.job_id, tenant="acme")
+    assert status.state is JobState.COMPLETED  # read from the frames; recorded by the settler
+    assert store.writes == writes
+    assert store.read_manifest(job_id.manifest.job_id).manifest.outcome is None  # type: ignore[union-attr]
+
+
+def test_an_accepted_job_says_so_once_its_chunks_are_on_the_queue() -> None:
+    store, queue, events = MemoryStore(), Queue(), Events()
+    submitted = service(store, queue, events=events).submit(
+        job(), tenant="acme", idempotency_key=None, trace_context={}
+    )
+    assert events.types() == ["job.accepted"]
+    assert events.published[0].id == f"{submitted.manifest.job_id}:job.accepted"
+
+
+def test_cancelling_records_the_end_once_and_says_so_once() -> None:
+    store, queue, events = MemoryStore(), Queue(), Events()
+    jobs = service(store, queue, events=events)
+    job_id = jobs.submit(
+        job(), tenant="acme", idempotency_key=None, trace_context={}
+    ).manifest.job_id
+    jobs.cancel(job_id, tenant="acme")
+    manifest, status = jobs.cancel(job_id, tenant="acme")
+    assert (manifest.outcome, manifest.finished_at, status.state) == (
+        "cancelled",
+        T0,
+        JobState.CANCELLED,
+    )
+    assert events.types() == ["job.accepted", "job.cancelled"]
+    assert job_id in store.terminal
+
+
+def test_a_completed_job_stays_completed_when_cancelled_late() -> None:
+    store, queue, events = MemoryStore(), Queue(), Events()
+    jobs = service(store, queue, events=events)
+    job_id = jobs.submit(
+        job(), tenant="acme", idempotency_key=None, trace_context={}
+    ).manifest.job_id
+    current = store.manifests[job_id]
+    store.replace_manifest(current.manifest.ended("completed", T0), current.etag)
+    manifest, status = jobs.cancel(job_id, tenant="acme")
+    assert (manifest.outcome, manifest.cancelled_at, status.state) == (
+        "completed",
+        None,
+        JobState.COMPLETED,
+    )
+    assert events.types() == ["job.accepted"]
+
+
+def test_a_deferred_job_is_scheduled_until_its_time_and_cancelling_unschedules_it() -> None:
+    store, queue = MemoryStore(), Queue()
+    now = [T0]
+    jobs = service(store, queue, clock=lambda: now[0])
+    later = T0 + timedelta(hours=2)
+    manifest = jobs.submit(
+        job("1-4", chunk_size=2, not_before=later.isoformat()),
+        tenant="acme",
+        idempotency_key=None,
+        trace_context={},
+    ).manifest
+    assert not queue.sent
+    assert {at for at, _ in queue.scheduled.values()} == {later}
+    assert jobs.status(manifest.job_id, tenant="acme")[1].state is JobState.SCHEDULED
+    jobs.cancel(manifest.job_id, tenant="acme")
+    assert queue.scheduled == {}
+
+
+def test_a_deferred_job_is_queued_once_its_time_has_come() -> None:
+    store, queue = MemoryStore(), Queue()
+    now = [T0]
+    jobs = service(store, queue, clock=lambda: now[0])
+    later = T0 + timedelta(minutes=1)
+    job_id = jobs.submit(
+        job(not_before=later.isoformat()), tenant="acme", idempotency_key=None, trace_context={}
+    ).manifest.job_id
+    now[0] = later + timedelta(seconds=1)
+    assert jobs.status(job_id, tenant="acme")[1].state is JobState.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("offset", "reason"),
+    [(timedelta(seconds=-1), "in the past"), (timedelta(days=30, seconds=1), "30 days ahead")],
+)
+def test_a_not_before_in_the_past_or_too_far_ahead_is_refused(
+    offset: timedelta, reason: str
+) -> None:
+    store, queue = MemoryStore(), Queue()
+    with pytest.raises(InvalidSchedule, match=reason):
+        service(store, queue).submit(
+            job(not_before=(T0 + offset).isoformat()),
+            tenant="acme",
+            idempotency_key=None,
+            trace_context={},
+        )
+    assert not store.manifests

@@ -1,0 +1,79 @@
+"""The worker seconds of one attempt at a chunk, measured as it runs, for the chunk record.
+
+Each record write carries the chunk's totals: what earlier attempts recorded plus this attempt
+so far. Those earlier totals are read from the record this attempt first wrote over, so writing
+them again (every progress write, a retried write) never counts twice, and an attempt killed
+mid-chunk still counts up to its last progress write.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+from renderfarm.chunk_record import ChunkRecord
+from renderfarm.chunk_usage import ChunkUsage
+
+
+class AttemptTimer:
+    """Parts are added from the renderer's thread and the uploader's: hence the lock."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.restart()
+
+    def restart(self) -> None:
+        """A new attempt starts now (the message was just picked up)."""
+        with self._lock:
+            self._started = self._clock()
+            self._parts = ChunkUsage()
+            self._earlier: ChunkUsage | None = None
+
+    @contextmanager
+    def downloading(self) -> Iterator[None]:
+        """Fetching the scene (from the replica's cache, or from Blob)."""
+        started = self._clock()
+        try:
+            yield
+        finally:
+            self._add(ChunkUsage(download_s=self._clock() - started))
+
+    @contextmanager
+    def opening(self) -> Iterator[None]:
+        """Opening the scene in Blender and applying the job's settings."""
+        started = self._clock()
+        try:
+            yield
+        finally:
+            self._add(ChunkUsage(open_s=self._clock() - started))
+
+    def rendered(self, seconds: float) -> None:
+        self._add(ChunkUsage(render_s=seconds))
+
+    def uploaded(self, seconds: float, size: int) -> None:
+        self._add(ChunkUsage(upload_s=seconds, uploaded_bytes=size))
+
+    def _add(self, usage: ChunkUsage) -> None:
+        with self._lock:
+            self._parts = self._parts + usage
+
+    def so_far(self) -> ChunkUsage:
+        with self._lock:
+            return replace(self._parts, worker_s=self._clock() - self._started)
+
+    def stamp(self, written_over: ChunkRecord, record: ChunkRecord) -> ChunkRecord:
+        """``record`` (about to replace ``written_over``) with the chunk's usage totals."""
+        with self._lock:
+            earlier = self._earlier
+        base = earlier if earlier is not None else written_over.usage
+        return replace(record, usage=base + self.so_far())
+
+    def recorded(self, written_over: ChunkRecord) -> None:
+        """A write over ``written_over`` succeeded: the first one fixes the earlier totals."""
+        with self._lock:
+            if self._earlier is None:
+                self._earlier = written_over.usage

@@ -1,0 +1,149 @@
+"""The events consumer: what happens when the farm says something happened to a job.
+
+For each event on the ``job-events`` queue: on ``job.completed`` the finalizer builds the job's
+previews (idempotent: a redelivered event rebuilds nothing already there), then the event fans
+out to the tenant's webhooks as one delivery message each, carrying the job's summary as it is
+now. Nothing here talks to a webhook's receiver: the deliveries consumer does, so no receiver can
+stall this one. Every step is safe to repeat, so a crash (kill -9 included) only means the
+message comes back and the steps run again.
+
+In Azure this is the ``job_events`` Function (function_app.py); the local farm runs the same
+logic as a supervised process, ``python -m functions.events``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import azure.functions as func
+
+from renderfarm.errors import DependencyUnavailable, JobNotFound
+from renderfarm.events import EventFormatError, EventType, JobEvent
+from renderfarm.settings import Settings, get_settings
+from renderfarm_azure.previews import build_previews
+from renderfarm_azure.services import Services
+from renderfarm_azure.webhooks.fan_out import fan_out
+from renderfarm_azure.webhooks.services import WebhookServices, webhook_services
+
+log = logging.getLogger(__name__)
+
+FUNCTION_NAME = "job_events"
+#: Status fields a webhook's payload leaves out: per-chunk detail and short-lived URLs.
+SUMMARY_EXCLUDES = {"chunks", "frame_urls", "frame_urls_next_offset", "frame_urls_expire_at"}
+
+
+def events_queue(environ: Mapping[str, str]) -> str:
+    """The queue the trigger listens on, read when the host indexes the functions (never
+    raises: an import-time error in a Functions app unregisters every function)."""
+    default = str(Settings.model_fields["events_queue"].default)
+    return environ.get("RENDERFARM_EVENTS_QUEUE") or default
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventConsumer:
+    services: Services
+    webhooks: WebhookServices
+
+    def handle(self, body: bytes) -> int:
+        """Act on one event message; returns the deliveries queued. Raises EventFormatError for
+        a message that is not an event (dead-letter it) and DependencyUnavailable when storage
+        or Service Bus does not answer (leave it for a retry)."""
+        event = JobEvent.from_json(body)
+        summary = self._finalize_and_summarize(event)
+        if summary is None:
+            return 0
+        return fan_out(
+            event, summary, store=self.webhooks.store, deliveries=self.webhooks.deliveries
+        )
+
+    def _finalize_and_summarize(self, event: JobEvent) -> dict[str, Any] | None:
+        jobs = self.services.job_service
+        versioned = self.services.jobs.read_manifest(event.job_id)
+        if versioned is None or versioned.manifest.tenant != event.tenant:
+            log.warning("event %s names no job of its tenant", event.id)
+            return None
+        if event.type is EventType.JOB_COMPLETED:
+            container = self.services.blob_service.get_container_client(
+                self.services.settings.jobs_container
+            )
+            build_previews(container, versioned.manifest)
+        try:
+            manifest, status = jobs.status(event.job_id, tenant=event.tenant)
+        except JobNotFound:
+            return None
+        # The status the API answers, less what a webhook need not carry.
+        from functions.routes.jobs import status_public  # noqa: PLC0415 (routes import us not)
+
+        public = status_public(self.services, manifest, status, 0, 0)
+        summary: dict[str, Any] = public.model_dump(mode="json", exclude=SUMMARY_EXCLUDES)
+        if event.detail:
+            summary["event"] = dict(event.detail)
+        return summary
+
+
+@lru_cache(maxsize=1)
+def consumer() -> EventConsumer:
+    """One set of clients per process, reused across invocations."""
+    settings = get_settings()
+    services = Services.from_settings(settings)
+    return EventConsumer(
+        services=services,
+        webhooks=webhook_services(
+            settings, blob_service=services.blob_service, servicebus=services.servicebus
+        ),
+    )
+
+
+def handle_event_message(message: func.ServiceBusMessage) -> None:
+    """The Function's body. Raising leaves the message to the host's retries, and to
+    dead-lettering after MaxDeliveryCount: a body that is not an event ends there too."""
+    queued = consumer().handle(message.get_body())
+    log.info("event %s: %d webhook deliveries queued", message.message_id, queued)
+
+
+def serve(worker: EventConsumer, *, stop: threading.Event, wait_s: float = 2.0) -> int:
+    """The local farm's loop: PEEK_LOCK one batch at a time, complete what was handled,
+    dead-letter what is not an event, abandon what failed for a retry."""
+    handled = 0
+    settings = worker.services.settings
+    with worker.services.servicebus.get_queue_receiver(settings.events_queue) as receiver:
+        while not stop.is_set():
+            for message in receiver.receive_messages(max_message_count=10, max_wait_time=wait_s):
+                try:
+                    worker.handle(b"".join(message.body))
+                except EventFormatError as error:
+                    receiver.dead_letter_message(
+                        message, reason="BadEvent", error_description=str(error)[:1000]
+                    )
+                    continue
+                except DependencyUnavailable:
+                    log.warning("event %s: retrying later", message.message_id, exc_info=True)
+                    receiver.abandon_message(message)
+                    continue
+                receiver.complete_message(message)
+                handled += 1
+    return handled
+
+
+def main() -> int:
+    """``python -m functions.events``: the Function's logic as a process."""
+    from renderfarm.json_logging import configure_json_logging  # noqa: PLC0415 (entry point)
+
+    configure_json_logging()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker = consumer()
+    worker.services.ensure_containers()
+    serve(worker, stop=stop)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Webhooks: subscribe a URL to a tenant's job events, list the subscriptions, remove one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.deps import ServicesDep, TenantDep
+from renderfarm.events import EventType
+from renderfarm.webhook_urls import MAX_URL_LENGTH
+from renderfarm.webhooks import Webhook
+
+router = APIRouter(tags=["webhooks"])
+
+WebhookId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 lower-case hex digits")]
+
+
+class WebhookCreate(BaseModel):
+    """The body of ``POST /api/webhooks``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        description="https URL that receives the events (POST, signed per Standard Webhooks)",
+    )
+    events: list[EventType] = Field(
+        min_length=1, max_length=len(EventType), description="the event types to receive"
+    )
+
+
+class DeliveryStatsPublic(BaseModel):
+    attempts: int = Field(description="POSTs tried, retries included")
+    deliveries: int = Field(description="events delivered (answered 2xx)")
+    failures: int = Field(description="events given up on after the last try, or refused (4xx)")
+    last_status: int | None = Field(description="HTTP status of the last try; null: no answer")
+    last_error: str | None
+    last_attempt_at: datetime | None
+    last_delivered_at: datetime | None
+
+
+class WebhookPublic(BaseModel):
+    id: str
+    url: str
+    events: list[EventType]
+    created_at: datetime
+    deliveries: DeliveryStatsPublic
+
+
+class WebhookCreatedPublic(BaseModel):
+    id: str
+    url: str
+    events: list[EventType]
+    created_at: datetime
+    secret: str = Field(
+        description="whsec_ signing secret for verifying deliveries; shown this once only"
+    )
+
+
+class WebhookListPublic(BaseModel):
+    webhooks: list[WebhookPublic]
+
+
+def _url(webhook_id: str) -> str:
+    return f"/api/webhooks/{webhook_id}"
+
+
+def _public(webhook: Webhook) -> WebhookPublic:
+    return WebhookPublic(
+        id=webhook.id,
+        url=webhook.url,
+        events=list(webhook.events),
+        created_at=webhook.created_at,
+        deliveries=DeliveryStatsPublic(**webhook.stats.to_dict()),
+    )
+
+
+@router.post("/webhooks", status_code=201, response_model=WebhookCreatedPublic)
+def create_webhook(
+    body: WebhookCreate, response: Response, tenant: TenantDep, services: ServicesDep
+) -> WebhookCreatedPublic:
+    """Subscribe ``url`` to ``events``. The answer carries the signing secret, shown only here.
+
+    The URL must be https and resolve to public addresses only; a tenant has at most 20 webhooks.
+    """
+    registered = services.webhooks.register(tenant, body.url, body.events)
+    webhook = registered.webhook
+    response.headers["Location"] = _url(webhook.id)
+    return WebhookCreatedPublic(
+        id=webhook.id,
+        url=webhook.url,
+        events=list(webhook.events),
+        created_at=webhook.created_at,
+        secret=registered.secret,
+    )
+
+
+@router.get("/webhooks", response_model=WebhookListPublic)
+def list_webhooks(tenant: TenantDep, services: ServicesDep) -> WebhookListPublic:
+    """The tenant's webhooks with their delivery stats (never their secrets), oldest first."""
+    return WebhookListPublic(webhooks=[_public(w) for w in services.webhooks.list(tenant)])
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204)
+def delete_webhook(webhook_id: WebhookId, tenant: TenantDep, services: ServicesDep) -> Response:
+    """Remove the webhook and its secret; deliveries already queued for it are dropped."""
+    services.webhooks.remove(tenant, webhook_id)
+    return Response(status_code=204)

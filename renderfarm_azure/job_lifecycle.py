@@ -1,0 +1,193 @@
+"""A job's start and end, recorded where its work happens: the first frame sets ``started_at``;
+each settled chunk goes into the ledger of settled chunks and, after the last, the manifest's
+outcome is written (once, etag-conditionally); each comes with the event that says so.
+
+Called by whoever settles a chunk: the worker (done, poison-failed, cancelled) and the
+dead-letter handler (failed). The order makes every step safe to repeat: a crash anywhere
+leaves the chunk's message unsettled, its redelivery settles the chunk again, and each step
+finds its work done or does it. Two settlers of a job's last two chunks both see a full ledger;
+the manifest's etag lets one record the end, and both send the event, whose deterministic id
+makes Service Bus keep one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.servicebus import ServiceBusClient
+from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
+
+from renderfarm import blob_layout as layout
+from renderfarm.chunk_record import ChunkState
+from renderfarm.errors import ConcurrentUpdate, JobNotFound
+from renderfarm.events import EventType, JobEvent
+from renderfarm.job_end import JobOutcome, SettledChunks
+from renderfarm.manifest import JobManifest
+from renderfarm.ports import EventPublisher
+from renderfarm.settings import Settings
+from renderfarm_azure.event_publisher import ServiceBusEventPublisher
+from renderfarm_azure.guard import breaker
+from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.senders import QueueSenders
+
+log = logging.getLogger(__name__)
+
+WRITE_ATTEMPTS = 32
+_JSON = ContentSettings(content_type="application/json")
+
+END_EVENTS = {
+    JobOutcome.COMPLETED: EventType.JOB_COMPLETED,
+    JobOutcome.FAILED: EventType.JOB_FAILED,
+    JobOutcome.CANCELLED: EventType.JOB_CANCELLED,
+}
+
+
+class LedgerContention(RuntimeError):
+    """The ledger changed under every attempt: settle the chunk again later."""
+
+
+class JobLifecycle:
+    def __init__(
+        self,
+        *,
+        jobs: ContainerClient,
+        store: BlobJobStore,
+        events: EventPublisher,
+        clock: Callable[[], datetime],
+    ):
+        self._jobs = jobs
+        self._store = store
+        self.store = store
+        self._events = events
+        self._clock = clock
+
+    def chunk_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
+        """Note chunk ``index`` settled as ``state``; after the job's last chunk, record the
+        job's end. Returns the job's outcome once it has one."""
+        ledger = self._add_to_ledger(manifest, index, state)
+        outcome = ledger.outcome(cancelled=manifest.cancelled_at is not None)
+        if outcome is None:
+            return None
+        return self.record_end(manifest.job_id, outcome)
+
+    def record_start(self, job_id: str) -> None:
+        """The job's first frame is in Blob: set ``started_at`` once and say so. Several
+        chunks' first frames may race here; the etag lets one write, the event id keeps one."""
+        for _ in range(WRITE_ATTEMPTS):
+            current = self._store.read_manifest(job_id)
+            if current is None or current.manifest.started_at is not None:
+                return
+            manifest = current.manifest.started(self._clock())
+            try:
+                self._store.replace_manifest(manifest, current.etag)
+            except ConcurrentUpdate:
+                continue
+            self._events.publish(
+                [
+                    JobEvent(
+                        type=EventType.JOB_STARTED,
+                        job_id=job_id,
+                        tenant=manifest.tenant,
+                        at=manifest.started_at or self._clock(),
+                    )
+                ]
+            )
+            return
+
+    def chunk_failed(self, manifest: JobManifest, index: int, error: str) -> None:
+        """Say a chunk failed for good (dead-lettered): the worker and the dead-letter handler
+        may both say it; the event id keeps one."""
+        self._events.publish(
+            [
+                JobEvent(
+                    type=EventType.CHUNK_FAILED,
+                    job_id=manifest.job_id,
+                    tenant=manifest.tenant,
+                    at=self._clock(),
+                    chunk_index=index,
+                    detail={"error": error[:1000]},
+                )
+            ]
+        )
+
+    def record_end(self, job_id: str, outcome: str) -> str:
+        """Write the outcome into the manifest unless one is there, then say how the job ended
+        (again, if a crash came between: the event's id keeps it one)."""
+        for _ in range(WRITE_ATTEMPTS):
+            current = self._store.read_manifest(job_id)
+            if current is None:
+                raise JobNotFound(job_id)
+            manifest = current.manifest
+            if manifest.outcome is None:
+                manifest = manifest.ended(outcome, self._clock())
+                try:
+                    self._store.replace_manifest(manifest, current.etag)
+                except ConcurrentUpdate:
+                    continue
+                log.info("job %s %s", job_id, outcome, extra={"job_id": job_id})
+            self._store.mark_terminal(manifest)
+            self._announce(manifest)
+            return str(manifest.outcome)
+        raise ConcurrentUpdate(f"job {job_id} kept changing")
+
+    def _announce(self, manifest: JobManifest) -> None:
+        assert manifest.outcome is not None
+        self._events.publish(
+            [
+                JobEvent(
+                    type=END_EVENTS[manifest.outcome],
+                    job_id=manifest.job_id,
+                    tenant=manifest.tenant,
+                    at=manifest.finished_at or self._clock(),
+                )
+            ]
+        )
+
+    def _add_to_ledger(self, manifest: JobManifest, index: int, state: ChunkState) -> SettledChunks:
+        blob = self._jobs.get_blob_client(layout.settled_blob(manifest.job_id))
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                download = blob.download_blob()
+                ledger, etag = SettledChunks.from_json(download.readall()), download.properties.etag
+            except ResourceNotFoundError:
+                ledger, etag = SettledChunks.empty(len(manifest.chunks)), None
+            if ledger.state_of(index) is state:
+                return ledger  # a redelivery: already noted
+            ledger = ledger.with_chunk(index, state)
+            try:
+                if etag is None:
+                    blob.upload_blob(ledger.to_json(), overwrite=False, content_settings=_JSON)
+                else:
+                    blob.upload_blob(
+                        ledger.to_json(),
+                        overwrite=True,
+                        content_settings=_JSON,
+                        etag=etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceExistsError, ResourceModifiedError):
+                continue
+            return ledger
+        raise LedgerContention(f"the ledger of job {manifest.job_id} kept changing")
+
+
+def job_lifecycle(
+    settings: Settings, *, blob_service: BlobServiceClient, bus: ServiceBusClient
+) -> JobLifecycle:
+    """The lifecycle over these clients (the worker's and the dead-letter handler's own: the
+    ``bus`` client must not be shared with another thread's receiver)."""
+    jobs = blob_service.get_container_client(settings.jobs_container)
+    return JobLifecycle(
+        jobs=jobs,
+        store=BlobJobStore(container=jobs, breaker=breaker("blob storage")),
+        events=ServiceBusEventPublisher(
+            senders=QueueSenders(client=bus, breaker=breaker("service bus")),
+            queue_name=settings.events_queue,
+        ),
+        clock=lambda: datetime.now(UTC),
+    )
+

@@ -1,0 +1,40 @@
+"""An event into one delivery per webhook of its tenant that subscribed to its type."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from renderfarm.events import JobEvent
+from renderfarm.webhooks import Delivery
+from renderfarm_azure.webhooks.queue import DeliveryQueue
+from renderfarm_azure.webhooks.store import WebhookStore
+
+log = logging.getLogger(__name__)
+
+
+def fan_out(
+    event: JobEvent,
+    summary: Mapping[str, Any],
+    *,
+    store: WebhookStore,
+    deliveries: DeliveryQueue,
+) -> int:
+    """Queue the event for each matching webhook; returns how many deliveries were queued.
+
+    Safe to repeat (a redelivered event): each delivery's message-id is fixed by event and
+    webhook, so the queue drops the copies. Raises DependencyUnavailable when Blob Storage or
+    Service Bus does not answer: leave the event on its queue and try again later.
+    """
+    matching = [webhook for webhook in store.list(event.tenant) if webhook.wants(event.type)]
+    queued = [Delivery.of_event(event, webhook.id, dict(summary)) for webhook in matching]
+    deliveries.send(queued)
+    if queued:
+        log.info(
+            "event %s queued for %d webhook(s)",
+            event.id,
+            len(queued),
+            extra={"job_id": event.job_id, "tenant": event.tenant},
+        )
+    return len(queued)

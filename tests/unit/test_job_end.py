@@ -1,0 +1,54 @@
+"""The ledger of settled chunks, and the outcome of a job once every chunk has settled."""
+
+from __future__ import annotations
+
+import pytest
+
+from renderfarm.chunk_record import ChunkState
+from renderfarm.job_end import JobOutcome, SettledChunks
+
+
+def settled(*states: ChunkState) -> SettledChunks:
+    ledger = SettledChunks.empty(len(states))
+    for index, state in enumerate(states):
+        ledger = ledger.with_chunk(index, state)
+    return ledger
+
+
+def test_a_job_has_no_outcome_until_its_last_chunk_settles() -> None:
+    ledger = SettledChunks.empty(3).with_chunk(0, ChunkState.DONE).with_chunk(2, ChunkState.DONE)
+    assert ledger.settled == 2
+    assert ledger.outcome(cancelled=False) is None
+    assert ledger.with_chunk(1, ChunkState.DONE).outcome(cancelled=False) == JobOutcome.COMPLETED
+
+
+def test_one_failed_chunk_fails_the_job_and_one_cancelled_cancels_it() -> None:
+    assert settled(ChunkState.DONE, ChunkState.FAILED).outcome(cancelled=False) == "failed"
+    assert settled(ChunkState.FAILED, ChunkState.CANCELLED).outcome(cancelled=False) == "cancelled"
+
+
+def test_a_cancelled_manifest_cancels_a_job_whose_chunks_all_finished_after() -> None:
+    assert settled(ChunkState.DONE).outcome(cancelled=True) == JobOutcome.CANCELLED
+
+
+def test_the_latest_word_on_a_chunk_wins() -> None:
+    ledger = settled(ChunkState.FAILED).with_chunk(0, ChunkState.DONE)
+    assert ledger.state_of(0) is ChunkState.DONE
+
+
+def test_the_ledger_round_trips_and_refuses_what_it_did_not_write() -> None:
+    ledger = settled(ChunkState.DONE, ChunkState.FAILED, ChunkState.CANCELLED)
+    assert SettledChunks.from_json(ledger.to_json()) == ledger
+    with pytest.raises(ValueError, match="ledger"):
+        SettledChunks.from_json('{"version": 1, "chunks": "dx"}')
+
+
+@pytest.mark.parametrize("state", [ChunkState.PENDING, ChunkState.RENDERING])
+def test_only_settled_states_go_into_the_ledger(state: ChunkState) -> None:
+    with pytest.raises(ValueError, match="not a settled state"):
+        SettledChunks.empty(1).with_chunk(0, state)
+
+
+def test_a_chunk_outside_the_job_is_refused() -> None:
+    with pytest.raises(ValueError, match="not in a job of 2 chunks"):
+        SettledChunks.empty(2).with_chunk(2, ChunkState.DONE)
