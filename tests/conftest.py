@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from emulators.servicebus.config import BUNDLED_CONFIG
+from functions.app import create_app
+from renderfarm.settings import Settings
 from tests.services import Azurite, ServiceBusEmulator, run_azurite, run_servicebus
 
 
@@ -24,3 +27,19 @@ def servicebus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceBusE
     data_dir = tmp_path_factory.mktemp("servicebus")
     with run_servicebus(data_dir, Path(BUNDLED_CONFIG)) as service:
         yield service
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[[Settings], TestClient]]:
+    """The API in-process on the given settings; each client is closed after the test."""
+    clients: list[TestClient] = []
+
+    def make(settings: Settings) -> TestClient:
+        client = TestClient(create_app(settings=settings), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)

@@ -17,7 +17,6 @@ from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from fastapi.testclient import TestClient
 
-from functions.app import create_app
 from renderfarm.api_keys import hash_key
 from renderfarm.settings import Settings
 from tests.services import Azurite, ServiceBusEmulator
@@ -49,21 +48,6 @@ def settings_for(azurite: Azurite, servicebus: ServiceBusEmulator, **overrides: 
 @pytest.fixture
 def settings(azurite: Azurite, servicebus: ServiceBusEmulator) -> Settings:
     return settings_for(azurite, servicebus)
-
-
-@pytest.fixture
-def make_client() -> Iterator[Callable[[Settings], TestClient]]:
-    clients: list[TestClient] = []
-
-    def make(settings: Settings) -> TestClient:
-        client = TestClient(create_app(settings=settings), raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 @pytest.fixture

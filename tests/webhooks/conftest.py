@@ -17,7 +17,6 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode, ServiceBusSubQueue
 from fastapi.testclient import TestClient
 
-from functions.app import create_app
 from renderfarm.events import EventType, JobEvent
 from renderfarm.settings import Settings
 from renderfarm_azure.webhooks.deliver import serve
@@ -188,22 +187,6 @@ def summary_of(event: JobEvent) -> dict[str, Any]:
         "preview": None,
         "cost": {"estimated_usd": 0.0012},
     }
-
-
-@pytest.fixture
-def make_client() -> Iterator[Callable[[Settings], TestClient]]:
-    """The API in-process on the given settings (as tests/api's fixture of the same name)."""
-    clients: list[TestClient] = []
-
-    def make(settings: Settings) -> TestClient:
-        client = TestClient(create_app(settings=settings), raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 @pytest.fixture
