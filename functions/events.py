@@ -26,7 +26,6 @@ import azure.functions as func
 from renderfarm.errors import DependencyUnavailable, JobNotFound
 from renderfarm.events import EventFormatError, EventType, JobEvent
 from renderfarm.settings import Settings, get_settings
-from renderfarm_azure.previews import build_previews
 from renderfarm_azure.services import Services
 from renderfarm_azure.webhooks.fan_out import fan_out
 from renderfarm_azure.webhooks.services import WebhookServices, webhook_services
@@ -69,6 +68,9 @@ class EventConsumer:
             log.warning("event %s names no job of its tenant", event.id)
             return None
         if event.type is EventType.JOB_COMPLETED:
+            # PyAV loads only here: not on the API's cold start, which imports this module.
+            from renderfarm_azure.previews import build_previews  # noqa: PLC0415
+
             container = self.services.blob_service.get_container_client(
                 self.services.settings.jobs_container
             )
