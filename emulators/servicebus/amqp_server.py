@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from proton import Condition, Delivery, Endpoint, Handler, Link, Message, Terminus, symbol
 from proton.reactor import Container
 
-from . import codec
+from . import codec, errors
 from .broker import MAX_MESSAGE_BYTES, Broker, EntityNotFound, LockLost, Outcome
 from .config import DEAD_LETTER_SUFFIX
 from .management import ManagementNode, Reply, put_token_reply
@@ -30,14 +30,6 @@ CBS_NODE = "$cbs"
 MANAGEMENT_SUFFIX = "/$management"
 LINK_CREDIT = 500  # credit granted to a client's sender; replenished as transfers arrive
 TICK_SECONDS = 0.05  # how often locks, schedules and time-to-live are checked
-
-COND_NOT_FOUND = "amqp:not-found"
-COND_NOT_ALLOWED = "amqp:not-allowed"
-COND_INTERNAL = "amqp:internal-error"
-COND_TOO_LARGE = "amqp:link:message-size-exceeded"
-COND_DECODE = "amqp:decode-error"
-COND_LOCK_LOST = "com.microsoft:message-lock-lost"
-COND_DEAD_LETTER = "com.microsoft:dead-letter"
 
 
 def guarded[F: Callable[..., None]](handler: F) -> F:
@@ -51,7 +43,7 @@ def guarded[F: Callable[..., None]](handler: F) -> F:
             log.exception("error in %s; closing the connection", handler.__name__)
             connection = event.connection
             if connection is not None and not connection.state & Endpoint.LOCAL_CLOSED:
-                connection.condition = Condition(COND_INTERNAL, "the emulator hit an error")
+                connection.condition = Condition(errors.INTERNAL, "the emulator hit an error")
                 connection.close()
 
     return wrapper  # type: ignore[return-value]
@@ -175,7 +167,7 @@ class AmqpServer(Handler):
         if path.lower().endswith(MANAGEMENT_SUFFIX):
             entity = path[: -len(MANAGEMENT_SUFFIX)]
             if not self._exists(entity):
-                self._refuse(link, COND_NOT_FOUND, _not_found_text(entity))
+                self._refuse(link, errors.NOT_FOUND, _not_found_text(entity))
                 return
         link.open()
         if link.is_receiver:
@@ -185,10 +177,10 @@ class AmqpServer(Handler):
 
     def _open_entity_link(self, link: Any, path: str) -> None:
         if not self._exists(path):
-            self._refuse(link, COND_NOT_FOUND, _not_found_text(path))
+            self._refuse(link, errors.NOT_FOUND, _not_found_text(path))
             return
         if link.is_receiver and path.lower().endswith(DEAD_LETTER_SUFFIX):
-            self._refuse(link, COND_NOT_ALLOWED, "Sending to a dead-letter queue is not allowed.")
+            self._refuse(link, errors.NOT_ALLOWED, "Sending to a dead-letter queue is not allowed.")
             return
         if link.is_receiver:
             link.max_message_size = MAX_MESSAGE_BYTES
@@ -282,12 +274,16 @@ class AmqpServer(Handler):
 
     def _enqueue(self, link: Any, delivery: Any, data: bytes) -> None:
         if len(data) > MAX_MESSAGE_BYTES:
-            _settle(delivery, Delivery.REJECTED, _error(COND_TOO_LARGE, _too_large_text(data)))
+            _settle(
+                delivery,
+                Delivery.REJECTED,
+                _error(errors.MESSAGE_SIZE_EXCEEDED, _too_large_text(data)),
+            )
             return
         try:
             messages = [codec.parse_message(part) for part in codec.split_batch(data)]
         except codec.MalformedMessage as error:
-            _settle(delivery, Delivery.REJECTED, _error(COND_DECODE, str(error)))
+            _settle(delivery, Delivery.REJECTED, _error(errors.DECODE, str(error)))
             return
         self._broker.send(link.rf_path, messages)  # committed before the client hears "accepted"
         _settle(delivery, Delivery.ACCEPTED)
@@ -326,9 +322,7 @@ class AmqpServer(Handler):
         try:
             self._broker.settle(token, outcome, reason=reason, description=description)
         except LockLost:
-            text = "The lock supplied is invalid. Either the lock expired, or the message has "
-            text += "already been removed from the queue."
-            _settle(delivery, Delivery.REJECTED, _error(COND_LOCK_LOST, text))
+            _settle(delivery, Delivery.REJECTED, _error(errors.LOCK_LOST, errors.LOCK_LOST_TEXT))
             return
         delivery.local.failed = delivery.remote.failed
         delivery.local.undeliverable = delivery.remote.undeliverable

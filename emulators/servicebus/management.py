@@ -13,18 +13,13 @@ from typing import Any, cast
 
 from proton import UNDESCRIBED, Array, Data, Message
 
-from . import codec
+from . import codec, errors
 from .broker import Broker, Delivered, EntityNotFound, LockLost, Outcome
 from .outgoing import encode_delivered
 from .store import MessageState
 
 _UNDESCRIBED = cast(Any, UNDESCRIBED)  # Proton types its sentinel loosely
 OPERATION_PREFIX = "com.microsoft:"
-COND_LOCK_LOST = "com.microsoft:message-lock-lost"
-COND_MESSAGE_NOT_FOUND = "com.microsoft:message-not-found"
-COND_NOT_FOUND = "amqp:not-found"
-COND_NOT_IMPLEMENTED = "amqp:not-implemented"
-COND_BAD_REQUEST = "amqp:invalid-field"
 
 _DISPOSITIONS = {
     "completed": Outcome.COMPLETE,
@@ -117,7 +112,7 @@ class ManagementNode:
         if handler is None:
             return Reply(
                 status=501,
-                condition=COND_NOT_IMPLEMENTED,
+                condition=errors.NOT_IMPLEMENTED,
                 description=f"The operation {operation!r} is not supported by the emulator.",
             )
         try:
@@ -126,18 +121,15 @@ class ManagementNode:
             return Reply(
                 status=error.status, condition=error.condition, description=error.description
             )
-        except EntityNotFound:
-            return Reply(status=404, condition=COND_NOT_FOUND, description="entity not found")
-        except LockLost:
+        except (EntityNotFound, LockLost) as error:
+            failure = errors.failure_of(error)
+            assert failure is not None  # both are broker errors errors.py answers
             return Reply(
-                status=410,
-                condition=COND_LOCK_LOST,
-                description="The lock supplied is invalid. Either the lock expired, or the message "
-                "has already been removed from the queue.",
+                status=failure.status, condition=failure.condition, description=failure.description
             )
         except (KeyError, TypeError, ValueError, codec.MalformedMessage) as error:
             return Reply(
-                status=400, condition=COND_BAD_REQUEST, description=f"bad request: {error}"
+                status=400, condition=errors.INVALID_FIELD, description=f"bad request: {error}"
             )
 
     def _renew_lock(self, entity: str, body: dict[str, Any]) -> Reply:
@@ -164,7 +156,7 @@ class ManagementNode:
         if len(delivered) != len(seqs):
             missing = sorted(set(seqs) - {item.meta.seq for item in delivered})
             raise ManagementError(
-                404, COND_MESSAGE_NOT_FOUND, f"Deferred messages {missing} were not found."
+                404, errors.MESSAGE_NOT_FOUND, f"Deferred messages {missing} were not found."
             )
         messages: list[dict[str, Any]] = []
         for item in delivered:
