@@ -31,6 +31,7 @@ from renderfarm.chunk_record import ChunkRecord, ChunkState
 from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
 from renderfarm.manifest import JobManifest
 from renderfarm.messages import ChunkMessage
+from renderfarm.redact import without_paths
 from renderfarm.render_settings import RenderSettings
 from renderfarm_azure.job_lifecycle import LedgerContention
 
@@ -272,8 +273,10 @@ class ChunkRenderer:
         verdict: Verdict,
         manifest: JobManifest | None = None,
     ) -> Outcome:
-        log_tail = "\n".join(error.blender_log or self.renderer.log_tail())
-        text = f"{error.reason}: {error.description}"
+        # Shown to the client: Blender's words, without the folders of this replica's files.
+        log_tail = without_paths("\n".join(error.blender_log or self.renderer.log_tail()))
+        description = without_paths(error.description)
+        text = f"{error.reason}: {description}"
         final = verdict is Verdict.DEAD_LETTER
         change = chunk_states.fail if final else chunk_states.retry_later
         log.warning(
@@ -288,7 +291,7 @@ class ChunkRenderer:
         except (TransientError, OSError, AzureError):
             # The dead-letter handler settles a dead-lettered chunk too; a retried one retries.
             log.warning("could not record the failure of chunk %s", message.message_id)
-        return Outcome(verdict=verdict, reason=error.reason, description=error.description)
+        return Outcome(verdict=verdict, reason=error.reason, description=description)
 
     def _settle(
         self, message: ChunkMessage, manifest: JobManifest, state: ChunkState, error: str = ""

@@ -110,6 +110,8 @@ def test_corrupt_scene_is_dead_lettered_and_the_job_shows_why(
     (chunk,) = status["chunks"]
     assert chunk["state"] == "failed"
     assert "SceneError" in chunk["last_error"]
+    assert "corrupt" in chunk["last_error"] or ".blend" in chunk["last_error"]
+    assert "/tmp" not in chunk["last_error"]  # no folder of the worker's is shown to clients
     # The job's end is recorded before the worker settles the message: wait for it.
     deadline = time.monotonic() + 10
     while farm_bus.counts()["dead_letter_message_count"] == 0 and time.monotonic() < deadline:

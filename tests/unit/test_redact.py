@@ -1,0 +1,43 @@
+"""Errors shown to clients never carry a server's folders."""
+
+from __future__ import annotations
+
+import pytest
+
+from renderfarm.redact import without_paths
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            'cannot open 1d98.blend: Error: Loading "/tmp/renderfarm-blend-cache/1d98.blend"'
+            " failed: Failed to read blend file '/tmp/renderfarm-blend-cache/1d98.blend'",
+            'cannot open 1d98.blend: Error: Loading "1d98.blend" failed: Failed to read blend'
+            " file '1d98.blend'",
+        ),
+        (
+            "cannot write frame 3 to /tmp/renderfarm-x1/000003.png",
+            "cannot write frame 3 to 000003.png",
+        ),
+        (
+            "Read blend: /home/worker/cache/a.blend\n00:00.64 done",
+            "Read blend: a.blend\n00:00.64 done",
+        ),
+    ],
+)
+def test_absolute_paths_keep_only_their_file_names(text: str, shown: str) -> None:
+    assert without_paths(text) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "frame 3 failed: 1/2 samples",
+        "see https://docs.blender.org/manual/en/latest/",
+        "ratio 16/9 and 4/3",
+        "MaxDeliveryCountExceeded: Message could not be consumed after 5 delivery attempts.",
+    ],
+)
+def test_text_without_absolute_paths_is_left_alone(text: str) -> None:
+    assert without_paths(text) == text
