@@ -4,6 +4,10 @@ SIGTERM or SIGINT (scale-in, a deploy, Ctrl-C) stops the worker at once: it stop
 hands its current message back (abandon) so another replica continues from the first missing
 frame, and exits 0 well within the Container Apps grace period. A signal thread does this, because
 the main thread may be inside Blender, where Python signal handlers cannot run until the frame ends.
+
+It exits 3 (worker.EXIT_IN_DOUBT) when its state is in doubt (Blender raised something unforeseen,
+memory ran out, Service Bus stayed unreachable), after handing its message back: Container Apps
+and the local autoscaler replace a replica that exited.
 """
 
 from __future__ import annotations
@@ -94,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         daemon=True,
     )
     watcher.start()
-    handled = worker.run()
-    log.info("worker stopped after %d messages", handled)
-    return 0
+    end = worker.run()
+    log.info("worker stopped after %d messages", end.handled)
+    return end.exit_code  # non-zero: this replica's state is in doubt, so it is replaced
 
 
 if __name__ == "__main__":

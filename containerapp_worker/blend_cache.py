@@ -1,4 +1,12 @@
-"""Scenes kept on local disk by content hash, so a replica downloads each .blend once.
+"""Scenes kept on local disk by tenant and content hash, so a replica downloads each .blend once.
+
+Files sit at ``<tenant>/<sha256>.blend``, the scene's name in Blob Storage. The bytes alone would
+be safe to share between tenants: a worker only fetches a scene for a job the API accepted after
+hashing that tenant's own copy, so whoever gets here holds exactly these bytes. The timing is not:
+a hit is faster than a download, and download time goes into the chunk's worker seconds and the
+job's cost, which the tenant reads. A cache shared by content would tell a tenant that a replica
+had lately rendered the same file for someone else, what the per-tenant scene layout exists to
+hide. The price, identical bytes fetched once per tenant, is small.
 
 The least recently used files go first when the cache outgrows its cap; the file in use is never
 evicted. A download lands under a temporary name and is renamed only after its hash checks out,
@@ -14,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from containerapp_worker.errors import SceneError
+from renderfarm import blob_layout
 
 SUFFIX = ".blend"
 _CHUNK = 1024 * 1024
@@ -33,16 +42,20 @@ class BlendCache:
         self._max_bytes = max_bytes
         directory.mkdir(parents=True, exist_ok=True)
 
-    def path(self, sha256: str) -> Path:
-        return self._directory / f"{sha256}{SUFFIX}"
+    def path(self, sha256: str, *, tenant: str) -> Path:
+        try:
+            return self._directory / blob_layout.scene_blob(tenant, sha256)
+        except ValueError as error:
+            raise SceneError(f"cannot name a scene file: {error}") from None
 
-    def get(self, sha256: str, download: Callable[[Path], None]) -> Path:
-        """The local path of the scene, downloading it on a miss."""
-        path = self.path(sha256)
+    def get(self, sha256: str, download: Callable[[Path], None], *, tenant: str) -> Path:
+        """The local path of the tenant's scene, downloading it on a miss."""
+        path = self.path(sha256, tenant=tenant)
         if path.is_file():
             os.utime(path)  # mark as recently used
             return path
-        partial = self._directory / f".{sha256}.{uuid.uuid4().hex}.part"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.parent / f".{sha256}.{uuid.uuid4().hex}.part"
         try:
             download(partial)
             actual = file_sha256(partial)
@@ -56,7 +69,8 @@ class BlendCache:
 
     def evict(self, *, keep: Path) -> None:
         files = sorted(
-            (entry for entry in self._directory.glob(f"*{SUFFIX}") if entry != keep),
+            # rglob: files of the older flat layout (``<sha256>.blend``) age out too
+            (entry for entry in self._directory.rglob(f"*{SUFFIX}") if entry != keep),
             key=lambda entry: entry.stat().st_mtime,
         )
         total = sum(entry.stat().st_size for entry in files) + keep.stat().st_size

@@ -7,13 +7,14 @@ Uploads and the chunk record's progress run on one background thread while the n
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -23,7 +24,13 @@ from azure.core.exceptions import AzureError
 
 from containerapp_worker.blend_cache import BlendCache
 from containerapp_worker.chunk_timer import AttemptTimer
-from containerapp_worker.errors import PoisonError, TransientError, WorkerError
+from containerapp_worker.errors import (
+    PoisonError,
+    StateInDoubt,
+    TransientError,
+    UnexpectedError,
+    WorkerError,
+)
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import frame_render_seconds, frame_upload_seconds, tracer
 from renderfarm import chunk_states
@@ -67,12 +74,21 @@ class Verdict(Enum):
     DEAD_LETTER = "dead-letter"  # the chunk fails wherever it runs
 
 
+class Health(Enum):
+    """What a chunk's end says about this replica (errors.py: when its state is in doubt)."""
+
+    SOUND = "sound"  # it worked, or failed in a way the worker knows
+    UNEXPECTED = "unexpected"  # an exception none of ours, outside Blender
+    IN_DOUBT = "in-doubt"  # Blender raised something none of ours, or memory ran out
+
+
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
     verdict: Verdict
     reason: str = ""
     description: str = ""
     frames_rendered: int = 0
+    health: Health = Health.SOUND
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +140,8 @@ class ChunkRenderer:
             except (TransientError, OSError, AzureError) as error:
                 wrapped = error if isinstance(error, WorkerError) else TransientError(str(error))
                 return self._failed(message, wrapped, Verdict.ABANDON)
+            except Exception as error:  # bpy's, the SDK's, a bug: never leave the message locked
+                return self._unexpected(message, error)
 
     def _render(self, message: ChunkMessage, lock_lost: threading.Event) -> Outcome:
         manifest = self.storage.read_manifest(message.job_id)
@@ -135,11 +153,14 @@ class ChunkRenderer:
         self._record(message, self._started)  # the attempt counts before the work runs
         self._job_started = manifest.started_at is not None
         with self._timer.downloading():
+            # The job's own scene in its own tenant: what the API verified when it accepted it.
+            tenant, sha256 = manifest.tenant, manifest.spec.scene_sha256
             scene = self.cache.get(
-                message.scene_sha256,
-                lambda path: self.storage.download_scene(message.scene_sha256, path),
+                sha256,
+                lambda path: self.storage.download_scene(sha256, path, tenant=tenant),
+                tenant=tenant,
             )
-        with self._timer.opening():
+        with self._timer.opening(), _calling_blender():
             self.renderer.open_scene(scene)
             self.renderer.apply(message.render)
         present = self.storage.frames_present(message.job_id)
@@ -188,14 +209,18 @@ class ChunkRenderer:
 
     def _render_one(self, frame: int, scratch: Path, extension: str) -> RenderedFrame:
         started = time.perf_counter()
-        with tracer.start_as_current_span("render-frame", attributes={"frame": frame}):
+        with (
+            tracer.start_as_current_span("render-frame", attributes={"frame": frame}),
+            _calling_blender(),
+        ):
             path = self.renderer.render_frame(frame, scratch / f"{frame:06d}.{extension}")
         seconds = time.perf_counter() - started
         frame_render_seconds.record(seconds)
         self._timer.rendered(seconds)
         thumb: Path | None = None
         if self.thumbnail is not None:
-            thumb = self.thumbnail(path, scratch / f"{frame:06d}.thumb.jpg")
+            with _calling_blender():  # bpy's image API
+                thumb = self.thumbnail(path, scratch / f"{frame:06d}.thumb.jpg")
         return RenderedFrame(
             frame=frame, seconds=seconds, extension=extension, path=path, thumbnail=thumb
         )
@@ -272,6 +297,8 @@ class ChunkRenderer:
         error: WorkerError,
         verdict: Verdict,
         manifest: JobManifest | None = None,
+        *,
+        traceback: BaseException | None = None,
     ) -> Outcome:
         # Shown to the client: Blender's words, without the folders of this replica's files.
         log_tail = without_paths("\n".join(error.blender_log or self.renderer.log_tail()))
@@ -279,9 +306,11 @@ class ChunkRenderer:
         text = f"{error.reason}: {description}"
         final = verdict is Verdict.DEAD_LETTER
         change = chunk_states.fail if final else chunk_states.retry_later
-        log.warning(
+        log.log(
+            logging.WARNING if traceback is None else logging.ERROR,
             "chunk failed: %s",
             text,
+            exc_info=traceback,
             extra={"job_id": message.job_id, "chunk_index": message.chunk_index},
         )
         try:
@@ -292,6 +321,14 @@ class ChunkRenderer:
             # The dead-letter handler settles a dead-lettered chunk too; a retried one retries.
             log.warning("could not record the failure of chunk %s", message.message_id)
         return Outcome(verdict=verdict, reason=error.reason, description=description)
+
+    def _unexpected(self, message: ChunkMessage, error: Exception) -> Outcome:
+        """An exception none of ours: the message goes back at once, as for a transient error,
+        with the error on the chunk and its traceback in the log."""
+        wrapped = error if isinstance(error, UnexpectedError) else UnexpectedError.wrapping(error)
+        outcome = self._failed(message, wrapped, Verdict.ABANDON, traceback=error)
+        doubt = isinstance(wrapped, StateInDoubt)
+        return replace(outcome, health=Health.IN_DOUBT if doubt else Health.UNEXPECTED)
 
     def _settle(
         self, message: ChunkMessage, manifest: JobManifest, state: ChunkState, error: str = ""
@@ -316,6 +353,19 @@ class ChunkRenderer:
             self.lifecycle.record_start(job_id)
         except (DependencyUnavailable, ConcurrentUpdate, AzureError):
             log.warning("could not record the start of job %s", job_id, exc_info=True)
+
+
+@contextlib.contextmanager
+def _calling_blender() -> Iterator[None]:
+    """Around each call into Blender. BlenderRunner raises our errors, and OSError for local
+    files; anything else (a RuntimeError or SystemError out of bpy) means Blender's own state,
+    kept from chunk to chunk, may be broken."""
+    try:
+        yield
+    except (WorkerError, OSError):
+        raise
+    except Exception as error:
+        raise UnexpectedError.wrapping(error, in_blender=True) from error
 
 
 def _with_frames(record: ChunkRecord, seconds: dict[int, float]) -> ChunkRecord:

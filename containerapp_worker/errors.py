@@ -1,6 +1,6 @@
 """What went wrong with a chunk, named by what the worker must do with its message.
 
-Two families, and the worker loop settles by family, never by message text:
+Three families, and the worker loop settles by family, never by message text:
 
 * ``PoisonError``: the chunk can never succeed, on this replica or any other (a corrupt or
   not-a-blend file, a camera or scene name the file lacks, settings Blender cannot take, an error
@@ -10,8 +10,17 @@ Two families, and the worker loop settles by family, never by message text:
 * ``TransientError``: this replica, its disk or the network failed, not the chunk. The message is
   abandoned so another delivery (maybe on another replica) continues from the first missing
   frame; MaxDeliveryCount dead-letters a chunk that keeps failing this way.
+* ``UnexpectedError``: any other exception (a bug, an unforeseen failure of bpy, a library or the
+  SDK), wrapped with its type and words. The message is abandoned at once, as for a transient
+  error, and the error is recorded on the chunk. ``StateInDoubt``, its kind that says the replica
+  itself may be broken, also makes the worker exit non-zero to be replaced.
 
-Any other exception is a bug or an unforeseen failure and is treated as transient by the loop.
+When is a replica's state in doubt? When Blender raised an exception that is none of ours (its
+in-process state, kept from chunk to chunk, may be broken: the next chunk could hang or render
+wrong pixels), when memory ran out anywhere, or when unexpected errors hit two different messages
+in a row (the replica, not a message, is then the likely cause). One unexpected error elsewhere,
+or the same message failing again, is not: the worker serves the next message, and
+MaxDeliveryCount dead-letters a message that keeps failing.
 """
 
 from __future__ import annotations
@@ -62,3 +71,26 @@ class OutputWriteError(TransientError):
     """A rendered frame could not be written to local disk (full, read-only, vanished)."""
 
     reason = "OutputWriteError"
+
+
+class UnexpectedError(WorkerError):
+    """An exception none of ours: abandon the message now, record it, and go on."""
+
+    reason = "UnexpectedError"
+
+    @classmethod
+    def wrapping(cls, error: BaseException, *, in_blender: bool = False) -> UnexpectedError:
+        """``error`` with its type named; StateInDoubt when it leaves the replica in doubt."""
+        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        if in_blender:
+            return StateInDoubt(f"Blender raised {text}")
+        if isinstance(error, MemoryError):
+            return StateInDoubt(f"out of memory: {text}")
+        return cls(text)
+
+
+class StateInDoubt(UnexpectedError):
+    """This replica may be broken (Blender raised something none of ours, memory ran out):
+    abandon the message, then exit non-zero so that a fresh replica takes over."""
+
+    reason = "StateInDoubt"

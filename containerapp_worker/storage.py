@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import logging
 from pathlib import Path
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -15,6 +15,7 @@ from renderfarm.manifest import JobManifest
 from renderfarm_azure import chunk_records
 from renderfarm_azure.chunk_records import Mutation
 
+log = logging.getLogger(__name__)
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "exr": "image/x-exr"}
 
 
@@ -24,8 +25,9 @@ class WorkerStorage:
         self._jobs = service.get_container_client(jobs)
         self._written: dict[tuple[str, int], chunk_records.Versioned] = {}
 
-    def download_scene(self, sha256: str, destination: Path) -> None:
-        blob = self._scenes.get_blob_client(blob_layout.scene_blob(sha256))
+    def download_scene(self, sha256: str, destination: Path, *, tenant: str) -> None:
+        """The tenant's scene, the one the API verified when it accepted the job."""
+        blob = self._scenes.get_blob_client(blob_layout.scene_blob(tenant, sha256))
         try:
             with destination.open("wb") as handle:
                 blob.download_blob(max_concurrency=4).readinto(handle)
@@ -44,19 +46,31 @@ class WorkerStorage:
         frames = (blob_layout.frame_of(name, job_id) for name in names)
         return {frame for frame in frames if frame is not None}
 
-    def upload_frame(self, job_id: str, frame: int, extension: str, path: Path) -> None:
-        self._upload_once(blob_layout.frame_blob(job_id, frame, extension), path, extension)
+    def upload_frame(self, job_id: str, frame: int, extension: str, path: Path) -> bool:
+        """Write the frame's blob unless an earlier delivery did; True when this call wrote it."""
+        written = self._upload_once(
+            blob_layout.frame_blob(job_id, frame, extension), path, extension
+        )
+        status = "uploaded" if written else "already-uploaded"
+        log.info(
+            "frame %d %s", frame, status, extra={"job_id": job_id, "frame": frame, "status": status}
+        )
+        return written
 
     def upload_thumbnail(self, job_id: str, frame: int, path: Path) -> None:
         self._upload_once(blob_layout.thumb_blob(job_id, frame), path, "jpg")
 
-    def _upload_once(self, name: str, path: Path, extension: str) -> None:
+    def _upload_once(self, name: str, path: Path, extension: str) -> bool:
         """A frame's blob is written once: a redelivery that finds it there leaves it be."""
         settings = ContentSettings(
             content_type=CONTENT_TYPES.get(extension, "application/octet-stream")
         )
-        with path.open("rb") as data, contextlib.suppress(ResourceExistsError):
-            self._jobs.upload_blob(name, data, overwrite=False, content_settings=settings)
+        with path.open("rb") as data:
+            try:
+                self._jobs.upload_blob(name, data, overwrite=False, content_settings=settings)
+            except ResourceExistsError:
+                return False
+        return True
 
     def update_chunk_record(self, job_id: str, index: int, mutate: Mutation) -> ChunkRecord:
         """Write the chunk's record; the worker is its usual only writer, so the version it wrote

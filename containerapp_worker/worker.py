@@ -2,6 +2,19 @@
 
 A replica holds at most one message at a time, so KEDA's queue length is the farm's backlog and a
 killed replica strands at most one chunk, which comes back when its lock expires.
+
+No exception leaves a message locked: whatever goes wrong while handling one (bpy, the SDK, our
+own code), the message is settled, abandoned unless the chunk said otherwise, before the loop goes
+on. The loop then serves the next message, or returns with ``in_doubt`` set, for the process to
+exit with EXIT_IN_DOUBT and be replaced (Container Apps and the local autoscaler start a fresh
+replica), when this replica's state is in doubt:
+
+* Blender raised an exception none of ours, or memory ran out (errors.StateInDoubt);
+* unexpected errors hit two different messages in a row (the same message failing again is the
+  message's fault: MaxDeliveryCount dead-letters it);
+* settling failed with an exception the SDK does not document;
+* receiving failed ``max_receive_failures`` times in a row, each after the SDK's own retries, or
+  the receiver could not be opened at all: a fresh replica reconnects.
 """
 
 from __future__ import annotations
@@ -10,21 +23,29 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver
 from azure.servicebus.exceptions import ServiceBusError
 
-from containerapp_worker.chunk_renderer import ChunkRenderer, Outcome, Verdict
+from containerapp_worker.chunk_renderer import ChunkRenderer, Health, Outcome, Verdict
+from containerapp_worker.errors import StateInDoubt, UnexpectedError
 from containerapp_worker.lock_renewer import LockRenewer
 from containerapp_worker.telemetry import chunks_settled, idle_seconds, trace_context, tracer
 from renderfarm.messages import ChunkMessage, MessageFormatError
 
 log = logging.getLogger(__name__)
 
-#: Renew when a third of the lock is left... of its duration, so two renewals can fail in a row.
+#: Renew when a third of the lock has passed; a failed renewal is retried every RENEW_RETRY_S for
+#: the two thirds left, so the lock outlives a Service Bus outage shorter than that (README:
+#: "Lock duration and renewal").
 RENEW_FRACTION = 1 / 3
+RENEW_RETRY_S = 2.0
 MIN_RENEW_EVERY_S = 0.5
+#: Where a message says nothing of its lock (it always does in PEEK_LOCK mode).
+UNKNOWN_LOCK_S = 30.0
+#: The exit status of a replica whose state is in doubt: the platform starts a fresh one.
+EXIT_IN_DOUBT = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +54,19 @@ class WorkerOptions:
     once: bool = False  # Container Apps Jobs: one message per execution
     max_messages: int = 0  # 0: until stopped
     receive_wait_s: float = 2.0  # how long one receive waits; bounds how fast an idle stop is
+    max_receive_failures: int = 3  # failed receives in a row (each after the SDK's retries)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunEnd:
+    """How the loop ended: after ``handled`` messages, and why this replica is in doubt, if so."""
+
+    handled: int
+    in_doubt: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_IN_DOUBT if self.in_doubt else 0
 
 
 class Worker:
@@ -51,54 +85,122 @@ class Worker:
         self._settle_lock = threading.Lock()
         self._current: tuple[ServiceBusReceiver, ServiceBusReceivedMessage] | None = None
         self._renewer: LockRenewer | None = None
+        self._handled = 0
+        self._receive_failures = 0
+        #: The sequence number of the message that last failed unexpectedly, if the last did.
+        self._unexpected_in: int | None = None
+        self._doubt = ""
         self.idle = threading.Event()
         self.idle.set()
 
-    def run(self) -> int:
-        """Handle messages until stopped; return how many were handled."""
-        handled = 0
-        with self._client.get_queue_receiver(
-            self._options.queue_name, prefetch_count=0
-        ) as receiver:
-            log.info("worker ready on %s", self._options.queue_name, extra={"status": "ready"})
-            while not self._stop.is_set():
-                waited = time.perf_counter()
-                messages = receiver.receive_messages(
-                    max_message_count=1, max_wait_time=self._options.receive_wait_s
-                )
-                idle_seconds.record(time.perf_counter() - waited)
-                if not messages:
-                    if self._options.once:
-                        break
-                    continue
-                self._handle(receiver, messages[0])
-                handled += 1
-                if self._options.once or handled == self._options.max_messages:
+    def run(self) -> RunEnd:
+        """Handle messages until stopped, told how many, or in doubt."""
+        opened = False
+        try:
+            with self._client.get_queue_receiver(
+                self._options.queue_name, prefetch_count=0
+            ) as receiver:
+                opened = True
+                log.info("worker ready on %s", self._options.queue_name, extra={"status": "ready"})
+                self._serve(receiver)
+        except ServiceBusError as error:  # opening or closing the receiver: no message is held
+            log.warning("Service Bus failed", exc_info=True)
+            if not opened:
+                self._in_doubt(f"cannot open a receiver: {error}")
+        if self._doubt:
+            log.error(
+                "state in doubt, exiting to be replaced: %s",
+                self._doubt,
+                extra={"status": "in-doubt"},
+            )
+        return RunEnd(handled=self._handled, in_doubt=self._doubt)
+
+    def _serve(self, receiver: ServiceBusReceiver) -> None:
+        while not self._stop.is_set() and not self._doubt:
+            waited = time.perf_counter()
+            messages = self._receive(receiver)
+            idle_seconds.record(time.perf_counter() - waited)
+            if messages is None:  # receiving failed: try again, or stop in doubt
+                continue
+            if not messages:
+                if self._options.once:
                     break
-        return handled
+                continue
+            self._handle(receiver, messages[0])
+            self._handled += 1
+            if self._options.once or self._handled == self._options.max_messages:
+                break
+
+    def _receive(self, receiver: ServiceBusReceiver) -> list[ServiceBusReceivedMessage] | None:
+        """The next message, if one came in time; None when receiving failed."""
+        try:
+            messages = receiver.receive_messages(
+                max_message_count=1, max_wait_time=self._options.receive_wait_s
+            )
+        except ServiceBusError as error:  # the SDK retried already; it reconnects on the next call
+            self._receive_failures += 1
+            failures = self._receive_failures
+            log.warning("receiving failed (%d in a row)", failures, exc_info=True)
+            if failures >= self._options.max_receive_failures:
+                self._in_doubt(f"receiving failed {failures} times in a row: {error}")
+            else:
+                self._stop.wait(self._options.receive_wait_s)  # not a busy loop on a refusal
+            return None
+        self._receive_failures = 0
+        return messages
 
     def _handle(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
         self.idle.clear()
         self._current = (receiver, message)
         try:
             if self._stop.is_set():  # arrived as we were told to stop: hand it straight back
-                self._settle(receiver, message, Outcome(verdict=Verdict.ABANDON, reason="Stopping"))
-                return
-            context = trace_context(message.application_properties)
-            with tracer.start_as_current_span("process-chunk-message", context=context):
-                self._settle(receiver, message, self._process(receiver, message))
+                outcome = Outcome(verdict=Verdict.ABANDON, reason="Stopping")
+            else:
+                outcome = self._outcome(receiver, message)
+            self._settle(receiver, message, outcome)
+            self._judge(message, outcome)
         finally:
             self._current = None
             self.idle.set()
+
+    def _outcome(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> Outcome:
+        """What to do with the message. ChunkRenderer turns the chunk's failures into outcomes;
+        whatever still escapes (the loop's own code, the SDK, telemetry) abandons it now."""
+        try:
+            context = trace_context(message.application_properties)
+            with tracer.start_as_current_span("process-chunk-message", context=context):
+                return self._process(receiver, message)
+        except Exception as error:
+            log.exception("unexpected error handling message %s", message.message_id)
+            wrapped = UnexpectedError.wrapping(error)
+            doubt = isinstance(wrapped, StateInDoubt)
+            return Outcome(
+                verdict=Verdict.ABANDON,
+                reason=wrapped.reason,
+                description=wrapped.description,
+                health=Health.IN_DOUBT if doubt else Health.UNEXPECTED,
+            )
+
+    def _judge(self, message: ServiceBusReceivedMessage, outcome: Outcome) -> None:
+        """Whether this replica may serve another message (the rule in the module docstring)."""
+        if outcome.health is Health.IN_DOUBT:
+            self._in_doubt(f"{outcome.reason}: {outcome.description}")
+        elif outcome.health is Health.UNEXPECTED:
+            previous, self._unexpected_in = self._unexpected_in, message.sequence_number
+            if previous is not None and previous != message.sequence_number:
+                self._in_doubt(f"unexpected errors on two messages in a row: {outcome.description}")
+        else:
+            self._unexpected_in = None
+
+    def _in_doubt(self, why: str) -> None:
+        self._doubt = self._doubt or why
 
     def _process(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> Outcome:
         try:
             chunk = ChunkMessage.from_json(b"".join(message.body))
         except MessageFormatError as error:
             return Outcome(verdict=Verdict.DEAD_LETTER, reason="BadMessage", description=str(error))
-        renewer = LockRenewer(
-            lambda: receiver.renew_message_lock(message), every_s=_renew_every(message)
-        )
+        renewer = _lock_renewer(receiver, message)
         self._renewer = renewer
         with renewer:
             return self._chunks.render(chunk, lock_lost=renewer.lost)
@@ -118,9 +220,16 @@ class Worker:
                     )
                 else:
                     receiver.abandon_message(message)
-            except ServiceBusError:
-                # The lock is gone: the message comes back, and frames in Blob are skipped.
+            except (ServiceBusError, ValueError):
+                # The lock is gone, or a connection error shut the receiver's link (the SDK then
+                # refuses with ValueError): the message comes back when its lock expires, and
+                # frames in Blob are skipped. The next receive reconnects.
                 log.warning("could not settle %s", message.message_id, exc_info=True)
+            except Exception as error:
+                log.exception("settling %s failed", message.message_id)
+                self._in_doubt(f"settling a message failed: {type(error).__name__}: {error}")
+                if outcome.verdict is not Verdict.ABANDON:
+                    _abandon_if_possible(receiver, message)
             chunks_settled.add(1, {"verdict": outcome.verdict.value})
             log.info(
                 "chunk %s: %s %s",
@@ -142,8 +251,24 @@ class Worker:
             )
 
 
-def _renew_every(message: ServiceBusReceivedMessage) -> float:
-    if message.locked_until_utc is None:
-        return 10.0
-    left = (message.locked_until_utc - datetime.now(UTC)).total_seconds()
-    return max(MIN_RENEW_EVERY_S, left * RENEW_FRACTION)
+def _lock_renewer(receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> LockRenewer:
+    """Renews every third of the lock the message came with (the queue's LockDuration); each
+    renewal may take until the next one is due."""
+    locked_until = message.locked_until_utc or datetime.now(UTC) + timedelta(seconds=UNKNOWN_LOCK_S)
+    left = (locked_until - datetime.now(UTC)).total_seconds()
+    every_s = max(MIN_RENEW_EVERY_S, left * RENEW_FRACTION)
+    return LockRenewer(
+        lambda: receiver.renew_message_lock(message, timeout=every_s),
+        every_s=every_s,
+        retry_s=min(every_s, RENEW_RETRY_S),
+        locked_until=locked_until,
+    )
+
+
+def _abandon_if_possible(receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
+    """Hand back a message whose settling failed unexpectedly; if even that fails, its lock's
+    expiry returns it."""
+    try:
+        receiver.abandon_message(message)
+    except Exception:  # the replica is in doubt already; the failure is logged
+        log.warning("could not abandon %s either", message.message_id, exc_info=True)

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import ValidationError
 
 from functions.middleware import BodyLimitMiddleware, RequestLogMiddleware
+from functions.openapi import install_openapi
 from functions.problems import install_problem_handlers
 from functions.routes import health, jobs, scenes, webhooks
 from renderfarm.errors import DependencyUnavailable
@@ -72,6 +74,7 @@ def create_app(
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
     )
     app.state.services = lazy
     router = APIRouter(prefix=API_PREFIX)
@@ -79,11 +82,17 @@ def create_app(
         router.include_router(module.router)
     app.include_router(router)
     install_problem_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: _max_request_bytes(settings))
     app.add_middleware(RequestLogMiddleware)
     configure_json_logging()
     FastAPIInstrumentor.instrument_app(app, excluded_urls="api/health")
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    """The route function's name (``submit_job``): what generated clients call the operation."""
+    return route.name
 
 
 def _max_request_bytes(settings: Settings | None) -> int:

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from renderfarm.api_keys import KeyConfigError
 from renderfarm.blend_header import BlendHeaderError
@@ -35,6 +36,7 @@ CAP_RETRY_AFTER_SECONDS = 60
 
 log = logging.getLogger(__name__)
 _PLACES = {"body", "path", "query", "header", "cookie"}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class Problem(Exception):
@@ -222,6 +224,19 @@ def webhook_problem(error: Exception) -> Problem:
     raise TypeError(f"not a webhook error: {error!r}")
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method served at the request's path: Starlette's 405 names only the first route's
+    (``Allow: POST`` for /api/jobs, which also answers GET)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, Problem)
@@ -233,7 +248,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        problem = Problem(error.status_code, "", str(error.detail), headers=error.headers)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        problem = Problem(error.status_code, "", str(error.detail), headers=headers)
         return problem_response(problem, request)
 
     async def on_domain(request: Request, error: Exception) -> JSONResponse:

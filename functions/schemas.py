@@ -3,13 +3,90 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
+from renderfarm.blend_header import HeaderProblem
 from renderfarm.chunk_record import ChunkState
 from renderfarm.cost import CostEstimate
 from renderfarm.manifest import EnqueueState, JobManifest
 from renderfarm.status import JobState
+
+
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """An optional member is left out of the answer, never sent as null: say only its type."""
+    for member in schema.get("properties", {}).values():
+        if "default" in member and member["default"] is None:
+            del member["default"]
+
+
+class ProblemErrorPublic(BaseModel):
+    """One input an error answer blames."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    field: str = Field(
+        description="the field's dotted path (render.samples), a parameter's or a header's name"
+    )
+    in_: Literal["body", "path", "query", "header", "cookie"] = Field(alias="in")
+    detail: str = Field(description="what is wrong with it")
+
+
+class ProblemPublic(BaseModel):
+    """An error answer: RFC 9457 problem details, sent as application/problem+json.
+
+    ``type`` names the kind of problem; the members after ``instance`` are extensions that only
+    some kinds carry. Clients should ignore members they do not know.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra=_absent_not_null)
+
+    type: str = Field(
+        pattern=r"^(about:blank|urn:renderfarm:problem:[a-z0-9-]+)$",
+        description="urn:renderfarm:problem:<kind>, or about:blank when the status says it all",
+        examples=["urn:renderfarm:problem:validation"],
+    )
+    title: str = Field(description="a short summary of the kind, the same for every instance")
+    status: int = Field(ge=400, le=599, description="the HTTP status, repeated")
+    detail: str | SkipJsonSchema[None] = Field(
+        default=None, description="what went wrong with this request"
+    )
+    instance: str = Field(description="the path of the request")
+    errors: list[ProblemErrorPublic] | SkipJsonSchema[None] = Field(
+        default=None, description="each input at fault (400 and 422 answers)"
+    )
+    reason: HeaderProblem | SkipJsonSchema[None] = Field(
+        default=None, description="scene-not-a-blend: why the scene's header could not be read"
+    )
+    supported_versions: list[str] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="no-blender-pool: the Blender versions (major.minor) this farm runs",
+    )
+    waiting: int | SkipJsonSchema[None] = Field(
+        default=None, ge=0, description="queued-frames-cap: the tenant's frames waiting now"
+    )
+    cap: int | SkipJsonSchema[None] = Field(
+        default=None,
+        ge=1,
+        description="queued-frames-cap: the most frames a tenant may have waiting",
+    )
+    limit: int | SkipJsonSchema[None] = Field(
+        default=None, ge=1, description="too-many-webhooks: the most webhooks a tenant may have"
+    )
+    job_id: str | SkipJsonSchema[None] = Field(
+        default=None, description="enqueue-failed: the job, recorded as failed"
+    )
+    status_url: str | SkipJsonSchema[None] = Field(
+        default=None, description="enqueue-failed: where the failed job's status can be read"
+    )
+
+
+class ValidationProblemPublic(ProblemPublic):
+    """A problem with the request's input: ``errors`` names every field at fault."""
+
+    errors: list[ProblemErrorPublic] = Field(min_length=1, description="each input at fault")
 
 
 class HealthPublic(BaseModel):

@@ -1,6 +1,8 @@
 """Where everything lives in Blob Storage: the names the API, the worker and the tests share.
 
-Container ``scenes``: ``<sha256>.blend``.
+Container ``scenes``: ``<tenant>/<sha256>.blend``. A scene is named by its content hash within its
+tenant's folder: a tenant's uploads are deduplicated, but no tenant can learn whether another holds
+the same bytes, nor name another's scene in a job.
 Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``,
 ``<id>/frames/<frame:06d>.<ext>``, ``<id>/thumbs/<frame:06d>.jpg``,
 ``<id>/previews/{contact-sheet.png,preview.mp4}``, and the listing index
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+from renderfarm.api_keys import is_tenant
 
 SCENES_CONTAINER = "scenes"
 JOBS_CONTAINER = "jobs"
@@ -31,11 +35,13 @@ def is_job_id(text: str) -> bool:
     return _JOB_ID.match(text) is not None
 
 
-def scene_blob(sha256: str) -> str:
-    """``scenes/<sha256>.blend``: a scene is stored under its content hash."""
+def scene_blob(tenant: str, sha256: str) -> str:
+    """``scenes/<tenant>/<sha256>.blend``: a scene is stored under its content hash, per tenant."""
+    if not is_tenant(tenant):
+        raise ValueError("a tenant is 1-63 lower-case letters, digits or hyphens")
     if not is_sha256(sha256):
         raise ValueError("scene sha256 must be 64 lower-case hex digits")
-    return f"{sha256}.blend"
+    return f"{tenant}/{sha256}.blend"
 
 
 def job_prefix(job_id: str) -> str:

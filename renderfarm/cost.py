@@ -34,8 +34,8 @@ CURRENT_PRICES = "azure-2026-11.json"
 SB_SENDS_PER_CHUNK = 1
 #: A worker receives the message and settles it (complete, abandon or dead-letter).
 SB_OPS_PER_ATTEMPT = 2
-#: A worker renews its lock when a third of the 60 s default lock is left.
-LOCK_RENEW_EVERY_S = 20.0
+#: A worker renews its lock every third of the chunk queues' 30 s LockDuration.
+LOCK_RENEW_EVERY_S = 10.0
 #: Events per job (accepted, started, and how it ended), each sent, received and completed.
 EVENTS_PER_JOB = 3
 SB_OPS_PER_EVENT = 3

@@ -10,6 +10,11 @@ MAX_FRAME = 1_048_574
 MAX_FRAMES_PER_JOB = 100_000
 
 _ITEM = re.compile(r"^(?P<start>\d{1,7})(?:-(?P<end>\d{1,7})(?:x(?P<step>\d{1,7}))?)?$")
+_ITEM_SYNTAX = r" *[0-9]{1,7}(-[0-9]{1,7}(x[0-9]{1,7})?)? *"
+#: The syntax of a frame list, as the API's schema declares it (ASCII digits; spaces around items).
+#: ``parse_frames`` also refuses ranges that end before they start, frames past MAX_FRAME, a step
+#: of 0 and too many frames, which no pattern says.
+FRAMES_PATTERN = rf"^{_ITEM_SYNTAX}(,{_ITEM_SYNTAX})*$"
 
 
 class FrameSpecError(ValueError):

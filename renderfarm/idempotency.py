@@ -10,7 +10,9 @@ import hashlib
 import re
 import uuid
 
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+#: Printable ASCII without spaces, 1 to 255 characters (the API's schema declares it).
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY = re.compile(KEY_PATTERN)
 
 
 def is_valid_key(key: str) -> bool:

@@ -102,8 +102,8 @@ class JobService:
                 return self._replay(existing, request, trace_context)
         spec = request.to_spec()
         self._check_schedule(spec.not_before)
-        self._scenes.verify(spec.scene_sha256)
-        scene_version = saved_by(self._scenes.head(spec.scene_sha256))
+        self._scenes.verify(spec.scene_sha256, tenant=tenant)
+        scene_version = saved_by(self._scenes.head(spec.scene_sha256, tenant=tenant))
         pinned = BlenderVersion.parse(request.blender) if request.blender else None
         pool = pick_pool(saved_by=scene_version, pinned=pinned, supported=self._blenders)
         self._check_queued_frames_cap(tenant, asked=len(spec.frames))
@@ -133,7 +133,9 @@ class JobService:
         if manifest.request_fingerprint != request.fingerprint():
             raise IdempotencyKeyReused("this Idempotency-Key was used for a different job")
         if manifest.enqueue_state is EnqueueState.ENQUEUING:
-            # The first try stopped midway: send again, duplicate detection drops repeats.
+            # The first try stopped midway (its process died, say): list the job and send again;
+            # both are idempotent, and duplicate detection drops repeated messages.
+            self._store.index_job(manifest)
             manifest = self._enqueue(manifest, trace_context)
         return Submitted(manifest=manifest, replayed=True)
 

@@ -17,8 +17,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from renderfarm.frames import MAX_FRAMES_PER_JOB, FrameSpecError, parse_frames
+from renderfarm.frames import FRAMES_PATTERN, MAX_FRAMES_PER_JOB, FrameSpecError, parse_frames
 from renderfarm.render_settings import Engine, OutputFormat, RenderSettings
 
 #: Blender stores names in 64 bytes, one of them the terminator.
@@ -28,7 +29,19 @@ MAX_RESOLUTION = 65_536
 MAX_CHUNK_SIZE = 1_000
 MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 9, 5
 
-BlenderName = Annotated[str, Field(min_length=1, max_length=MAX_BLENDER_NAME_BYTES)]
+
+def json_integer(value: Any) -> Any:
+    """A before-validator for integer fields: a JSON Schema integer is 5 or 5.0, but not true or
+    "5", which pydantic would otherwise read as 1 and 5."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+BlenderName = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_BLENDER_NAME_BYTES, pattern=r"^[^\x00-\x1f]+$"),
+]
 
 
 class RenderSettingsIn(BaseModel):
@@ -44,6 +57,10 @@ class RenderSettingsIn(BaseModel):
     output_format: OutputFormat = OutputFormat.PNG
     camera: BlenderName | None = None
     scene: BlenderName | None = None
+
+    _integers = field_validator(
+        "samples", "resolution_x", "resolution_y", "resolution_percentage", mode="before"
+    )(json_integer)
 
     @field_validator("camera", "scene")
     @classmethod
@@ -78,6 +95,7 @@ class JobRequest(BaseModel):
     frames: str = Field(
         min_length=1,
         max_length=10_000,
+        pattern=FRAMES_PATTERN,
         description="Blender syntax: '1-250', '1-10,20,30-40', '1-100x5'",
         examples=["1-250"],
     )
@@ -103,6 +121,8 @@ class JobRequest(BaseModel):
         ),
         examples=["2026-12-24T22:00:00Z"],
     )
+
+    _integers = field_validator("step", "chunk_size", "priority", mode="before")(json_integer)
 
     @field_validator("frames")
     @classmethod

@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 #: ``extra=`` keys copied into the JSON line when a record carries them.
-CONTEXT_FIELDS = ("job_id", "tenant", "chunk_index", "request_id", "trace_id", "status", "path")
+CONTEXT_FIELDS = (
+    "job_id",
+    "tenant",
+    "chunk_index",
+    "frame",
+    "request_id",
+    "trace_id",
+    "status",
+    "path",
+)
 
 #: Libraries whose INFO output would drown the farm's own lines.
 NOISY_LOGGERS = ("azure", "uamqp", "opentelemetry", "httpx")

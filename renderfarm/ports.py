@@ -71,11 +71,13 @@ class JobStore(Protocol):
 
 
 class SceneStore(Protocol):
-    def verify(self, sha256: str) -> None:
-        """Raise SceneNotUsable unless ``scenes/<sha256>.blend`` exists and hashes to its name."""
+    def verify(self, sha256: str, *, tenant: str) -> None:
+        """Raise SceneNotUsable unless ``scenes/<tenant>/<sha256>.blend`` exists and hashes to its
+        name; another tenant's copy of the same bytes counts as missing."""
 
-    def head(self, sha256: str) -> bytes:
-        """The scene's first ``blend_header.HEAD_BYTES`` bytes (fewer if the file is shorter)."""
+    def head(self, sha256: str, *, tenant: str) -> bytes:
+        """The first ``blend_header.HEAD_BYTES`` bytes of the tenant's scene (fewer if the file
+        is shorter)."""
 
 
 class ChunkQueue(Protocol):

@@ -1,8 +1,10 @@
-"""A scene upload request: the .blend is named by its sha256 and stored once for everyone."""
+"""A scene upload request: the .blend is named by its sha256 and stored once per tenant."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from renderfarm.job_spec import json_integer
 
 #: Larger scenes would take longer to verify than a request may last.
 MAX_SCENE_BYTES = 4 * 1024**3
@@ -15,3 +17,5 @@ class SceneUpload(BaseModel):
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the .blend, lower-case")
     size: int = Field(ge=1, le=MAX_SCENE_BYTES, description="size of the .blend in bytes")
+
+    _integers = field_validator("size", mode="before")(json_integer)

@@ -100,7 +100,10 @@ class Autoscaler:
         message, so nothing is lost)."""
         try:
             while not stop.is_set():
-                self.poll()
+                try:
+                    self.poll()
+                except Exception:  # a worker that cannot start: try again next poll, as KEDA does
+                    log.exception("autoscaler poll failed")
                 stop.wait(self.rule.params.polling_interval_s)
         finally:
             self.pool.stop()

@@ -342,7 +342,10 @@ def up(**farm_args: Any) -> None:
     with (
         contextlib.suppress(KeyboardInterrupt),
         running(farm),
-        FarmClient(api_url=farm.endpoints.api_url, api_key=farm.endpoints.api_key) as client,
+        # No retries: the view says at once that the API is down, and when it is back.
+        FarmClient(
+            api_url=farm.endpoints.api_url, api_key=farm.endpoints.api_key, retry_for_s=0
+        ) as client,
         Live(console=stdout, auto_refresh=False) as live,
     ):
         while True:

@@ -4,6 +4,8 @@ person can act on (``FarmError``)."""
 from __future__ import annotations
 
 import hashlib
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +16,12 @@ import httpx
 
 DEFAULT_API_URL = "http://127.0.0.1:7071"
 REQUEST_TIMEOUT_S = 30.0
+#: How long a request that is safe to repeat keeps trying while the farm restarts or sheds load.
+RETRY_FOR_S = 30.0
+_FIRST_RETRY_S = 0.2
+_MAX_RETRY_S = 2.0
+#: Answers that say "try again": rate limited, or a dependency (or the API itself) restarting.
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 UPLOAD_TIMEOUT_S = 600.0
 _HASH_BLOCK = 1024 * 1024
 _FRAMES_PAGE = 1000
@@ -157,11 +165,17 @@ class FarmClient:
     """One farm, one key. Use as a context manager (it holds a connection pool)."""
 
     def __init__(
-        self, *, api_url: str, api_key: str | None, transport: httpx.BaseTransport | None = None
+        self,
+        *,
+        api_url: str,
+        api_key: str | None,
+        transport: httpx.BaseTransport | None = None,
+        retry_for_s: float = RETRY_FOR_S,
     ):
         # The farm's address, with or without the /api prefix (deploy.sh prints it with).
         self.api_url = api_url.rstrip("/").removesuffix("/api")
         self._key = api_key
+        self._retry_for_s = retry_for_s
         self._transport = transport
         self._http = httpx.Client(
             base_url=self.api_url, timeout=REQUEST_TIMEOUT_S, transport=transport
@@ -179,19 +193,27 @@ class FarmClient:
         return self._call("GET", "/api/health", auth=False, problem_ok=True)
 
     def ensure_scene(self, path: Path) -> tuple[str, bool]:
-        """The scene's sha256, uploading it only when the farm lacks it; (sha, uploaded)."""
+        """The scene's sha256, uploading it only when this key's tenant has not already;
+        (sha, uploaded)."""
         if not path.is_file():
             raise FarmError(f"no scene at {path}")
         size = path.stat().st_size
         sha256 = sha256_of(path)
-        ticket = self._call("POST", "/api/scenes", json={"sha256": sha256, "size": size})
+        ticket = self._call(
+            "POST", "/api/scenes", json={"sha256": sha256, "size": size}, retry=True
+        )
         if ticket["exists"]:
             return sha256, False
         self._upload(path, ticket["upload_url"], ticket.get("upload_headers") or {})
         return sha256, True
 
-    def submit(self, body: dict[str, Any]) -> SubmittedJob:
-        data = self._call("POST", "/api/jobs", json=body)
+    def submit(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> SubmittedJob:
+        """Submit once, however often the request is sent: every try carries the same
+        Idempotency-Key, so a retry after a lost answer names the job the first try made."""
+        key = idempotency_key or uuid.uuid4().hex
+        data = self._call(
+            "POST", "/api/jobs", json=body, headers={"Idempotency-Key": key}, retry=True
+        )
         blender = data.get("blender") or {}
         return SubmittedJob(
             job_id=data["job_id"],
@@ -252,7 +274,7 @@ class FarmClient:
         ]
 
     def cancel(self, job_id: str) -> str:
-        data = self._call("POST", f"/api/jobs/{job_id}/cancel", job_id=job_id)
+        data = self._call("POST", f"/api/jobs/{job_id}/cancel", job_id=job_id, retry=True)
         return str(data["state"])
 
     def download(self, url: str, target: Path) -> None:
@@ -295,11 +317,18 @@ class FarmClient:
         auth: bool = True,
         problem_ok: bool = False,
         job_id: str | None = None,
+        retry: bool | None = None,
+        headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self._key}"} if auth and self._key else {}
+        """One API call. ``retry`` (GETs by default) repeats a call that is safe to repeat while
+        the farm does not answer or says to try again, for up to ``retry_for_s``."""
+        headers = dict(headers or {})
+        if auth and self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        repeat = method == "GET" if retry is None else retry
         try:
-            response = self._http.request(method, path, headers=headers, **kwargs)
+            response = self._send(method, path, headers=headers, repeat=repeat, **kwargs)
         except httpx.ConnectError:
             raise FarmError(
                 f"no farm answers at {self.api_url}: start one with `renderfarm local up`, "
@@ -312,6 +341,36 @@ class FarmClient:
         if response.is_success or problem_ok:
             return _json(response, self.api_url)
         raise FarmError(_explain(response, self.api_url, job_id, has_key=bool(self._key)))
+
+    def _send(
+        self, method: str, path: str, *, headers: dict[str, str], repeat: bool, **kwargs: Any
+    ) -> httpx.Response:
+        deadline = time.monotonic() + (self._retry_for_s if repeat else 0.0)
+        delay = _FIRST_RETRY_S
+        while True:
+            try:
+                response = self._http.request(method, path, headers=headers, **kwargs)
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+                # Not answered, or the connection dropped mid-answer (the API restarting).
+                if time.monotonic() + delay > deadline:
+                    raise
+                wait = delay
+            else:
+                if response.status_code not in _RETRY_STATUSES:
+                    return response
+                wait = max(delay, _retry_after(response))
+                if time.monotonic() + wait > deadline:
+                    return response
+            time.sleep(wait)
+            delay = min(delay * 2, _MAX_RETRY_S)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """Retry-After in seconds (the API sends seconds, never an HTTP date)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "0")))
+    except ValueError:
+        return 0.0
 
 
 def _blocks(file: Any) -> Iterator[bytes]:

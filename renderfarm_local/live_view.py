@@ -10,6 +10,7 @@ from renderfarm_local.autoscaler import ScalePoll
 from renderfarm_local.farm_api import FarmClient, FarmError, JobLine
 from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.pools import LocalPool
+from renderfarm_local.supervisor import ServiceHealth, ServiceState
 
 LATEST_JOBS = 8
 
@@ -31,6 +32,8 @@ def farm_view(
     services.add_row("Blob", f"Azurite on 127.0.0.1:{farm.ports.blob}")
     services.add_row("Service Bus", f"emulator on 127.0.0.1:{farm.ports.amqp}")
     services.add_row("logs", str(farm.layout.logs))
+    for health in farm.service_health():
+        services.add_row(health.name, _health_text(health))
 
     scaling = Table.grid(padding=(0, 2))
     params = farm.scaling
@@ -59,6 +62,21 @@ def farm_view(
         Panel(scaling, title="Blender pools: one autoscaler each (KEDA azure-servicebus rule)"),
         Panel(job_table, title="latest jobs"),
     )
+
+
+def _health_text(health: ServiceHealth) -> str:
+    """``running (pid 42), restarted 2 times, last exit -9``, in red when it is down."""
+    if health.state is ServiceState.RUNNING:
+        text = f"running (pid {health.pid})"
+    elif health.state is ServiceState.RESTARTING:
+        text = f"[yellow]restarting in {health.restart_in_s or 0:.1f} s[/]"
+    else:
+        text = f"[red]{health.state.value}[/]"
+    if health.restarts:
+        text += f", restarted {health.restarts} time{'s' if health.restarts > 1 else ''}"
+    if health.last_exit is not None:
+        text += f", last exit {health.last_exit}"
+    return text
 
 
 def _pool_rows(table: Table, farm: LocalFarm, pool: LocalPool, poll: ScalePoll | None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,8 +22,10 @@ from renderfarm_local.autoscaler import (
 from renderfarm_local.pools import DEFAULT_BLENDER, LocalPool, local_pools
 from renderfarm_local.scaling_rule import ScaleRule, ScalingParameters
 from renderfarm_local.supervisor import (
+    ManagedProcess,
     ProcessFailed,
     ProcessSpec,
+    ServiceHealth,
     Supervisor,
     free_port,
     port_open,
@@ -124,8 +126,10 @@ class LocalFarm:
         scaling: ScalingParameters,
         pools: Sequence[LocalPool] | None = None,
         worker_command: Sequence[str] | None = None,
+        servicebus_config: Path = services.SERVICEBUS_CONFIG,
     ):
         self.layout = layout
+        self.servicebus_config = servicebus_config  # its queues and their lock durations
         self.ports = ports
         self.scaling = scaling
         self.pools = tuple(pools) if pools is not None else local_pools(DEFAULT_BLENDER)
@@ -149,7 +153,12 @@ class LocalFarm:
         return queue_name(services.QUEUE_PREFIX, pool.version)
 
     def settings_env(self) -> dict[str, str]:
-        """The environment the API and the workers read their settings from."""
+        """The environment the API and the workers read their settings from: where this farm's
+        parts are is the farm's to say; any other setting in our environment (a rate limit, a
+        request size) overrides the default, as an app setting would in Azure."""
+        return {**tunable_settings(os.environ), **self.owned_settings()}
+
+    def owned_settings(self) -> dict[str, str]:
         return {
             "RENDERFARM_ENVIRONMENT": "development",
             "RENDERFARM_STORAGE_CONNECTION_STRING": self.endpoints.storage_connection_string,
@@ -188,6 +197,7 @@ class LocalFarm:
                 port=self.ports.amqp,
                 management_port=self.ports.management,
                 data_dir=self.layout.servicebus,
+                config=self.servicebus_config,
                 log_path=logs / "servicebus.log",
             )
         )
@@ -221,6 +231,22 @@ class LocalFarm:
             thread = AutoscalerThread(self._make_autoscaler(pool))
             self._autoscalers[str(pool.version)] = thread
             thread.start()
+        self._supervisor.watch()  # every service answered once: from now on, restart the dead
+
+    def service_health(self) -> list[ServiceHealth]:
+        """Azurite, the emulator, the API and the queue consumers: state and restart counts."""
+        return self._supervisor.health()
+
+    def service_process(self, name: str) -> ManagedProcess:
+        """The running process of a service (``azurite``, ``servicebus``, ``api``, ...)."""
+        return self._supervisor.process(name)
+
+    def workers(self) -> dict[str, list[ManagedProcess]]:
+        """Each pool's running workers, by Blender version."""
+        return {
+            version: thread.autoscaler.pool.running()
+            for version, thread in self._autoscalers.items()
+        }
 
     def _make_autoscaler(self, pool: LocalPool) -> Autoscaler:
         queue = self.queue_of(pool)
@@ -262,6 +288,28 @@ class LocalFarm:
             thread.stop()
         self._autoscalers.clear()
         self._supervisor.stop_all()
+
+
+#: Settings that say where a farm's parts are or who may call it: a shell set up for a farm in
+#: Azure must not point the local farm's processes there.
+_PLACES = (
+    "_CONNECTION_STRING",
+    "_URL",
+    "_NAMESPACE",
+    "_API_KEY",
+    "_KEY_HASHES",
+    "_QUEUE_NAME",
+    "_CLIENT_ID",
+)
+
+
+def tunable_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The RENDERFARM_* settings in ``environ`` that tune the farm rather than locate it."""
+    return {
+        key: value
+        for key, value in environ.items()
+        if key.startswith("RENDERFARM_") and not key.endswith(_PLACES)
+    }
 
 
 def with_max_replicas(params: ScalingParameters, max_replicas: int | None) -> ScalingParameters:

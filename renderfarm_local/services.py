@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -16,6 +17,8 @@ from renderfarm_local.supervisor import ProcessSpec
 
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_BLOB = REPO / "node_modules" / ".bin" / "azurite-blob"
+#: Makes Azurite answer a write once it is on disk (it saves every 5 s otherwise): see the file.
+AZURITE_DURABLE_WRITES = REPO / "emulators" / "azurite" / "durable_writes.js"
 SERVICEBUS_CONFIG = REPO / "emulators" / "servicebus" / "config.json"
 SCALING_CONFIG = REPO / "infra" / "scaling.json"
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -48,7 +51,10 @@ def servicebus_connection_string(port: int) -> str:
 def azurite_spec(*, location: Path, port: int, log_path: Path | None = None) -> ProcessSpec:
     # --disableTelemetry: without it Azurite tries to reach a telemetry host.
     argv = [
-        str(AZURITE_BLOB),
+        shutil.which("node") or "node",
+        "--require",
+        str(AZURITE_DURABLE_WRITES),
+        str(AZURITE_BLOB.resolve()),
         "--silent",
         "--location",
         str(location),

@@ -1,8 +1,13 @@
-"""Child processes that start in their own session, stop with SIGTERM and never outlive us.
+"""Child processes that start in their own session, stop with SIGTERM, never outlive us, and
+come back when they die.
 
 Each child leads its own process group, so a Ctrl-C in the terminal reaches only the supervisor,
 which then stops the children in its own order (workers before the queue they talk to). On Linux
 each child also asks the kernel for SIGTERM should the supervisor die without cleaning up.
+
+A service that exits while the farm runs is restarted, as Azure restarts a crashed Functions host
+or Container Apps replica: after a delay that doubles with each crash in a row (up to a cap), and
+not at all once it has crashed too often without ever staying up (it is then marked failed).
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -159,17 +166,176 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Supervisor:
-    """Starts children and stops them in reverse order of start."""
+@dataclass(frozen=True, kw_only=True)
+class RestartPolicy:
+    """When a service that died comes back: exponential backoff with a cap, reset by a run that
+    lasted ``stable_after_s``; more than ``max_crashes_in_a_row`` short runs mark it failed."""
 
-    def __init__(self) -> None:
-        self._processes: list[ManagedProcess] = []
+    first_delay_s: float = 0.5
+    factor: float = 2.0
+    max_delay_s: float = 30.0
+    stable_after_s: float = 30.0
+    max_crashes_in_a_row: int = 6
+
+    def delay(self, crashes_in_a_row: int) -> float:
+        return min(self.max_delay_s, self.first_delay_s * self.factor ** (crashes_in_a_row - 1))
+
+
+class ServiceState(Enum):
+    RUNNING = "running"
+    RESTARTING = "restarting"  # died; waiting out its backoff
+    FAILED = "failed"  # crashed too often in a row: left down
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceHealth:
+    """One service as the live view shows it."""
+
+    name: str
+    state: ServiceState
+    pid: int | None
+    restarts: int
+    last_exit: int | None
+    restart_in_s: float | None = None
+
+
+class SupervisedService:
+    """A long-running child that the supervisor brings back after a crash."""
+
+    def __init__(
+        self,
+        spec: ProcessSpec,
+        policy: RestartPolicy,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.spec = spec
+        self._policy = policy
+        self._clock = clock
+        self.process = ManagedProcess(spec)
+        self._started_at = clock()
+        self._crashes_in_a_row = 0
+        self._restart_at: float | None = None
+        self.state = ServiceState.RUNNING
+        self.restarts = 0
+        self.last_exit: int | None = None
+
+    def check(self) -> None:
+        """Notice a death and schedule the restart, or restart once the backoff is over."""
+        now = self._clock()
+        if self.state is ServiceState.RUNNING and not self.process.is_running():
+            self._died(self.process.returncode, ran_s=now - self._started_at, now=now)
+        elif self.state is ServiceState.RESTARTING and now >= (self._restart_at or now):
+            self._restart(now)
+
+    def _died(self, code: int | None, *, ran_s: float, now: float) -> None:
+        self.last_exit = code
+        stable = ran_s >= self._policy.stable_after_s
+        self._crashes_in_a_row = 1 if stable else self._crashes_in_a_row + 1
+        if self._crashes_in_a_row > self._policy.max_crashes_in_a_row:
+            self.state = ServiceState.FAILED
+            log.error(
+                "%s exited with %s, %d crashes in a row: not restarting it (see %s)",
+                self.spec.name,
+                code,
+                self._crashes_in_a_row,
+                self.spec.log_path or "its output",
+            )
+            return
+        delay = self._policy.delay(self._crashes_in_a_row)
+        self._restart_at = now + delay
+        self.state = ServiceState.RESTARTING
+        log.warning(
+            "%s exited with %s after %.1f s: restarting it in %.1f s",
+            self.spec.name,
+            code,
+            ran_s,
+            delay,
+        )
+
+    def _restart(self, now: float) -> None:
+        try:
+            self.process = ManagedProcess(self.spec)
+        except ProcessFailed as error:
+            log.warning("%s", error)
+            self._died(None, ran_s=0.0, now=now)
+            return
+        self.restarts += 1
+        self._started_at = now
+        self.state = ServiceState.RUNNING
+        log.warning(
+            "restarted %s (pid %d, restart %d)", self.spec.name, self.process.pid, self.restarts
+        )
+
+    def health(self) -> ServiceHealth:
+        restart_in = None
+        if self.state is ServiceState.RESTARTING and self._restart_at is not None:
+            restart_in = max(0.0, self._restart_at - self._clock())
+        running = self.state is ServiceState.RUNNING
+        return ServiceHealth(
+            name=self.spec.name,
+            state=self.state,
+            pid=self.process.pid if running else None,
+            restarts=self.restarts,
+            last_exit=self.last_exit,
+            restart_in_s=restart_in,
+        )
+
+    def stop(self) -> None:
+        self.state = ServiceState.STOPPED
+        self.process.stop()
+
+
+class Supervisor:
+    """Starts services, restarts those that die (once watching), and stops them in reverse order
+    of start."""
+
+    def __init__(self, policy: RestartPolicy | None = None, check_every_s: float = 0.25) -> None:
+        self._policy = policy or RestartPolicy()
+        self._check_every_s = check_every_s
+        self._services: list[SupervisedService] = []
+        self._lock = threading.Lock()  # the watchdog's checks against stop_all
+        self._watching = threading.Event()
+        self._watchdog: threading.Thread | None = None
 
     def start(self, spec: ProcessSpec) -> ManagedProcess:
-        process = ManagedProcess(spec)
-        self._processes.append(process)
-        return process
+        service = SupervisedService(spec, self._policy)
+        with self._lock:
+            self._services.append(service)
+        return service.process
+
+    def watch(self) -> None:
+        """From now on, bring back any service that dies (the start-up waits come first, so a
+        service that cannot start at all stops the farm instead)."""
+        self._watching.set()
+        self._watchdog = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+        self._watchdog.start()
+
+    def _watch(self) -> None:
+        while self._watching.is_set():
+            with self._lock:
+                for service in self._services:
+                    if self._watching.is_set():
+                        service.check()
+            time.sleep(self._check_every_s)
+
+    def health(self) -> list[ServiceHealth]:
+        with self._lock:
+            return [service.health() for service in self._services]
+
+    def process(self, name: str) -> ManagedProcess:
+        """The current process of the service ``name`` (a restart replaces it)."""
+        with self._lock:
+            for service in self._services:
+                if service.spec.name == name:
+                    return service.process
+        raise KeyError(name)
 
     def stop_all(self) -> None:
-        while self._processes:
-            self._processes.pop().stop()
+        self._watching.clear()
+        if self._watchdog is not None:
+            self._watchdog.join()
+            self._watchdog = None
+        with self._lock:
+            while self._services:
+                self._services.pop().stop()

@@ -44,6 +44,10 @@ class WorkerPool:
             running=len(self._workers), started=self._started, exited_on_their_own=self._exited
         )
 
+    def running(self) -> list[ManagedProcess]:
+        """For other threads (the autoscaler's thread alone reaps and resizes)."""
+        return [worker for worker in list(self._workers) if worker.is_running()]
+
     def scale_to(self, replicas: int) -> None:
         self._reap()
         while len(self._workers) < replicas:

@@ -8,7 +8,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from fastapi import APIRouter, Response
 
 from functions.deps import ServicesDep
-from functions.schemas import HealthPublic
+from functions.openapi import RETRY_AFTER, problem
+from functions.problems import PROBLEM_JSON
+from functions.schemas import HealthPublic, ProblemPublic
 from renderfarm.errors import DependencyUnavailable
 
 router = APIRouter(tags=["health"])
@@ -17,7 +19,24 @@ router = APIRouter(tags=["health"])
 HEALTH_TIMEOUT_S = 5.0
 
 
-@router.get("/health", response_model=HealthPublic)
+_DEGRADED = {
+    "description": (
+        "Blob Storage or Service Bus did not answer (`status: degraded`), or the API is "
+        "misconfigured (a problem: `unavailable`)"
+    ),
+    "headers": RETRY_AFTER,
+    "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{HealthPublic.__name__}"}},
+        PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{ProblemPublic.__name__}"}},
+    },
+}
+
+
+@router.get(
+    "/health",
+    response_model=HealthPublic,
+    responses={413: problem(413), 500: problem(500), 503: _DEGRADED},
+)
 def health(services: ServicesDep, response: Response) -> HealthPublic:
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
     try:

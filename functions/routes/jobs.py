@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from opentelemetry import propagate
 
 from functions.deps import ServicesDep, TenantDep
+from functions.openapi import LOCATION, answers, link
 from functions.problems import Problem
 from functions.schemas import (
     ChunkPublic,
@@ -24,7 +25,7 @@ from functions.schemas import (
 )
 from renderfarm import blob_layout as layout
 from renderfarm.cost import job_cost
-from renderfarm.idempotency import is_valid_key
+from renderfarm.idempotency import KEY_PATTERN, is_valid_key
 from renderfarm.job_spec import JobRequest
 from renderfarm.manifest import JobManifest
 from renderfarm.status import JobState, JobStatus
@@ -42,7 +43,55 @@ def _status_url(job_id: str) -> str:
     return f"/api/jobs/{job_id}"
 
 
-@router.post("/jobs", status_code=202, response_model=JobAcceptedPublic)
+_GET_JOB = link(
+    "job_status",
+    "Read the job's status",
+    job_id="$response.body#/job_id",
+    frames_offset=0,
+    frames_limit=100,
+)
+_CANCEL_JOB = link("cancel_job", "Cancel the job", job_id="$response.body#/job_id")
+_NOT_FOUND = "No such job for this key's tenant (`job-not-found`)"
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "present when the Idempotency-Key named a job submitted before",
+        "required": False,
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
+
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobAcceptedPublic,
+    responses=answers(
+        202,
+        headers={**LOCATION, **_REPLAYED},
+        links={"GetJob": _GET_JOB, "CancelJob": _CANCEL_JOB},
+        errors={
+            400: None,
+            409: "The job changed while it was being created: retry (`concurrent-update`)",
+            422: (
+                "Invalid input (`validation`); an Idempotency-Key used for another job "
+                "(`idempotency-key-reused`); a scene not uploaded or not matching its hash "
+                "(`scene-not-usable`), not a .blend (`scene-not-a-blend`, with `reason`), or "
+                "that no Blender of this farm may render (`no-blender-pool`, with "
+                "`supported_versions`)"
+            ),
+            429: (
+                "This key made too many requests (`rate-limited`, with the RateLimit headers), "
+                "or the tenant has too many frames waiting (`queued-frames-cap`, with `waiting` "
+                "and `cap`)"
+            ),
+            503: (
+                "Blob Storage or Service Bus failed or was slow (`unavailable`), or the job's "
+                "chunks could not be queued (`enqueue-failed`: the job is recorded as failed, "
+                "see `job_id` and `status_url`)"
+            ),
+        },
+    ),
+)
 def submit_job(
     *,
     body: JobRequest,
@@ -50,7 +99,11 @@ def submit_job(
     response: Response,
     tenant: TenantDep,
     services: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        # The route checks the pattern itself, to name the header as it is spelled.
+        Header(max_length=255, json_schema_extra={"pattern": KEY_PATTERN}),
+    ] = None,
 ) -> JobAcceptedPublic:
     """Validate, plan chunks, write the manifest, send one message per chunk. 202 + Location.
 
@@ -100,7 +153,11 @@ def submit_job(
     )
 
 
-@router.get("/jobs/{job_id}", response_model=JobStatusPublic)
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobStatusPublic,
+    responses=answers(200, links={"CancelJob": _CANCEL_JOB}, errors={404: _NOT_FOUND, 422: None}),
+)
 def job_status(
     *,
     job_id: JobId,
@@ -116,7 +173,19 @@ def job_status(
     return status_public(services, manifest, status, frames_offset, frames_limit)
 
 
-@router.get("/jobs", response_model=JobListPublic)
+@router.get(
+    "/jobs",
+    response_model=JobListPublic,
+    responses=answers(
+        200,
+        links={
+            "GetNewestJob": link(
+                "job_status", "Read the first job's status", job_id="$response.body#/jobs/0/job_id"
+            )
+        },
+        errors={400: "A cursor this API did not hand out (`invalid-cursor`)", 422: None},
+    ),
+)
 def list_jobs(
     tenant: TenantDep,
     services: ServicesDep,
@@ -147,7 +216,19 @@ def list_jobs(
     )
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobStatusPublic)
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=JobStatusPublic,
+    responses=answers(
+        200,
+        links={"GetJob": _GET_JOB},
+        errors={
+            404: _NOT_FOUND,
+            409: "The job kept changing while being cancelled: retry (`concurrent-update`)",
+            422: None,
+        },
+    ),
+)
 def cancel_job(
     job_id: JobId, request: Request, tenant: TenantDep, services: ServicesDep
 ) -> JobStatusPublic:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.deps import ServicesDep, TenantDep
+from functions.openapi import LOCATION, answers, link
 from renderfarm.events import EventType
 from renderfarm.webhook_urls import MAX_URL_LENGTH
 from renderfarm.webhooks import Webhook
@@ -79,7 +80,26 @@ def _public(webhook: Webhook) -> WebhookPublic:
     )
 
 
-@router.post("/webhooks", status_code=201, response_model=WebhookCreatedPublic)
+@router.post(
+    "/webhooks",
+    status_code=201,
+    response_model=WebhookCreatedPublic,
+    responses=answers(
+        201,
+        headers=LOCATION,
+        links={
+            "DeleteWebhook": link(
+                "delete_webhook", "Remove the webhook", webhook_id="$response.body#/id"
+            )
+        },
+        errors={
+            400: None,
+            409: "The tenant has the most webhooks allowed (`too-many-webhooks`, with `limit`)",
+            422: "Invalid input (`validation`), or a URL webhooks may not call "
+            "(`webhook-url-rejected`)",
+        },
+    ),
+)
 def create_webhook(
     body: WebhookCreate, response: Response, tenant: TenantDep, services: ServicesDep
 ) -> WebhookCreatedPublic:
@@ -99,14 +119,35 @@ def create_webhook(
     )
 
 
-@router.get("/webhooks", response_model=WebhookListPublic)
+@router.get(
+    "/webhooks",
+    response_model=WebhookListPublic,
+    responses=answers(
+        200,
+        links={
+            "DeleteFirstWebhook": link(
+                "delete_webhook",
+                "Remove the oldest webhook",
+                webhook_id="$response.body#/webhooks/0/id",
+            )
+        },
+        errors={},
+    ),
+)
 def list_webhooks(tenant: TenantDep, services: ServicesDep) -> WebhookListPublic:
     """The tenant's webhooks with their delivery stats (never their secrets), oldest first."""
     return WebhookListPublic(webhooks=[_public(w) for w in services.webhooks.list(tenant)])
 
 
-@router.delete("/webhooks/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: WebhookId, tenant: TenantDep, services: ServicesDep) -> Response:
+@router.delete(
+    "/webhooks/{webhook_id}",
+    status_code=204,
+    response_class=Response,
+    responses=answers(
+        204,
+        errors={404: "No such webhook for this key's tenant (`webhook-not-found`)", 422: None},
+    ),
+)
+def delete_webhook(webhook_id: WebhookId, tenant: TenantDep, services: ServicesDep) -> None:
     """Remove the webhook and its secret; deliveries already queued for it are dropped."""
     services.webhooks.remove(tenant, webhook_id)
-    return Response(status_code=204)

@@ -63,10 +63,12 @@ def jobs_container(settings: Settings) -> Iterator[ContainerClient]:
     service.close()
 
 
-def upload_scene(client: TestClient, data: bytes = SCENE_BYTES) -> str:
+def upload_scene(client: TestClient, data: bytes = SCENE_BYTES, *, tenant: str = "acme") -> str:
     """Upload through the API's SAS URL, as a client would; returns the scene's sha256."""
     sha256 = hashlib.sha256(data).hexdigest()
-    ticket = client.post("/api/scenes", json={"sha256": sha256, "size": len(data)}, headers=auth())
+    ticket = client.post(
+        "/api/scenes", json={"sha256": sha256, "size": len(data)}, headers=auth(tenant)
+    )
     assert ticket.status_code == 200, ticket.text
     if not ticket.json()["exists"]:
         put = httpx.put(

@@ -12,6 +12,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from fastapi.testclient import TestClient
 
+from renderfarm import blob_layout as layout
 from renderfarm.settings import Settings
 from tests.api.conftest import auth
 
@@ -48,6 +49,14 @@ def assert_problem(response: httpx.Response, status: int, field: str | None = No
         ),
         ({"scene_sha256": "a" * 64, "frames": "1", "render": "fast"}, "render"),
         ({"scene_sha256": "a" * 64, "frames": "1", "tenant": "globex"}, "tenant"),
+        # JSON's false, "5" and true are not the integers the schema says (pydantic read 0, 5, 1)
+        ({"scene_sha256": "a" * 64, "frames": "1", "priority": False}, "priority"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "chunk_size": "5"}, "chunk_size"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "render": {"samples": True}}, "render.samples"),
+        # the frame syntax is the schema's pattern: ASCII digits, spaces only around items
+        ({"scene_sha256": "a" * 64, "frames": "\u0661-\u0665"}, "frames"),
+        ({"scene_sha256": "a" * 64, "frames": "1-5\t"}, "frames"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "render": {"camera": "Cam\n"}}, "render.camera"),
     ],
 )
 def test_each_bad_job_field_is_named(client: TestClient, body: dict[str, Any], field: str) -> None:
@@ -82,7 +91,7 @@ def test_a_scene_whose_bytes_do_not_match_its_hash_is_refused_and_removed(
     assert_problem(response, 422, "scene_sha256")
     assert settings.storage_connection_string
     service = BlobServiceClient.from_connection_string(settings.storage_connection_string)
-    blob = service.get_blob_client(settings.scenes_container, f"{claimed}.blend")
+    blob = service.get_blob_client(settings.scenes_container, layout.scene_blob("acme", claimed))
     assert not blob.exists()
 
 
@@ -131,6 +140,8 @@ def test_a_bad_idempotency_key_is_named(client: TestClient, scene: str) -> None:
         ({"sha256": "a" * 64, "size": 0}, "size"),
         ({"sha256": "a" * 64, "size": 2**40}, "size"),
         ({"sha256": "a" * 64}, "size"),
+        ({"sha256": "a" * 64, "size": True}, "size"),
+        ({"sha256": "a" * 64, "size": "10"}, "size"),
     ],
 )
 def test_bad_scene_requests_are_named(client: TestClient, body: dict[str, Any], field: str) -> None:
@@ -140,6 +151,21 @@ def test_bad_scene_requests_are_named(client: TestClient, body: dict[str, Any], 
 def test_unknown_routes_and_methods_are_problems_too(client: TestClient) -> None:
     assert_problem(client.get("/api/nothing-here", headers=auth()), 404)
     assert_problem(client.delete("/api/jobs", headers=auth()), 405)
+
+
+def test_a_405_allows_every_method_served_at_the_path(client: TestClient) -> None:
+    """Starlette named only the first route's method: ``Allow: POST`` for /api/jobs."""
+    for method in ("DELETE", "OPTIONS", "PUT"):
+        response = client.request(method, "/api/jobs", headers=auth())
+        assert_problem(response, 405)
+        assert response.headers["Allow"] == "GET, POST"
+    assert client.put(f"/api/jobs/{JOB}/cancel", headers=auth()).headers["Allow"] == "POST"
+
+
+def test_an_integral_number_is_an_integer(client: TestClient) -> None:
+    """JSON Schema's integer includes 40.0; only true, "40" and 40.5 are refused."""
+    response = client.post("/api/scenes", json={"sha256": "a" * 64, "size": 40.0}, headers=auth())
+    assert response.status_code == 200, response.text
 
 
 _JUNK: list[Any] = [

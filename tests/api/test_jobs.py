@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
@@ -209,3 +210,18 @@ def test_list_pages_newest_first_and_filters_by_state(client: TestClient, scene:
     assert rest["next_cursor"] is None
     cancelled = client.get("/api/jobs", params={"state": "cancelled"}, headers=auth()).json()
     assert [j["job_id"] for j in cancelled["jobs"]] == [ids[1]]
+
+
+def test_jobs_submitted_at_once_on_a_fresh_scene_are_all_accepted(
+    client: TestClient, scene: str, servicebus: ServiceBusEmulator
+) -> None:
+    """Each request verifies the new upload's hash; the ones that lose the race to mark it
+    verified find it marked, and accept the job."""
+    body = {"scene_sha256": scene, "frames": "1"}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(lambda _: client.post("/api/jobs", json=body, headers=auth()), range(6))
+        )
+    assert [answer.status_code for answer in answers] == [202] * 6, [a.text for a in answers]
+    for answer in answers:
+        drain_messages(servicebus, answer.json()["job_id"], expected=1)

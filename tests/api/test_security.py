@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
+from azure.storage.blob import BlobServiceClient
 from fastapi.testclient import TestClient
 
+from renderfarm import blob_layout as layout
 from renderfarm.settings import Settings
-from tests.api.conftest import auth, settings_for, upload_scene
+from tests.api.conftest import SCENE_BYTES, auth, settings_for, upload_scene
 from tests.services import Azurite, ServiceBusEmulator
 
 PROTECTED = [
@@ -47,11 +52,62 @@ def test_a_tenant_never_sees_another_tenants_job(client: TestClient, scene: str)
 def test_the_same_idempotency_key_in_two_tenants_makes_two_jobs(
     client: TestClient, scene: str
 ) -> None:
+    assert upload_scene(client, tenant="globex") == scene
     body = {"scene_sha256": scene, "frames": "1"}
     key = {"Idempotency-Key": "same"}
     acme = client.post("/api/jobs", json=body, headers={**key, **auth("acme")})
     globex = client.post("/api/jobs", json=body, headers={**key, **auth("globex")})
     assert acme.json()["job_id"] != globex.json()["job_id"]
+
+
+def test_scene_uploaded_by_another_tenant_is_not_reported_as_stored(
+    client: TestClient, settings: Settings, scene: str
+) -> None:
+    body = {"sha256": scene, "size": len(SCENE_BYTES)}
+    ticket = client.post("/api/scenes", json=body, headers=auth("globex"))
+    assert ticket.status_code == 200
+    assert ticket.json()["exists"] is False
+    assert ticket.json()["upload_url"]
+    # globex's URL writes only globex's copy: bytes it PUTs there never replace acme's
+    put = httpx.put(
+        ticket.json()["upload_url"],
+        content=b"x" * len(SCENE_BYTES),
+        headers={"x-ms-blob-type": "BlockBlob"},
+    )
+    assert put.status_code == 201
+    assert client.post("/api/scenes", json=body, headers=auth()).json()["exists"] is True
+    assert settings.storage_connection_string
+    with BlobServiceClient.from_connection_string(settings.storage_connection_string) as service:
+        scenes = service.get_container_client(settings.scenes_container)
+        stored = scenes.download_blob(layout.scene_blob("acme", scene)).readall()
+    assert stored == SCENE_BYTES
+
+
+def test_a_tenants_own_scene_is_still_deduplicated(client: TestClient, scene: str) -> None:
+    body = {"sha256": scene, "size": len(SCENE_BYTES)}
+    assert client.post("/api/scenes", json=body, headers=auth()).json()["exists"] is True
+    assert upload_scene(client, tenant="globex") == scene
+    assert client.post("/api/scenes", json=body, headers=auth("globex")).json()["exists"] is True
+
+
+def test_job_naming_another_tenants_scene_is_refused_as_missing(
+    client: TestClient, scene: str
+) -> None:
+    never_uploaded = hashlib.sha256(b"a scene nobody has").hexdigest()
+
+    def refusal(sha256: str) -> dict[str, object]:
+        response = client.post(
+            "/api/jobs", json={"scene_sha256": sha256, "frames": "1"}, headers=auth("globex")
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        problem: dict[str, object] = json.loads(response.text.replace(sha256, "<sha256>"))
+        return problem
+
+    assert refusal(scene) == refusal(never_uploaded)
+    assert str(refusal(scene)["type"]).endswith("scene-not-usable")
+    accepted = client.post("/api/jobs", json={"scene_sha256": scene, "frames": "1"}, headers=auth())
+    assert accepted.status_code == 202  # acme still renders its own scene
 
 
 def test_over_the_rate_limit_answers_429_with_ratelimit_headers(
@@ -87,6 +143,7 @@ def test_a_tenant_over_its_queued_frames_cap_is_refused_until_frames_render(
     assert second.json()["type"].endswith("queued-frames-cap")
     assert (second.json()["waiting"], second.json()["cap"]) == (80, 100)
     assert "Retry-After" in second.headers
+    upload_scene(client, tenant="globex")
     other = client.post(
         "/api/jobs", json={"scene_sha256": scene, "frames": "1-30"}, headers=auth("globex")
     )

@@ -36,8 +36,10 @@ def test_bundled_config_loads_one_render_chunks_queue_per_blender_pool() -> None
     names = [q.name for q in config.queues]
     assert names == ["render-chunks-5.3", "render-chunks-4.5", "job-events", "webhook-deliveries"]
     for chunks in config.queues:
-        assert chunks.lock_duration_ms == 60_000
-        assert chunks.max_delivery_count == (5 if chunks.name.startswith("render-chunks") else 10)
+        # A chunk's lock is shorter: a killed worker's chunk waits for it (README, "Lock duration").
+        is_chunks = chunks.name.startswith("render-chunks")
+        assert chunks.lock_duration_ms == (30_000 if is_chunks else 60_000)
+        assert chunks.max_delivery_count == (5 if is_chunks else 10)
         assert chunks.default_ttl_ms == 14 * 24 * 3600 * 1000
         assert chunks.dead_letter_on_expiration
         assert chunks.requires_duplicate_detection

@@ -86,13 +86,17 @@ class Farm:
         )
 
     def start_worker(self, *args: str) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "containerapp_worker", *args],
-            cwd=REPO,
-            env=self.env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        """A worker whose JSON log goes to a file beside its blend cache (a pipe nobody read
+        would fill, and block the worker on its next log line)."""
+        log_path = self.cache_dir.parent / f"worker-{len(self.workers) + 1}.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "containerapp_worker", *args],
+                cwd=REPO,
+                env=self.env(),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         self.workers.append(process)
         return process
 

@@ -31,7 +31,9 @@ def problem(
 
 
 def error_of(transport: httpx.MockTransport, *, key: str | None = "rf_key") -> str:
-    client = FarmClient(api_url="https://farm.example", api_key=key, transport=transport)
+    client = FarmClient(
+        api_url="https://farm.example", api_key=key, transport=transport, retry_for_s=0
+    )
     with client, pytest.raises(FarmError) as raised:
         client.status(JOB)
     return str(raised.value)
@@ -129,3 +131,39 @@ def test_the_farm_url_works_with_or_without_the_api_prefix(url: str) -> None:
     with FarmClient(api_url=url, api_key="rf_key", transport=httpx.MockTransport(answer)) as client:
         client.health()
     assert seen == ["/api/health"]
+
+
+def test_submit_retries_while_the_api_restarts_with_one_idempotency_key() -> None:
+    keys: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        keys.append(request.headers["Idempotency-Key"])
+        if len(keys) == 1:
+            raise httpx.ConnectError("refused", request=request)
+        if len(keys) == 2:
+            raise httpx.RemoteProtocolError("closed mid-answer", request=request)
+        if len(keys) == 3:
+            return httpx.Response(503, json={"status": 503}, headers={"Retry-After": "0"})
+        body = {"job_id": JOB, "frames_total": 3, "chunk_count": 1, "chunk_size": 3}
+        return httpx.Response(202, json=body)
+
+    with FarmClient(
+        api_url="https://farm.example", api_key="k", transport=httpx.MockTransport(answer)
+    ) as client:
+        job = client.submit({"scene_sha256": "a" * 64, "frames": "1-3"})
+    assert job.job_id == JOB
+    assert len(keys) == 4 and len(set(keys)) == 1
+
+
+def test_a_request_that_is_not_safe_to_repeat_is_sent_once() -> None:
+    tries: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        tries.append(request)
+        raise httpx.RemoteProtocolError("closed mid-answer", request=request)
+
+    transport = httpx.MockTransport(answer)
+    client = FarmClient(api_url="https://farm.example", api_key="k", transport=transport)
+    with client, pytest.raises(FarmError, match="failed"):
+        client._call("POST", "/api/webhooks", json={}, retry=False)
+    assert len(tries) == 1

@@ -6,7 +6,7 @@ JOB = "0123456789abcdef0123456789abcdef"
 
 
 def test_names_follow_the_documented_layout() -> None:
-    assert layout.scene_blob("b" * 64) == "b" * 64 + ".blend"
+    assert layout.scene_blob("acme", "b" * 64) == "acme/" + "b" * 64 + ".blend"
     assert layout.manifest_blob(JOB) == f"{JOB}/job.json"
     assert layout.chunk_blob(JOB, 7) == f"{JOB}/chunks/7.json"
     assert layout.frame_blob(JOB, 42, "png") == f"{JOB}/frames/000042.png"
@@ -15,7 +15,22 @@ def test_names_follow_the_documented_layout() -> None:
 
 def test_scene_names_refuse_anything_but_a_sha256() -> None:
     with pytest.raises(ValueError):
-        layout.scene_blob("../etc/passwd")
+        layout.scene_blob("acme", "../etc/passwd")
+
+
+def test_each_tenant_has_its_own_scene_names() -> None:
+    sha = "c" * 64
+    assert layout.scene_blob("acme", sha) != layout.scene_blob("globex", sha)
+    assert layout.scene_blob("studio-9", sha).startswith("studio-9/")
+
+
+@pytest.mark.parametrize(
+    "tenant",
+    ["", "..", "../acme", "acme/globex", "Acme", "-acme", "acme_1", "a" * 64, "acme ", "b" * 64],
+)
+def test_scene_names_refuse_a_tenant_that_is_not_a_tenant_id(tenant: str) -> None:
+    with pytest.raises(ValueError, match="tenant"):
+        layout.scene_blob(tenant, "c" * 64)
 
 
 def test_frame_and_chunk_names_read_back() -> None:

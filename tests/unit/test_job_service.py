@@ -90,7 +90,9 @@ class MemoryStore:
         return self.schedules.get(job_id, ())
 
     def index_job(self, manifest: JobManifest) -> None:
-        self.index.setdefault(manifest.tenant, []).insert(0, manifest.job_id)
+        listed = self.index.setdefault(manifest.tenant, [])
+        if manifest.job_id not in listed:  # one blob per job in Azure: a rewrite changes nothing
+            listed.insert(0, manifest.job_id)
         self.plans[manifest.job_id] = (len(manifest.spec.frames), manifest.chunk_size)
 
     def index_page(self, tenant: str, *, size: int, cursor: str | None) -> IndexPage:
@@ -122,12 +124,15 @@ class Scenes:
     def __init__(self, *known: str, heads: Mapping[str, bytes] | None = None):
         self.known = set(known)
         self.heads = dict(heads or {})
+        self.tenants_asked: list[str] = []
 
-    def verify(self, sha256: str) -> None:
+    def verify(self, sha256: str, *, tenant: str) -> None:
+        self.tenants_asked.append(tenant)
         if sha256 not in self.known:
             raise SceneNotUsable(sha256)
 
-    def head(self, sha256: str) -> bytes:
+    def head(self, sha256: str, *, tenant: str) -> bytes:
+        self.tenants_asked.append(tenant)
         return self.heads.get(sha256, SAVED_BY_5_3)
 
 
@@ -236,6 +241,16 @@ def test_a_retry_after_a_crash_midway_sends_the_chunks_again() -> None:
     assert len(queue.sent) == 2  # sent twice; the queue's duplicate detection drops the second
 
 
+def test_a_retry_after_a_crash_before_listing_lists_the_job() -> None:
+    store, queue = MemoryStore(), Queue()
+    svc = service(store, queue)
+    first = svc.submit(job(), tenant="acme", idempotency_key="k", trace_context={})
+    store.index.clear()  # as if the process died between the manifest and the listing
+    store._put(replace(first.manifest, enqueue_state=EnqueueState.ENQUEUING))
+    svc.submit(job(), tenant="acme", idempotency_key="k", trace_context={})
+    assert [job_id for ids in store.index.values() for job_id in ids] == [first.manifest.job_id]
+
+
 def test_an_idempotency_key_reused_for_another_job_is_refused() -> None:
     svc = service(MemoryStore(), Queue())
     svc.submit(job(), tenant="acme", idempotency_key="k", trace_context={})
@@ -250,6 +265,14 @@ def test_an_unknown_scene_is_refused_before_anything_is_written() -> None:
             job(scene_sha256="f" * 64), tenant="acme", idempotency_key=None, trace_context={}
         )
     assert store.manifests == {}
+
+
+def test_the_scene_is_checked_and_read_in_the_submitting_tenant() -> None:
+    scenes = Scenes(SCENE)
+    service(MemoryStore(), Queue(), scenes=scenes).submit(
+        job(), tenant="globex", idempotency_key=None, trace_context={}
+    )
+    assert scenes.tenants_asked == ["globex", "globex"]
 
 
 def test_the_queued_frames_cap_counts_only_the_tenants_unfinished_frames() -> None:
