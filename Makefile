@@ -103,6 +103,7 @@ bench: deps
 	$(PY) -m bench.bench_api
 	$(PY) bench/bench_render.py
 	$(PY) -m bench.worker_kill
+	$(PY) -m bench.bench_azurite_durable
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache

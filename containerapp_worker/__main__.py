@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from renderfarm.json_logging import configure_json_logging
 from renderfarm.settings import Settings
-from renderfarm_azure.telemetry import configure_telemetry
+from renderfarm_azure.telemetry import configure_telemetry, flush_telemetry
 
 log = logging.getLogger("containerapp_worker")
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -57,6 +57,7 @@ def _watch_signals(
     if worker_idle.wait(grace_s):
         return  # the loop noticed and will exit by itself
     abandon_now()
+    flush_telemetry()  # os._exit skips the exporters' flush at exit
     logging.shutdown()
     os._exit(0)
 
@@ -74,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     from containerapp_worker.app import WrongPool, build_worker  # noqa: PLC0415 (bpy after settings)
 
     # Azure Monitor export when its connection string is set.
-    configure_telemetry(settings, logger_name="containerapp_worker")
+    configure_telemetry(
+        settings, logger_name="containerapp_worker", service_name="renderfarm-worker"
+    )
 
     stop = threading.Event()
     try:

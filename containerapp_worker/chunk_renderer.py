@@ -8,6 +8,7 @@ Uploads and the chunk record's progress run on one background thread while the n
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import tempfile
 import threading
@@ -32,7 +33,12 @@ from containerapp_worker.errors import (
     WorkerError,
 )
 from containerapp_worker.storage import WorkerStorage
-from containerapp_worker.telemetry import frame_render_seconds, frame_upload_seconds, tracer
+from containerapp_worker.telemetry import (
+    chunk_worker_seconds,
+    frame_render_seconds,
+    frame_upload_seconds,
+    tracer,
+)
 from renderfarm import chunk_states
 from renderfarm.chunk_record import ChunkRecord, ChunkState
 from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
@@ -44,8 +50,12 @@ from renderfarm_azure.job_lifecycle import LedgerContention
 
 log = logging.getLogger(__name__)
 
-#: How often, at most, a rendering chunk re-reads its manifest to notice a cancel.
+#: How often, at most, a rendering chunk looks for its cancel marker (a HEAD of a blob only its
+#: worker reads: 0.5 requests/s per blob however many replicas render the job; README "Cancel").
 CANCEL_CHECK_S = 2.0
+#: How often, at most, it re-reads the manifest instead, in case a cancel's markers were cut
+#: short (1,000 replicas: about 17 reads/s of one manifest, far under its 500/s target).
+MANIFEST_CHECK_S = 60.0
 #: How often, at most, the chunk record is rewritten with frames uploaded since the last write;
 #: each write costs CPU that Blender, using every core, would rather have.
 PROGRESS_EVERY_S = 1.0
@@ -123,6 +133,7 @@ class ChunkRenderer:
     #: Records the job's start and end (None: only chunk records are written, as in tests).
     lifecycle: Lifecycle | None = None
     _manifest: JobManifest | None = field(default=None, init=False)
+    _manifest_read_at: float = field(default=0.0, init=False)
     _job_started: bool = field(default=True, init=False)
 
     def render(self, message: ChunkMessage, *, lock_lost: threading.Event) -> Outcome:
@@ -133,24 +144,35 @@ class ChunkRenderer:
             attributes={"job.id": message.job_id, "chunk.index": message.chunk_index},
         ):
             self._manifest = None
-            try:
-                return self._render(message, lock_lost)
-            except PoisonError as error:
-                return self._failed(message, error, Verdict.DEAD_LETTER, self._manifest)
-            except (TransientError, OSError, AzureError) as error:
-                wrapped = error if isinstance(error, WorkerError) else TransientError(str(error))
-                return self._failed(message, wrapped, Verdict.ABANDON)
-            except Exception as error:  # bpy's, the SDK's, a bug: never leave the message locked
-                return self._unexpected(message, error)
+            outcome = self._outcome(message, lock_lost)
+        chunk_worker_seconds.record(
+            self._timer.so_far().worker_s,
+            {"blender": self.blender_version, "verdict": outcome.verdict.value},
+        )
+        return outcome
+
+    def _outcome(self, message: ChunkMessage, lock_lost: threading.Event) -> Outcome:
+        try:
+            return self._render(message, lock_lost)
+        except PoisonError as error:
+            return self._failed(message, error, Verdict.DEAD_LETTER, self._manifest)
+        except (TransientError, OSError, AzureError, DependencyUnavailable) as error:
+            wrapped = error if isinstance(error, WorkerError) else TransientError(str(error))
+            return self._failed(message, wrapped, Verdict.ABANDON)
+        except Exception as error:  # bpy's, the SDK's, a bug: never leave the message locked
+            return self._unexpected(message, error)
 
     def _render(self, message: ChunkMessage, lock_lost: threading.Event) -> Outcome:
-        manifest = self.storage.read_manifest(message.job_id)
-        if manifest is None:
+        # The attempt counts before the work runs, and before the manifest is read: a cancel
+        # either lists this record and writes its marker, or was written before this read.
+        self._record(message, self._started)
+        versioned = self.storage.jobs.read_manifest(message.job_id)
+        if versioned is None:
             raise PoisonError(f"job {message.job_id} has no manifest")
-        self._manifest = manifest
+        manifest = self._manifest = versioned.manifest
+        self._manifest_read_at = time.monotonic()
         if not manifest.accepts_work():
             return self._cancelled(message, manifest)
-        self._record(message, self._started)  # the attempt counts before the work runs
         self._job_started = manifest.started_at is not None
         with self._timer.downloading():
             # The job's own scene in its own tenant: what the API verified when it accepted it.
@@ -163,7 +185,8 @@ class ChunkRenderer:
         with self._timer.opening(), _calling_blender():
             self.renderer.open_scene(scene)
             self.renderer.apply(message.render)
-        present = self.storage.frames_present(message.job_id)
+        # This chunk's frames only: requests bounded by the chunk's size, not the job's.
+        present = self.storage.jobs.frames_in(message.job_id, message.frames)
         todo = [frame for frame in message.frames if frame not in present]
         log.info(
             "rendering chunk",
@@ -195,17 +218,26 @@ class ChunkRenderer:
                     return self._stopped(message)
                 if time.monotonic() - last_cancel_check >= CANCEL_CHECK_S:
                     last_cancel_check = time.monotonic()
-                    manifest = self.storage.read_manifest(message.job_id)
-                    if manifest is None or not manifest.accepts_work():
+                    if self._cancel_seen(message):
                         _wait(pending)
-                        return self._cancelled(message, manifest or self._require_manifest())
+                        return self._cancelled(message, self._require_manifest())
                 rendered = self._render_one(frame, Path(scratch), extension)
-                pending.append(uploader.submit(self._publish, message, rendered))
+                # In this chunk's trace context, so its uploads and log lines join the trace.
+                in_trace = contextvars.copy_context()
+                pending.append(uploader.submit(in_trace.run, self._publish, message, rendered))
                 _raise_failures(pending)
                 if count == 0:
                     last_cancel_check = time.monotonic() - CANCEL_CHECK_S  # check after frame 1
             _wait(pending)
         return len(frames)
+
+    def _cancel_seen(self, message: ChunkMessage) -> bool:
+        """The chunk's cancel marker, or, every MANIFEST_CHECK_S, the manifest itself."""
+        if time.monotonic() - self._manifest_read_at < MANIFEST_CHECK_S:
+            return self.storage.jobs.cancel_signalled(message.job_id, message.chunk_index)
+        self._manifest_read_at = time.monotonic()
+        versioned = self.storage.jobs.read_manifest(message.job_id)
+        return versioned is None or not versioned.manifest.accepts_work()
 
     def _render_one(self, frame: int, scratch: Path, extension: str) -> RenderedFrame:
         started = time.perf_counter()

@@ -1,8 +1,12 @@
-"""What the worker reads and writes in Blob Storage, under the names of renderfarm.blob_layout."""
+"""What only the worker does in Blob Storage: download scenes, upload frames, write its chunk's
+record. Every read of the ``jobs`` container (manifests, frames present, chunk records, cancel
+markers) goes through ``jobs``, the adapter the API shares (renderfarm_azure/job_store.py)."""
 
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from pathlib import Path
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -11,9 +15,10 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 from containerapp_worker.errors import SceneError, TransientError
 from renderfarm import blob_layout
 from renderfarm.chunk_record import ChunkRecord
-from renderfarm.manifest import JobManifest
+from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm_azure import chunk_records
 from renderfarm_azure.chunk_records import Mutation
+from renderfarm_azure.job_store import BlobJobStore
 
 log = logging.getLogger(__name__)
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "exr": "image/x-exr"}
@@ -23,6 +28,7 @@ class WorkerStorage:
     def __init__(self, service: BlobServiceClient, *, scenes: str, jobs: str) -> None:
         self._scenes = service.get_container_client(scenes)
         self._jobs = service.get_container_client(jobs)
+        self.jobs = BlobJobStore(container=self._jobs, breaker=_never_open())
         self._written: dict[tuple[str, int], chunk_records.Versioned] = {}
 
     def download_scene(self, sha256: str, destination: Path, *, tenant: str) -> None:
@@ -33,18 +39,6 @@ class WorkerStorage:
                 blob.download_blob(max_concurrency=4).readinto(handle)
         except ResourceNotFoundError as error:
             raise SceneError(f"scene {sha256} is not in the scenes container") from error
-
-    def read_manifest(self, job_id: str) -> JobManifest | None:
-        blob = self._jobs.get_blob_client(blob_layout.manifest_blob(job_id))
-        try:
-            return JobManifest.from_json(blob.download_blob().readall())
-        except ResourceNotFoundError:
-            return None
-
-    def frames_present(self, job_id: str) -> set[int]:
-        names = self._jobs.list_blob_names(name_starts_with=blob_layout.frames_prefix(job_id))
-        frames = (blob_layout.frame_of(name, job_id) for name in names)
-        return {frame for frame in frames if frame is not None}
 
     def upload_frame(self, job_id: str, frame: int, extension: str, path: Path) -> bool:
         """Write the frame's blob unless an earlier delivery did; True when this call wrote it."""
@@ -77,10 +71,19 @@ class WorkerStorage:
         last usually still stands and the read is skipped."""
         key = (job_id, index)
         try:
-            written = chunk_records.update_chunk_record(
-                self._jobs, job_id, index, mutate, last_written=self._written.get(key)
+            written = self.jobs.update_chunk_record(
+                job_id, index, mutate, last_written=self._written.get(key)
             )
         except chunk_records.RecordContention as error:
             raise TransientError(str(error)) from error
         self._written = {key: written}  # one chunk at a time: forget the previous one
         return written[0]
+
+
+def _never_open() -> CircuitBreaker:
+    """The worker has no client to shed load for: a chunk that fails fast on an open breaker
+    would burn its deliveries (MaxDeliveryCount) in seconds, so every call goes to Azure and
+    fails only after the SDK's own retries."""
+    return CircuitBreaker(
+        name="blob storage", threshold=sys.maxsize, open_seconds=0.0, clock=time.monotonic
+    )

@@ -22,6 +22,13 @@ idle_seconds = _meter.create_histogram(
 chunks_settled = _meter.create_counter(
     "renderfarm.worker.chunks", description="chunks settled, by verdict"
 )
+#: Per chunk attempt, by Blender version and verdict; never by job (one series per job would
+#: not scale): a job's own seconds are on its chunk records and in its traces.
+chunk_worker_seconds = _meter.create_histogram(
+    "renderfarm.worker.chunk_worker_seconds",
+    unit="s",
+    description="worker seconds of one attempt at a chunk, recorded when it settles",
+)
 
 
 def trace_context(application_properties: Mapping[bytes | str, object] | None) -> Context:

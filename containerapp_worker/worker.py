@@ -22,11 +22,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver
 from azure.servicebus.exceptions import ServiceBusError
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
 from containerapp_worker.chunk_renderer import ChunkRenderer, Health, Outcome, Verdict
 from containerapp_worker.errors import StateInDoubt, UnexpectedError
@@ -153,11 +157,12 @@ class Worker:
         self.idle.clear()
         self._current = (receiver, message)
         try:
-            if self._stop.is_set():  # arrived as we were told to stop: hand it straight back
-                outcome = Outcome(verdict=Verdict.ABANDON, reason="Stopping")
-            else:
-                outcome = self._outcome(receiver, message)
-            self._settle(receiver, message, outcome)
+            with _continuing_trace(message):  # the chunk's work and its settling both
+                if self._stop.is_set():  # arrived as we were told to stop: hand it straight back
+                    outcome = Outcome(verdict=Verdict.ABANDON, reason="Stopping")
+                else:
+                    outcome = self._outcome(receiver, message)
+                self._settle(receiver, message, outcome)
             self._judge(message, outcome)
         finally:
             self._current = None
@@ -167,8 +172,7 @@ class Worker:
         """What to do with the message. ChunkRenderer turns the chunk's failures into outcomes;
         whatever still escapes (the loop's own code, the SDK, telemetry) abandons it now."""
         try:
-            context = trace_context(message.application_properties)
-            with tracer.start_as_current_span("process-chunk-message", context=context):
+            with tracer.start_as_current_span("process-chunk-message"):
                 return self._process(receiver, message)
         except Exception as error:
             log.exception("unexpected error handling message %s", message.message_id)
@@ -236,7 +240,7 @@ class Worker:
                 message.message_id,
                 outcome.verdict.value,
                 outcome.reason,
-                extra={"status": outcome.verdict.value},
+                extra={"status": outcome.verdict.value, "job_id": _job_id(message)},
             )
             self._current = None
 
@@ -249,6 +253,27 @@ class Worker:
             self._settle(
                 current[0], current[1], Outcome(verdict=Verdict.ABANDON, reason="Stopping")
             )
+
+
+@contextmanager
+def _continuing_trace(message: ServiceBusReceivedMessage) -> Iterator[None]:
+    """Continue the trace the message carries from the API. Telemetry must never keep a message
+    from being settled: properties that cannot be read start a new trace instead."""
+    try:
+        context = trace_context(message.application_properties)
+    except (UnicodeDecodeError, ValueError):
+        context = Context()
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def _job_id(message: ServiceBusReceivedMessage) -> str | None:
+    """The job the API named in the message's properties, for the settle log line."""
+    value = (message.application_properties or {}).get(b"job_id")
+    return value.decode(errors="replace") if isinstance(value, bytes) else None
 
 
 def _lock_renewer(receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> LockRenewer:

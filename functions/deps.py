@@ -38,7 +38,7 @@ def get_tenant(
             "send Authorization: Bearer <key>",
             headers=_UNAUTHORIZED,
         )
-    tenant = services.keys.key_ring().tenant_for(credentials.credentials)
+    tenant = services.keys.tenant_for(credentials.credentials)
     if tenant is None:
         raise Problem(401, "unauthenticated", "Unknown API key", headers=_UNAUTHORIZED)
     decision = services.rate_limiter.check(hash_key(credentials.credentials))

@@ -252,18 +252,16 @@ publish_function_code() {
     --build-remote true --output none
 }
 
-# Prints "<key> <sha256hex>": the key as renderfarm.api_keys.new_key() makes them.
+# Prints "<key> <key id> <secret name> <tenant=sha256hex>", made as `renderfarm keys create`
+# makes them (renderfarm/new_api_key.py: the standard library only, so any python3 runs it).
 new_api_key() {
-  python3 -c '
-import hashlib, secrets
-key = "rf_" + secrets.token_urlsafe(32)
-print(key, hashlib.sha256(key.encode()).hexdigest())'
+  (cd "$REPO_ROOT" && python3 -m renderfarm.new_api_key "$tenant")
 }
 
 # Stores a first key for the tenant unless it has one; prints the key once, never logs it. Both
 # Key Vault calls use Key Vault Secrets Officer, granted to the deployer minutes ago: retried.
 store_first_api_key() {
-  local vault existing key digest key_id secret_name
+  local vault existing key key_id secret_name value
   vault="$(output keyVaultName)"
   existing="$(retry "listing the API keys in $vault" az keyvault secret list --vault-name "$vault" \
     --query "length([?tags.tenant=='$tenant' && tags.purpose=='$KEY_PURPOSE'])" --output tsv)"
@@ -271,13 +269,12 @@ store_first_api_key() {
     log "tenant '$tenant' already has an API key in $vault: none created (see infra/README.md to add one)"
     return 0
   fi
-  read -r key digest < <(new_api_key)
-  key_id="$(python3 -c 'import secrets; print(secrets.token_hex(4))')"
-  secret_name="apikey-$tenant-$key_id"
+  read -r key key_id secret_name value < <(new_api_key)
+  [[ -n "$value" ]] || die "could not make an API key (python3 -m renderfarm.new_api_key)"
   log "storing the sha256 of a new API key for tenant '$tenant' as $vault/$secret_name"
   retry "storing the API key hash in $vault" az keyvault secret set --vault-name "$vault" \
-    --name "$secret_name" --value "$tenant=$digest" --content-type "tenant=sha256hex" \
-    --tags "tenant=$tenant" "purpose=$KEY_PURPOSE" --output none
+    --name "$secret_name" --value "$value" --content-type "tenant=sha256hex" \
+    --tags "tenant=$tenant" "key-id=$key_id" "purpose=$KEY_PURPOSE" --output none
   API_KEY="$key"
 }
 

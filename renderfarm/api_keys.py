@@ -3,6 +3,8 @@
 Local format (``RENDERFARM_API_KEY_HASHES``): ``tenant=sha256hex,tenant2=sha256hex``; a tenant may
 appear more than once (key rotation). Key Vault format (defined here): one secret per key, named
 ``apikey-<anything>``, whose value is ``tenant=sha256hex``, the same grammar as one local entry.
+Keys made by ``renderfarm keys create`` (and infra/deploy.sh) are named ``apikey-<tenant>-<key id>``
+and tagged with their tenant, key id and purpose, so they can be listed without reading a value.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ _TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 KEY_PREFIX = "rf_"
 KEYVAULT_SECRET_PREFIX = "apikey-"  # noqa: S105 (a name prefix, not a secret)
+KEY_PURPOSE = "renderfarm-api-key"
+TENANT_TAG = "tenant"
+KEY_ID_TAG = "key-id"
+PURPOSE_TAG = "purpose"
+ENTRY_CONTENT_TYPE = "tenant=sha256hex"
+_KEY_ID = re.compile(r"^[0-9a-f]{8}$")
 
 
 class KeyConfigError(ValueError):
@@ -35,6 +43,32 @@ def new_key() -> str:
 
 def is_tenant(text: str) -> bool:
     return _TENANT.match(text) is not None
+
+
+def new_key_id() -> str:
+    """A short random id that names one key among its tenant's (not derived from the key)."""
+    return secrets.token_hex(4)
+
+
+def is_key_id(text: str) -> bool:
+    return _KEY_ID.match(text) is not None
+
+
+def secret_name(tenant: str, key_id: str) -> str:
+    """The Key Vault secret that holds one key's hash: ``apikey-<tenant>-<key id>``."""
+    if not is_tenant(tenant):
+        raise KeyConfigError(
+            f"tenant {tenant!r} is not 1-63 lower-case letters, digits and dashes, "
+            "starting with a letter or digit"
+        )
+    return f"{KEYVAULT_SECRET_PREFIX}{tenant}-{key_id}"
+
+
+def entry(tenant: str, digest: str) -> str:
+    """One ``tenant=sha256hex`` entry, checked as the API will read it."""
+    text = f"{tenant}={digest}"
+    parse_entry(text)
+    return text
 
 
 def parse_entry(entry: str) -> tuple[str, str]:

@@ -3,8 +3,9 @@
 Container ``scenes``: ``<tenant>/<sha256>.blend``. A scene is named by its content hash within its
 tenant's folder: a tenant's uploads are deduplicated, but no tenant can learn whether another holds
 the same bytes, nor name another's scene in a job.
-Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``,
-``<id>/frames/<frame:06d>.<ext>``, ``<id>/thumbs/<frame:06d>.jpg``,
+Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``, ``<id>/cancel/<n>`` (empty: the
+cancel signal for a chunk that was rendering), ``<id>/frames/<frame:06d>.<ext>``,
+``<id>/thumbs/<frame:06d>.jpg``,
 ``<id>/previews/{contact-sheet.png,preview.mp4}``, and the listing index
 ``_tenants/<tenant>/<newest-first key>_<id>``.
 """
@@ -12,7 +13,7 @@ Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from renderfarm.api_keys import is_tenant
 
@@ -58,6 +59,12 @@ def chunks_prefix(job_id: str) -> str:
 
 def chunk_blob(job_id: str, index: int) -> str:
     return f"{job_id}/chunks/{index}.json"
+
+
+def cancel_blob(job_id: str, index: int) -> str:
+    """An empty blob the cancel writes for each chunk it saw unsettled: its worker polls this one
+    name instead of the job's manifest, so no blob is read by every replica at once."""
+    return f"{job_id}/cancel/{index}"
 
 
 def settled_blob(job_id: str) -> str:
@@ -120,6 +127,35 @@ def frame_name_prefixes(ranges: Iterable[tuple[int, int]]) -> list[str] | None:
             prefixes.append(f"{low:0{FRAME_DIGITS}d}"[: FRAME_DIGITS - width])
             low += 10**width
     return prefixes
+
+
+def chunk_frame_prefixes(frames: Sequence[int]) -> list[str]:
+    """One or two name prefixes (after ``<id>/frames/``) whose listings hold every frame of a
+    chunk (a contiguous slice of the job's sorted frames): see ``range_prefixes``. Past the
+    padding, one prefix per frame."""
+    ordered = sorted(frames)
+    if not ordered:
+        return []
+    covering = range_prefixes(ordered[0], ordered[-1])
+    return covering if covering is not None else [f"{frame}." for frame in ordered]
+
+
+def range_prefixes(first: int, last: int) -> list[str] | None:
+    """At most two name prefixes whose listings hold every frame from ``first`` to ``last``:
+    the exact cover when it takes two, else the two aligned blocks of 10**w names the range
+    spans, for the smallest such w. A block is at most 10 times the range, so the listings name
+    at most 20 times the range's frames, whatever the job's size (the caller keeps the ones it
+    asked for). None past the padding."""
+    exact = frame_name_prefixes([(first, last)])
+    if exact is None:
+        return None
+    if len(exact) <= 2:  # as few listings as the blocks would take
+        return exact
+    width = next(w for w in range(FRAME_DIGITS + 1) if last // 10**w - first // 10**w <= 1)
+    if width == FRAME_DIGITS:
+        return [""]
+    low, high = first // 10**width, last // 10**width
+    return [f"{block:0{FRAME_DIGITS - width}d}" for block in range(low, high + 1)]
 
 
 def frame_of(blob_name: str, job_id: str) -> int | None:

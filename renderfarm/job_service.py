@@ -15,6 +15,7 @@ from renderfarm import blob_layout as layout
 from renderfarm.blend_header import BlenderVersion, saved_by
 from renderfarm.blender_pools import pick_pool
 from renderfarm.chunk_record import ChunkState, ChunkSummary
+from renderfarm.chunk_states import is_settled
 from renderfarm.errors import (
     ConcurrentUpdate,
     DependencyUnavailable,
@@ -117,14 +118,16 @@ class JobService:
             scene_saved_by=str(scene_version),
             blender_pinned=pinned is not None,
         )
-        if not self._store.create_manifest(manifest):
+        etag = self._store.create_manifest(manifest)
+        if etag is None:
             existing = self._store.read_manifest(job_id)  # a concurrent retry won the race
             if existing is None:
                 raise ConcurrentUpdate(f"job {job_id} vanished while being created")
             return self._replay(existing, request, trace_context)
         self._store.index_job(manifest)
         self._add_waiting(tenant, len(spec.frames))
-        return Submitted(manifest=self._enqueue(manifest, trace_context), replayed=False)
+        written = Versioned(manifest=manifest, etag=etag)  # no need to download it again
+        return Submitted(manifest=self._enqueue(written, trace_context), replayed=False)
 
     def _replay(
         self, existing: Versioned, request: JobRequest, trace_context: Mapping[str, str]
@@ -136,10 +139,13 @@ class JobService:
             # The first try stopped midway (its process died, say): list the job and send again;
             # both are idempotent, and duplicate detection drops repeated messages.
             self._store.index_job(manifest)
-            manifest = self._enqueue(manifest, trace_context)
+            manifest = self._enqueue(existing, trace_context)
         return Submitted(manifest=manifest, replayed=True)
 
-    def _enqueue(self, manifest: JobManifest, trace_context: Mapping[str, str]) -> JobManifest:
+    def _enqueue(self, versioned: Versioned, trace_context: Mapping[str, str]) -> JobManifest:
+        """Send the job's messages, then mark it enqueued over ``versioned`` (the manifest as
+        stored: its etag saves a read unless someone wrote since)."""
+        manifest = versioned.manifest
         try:
             not_before = manifest.spec.not_before
             if not_before is None:
@@ -159,12 +165,13 @@ class JobService:
             failed = self._update(
                 manifest.job_id,
                 lambda m: m.enqueue_failed(reason).ended(JobOutcome.FAILED, now),
+                known=versioned,
             )
             self._store.mark_terminal(failed)
             with contextlib.suppress(DependencyUnavailable):  # Service Bus is likely down too
                 self._announce(EventType.JOB_FAILED, failed)
             raise EnqueueFailed(manifest.job_id, error) from error
-        return self._update(manifest.job_id, JobManifest.enqueued)
+        return self._update(manifest.job_id, JobManifest.enqueued, known=versioned)
 
     def _check_schedule(self, not_before: datetime | None) -> None:
         if not_before is None:
@@ -178,10 +185,17 @@ class JobService:
                 f"{MAX_SCHEDULE_AHEAD.days} days ahead"
             )
 
-    def _update(self, job_id: str, change: Callable[[JobManifest], JobManifest]) -> JobManifest:
-        """Apply ``change`` to the stored manifest, re-reading when someone else wrote first."""
-        for _ in range(_UPDATE_TRIES):
-            current = self._store.read_manifest(job_id)
+    def _update(
+        self,
+        job_id: str,
+        change: Callable[[JobManifest], JobManifest],
+        *,
+        known: Versioned | None = None,
+    ) -> JobManifest:
+        """Apply ``change`` to the stored manifest, re-reading when someone else wrote first.
+        ``known``: the version the caller holds, tried first without a read."""
+        for attempt in range(_UPDATE_TRIES):
+            current = known if attempt == 0 and known else self._store.read_manifest(job_id)
             if current is None:
                 raise JobNotFound(job_id)
             changed = change(current.manifest)
@@ -259,11 +273,15 @@ class JobService:
     ) -> tuple[JobManifest, JobStatus] | None:
         """The job's status; ``list_frames=False`` trusts finished chunk records instead of
         listing every frame (for job lists: the count then leaves out chunks still rendering)."""
-        versioned = self._store.read_manifest(job_id)
-        if versioned is None or versioned.manifest.tenant != tenant:
-            return None
+        if not layout.is_job_id(job_id):
+            return None  # no listing under a name that is not a job's
+        with ThreadPoolExecutor(max_workers=1) as pool:  # two round trips at once, not in turn
+            listing = pool.submit(self._store.chunk_summaries, job_id)
+            versioned = self._store.read_manifest(job_id)
+            if versioned is None or versioned.manifest.tenant != tenant:
+                return None  # the listing's answer is dropped unread
+            chunks = listing.result()
         manifest = versioned.manifest
-        chunks = self._store.chunk_summaries(job_id)
         # A job once complete stays complete (frames are never removed): no need to list them.
         if manifest.outcome == JobOutcome.COMPLETED:
             frames = frozenset(manifest.spec.frames)
@@ -311,10 +329,12 @@ class JobService:
                 previous_open = True
         if not open_ranges:
             return frozenset(done)
-        prefixes = layout.frame_name_prefixes(open_ranges)
+        prefixes = _listing_prefixes(open_ranges)
         if prefixes is None or len(prefixes) > MAX_FRAME_LISTINGS:
             return self._store.frames_present(manifest.job_id)
-        return frozenset(done) | self._store.frames_present(manifest.job_id, prefixes)
+        job_frames = frozenset(manifest.spec.frames)  # a block may name other chunks' frames too
+        listed = self._store.frames_present(manifest.job_id, prefixes)
+        return frozenset(done) | (listed & job_frames)
 
     def list_jobs(
         self, *, tenant: str, size: int, cursor: str | None, state: JobState | None
@@ -348,7 +368,18 @@ class JobService:
             self._unschedule(manifest)
             if manifest.outcome == JobOutcome.CANCELLED:
                 self._announce(EventType.JOB_CANCELLED, manifest)
+        if manifest.outcome == JobOutcome.CANCELLED:
+            self._signal_cancel(job_id)  # again on a repeated cancel: a crash may have cut it
         return self.status(job_id, tenant=tenant)
+
+    def _signal_cancel(self, job_id: str) -> None:
+        """Write the cancel marker of every chunk whose record is unsettled, after the manifest
+        says cancelled. A worker records its chunk's start before it reads the manifest, so a
+        chunk this listing misses started after the cancel was written and sees it there."""
+        chunks = self._store.chunk_summaries(job_id)
+        unsettled = [index for index, chunk in chunks.items() if not is_settled(chunk.state)]
+        if unsettled:
+            self._store.signal_cancel(job_id, sorted(unsettled))
 
     def _unschedule(self, manifest: JobManifest) -> None:
         """A cancelled job's scheduled messages are taken off the queue; any already due are
@@ -370,3 +401,16 @@ class JobService:
                 )
             ]
         )
+
+
+def _listing_prefixes(ranges: Sequence[tuple[int, int]]) -> list[str] | None:
+    """At most two name prefixes per range (blob_layout.range_prefixes), without repeats or a
+    prefix another one covers; None when a range goes past the padding."""
+    found: set[str] = set()
+    for first, last in ranges:
+        prefixes = layout.range_prefixes(first, last)
+        if prefixes is None:
+            return None
+        found.update(prefixes)
+    ordered = sorted(found)
+    return [p for i, p in enumerate(ordered) if not any(p.startswith(q) for q in ordered[:i])]

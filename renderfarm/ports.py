@@ -37,13 +37,13 @@ class IndexPage:
 
 
 class JobStore(Protocol):
-    def create_manifest(self, manifest: JobManifest) -> bool:
-        """Write a new manifest; False when one with that id exists already."""
+    def create_manifest(self, manifest: JobManifest) -> str | None:
+        """Write a new manifest and return its etag; None when one with that id exists."""
 
     def read_manifest(self, job_id: str) -> Versioned | None: ...
 
-    def replace_manifest(self, manifest: JobManifest, etag: str) -> None:
-        """Overwrite if unchanged since read, else raise ConcurrentUpdate."""
+    def replace_manifest(self, manifest: JobManifest, etag: str) -> str:
+        """Overwrite if unchanged since read, else raise ConcurrentUpdate; the new etag."""
 
     def chunk_summaries(self, job_id: str) -> Mapping[int, ChunkSummary]:
         """Every chunk record's state and attempts, by index, from one listing."""
@@ -56,6 +56,9 @@ class JobStore(Protocol):
 
     def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
         """Last errors of these chunks' records (a download each: ask only for a few)."""
+
+    def signal_cancel(self, job_id: str, indexes: Sequence[int]) -> None:
+        """Tell the workers of these chunks that the job is cancelled (a marker each)."""
 
     def index_job(self, manifest: JobManifest) -> None: ...
 

@@ -8,9 +8,11 @@ except where an alias names the variable Azure itself defines.
 
 from __future__ import annotations
 
+import ipaddress
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +63,11 @@ class Settings(BaseSettings):
     # API keys: "tenant=sha256hex,..." locally, or a Key Vault whose secrets hold them.
     api_key_hashes: str | None = None
     keyvault_url: str | None = None
+    # A local vault only (the Key Vault emulator on a loopback address): the CA bundle that
+    # trusts its certificate. With it the farm uses a local token instead of an Azure identity.
+    keyvault_ca_bundle: str | None = None
+    # How long the API reuses the vault's keys: a revoked or expired key is refused within this.
+    keyvault_cache_seconds: float = Field(default=60.0, gt=0)
 
     # Limits.
     rate_limit_per_minute: int = Field(default=120, ge=1)
@@ -104,7 +111,25 @@ class Settings(BaseSettings):
             raise ValueError(
                 "set RENDERFARM_SERVICEBUS_CONNECTION_STRING or RENDERFARM_SERVICEBUS_NAMESPACE"
             )
+        if self.keyvault_ca_bundle and not (
+            self.keyvault_url and is_loopback_url(self.keyvault_url)
+        ):
+            raise ValueError(
+                "RENDERFARM_KEYVAULT_CA_BUNDLE is for a local vault: it needs a loopback "
+                "RENDERFARM_KEYVAULT_URL (https://127.0.0.1:PORT)"
+            )
         return self
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names this machine (localhost or a loopback address)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def env_names() -> set[str]:

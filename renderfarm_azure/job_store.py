@@ -1,4 +1,6 @@
-"""The JobStore port over the ``jobs`` container."""
+"""The JobStore port over the ``jobs`` container: the one adapter that knows its names and reads
+them, for the API, the worker and the dead-letter handler alike (the worker's own uploads are in
+containerapp_worker/storage.py)."""
 
 from __future__ import annotations
 
@@ -18,11 +20,13 @@ from azure.core.paging import PageIterator
 from azure.storage.blob import BlobProperties, ContainerClient, ContentSettings
 
 from renderfarm import blob_layout as layout
-from renderfarm.chunk_record import ChunkRecord, ChunkSummary
+from renderfarm.chunk_record import ChunkSummary
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.errors import ConcurrentUpdate, InvalidCursor
 from renderfarm.manifest import JobManifest
 from renderfarm.ports import IndexEntry, IndexPage, Versioned
+from renderfarm_azure import chunk_records
+from renderfarm_azure.chunk_records import Mutation
 from renderfarm_azure.guard import guarded
 
 _JSON = ContentSettings(content_type="application/json")
@@ -30,6 +34,8 @@ _TERMINAL = "terminal"
 _FRAMES = "frames"
 _CHUNK_SIZE = "chunk_size"
 _BAD_REQUEST = 400
+#: Listings or writes one call runs at once (the SDK's connection pool holds 10).
+_PARALLEL = 8
 
 
 class BlobJobStore:
@@ -37,18 +43,18 @@ class BlobJobStore:
         self._container = container
         self._breaker = breaker
 
-    def create_manifest(self, manifest: JobManifest) -> bool:
+    def create_manifest(self, manifest: JobManifest) -> str | None:
         blob = self._container.get_blob_client(layout.manifest_blob(manifest.job_id))
         try:
-            guarded(
+            written = guarded(
                 self._breaker,
                 lambda: blob.upload_blob(
                     manifest.to_json(), overwrite=False, content_settings=_JSON
                 ),
             )
         except ResourceExistsError:
-            return False
-        return True
+            return None
+        return str(written["etag"])
 
     def read_manifest(self, job_id: str) -> Versioned | None:
         if not layout.is_job_id(job_id):
@@ -62,10 +68,10 @@ class BlobJobStore:
         etag = download.properties.etag
         return Versioned(manifest=JobManifest.from_json(body), etag=etag)
 
-    def replace_manifest(self, manifest: JobManifest, etag: str) -> None:
+    def replace_manifest(self, manifest: JobManifest, etag: str) -> str:
         blob = self._container.get_blob_client(layout.manifest_blob(manifest.job_id))
         try:
-            guarded(
+            written = guarded(
                 self._breaker,
                 lambda: blob.upload_blob(
                     manifest.to_json(),
@@ -77,6 +83,7 @@ class BlobJobStore:
             )
         except ResourceModifiedError as error:
             raise ConcurrentUpdate(manifest.job_id) from error
+        return str(written["etag"])
 
     def chunk_summaries(self, job_id: str) -> dict[int, ChunkSummary]:
         def listing() -> dict[int, ChunkSummary]:
@@ -105,24 +112,70 @@ class BlobJobStore:
 
         if name_prefixes is None:
             return guarded(self._breaker, lambda: listing(""))
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        if len(name_prefixes) == 1:
+            return guarded(self._breaker, lambda: listing(name_prefixes[0]))
+        with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
             found = pool.map(lambda p: guarded(self._breaker, lambda: listing(p)), name_prefixes)
             return frozenset().union(*found)
 
+    def frames_in(self, job_id: str, frames: Sequence[int]) -> frozenset[int]:
+        """Which of ``frames`` (one chunk's) have their blobs: listings by name prefix, at most
+        one per frame and usually one in all, whatever the job's size. The blobs are the truth,
+        so a frame uploaded just before a crash counts even if no record says so yet."""
+        wanted = frozenset(frames)
+        found = self.frames_present(job_id, layout.chunk_frame_prefixes(frames))
+        return found & wanted
+
+    def read_chunk_record(self, job_id: str, index: int) -> chunk_records.Versioned | None:
+        """The chunk's record and its etag; None when no one has written it yet."""
+        record, etag = guarded(
+            self._breaker, lambda: chunk_records.read_chunk_record(self._container, job_id, index)
+        )
+        return None if record is None or etag is None else (record, etag)
+
+    def update_chunk_record(
+        self,
+        job_id: str,
+        index: int,
+        mutate: Mutation,
+        *,
+        last_written: chunk_records.Versioned | None = None,
+    ) -> chunk_records.Versioned:
+        """Read-modify-write of the chunk's record over its etag (chunk_records.py); raises
+        RecordContention when it kept changing."""
+        return guarded(
+            self._breaker,
+            lambda: chunk_records.update_chunk_record(
+                self._container, job_id, index, mutate, last_written=last_written
+            ),
+        )
+
     def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
         def read(index: int) -> tuple[int, str | None]:
-            blob = self._container.get_blob_client(layout.chunk_blob(job_id, index))
             try:
-                body = guarded(self._breaker, lambda: blob.download_blob().readall())
-            except ResourceNotFoundError:
-                return index, None
-            try:
-                return index, ChunkRecord.from_json(body).last_error
+                found = self.read_chunk_record(job_id, index)
             except (ValueError, KeyError, TypeError):
                 return index, "the chunk record is unreadable"
+            return index, found[0].last_error if found else None
 
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
             return {index: error for index, error in pool.map(read, indexes) if error}
+
+    def signal_cancel(self, job_id: str, indexes: Sequence[int]) -> None:
+        """Write the cancel marker of each chunk (again is fine): one small write per chunk that
+        was rendering, so each worker polls its own blob and none polls the manifest."""
+
+        def mark(index: int) -> None:
+            blob = self._container.get_blob_client(layout.cancel_blob(job_id, index))
+            guarded(self._breaker, lambda: blob.upload_blob(b"", overwrite=True))
+
+        with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
+            list(pool.map(mark, indexes))
+
+    def cancel_signalled(self, job_id: str, index: int) -> bool:
+        """Whether the chunk's cancel marker is there: one HEAD of a blob only its worker reads."""
+        blob = self._container.get_blob_client(layout.cancel_blob(job_id, index))
+        return bool(guarded(self._breaker, blob.exists))
 
     def index_job(self, manifest: JobManifest) -> None:
         blob = self._container.get_blob_client(_index_name(manifest))

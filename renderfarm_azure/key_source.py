@@ -1,33 +1,63 @@
-"""Where API key hashes come from: the settings locally, Key Vault in Azure (cached)."""
+"""Where API key hashes come from: the settings locally, Key Vault in Azure (cached).
+
+The vault's keys are cached for ``cache_seconds`` (RENDERFARM_KEYVAULT_CACHE_SECONDS, 60 s): a
+revoked, disabled or expired key is refused within that time. A key the cache does not know
+reloads it at once (at most every UNKNOWN_KEY_RELOAD_SECONDS), so a new key works straight
+away. When the vault does not answer, keys already trusted keep working until the cache expires,
+and a key it does not know is a 503 (DependencyUnavailable), never a 401: the vault may know it.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
-from azure.core.credentials import TokenCredential
-from azure.keyvault.secrets import SecretClient
+from azure.core.exceptions import ResourceNotFoundError
+from azure.keyvault.secrets import SecretClient, SecretProperties
 
-from renderfarm.api_keys import KEYVAULT_SECRET_PREFIX, KeyRing
+from renderfarm.api_keys import KEYVAULT_SECRET_PREFIX, KeyConfigError, KeyRing, parse_entry
 from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.errors import DependencyUnavailable
 from renderfarm_azure.guard import guarded
 
-#: How long Key Vault's answer is reused: revoking a key takes effect within this time.
-KEYVAULT_CACHE_SECONDS = 300.0
+log = logging.getLogger(__name__)
+
+#: The default of RENDERFARM_KEYVAULT_CACHE_SECONDS: how long the vault's keys are reused.
+KEYVAULT_CACHE_SECONDS = 60.0
+#: An unknown key reloads the keys at most this often, so wrong keys cannot flood the vault.
+UNKNOWN_KEY_RELOAD_SECONDS = 2.0
 
 
 class KeySource(Protocol):
-    def key_ring(self) -> KeyRing: ...
+    def tenant_for(self, presented_key: str) -> str | None:
+        """The key's tenant, or None for a key that is not (or no longer) valid. Raises
+        DependencyUnavailable when it cannot tell."""
 
 
 class StaticKeySource:
     def __init__(self, ring: KeyRing):
         self._ring = ring
 
-    def key_ring(self) -> KeyRing:
-        return self._ring
+    def tenant_for(self, presented_key: str) -> str | None:
+        return self._ring.tenant_for(presented_key)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_trusted(secret: SecretProperties, now: datetime) -> bool:
+    """An API key's secret that is enabled and inside its validity window."""
+    return (
+        bool(secret.name and secret.name.startswith(KEYVAULT_SECRET_PREFIX))
+        and secret.enabled is True
+        and (secret.expires_on is None or secret.expires_on > now)
+        and (secret.not_before is None or secret.not_before <= now)
+    )
 
 
 class KeyVaultKeySource:
@@ -36,31 +66,81 @@ class KeyVaultKeySource:
     def __init__(
         self,
         *,
-        vault_url: str,
-        credential: TokenCredential,
+        client: SecretClient,
         breaker: CircuitBreaker,
+        cache_seconds: float = KEYVAULT_CACHE_SECONDS,
+        unknown_key_reload_seconds: float = UNKNOWN_KEY_RELOAD_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utc_now,
     ):
-        self._client = SecretClient(vault_url, credential)
+        self._client = client
         self._breaker = breaker
+        self._cache_seconds = cache_seconds
+        self._unknown_key_reload_seconds = unknown_key_reload_seconds
         self._clock = clock
+        self._now = now
         self._ring: KeyRing | None = None
         self._loaded_at = 0.0
+        self._attempted_at = 0.0
+        self._failure: DependencyUnavailable | None = None
+        # Values already read, by (name, updated): a reload reads only what changed.
+        self._values: dict[tuple[str, datetime | None], str] = {}
         self._lock = threading.Lock()
 
-    def key_ring(self) -> KeyRing:
+    def tenant_for(self, presented_key: str) -> str | None:
         with self._lock:
-            now = self._clock()
-            if self._ring is None or now - self._loaded_at > KEYVAULT_CACHE_SECONDS:
-                self._ring = guarded(self._breaker, self._load)
-                self._loaded_at = now
-            return self._ring
+            ring = self._fresh_ring()
+            tenant = ring.tenant_for(presented_key)
+            if tenant is not None:
+                return tenant
+            if self._clock() - self._attempted_at >= self._unknown_key_reload_seconds:
+                return self._reload().tenant_for(presented_key)
+            failure = self._failure
+            if failure is not None:  # the vault was just down: it may know this key
+                raise DependencyUnavailable(failure.dependency, failure.retry_after, failure.detail)
+            return None
+
+    def _fresh_ring(self) -> KeyRing:
+        if self._ring is None or self._clock() - self._loaded_at >= self._cache_seconds:
+            return self._reload()
+        return self._ring
+
+    def _reload(self) -> KeyRing:
+        started = self._clock()
+        self._attempted_at = started
+        try:
+            ring = guarded(self._breaker, self._load)
+        except DependencyUnavailable as error:
+            self._failure = error
+            raise
+        self._ring, self._loaded_at, self._failure = ring, started, None
+        return ring
 
     def _load(self) -> KeyRing:
-        entries = []
+        now = self._now()
+        values: dict[tuple[str, datetime | None], str] = {}
         for secret in self._client.list_properties_of_secrets():
-            if secret.name and secret.name.startswith(KEYVAULT_SECRET_PREFIX) and secret.enabled:
-                value = self._client.get_secret(secret.name).value
-                if value:
-                    entries.append(value)
-        return KeyRing.from_entries(entries)
+            if not is_trusted(secret, now):
+                continue
+            version = (str(secret.name), secret.updated_on)
+            value = self._values.get(version)
+            if value is None:
+                value = self._read(str(secret.name))
+            if value is not None:
+                values[version] = value
+        self._values = values
+        return KeyRing.from_entries(values.values())
+
+    def _read(self, name: str) -> str | None:
+        """A key's ``tenant=sha256hex``; None when it went between listing and reading, or is
+        not one (a bad secret must not lock every tenant out)."""
+        try:
+            value = self._client.get_secret(name).value
+        except ResourceNotFoundError:
+            return None
+        try:
+            parse_entry(value or "")
+        except KeyConfigError:
+            log.warning("Key Vault secret %s is not tenant=<sha256 hex>: ignored", name)
+            return None
+        return value

@@ -21,6 +21,7 @@ from renderfarm_azure.event_publisher import ServiceBusEventPublisher
 from renderfarm_azure.guard import breaker, guarded
 from renderfarm_azure.job_store import BlobJobStore
 from renderfarm_azure.key_source import KeySource, KeyVaultKeySource, StaticKeySource
+from renderfarm_azure.keyvault import settings_secret_client
 from renderfarm_azure.sas import SasSigner
 from renderfarm_azure.scene_store import BlobSceneStore
 from renderfarm_azure.senders import QueueSenders
@@ -120,8 +121,8 @@ class Services:
 def _key_source(settings: Settings) -> KeySource:
     if settings.keyvault_url:
         return KeyVaultKeySource(
-            vault_url=settings.keyvault_url,
-            credential=clients.credential(settings),
+            client=settings_secret_client(settings),
             breaker=breaker("key vault"),
+            cache_seconds=settings.keyvault_cache_seconds,
         )
     return StaticKeySource(KeyRing.from_setting(settings.api_key_hashes))

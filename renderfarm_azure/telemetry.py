@@ -7,7 +7,8 @@ import threading
 from typing import Any
 
 from azure.monitor.opentelemetry import configure_azure_monitor
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from renderfarm.settings import Settings
@@ -17,8 +18,11 @@ _configured = threading.Event()
 _lock = threading.Lock()
 
 
-def configure_telemetry(settings: Settings, *, logger_name: str = "renderfarm") -> None:
-    """Once per process; ``logger_name`` is the logger tree whose records go to Azure Monitor."""
+def configure_telemetry(
+    settings: Settings, *, logger_name: str = "renderfarm", service_name: str = "renderfarm-api"
+) -> None:
+    """Once per process; ``logger_name`` is the logger tree whose records go to Azure Monitor,
+    ``service_name`` its cloud_RoleName there (what tells the API's items from the worker's)."""
     with _lock:
         if _configured.is_set():
             return
@@ -30,11 +34,24 @@ def configure_telemetry(settings: Settings, *, logger_name: str = "renderfarm") 
             configure_azure_monitor(
                 connection_string=settings.applicationinsights_connection_string,
                 logger_name=logger_name,
+                resource=Resource({SERVICE_NAME: service_name}),
                 **options,
             )
         elif not isinstance(trace.get_tracer_provider(), TracerProvider):
             trace.set_tracer_provider(TracerProvider())
         _configured.set()
+
+
+def flush_telemetry(timeout_ms: int = 5000) -> None:
+    """Export what is buffered now: for a process about to leave by ``os._exit``, which skips
+    the SDK's own flush at exit."""
+    for provider in (trace.get_tracer_provider(), _logs.get_logger_provider()):
+        force_flush = getattr(provider, "force_flush", None)  # the API's no-op providers lack it
+        if force_flush is not None:
+            force_flush(timeout_ms)
+    meters = getattr(metrics.get_meter_provider(), "force_flush", None)
+    if meters is not None:
+        meters(timeout_millis=timeout_ms)
 
 
 tracer = trace.get_tracer("renderfarm.api")

@@ -23,10 +23,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from renderfarm_azure.api_key_admin import ApiKeyError
 from renderfarm_local import services
 from renderfarm_local.farm_api import DEFAULT_API_URL, FarmClient, FarmError
 from renderfarm_local.farm_previews import fetch_previews
 from renderfarm_local.job_follower import FrameDownloader, describe_failure
+from renderfarm_local.keys_command import keys
 from renderfarm_local.live_view import farm_view, latest_jobs
 from renderfarm_local.local_farm import (
     DEFAULT_API_PORT,
@@ -322,7 +324,7 @@ def running(farm: LocalFarm) -> Iterator[LocalFarm]:
     """The farm, started; stopped on the way out whatever happens. SIGTERM to us counts as a
     Ctrl-C, and a second Ctrl-C cannot cut the shutdown short."""
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    stderr.print("starting Azurite, the Service Bus emulator and the API ...")
+    stderr.print("starting Azurite, the Service Bus and Key Vault emulators and the API ...")
     try:
         farm.start()
         yield farm
@@ -374,11 +376,14 @@ def local_run(scene: Path, out: Path | None, **kwargs: Any) -> None:
     report(outcome, stdout)
 
 
+cli.add_command(keys)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The console script: run the command, turn known failures into one line and an exit code."""
     try:
         result = cli.main(args=argv, prog_name="renderfarm", standalone_mode=False)
-    except (FarmError, ProcessFailed, ScalingConfigError, PoolUnavailable) as error:
+    except (FarmError, ProcessFailed, ScalingConfigError, PoolUnavailable, ApiKeyError) as error:
         click.echo(f"error: {error}", err=True)
         return EXIT_FAILED
     except click.ClickException as error:

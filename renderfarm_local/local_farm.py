@@ -1,17 +1,23 @@
-"""The whole farm on this machine: Azurite, the Service Bus emulator, the API on 127.0.0.1:7071
-and, per Blender pool, workers started by that pool's autoscaler. Start it, use it, stop it
-(workers first)."""
+"""The whole farm on this machine: Azurite, the Service Bus emulator, the Key Vault emulator, the
+API on 127.0.0.1:7071 and, per Blender pool, workers started by that pool's autoscaler. Start it,
+use it, stop it (workers first)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from renderfarm.api_keys import hash_key, new_key
+from azure.core.exceptions import AzureError
+from azure.keyvault.secrets import SecretClient
+
+from renderfarm.api_keys import new_key
 from renderfarm.blender_pools import queue_name
+from renderfarm_azure.api_key_admin import ApiKeyAdmin, ApiKeyError
+from renderfarm_azure.keyvault import secret_client
 from renderfarm_local import services
 from renderfarm_local.autoscaler import (
     Autoscaler,
@@ -35,6 +41,7 @@ from renderfarm_local.worker_pool import WorkerPool
 
 DEFAULT_DATA_DIR = services.REPO / ".emulator-data" / "local-farm"
 DEFAULT_API_PORT = 7071  # what `func start` uses
+KEYVAULT_PORT = 8443  # the Key Vault emulator's usual HTTPS port
 LOCAL_TENANT = "local"
 START_TIMEOUT_S = 60.0
 #: The Functions that Service Bus triggers in Azure, run here as supervised processes.
@@ -54,18 +61,27 @@ class FarmPorts:
     amqp: int
     management: int
     api: int
+    keyvault: int
 
     @classmethod
     def standard(cls) -> FarmPorts:
         """The emulators' usual ports, so other tools find them where they expect."""
-        return cls(blob=10000, amqp=5672, management=5300, api=DEFAULT_API_PORT)
+        return cls(
+            blob=10000, amqp=5672, management=5300, api=DEFAULT_API_PORT, keyvault=KEYVAULT_PORT
+        )
 
     @classmethod
     def free(cls) -> FarmPorts:
-        return cls(blob=free_port(), amqp=free_port(), management=free_port(), api=free_port())
+        return cls(
+            blob=free_port(),
+            amqp=free_port(),
+            management=free_port(),
+            api=free_port(),
+            keyvault=free_port(),
+        )
 
     def busy(self) -> list[int]:
-        ports = (self.blob, self.amqp, self.management, self.api)
+        ports = (self.blob, self.amqp, self.management, self.api, self.keyvault)
         return [port for port in ports if port_open(port)]
 
 
@@ -92,8 +108,43 @@ class FarmLayout:
         return self.root / "blend-cache"
 
     @property
+    def keyvault(self) -> Path:
+        """The Key Vault emulator's secrets and its certificate (cert.pem)."""
+        return self.root / "keyvault"
+
+    @property
+    def keyvault_file(self) -> Path:
+        """Where the farm says which vault it runs, for ``renderfarm keys`` (LocalVault)."""
+        return self.root / "keyvault.json"
+
+    @property
     def api_key_file(self) -> Path:
+        """The local key, for the CLI to read; the API reads its hash from the vault."""
         return self.root / "api-key"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalVault:
+    """The local farm's vault: its URL and the certificate that trusts it."""
+
+    url: str
+    ca_bundle: Path
+
+    def client(self) -> SecretClient:
+        return secret_client(self.url, ca_bundle=str(self.ca_bundle))
+
+    def write(self, path: Path) -> None:
+        data = {"vault_url": self.url, "ca_bundle": str(self.ca_bundle)}
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> LocalVault | None:
+        """The vault a farm wrote at ``path``; None when no farm has run there."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(url=str(data["vault_url"]), ca_bundle=Path(data["ca_bundle"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
 
 def local_api_key(layout: FarmLayout) -> str:
@@ -115,6 +166,7 @@ class FarmEndpoints:
     storage_connection_string: str
     servicebus_connection_string: str
     management_url: str
+    vault: LocalVault
 
 
 class LocalFarm:
@@ -143,6 +195,9 @@ class LocalFarm:
             storage_connection_string=services.azurite_connection_string(ports.blob),
             servicebus_connection_string=services.servicebus_connection_string(ports.amqp),
             management_url=f"http://127.0.0.1:{ports.management}",
+            vault=LocalVault(
+                url=f"https://127.0.0.1:{ports.keyvault}", ca_bundle=layout.keyvault / "cert.pem"
+            ),
         )
 
     @property
@@ -165,7 +220,9 @@ class LocalFarm:
             "RENDERFARM_SERVICEBUS_CONNECTION_STRING": self.endpoints.servicebus_connection_string,
             "RENDERFARM_QUEUE_PREFIX": services.QUEUE_PREFIX,
             "RENDERFARM_BLENDER_VERSIONS": ",".join(self.blender_versions),
-            "RENDERFARM_API_KEY_HASHES": f"{LOCAL_TENANT}={hash_key(self.endpoints.api_key)}",
+            # API keys (and webhook secrets) in the local vault, read as in Azure.
+            "RENDERFARM_KEYVAULT_URL": self.endpoints.vault.url,
+            "RENDERFARM_KEYVAULT_CA_BUNDLE": str(self.endpoints.vault.ca_bundle),
             "RENDERFARM_BLEND_CACHE_DIR": str(self.layout.blend_cache),
         }
 
@@ -189,7 +246,8 @@ class LocalFarm:
         azurite = self._supervisor.start(
             services.azurite_spec(
                 location=self.layout.azurite, port=self.ports.blob, log_path=logs / "azurite.log"
-            )
+            ),
+            layer=0,  # the others write to it: it stops last
         )
         wait_until_ready(azurite, lambda: port_open(self.ports.blob), timeout_s=START_TIMEOUT_S)
         bus = self._supervisor.start(
@@ -199,7 +257,8 @@ class LocalFarm:
                 data_dir=self.layout.servicebus,
                 config=self.servicebus_config,
                 log_path=logs / "servicebus.log",
-            )
+            ),
+            layer=0,
         )
         health = f"{self.endpoints.management_url}/health"
         wait_until_ready(
@@ -207,6 +266,15 @@ class LocalFarm:
             lambda: services.http_json(health) is not None and port_open(self.ports.amqp),
             timeout_s=START_TIMEOUT_S,
         )
+        vault = self._supervisor.start(
+            services.keyvault_spec(
+                port=self.ports.keyvault,
+                data_dir=self.layout.keyvault,
+                log_path=logs / "keyvault.log",
+            )
+        )
+        wait_until_ready(vault, lambda: port_open(self.ports.keyvault), timeout_s=START_TIMEOUT_S)
+        self._store_local_key()
         api = self._supervisor.start(
             services.api_spec(
                 port=self.ports.api, env=self.settings_env(), log_path=logs / "api.log"
@@ -232,6 +300,21 @@ class LocalFarm:
             self._autoscalers[str(pool.version)] = thread
             thread.start()
         self._supervisor.watch()  # every service answered once: from now on, restart the dead
+
+    def _store_local_key(self) -> None:
+        """The local key's hash in the vault, as infra/deploy.sh stores the first key in Azure
+        (only if absent), and where the vault is for ``renderfarm keys``."""
+        vault = self.endpoints.vault
+        with vault.client() as client:
+            try:
+                ApiKeyAdmin(client).ensure(LOCAL_TENANT, self.endpoints.api_key)
+            except ApiKeyError as error:
+                raise ProcessFailed(
+                    f"{error} (delete {self.layout.api_key_file} to make a new local key)"
+                ) from error
+            except AzureError as error:
+                raise ProcessFailed(f"the local Key Vault did not answer: {error}") from error
+        vault.write(self.layout.keyvault_file)
 
     def service_health(self) -> list[ServiceHealth]:
         """Azurite, the emulator, the API and the queue consumers: state and restart counts."""
@@ -298,6 +381,7 @@ _PLACES = (
     "_NAMESPACE",
     "_API_KEY",
     "_KEY_HASHES",
+    "_CA_BUNDLE",
     "_QUEUE_NAME",
     "_CLIENT_ID",
 )

@@ -98,6 +98,24 @@ def servicebus_spec(
     )
 
 
+def keyvault_spec(*, port: int, data_dir: Path, log_path: Path | None = None) -> ProcessSpec:
+    """The Key Vault emulator: HTTPS on 127.0.0.1, its certificate at ``data_dir/cert.pem``."""
+    argv = [
+        sys.executable,
+        "-m",
+        "emulators.keyvault",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--log-level",
+        "WARNING",
+    ]
+    return ProcessSpec(name="keyvault", argv=argv, cwd=REPO, env=python_env({}), log_path=log_path)
+
+
 def api_spec(*, port: int, env: Mapping[str, str], log_path: Path | None = None) -> ProcessSpec:
     """The API under uvicorn on the port and prefix ``func start`` would use."""
     argv = [

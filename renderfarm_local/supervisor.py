@@ -294,14 +294,18 @@ class Supervisor:
         self._policy = policy or RestartPolicy()
         self._check_every_s = check_every_s
         self._services: list[SupervisedService] = []
+        self._layers: dict[str, int] = {}
         self._lock = threading.Lock()  # the watchdog's checks against stop_all
         self._watching = threading.Event()
         self._watchdog: threading.Thread | None = None
 
-    def start(self, spec: ProcessSpec) -> ManagedProcess:
+    def start(self, spec: ProcessSpec, *, layer: int = 1) -> ManagedProcess:
+        """Start a service. Stopping goes from the highest layer down, each layer at once:
+        what others depend on (storage, a queue) goes in a lower layer and stops last."""
         service = SupervisedService(spec, self._policy)
         with self._lock:
             self._services.append(service)
+            self._layers[spec.name] = layer
         return service.process
 
     def watch(self) -> None:
@@ -337,5 +341,10 @@ class Supervisor:
             self._watchdog.join()
             self._watchdog = None
         with self._lock:
-            while self._services:
-                self._services.pop().stop()
+            for layer in sorted(set(self._layers.values()), reverse=True):
+                stopping = [s for s in self._services if self._layers[s.spec.name] == layer]
+                stop_all([service.process for service in reversed(stopping)])
+                for service in stopping:
+                    service.state = ServiceState.STOPPED
+                    log.info("stopped %s (exit %s)", service.spec.name, service.process.returncode)
+            self._services.clear()

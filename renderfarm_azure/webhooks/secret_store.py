@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import ContainerClient, ContentSettings
@@ -79,12 +78,11 @@ class KeyVaultSecretStore:
     def __init__(
         self,
         *,
-        vault_url: str,
-        credential: TokenCredential,
+        client: SecretClient,
         breaker: CircuitBreaker,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self._client = SecretClient(vault_url, credential)
+        self._client = client
         self._breaker = breaker
         self._clock = clock
         self._cache: dict[str, tuple[str, float]] = {}

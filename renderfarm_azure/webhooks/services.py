@@ -18,6 +18,7 @@ from renderfarm.webhooks import RetryPolicy
 from renderfarm_azure import clients
 from renderfarm_azure.guard import breaker as new_breaker
 from renderfarm_azure.guard import guarded
+from renderfarm_azure.keyvault import settings_secret_client
 from renderfarm_azure.webhooks.deliver import Deliverer
 from renderfarm_azure.webhooks.queue import DeliveryQueue
 from renderfarm_azure.webhooks.registry import WebhookRegistry
@@ -41,9 +42,7 @@ def secret_store(store: WebhookStore, settings: Settings) -> SecretStore:
     """Key Vault when the farm has one (Azure), else blobs beside the records."""
     if settings.keyvault_url:
         return KeyVaultSecretStore(
-            vault_url=settings.keyvault_url,
-            credential=clients.credential(settings),
-            breaker=new_breaker("key vault"),
+            client=settings_secret_client(settings), breaker=new_breaker("key vault")
         )
     return BlobSecretStore(container=store.container, breaker=new_breaker("blob storage"))
 

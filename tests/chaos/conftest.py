@@ -1,4 +1,4 @@
-"""A local farm per test, to be hurt: Blender workers, and SIGKILLs of its parts mid-job.
+"""A local farm to be hurt: Blender workers, and SIGKILLs of its parts mid-job.
 
 Run the group alone with ``pytest -m chaos``. The render-chunks queues here lock for 10 s rather
 than the farm's 30 s, so each killed worker's chunk comes back sooner; what a kill costs with the
@@ -123,8 +123,10 @@ class HurtFarm:
             )
 
 
-@pytest.fixture
-def hurt_farm(tmp_path: Path) -> Iterator[HurtFarm]:
+@pytest.fixture(scope="module")
+def hurt_farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HurtFarm]:
+    """One farm for the module: each test hurts it, and the next finds it healed."""
+    tmp_path = tmp_path_factory.mktemp("hurt-farm")
     farm = LocalFarm(
         layout=FarmLayout(root=tmp_path / "farm"),
         ports=FarmPorts.free(),

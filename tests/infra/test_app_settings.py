@@ -42,6 +42,7 @@ _WORKER_ONLY = "read by the worker only"
 _API_ONLY = "read by the API only"
 _OWN_QUEUE = "a worker is given its own pool's queue (RENDERFARM_QUEUE_NAME)"
 _WEBHOOKS_ONLY = "the Function App registers webhooks and delivers to them"
+_LOCAL_VAULT_ONLY = "the local farm's Key Vault emulator only; Azure's vault needs no CA bundle"
 
 API_LEFT_OUT = {
     "RENDERFARM_STORAGE_CONNECTION_STRING": _IDENTITY_NOT_SECRETS,
@@ -55,6 +56,8 @@ API_LEFT_OUT = {
     "RENDERFARM_WORKER_MAX_MESSAGES": _WORKER_ONLY,
     "RENDERFARM_QUEUE_NAME": "a worker's own queue; the API sends to every pool's queue",
     "RENDERFARM_WEBHOOK_RETRY_BASE_SECONDS": _CODE_DEFAULT,
+    "RENDERFARM_KEYVAULT_CA_BUNDLE": _LOCAL_VAULT_ONLY,
+    "RENDERFARM_KEYVAULT_CACHE_SECONDS": _CODE_DEFAULT,
 }
 
 WORKER_LEFT_OUT = {
@@ -72,6 +75,8 @@ WORKER_LEFT_OUT = {
     "RENDERFARM_WEBHOOK_DELIVERIES_QUEUE": _WEBHOOKS_ONLY,
     "RENDERFARM_WEBHOOKS_CONTAINER": _WEBHOOKS_ONLY,
     "RENDERFARM_WEBHOOK_RETRY_BASE_SECONDS": _WEBHOOKS_ONLY,
+    "RENDERFARM_KEYVAULT_CA_BUNDLE": _LOCAL_VAULT_ONLY,
+    "RENDERFARM_KEYVAULT_CACHE_SECONDS": _API_ONLY,
 }
 
 #: Without these an app cannot work in Azure even though Settings() would validate.

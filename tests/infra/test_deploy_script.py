@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from renderfarm.api_keys import is_key_id
 from tests.infra import stand_in_az
 from tests.infra.bicep_files import INFRA, REPO_ROOT, blender_pools, tool
 
@@ -362,6 +363,11 @@ def test_api_key_is_printed_once_and_only_its_hash_reaches_key_vault(fake_azure:
     assert name.startswith("apikey-studio-7-")
     assert value_of(secret, "--value") == "studio-7=" + hashlib.sha256(key.encode()).hexdigest()
     assert "tenant=studio-7" in secret
+    # Named and tagged as `renderfarm keys create` does (renderfarm/new_api_key.py), so
+    # `renderfarm keys list` and `revoke` know the first key too.
+    key_id = name.removeprefix("apikey-studio-7-")
+    assert is_key_id(key_id)
+    assert f"key-id={key_id}" in secret
     assert key not in json.dumps(run.calls), "the plaintext key went to az"
     assert key not in run.stderr
 

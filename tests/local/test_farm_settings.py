@@ -44,12 +44,13 @@ def test_settings_that_point_at_another_farm_never_reach_the_local_one(
         local.endpoints.storage_connection_string
     )
     assert env["RENDERFARM_QUEUE_PREFIX"] == "render-chunks"
-    assert env["RENDERFARM_API_KEY_HASHES"].startswith("local=")
+    assert env["RENDERFARM_KEYVAULT_URL"] == local.endpoints.vault.url
+    assert env["RENDERFARM_KEYVAULT_CA_BUNDLE"] == str(local.endpoints.vault.ca_bundle)
     for leaked in (
         "RENDERFARM_STORAGE_ACCOUNT_URL",
         "RENDERFARM_SERVICEBUS_NAMESPACE",
-        "RENDERFARM_KEYVAULT_URL",
         "RENDERFARM_API_KEY",
+        "RENDERFARM_API_KEY_HASHES",
     ):
         assert leaked not in env
 

@@ -47,7 +47,7 @@ def _wait_for(check: Callable[[], bool], what: str) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_ctrl_c_stops_azurite_the_emulator_the_api_and_every_worker(tmp_path: Path) -> None:
+def test_ctrl_c_stops_azurite_the_emulators_the_api_and_every_worker(tmp_path: Path) -> None:
     api_port = free_port()
     data_dir = tmp_path / "farm"
     up = subprocess.Popen(
@@ -104,8 +104,9 @@ def test_ctrl_c_stops_azurite_the_emulator_the_api_and_every_worker(tmp_path: Pa
             lambda: any("containerapp_worker" in c for c in _children(up.pid).values()), "a worker"
         )
         children = _children(up.pid)
-        # Azurite, the emulator, the API, dead letters, job events, webhook deliveries, a worker
-        assert len(children) == 7, children
+        # Azurite, the Service Bus and Key Vault emulators, the API, dead letters, job events,
+        # webhook deliveries, a worker
+        assert len(children) == 8, children
         up.send_signal(signal.SIGINT)
         assert up.wait(CLI_TIMEOUT_S) == 0
     finally:

@@ -76,3 +76,24 @@ def test_an_aligned_block_of_frames_is_one_prefix() -> None:
 
 def test_frames_wider_than_the_padding_ask_for_a_full_listing() -> None:
     assert layout.frame_name_prefixes([(999_990, 1_000_010)]) is None
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [(42, 42), (1, 10), (11, 20), (1001, 1005), (99, 100), (1, 100), (5001, 10000), (1, 999_999)],
+)
+def test_a_range_is_listed_in_at_most_two_blocks_at_most_ten_times_its_size(
+    first: int, last: int
+) -> None:
+    prefixes = layout.range_prefixes(first, last)
+    assert prefixes is not None and 1 <= len(prefixes) <= 2
+    listed = covered(prefixes)
+    assert set(range(first, last + 1)) <= listed
+    assert len(listed) <= 20 * (last - first + 1)
+
+
+def test_a_chunk_lists_the_blocks_of_its_frames_or_each_frame_past_the_padding() -> None:
+    assert layout.chunk_frame_prefixes([1001, 1002, 1003]) == ["00100"]
+    assert layout.chunk_frame_prefixes([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) == ["00000", "00001"]
+    assert layout.chunk_frame_prefixes([999_999, 1_000_000]) == ["999999.", "1000000."]
+    assert layout.cancel_blob(JOB, 3) == f"{JOB}/cancel/3"

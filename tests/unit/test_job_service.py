@@ -13,6 +13,7 @@ from renderfarm.blend_header import BlenderVersion, BlendHeaderError
 from renderfarm.blender_pools import NoBlenderPool
 from renderfarm.chunk_record import ChunkState, ChunkSummary
 from renderfarm.errors import (
+    ConcurrentUpdate,
     DependencyUnavailable,
     EnqueueFailed,
     IdempotencyKeyReused,
@@ -46,24 +47,28 @@ class MemoryStore:
         self.schedules: dict[str, tuple[int, ...]] = {}
         self.version = 0
         self.writes = 0
+        self.manifest_reads = 0
+        self.cancel_markers: dict[str, set[int]] = {}
 
-    def _put(self, manifest: JobManifest) -> None:
+    def _put(self, manifest: JobManifest) -> str:
         self.writes += 1
         self.version += 1
         self.manifests[manifest.job_id] = Versioned(manifest=manifest, etag=str(self.version))
+        return str(self.version)
 
-    def create_manifest(self, manifest: JobManifest) -> bool:
+    def create_manifest(self, manifest: JobManifest) -> str | None:
         if manifest.job_id in self.manifests:
-            return False
-        self._put(manifest)
-        return True
+            return None
+        return self._put(manifest)
 
     def read_manifest(self, job_id: str) -> Versioned | None:
+        self.manifest_reads += 1
         return self.manifests.get(job_id)
 
-    def replace_manifest(self, manifest: JobManifest, etag: str) -> None:
-        assert self.manifests[manifest.job_id].etag == etag
-        self._put(manifest)
+    def replace_manifest(self, manifest: JobManifest, etag: str) -> str:
+        if self.manifests[manifest.job_id].etag != etag:
+            raise ConcurrentUpdate(manifest.job_id)
+        return self._put(manifest)
 
     def chunk_summaries(self, job_id: str) -> dict[int, ChunkSummary]:
         return self.chunks.get(job_id, {})
@@ -82,6 +87,9 @@ class MemoryStore:
 
     def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
         return {}
+
+    def signal_cancel(self, job_id: str, indexes: Sequence[int]) -> None:
+        self.cancel_markers.setdefault(job_id, set()).update(indexes)
 
     def save_schedule(self, job_id: str, sequence_numbers: Sequence[int]) -> None:
         self.schedules[job_id] = tuple(sequence_numbers)
@@ -215,6 +223,28 @@ def test_a_submitted_job_is_enqueued_only_after_every_chunk_is_sent() -> None:
     assert submitted.manifest.enqueue_state is EnqueueState.ENQUEUED
     stored = store.manifests[submitted.manifest.job_id].manifest
     assert stored.enqueue_state is EnqueueState.ENQUEUED
+
+
+def test_a_submit_reads_no_manifest_it_wrote_itself() -> None:
+    store, queue = MemoryStore(), Queue()
+    service(store, queue).submit(job(), tenant="acme", idempotency_key=None, trace_context={})
+    assert (store.manifest_reads, store.writes) == (0, 2)  # created, then marked enqueued
+
+
+def test_a_submit_that_finds_its_manifest_changed_reads_it_again() -> None:
+    store, queue = MemoryStore(), Queue()
+    svc = service(store, queue)
+    original_send = queue.send
+
+    def send_and_race(*args: object, **kwargs: object) -> None:
+        original_send(*args, **kwargs)  # type: ignore[arg-type]
+        (job_id,) = store.manifests
+        store._put(store.manifests[job_id].manifest)  # another writer in between
+
+    queue.send = send_and_race  # type: ignore[method-assign]
+    submitted = svc.submit(job(), tenant="acme", idempotency_key=None, trace_context={})
+    assert submitted.manifest.enqueue_state is EnqueueState.ENQUEUED
+    assert store.manifest_reads == 1
 
 
 def test_a_failed_send_leaves_a_job_that_says_it_failed_to_enqueue() -> None:
@@ -373,29 +403,8 @@ def test_status_lists_only_the_frames_of_chunks_not_recorded_done() -> None:
     store.frames[job_id] = set(range(101, 151))  # what workers have uploaded of chunk 1
     _, status = svc.status(job_id, tenant="acme")
     assert status.frames_done == 100 + 50 + 100
-    assert store.listed_prefixes == [
-        (
-            "000101",
-            "000102",
-            "000103",
-            "000104",
-            "000105",
-            "000106",
-            "000107",
-            "000108",
-            "000109",
-            "00011",
-            "00012",
-            "00013",
-            "00014",
-            "00015",
-            "00016",
-            "00017",
-            "00018",
-            "00019",
-            "000200",
-        )
-    ]
+    # Two listings, of the blocks 100-199 and 200-299, rather than 19 exact prefixes.
+    assert store.listed_prefixes == [("0001", "0002")]
 
 
 def test_a_scene_saved_by_4_5_goes_to_the_4_5_pool_and_one_saved_by_5_3_to_5_3() -> None:
@@ -493,6 +502,25 @@ def test_cancelling_records_the_end_once_and_says_so_once() -> None:
     )
     assert events.types() == ["job.accepted", "job.cancelled"]
     assert job_id in store.terminal
+
+
+def test_cancelling_marks_each_unsettled_chunk_for_its_worker_and_again_on_a_retry() -> None:
+    store, queue = MemoryStore(), Queue()
+    jobs = service(store, queue)
+    job_id = jobs.submit(
+        job(chunk_size=2), tenant="acme", idempotency_key=None, trace_context={}
+    ).manifest.job_id
+    store.chunks[job_id] = {
+        0: ChunkSummary(state=ChunkState.DONE, attempts=1),
+        1: ChunkSummary(state=ChunkState.RENDERING, attempts=1),
+        2: ChunkSummary(state=ChunkState.PENDING, attempts=1),  # handed back, to be redelivered
+        3: ChunkSummary(state=ChunkState.CANCELLED, attempts=1),
+    }  # chunk 4 has no record: its worker reads the manifest after recording its start
+    jobs.cancel(job_id, tenant="acme")
+    assert store.cancel_markers[job_id] == {1, 2}
+    store.cancel_markers.clear()
+    jobs.cancel(job_id, tenant="acme")  # the first one's markers may have been cut short
+    assert store.cancel_markers[job_id] == {1, 2}
 
 
 def test_a_completed_job_stays_completed_when_cancelled_late() -> None:

@@ -1,0 +1,38 @@
+"""renderfarm.new_api_key, which infra/deploy.sh runs with whatever python3 the deployer has:
+the standard library only, and the same names and values as `renderfarm keys create`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from renderfarm.api_keys import hash_key, is_key_id
+from renderfarm_local.services import REPO
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    # -S: no site-packages, so an import of anything outside the standard library fails here.
+    return subprocess.run(
+        [sys.executable, "-S", "-m", "renderfarm.new_api_key", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_one_line_with_the_key_its_id_its_secret_and_its_hash() -> None:
+    done = run("studio-7")
+    assert done.returncode == 0, done.stderr
+    key, key_id, name, value = done.stdout.split()
+    assert key.startswith("rf_")
+    assert is_key_id(key_id)
+    assert name == f"apikey-studio-7-{key_id}"
+    assert value == f"studio-7={hash_key(key)}"
+
+
+def test_a_bad_tenant_is_refused() -> None:
+    done = run("Studio_7")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: tenant")
