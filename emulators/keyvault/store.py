@@ -8,12 +8,11 @@ write. Names compare without regard to case, as Key Vault's do.
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from emulators.sqlite_database import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -100,32 +99,14 @@ def _row(secret: SecretVersion) -> tuple[Any, ...]:
     )
 
 
-class SqliteStore:
+class SqliteStore(SqliteDatabase):
     """Every secret's versions, and the soft-deleted names, in one SQLite database.
 
     Not thread-safe by itself: the vault serializes its calls.
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA)
 
     def add(self, secret: SecretVersion) -> None:
         self._db.execute(

@@ -8,13 +8,13 @@ as if its lock had expired.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 from uuid import UUID
+
+from emulators.sqlite_database import SqliteDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -79,29 +79,11 @@ class MessageContent:
     body: bytes
 
 
-class SqliteStore:
+class SqliteStore(SqliteDatabase):
     """The messages of every entity in one SQLite database."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        super().__init__(path, _SCHEMA)
 
     def load(self) -> list[MessageMeta]:
         rows = self._db.execute(
