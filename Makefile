@@ -15,9 +15,12 @@ PIP := $(VENV)/bin/pip --disable-pip-version-check
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
+# Headless Chromium and its WebDriver for the dashboard's browser tests (tests/dashboard).
+BROWSER_PACKAGES := chromium chromium-driver
 # Shared libraries bpy 5.0.1 links against, and Mesa EGL for Workbench and EEVEE (FACTS.md).
 APT_PACKAGES := libx11-6 libxext6 libxfixes3 libxi6 libxrender1 libxkbcommon0 libsm6 \
-	libegl1 libegl-mesa0 libgl1-mesa-dri
+	libegl1 libegl-mesa0 libgl1-mesa-dri \
+	$(BROWSER_PACKAGES)
 
 REQUIREMENTS := requirements.txt requirements-dev.txt containerapp_worker/requirements.txt \
 	infra/requirements-test.txt
@@ -32,7 +35,7 @@ BLENDER ?= $(DEFAULT_BLENDER)
 pool_venvs = $(foreach v,$(filter-out $(DEFAULT_BLENDER),$(subst $(comma), ,$(1))),.venv-blender-$(v)/.installed)
 comma := ,
 
-.PHONY: deps test lint pytest bench clean system-deps run $(addprefix blender-,$(OTHER_POOLS))
+.PHONY: deps test lint pytest bench clean system-deps run addon $(addprefix blender-,$(OTHER_POOLS))
 
 deps: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed system-deps
 
@@ -70,7 +73,7 @@ system-deps:
 			echo "installing $$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 		else \
-			echo "Blender needs these system packages: $$missing (install them with apt-get)"; \
+			echo "Blender and the browser tests need these system packages: $$missing (install them with apt-get)"; \
 		fi; \
 	fi
 
@@ -80,13 +83,19 @@ system-deps:
 # a whole Blender, and Cycles already uses every core (the Bicep's maxReplicas is for Azure).
 SCENE ?= examples/example.blend
 FRAMES ?= 1-48
-CHUNK_SIZE ?= 6
+# Empty: the farm plans chunk sizes from what earlier renders of the scene measured
+# (renderfarm/chunk_plan.py); `make run CHUNK_SIZE=6` fixes one.
+CHUNK_SIZE ?=
 MAX_REPLICAS ?= $(shell nproc 2>/dev/null || echo 2)
 RUN_ARGS ?=
 
 run: deps $(call pool_venvs,$(BLENDER))
 	$(PY) -m renderfarm_local local run "$(SCENE)" --frames "$(FRAMES)" \
-		--chunk-size $(CHUNK_SIZE) --max-replicas $(MAX_REPLICAS) --blender "$(BLENDER)" $(RUN_ARGS)
+		$(if $(CHUNK_SIZE),--chunk-size $(CHUNK_SIZE)) --max-replicas $(MAX_REPLICAS) --blender "$(BLENDER)" $(RUN_ARGS)
+
+# `make addon` builds dist/renderfarm-<version>.zip, the Blender extension with the client core in it.
+addon: $(VENV)/.installed
+	$(PY) scripts/build_addon.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

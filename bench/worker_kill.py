@@ -33,10 +33,10 @@ from emulators.servicebus.config import load_config
 from renderfarm import blob_layout
 from renderfarm.settings import Settings
 from renderfarm_azure.chunk_records import read_chunk_record
+from renderfarm_client.farm_api import FarmClient
+from renderfarm_client.render_request import RenderOptions
 from renderfarm_local import services
-from renderfarm_local.farm_api import FarmClient
 from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm
-from renderfarm_local.render_request import RenderOptions
 from renderfarm_local.scaling_rule import ScalingParameters
 from renderfarm_local.supervisor import ManagedProcess
 
@@ -127,15 +127,20 @@ def kill_once(
 
 
 def _queue_empty(farm: LocalFarm) -> bool:
-    queue = farm.queue_of(farm.pools[0])
-    counts = services.http_json(f"{farm.endpoints.management_url}/queues/{queue}")
-    return counts is not None and counts["total_message_count"] == 0
+    """Every band's queue of the pool is empty (the job is normal; a worker asks all three)."""
+    for queue in farm.queues_of(farm.pools[0]):
+        counts = services.http_json(f"{farm.endpoints.management_url}/queues/{queue}")
+        if counts is None or counts["total_message_count"] != 0:
+            return False
+    return True
 
 
-def report(kills: list[Kill], lock_s: float, queue: str) -> str:
+def report(kills: list[Kill], lock_s: float, locks: dict[str, float]) -> str:
+    """``lock_s``: the lock of the queue the job waits in; ``locks``: every band queue's."""
+    queues = ", ".join(f"{queue} {seconds:.0f} s" for queue, seconds in locks.items())
     lines = [
-        f"lock duration {lock_s:.0f} s ({queue}, emulators/servicebus/config.json), renewed "
-        f"every {lock_s * RENEW_FRACTION:.0f} s; one replica; {len(kills)} SIGKILLs"
+        f"lock duration {lock_s:.0f} s (queues {queues}: emulators/servicebus/config.json), "
+        f"renewed every {lock_s * RENEW_FRACTION:.0f} s; one replica; {len(kills)} SIGKILLs"
     ]
     for number, kill in enumerate(kills, 1):
         lines.append(
@@ -169,8 +174,8 @@ def main(argv: list[str]) -> None:
         farm = LocalFarm(
             layout=FarmLayout(root=Path(root)), ports=FarmPorts.free(), scaling=SCALING
         )
-        queue = farm.queue_of(farm.pools[0])
-        lock_s = lock_duration_s(queue)
+        locks = {queue: lock_duration_s(queue) for queue in farm.queues_of(farm.pools[0])}
+        lock_s = locks[farm.queue_of(farm.pools[0])]  # the job is normal priority
         farm.start()
         try:
             jobs = ContainerClient.from_connection_string(
@@ -190,7 +195,7 @@ def main(argv: list[str]) -> None:
                 ]
         finally:
             farm.stop()
-    print(report(kills, lock_s, queue))
+    print(report(kills, lock_s, locks))
 
 
 if __name__ == "__main__":

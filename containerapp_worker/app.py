@@ -13,7 +13,7 @@ from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import Worker, WorkerOptions
 from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import queue_name, version_of_queue
+from renderfarm.blender_pools import is_gpu_queue, pool_queues, queue_name, version_of_queue
 from renderfarm.settings import Settings
 from renderfarm_azure.job_lifecycle import job_lifecycle
 
@@ -34,6 +34,30 @@ def pool_queue(settings: Settings, running: str) -> str:
     return queue
 
 
+def worker_queues(settings: Settings, running: str) -> tuple[str, ...]:
+    """The queues this worker serves, highest priority first: its setting's list, else its one
+    queue, else its Blender's pool's band queues (the GPU ones on a GPU worker). Each is checked
+    as ``pool_queue`` checks one; a GPU worker refuses CPU queues and a CPU worker GPU ones."""
+    major, minor = (int(part) for part in running.split(".")[:2])
+    version = BlenderVersion(major, minor)
+    gpu = settings.worker_device == "GPU"
+    if settings.queue_names:
+        queues = tuple(name.strip() for name in settings.queue_names.split(",") if name.strip())
+    elif settings.queue_name:
+        queues = (settings.queue_name,)
+    else:
+        queues = pool_queues(settings.queue_prefix, version, gpu=gpu)
+    for queue in queues:
+        serves = version_of_queue(settings.queue_prefix, queue)
+        if serves is not None and serves != version:
+            raise WrongPool(
+                f"queue {queue} is Blender {serves}'s pool, but this worker runs {running}"
+            )
+        if serves is not None and is_gpu_queue(settings.queue_prefix, queue) != gpu:
+            raise WrongPool(f"queue {queue} is not for a {settings.worker_device} worker")
+    return queues
+
+
 def build_worker(
     settings: Settings,
     *,
@@ -50,16 +74,16 @@ def build_worker(
     # Its own Service Bus client: the receiver's is used from the main thread only.
     lifecycle = job_lifecycle(settings, blob_service=blob_service, bus=clients.servicebus(settings))
     running = blender_version()
-    queue = pool_queue(settings, running)
+    queues = worker_queues(settings, running)
     chunks = ChunkRenderer(
         storage=storage,
         cache=BlendCache(cache_dir, max_bytes=settings.blend_cache_max_bytes),
-        renderer=BlenderRunner(),
+        renderer=BlenderRunner(threads=settings.render_threads),
         worker_id=worker_id,
         blender_version=running,
         thumbnail=write_thumbnail,
         stop_requested=stop,
         lifecycle=lifecycle,
     )
-    options = WorkerOptions(queue_name=queue, once=once, max_messages=max_messages)
+    options = WorkerOptions(queue_names=queues, once=once, max_messages=max_messages)
     return Worker(client=clients.servicebus(settings), chunks=chunks, options=options, stop=stop)

@@ -47,6 +47,9 @@ class BlenderLog:
         """The most recent lines, oldest first."""
         return tuple(self._lines)
 
+    def clear(self) -> None:
+        self._lines.clear()
+
     @contextmanager
     def capture(self) -> Iterator[None]:
         """Route fd 1 and fd 2 through a temporary file for the duration of the block."""

@@ -19,6 +19,7 @@ from containerapp_worker.errors import (
     SceneError,
     SettingsError,
 )
+from containerapp_worker.render_device import use_device
 from renderfarm.render_settings import Engine, RenderSettings
 
 #: Largest frame we agree to render (16k x 16k): bigger ones would exhaust a replica's memory.
@@ -57,8 +58,11 @@ def _bounded_int(owner: Any, name: str, value: int) -> int:
 class BlenderRunner:
     """One Blender session: the scene it has open and the settings applied to it."""
 
-    def __init__(self, *, log_lines: int = LOG_LINES) -> None:
+    def __init__(self, *, log_lines: int = LOG_LINES, threads: int = 0) -> None:
         self._log = BlenderLog(max_lines=log_lines)
+        #: Render threads (0: every core). Workers sharing one machine each take their share:
+        #: two Cycles renders each using every core are slower together than one at a time.
+        self._threads = threads
         self._opened: Any = None  # the open file's active scene
         self._applied: Any = None  # the scene to render, once apply() has succeeded
         _disable_script_execution()
@@ -68,6 +72,10 @@ class BlenderRunner:
     def log_tail(self) -> tuple[str, ...]:
         """Blender's last output lines, for a failed chunk's report."""
         return self._log.tail()
+
+    def forget_log(self) -> None:
+        """Start the chunk's own log: its report must not show an earlier job's lines."""
+        self._log.clear()
 
     def open_scene(self, path: Path) -> None:
         """Open ``path`` with scripts disabled; its active scene becomes the one to render.
@@ -89,8 +97,9 @@ class BlenderRunner:
             ) from error
         self._opened = bpy.context.scene
 
-    def apply(self, settings: RenderSettings) -> None:
-        """Apply a job's overrides to the open file and make Cycles deterministic.
+    def apply(self, settings: RenderSettings) -> str:
+        """Apply a job's overrides to the open file and make Cycles deterministic; the device it
+        renders on (``CPU``, ``OPTIX:NVIDIA H200``: render_device).
 
         Overrides stay until the next ``open_scene``; after a failed apply nothing renders.
         """
@@ -115,7 +124,10 @@ class BlenderRunner:
         render.image_settings.file_format = settings.output_format.value
         self._pick_camera(scene, settings.camera)
         self._make_cycles_deterministic(scene)
+        self._set_threads(render)
+        device = use_device(bpy, scene, settings.device)
         self._applied = scene
+        return device
 
     def render_frame(self, frame: int, out_path: Path) -> Path:
         """Render ``frame`` of the applied scene and write it to ``out_path`` in its format."""
@@ -176,6 +188,14 @@ class BlenderRunner:
         pixels = int(render.resolution_x * scale) * int(render.resolution_y * scale)
         if pixels > MAX_FRAME_PIXELS:
             raise SettingsError(f"a frame of {pixels} pixels exceeds {MAX_FRAME_PIXELS}")
+
+    def _set_threads(self, render: Any) -> None:
+        """The file's own thread setting is the artist's machine's, not this replica's."""
+        if self._threads > 0:
+            render.threads_mode = "FIXED"
+            render.threads = _bounded_int(render, "threads", self._threads)
+        else:
+            render.threads_mode = "AUTO"
 
     @staticmethod
     def _make_cycles_deterministic(scene: Any) -> None:

@@ -58,16 +58,17 @@ CANCEL_CHECK_S = 2.0
 MANIFEST_CHECK_S = 60.0
 #: How often, at most, the chunk record is rewritten with frames uploaded since the last write;
 #: each write costs CPU that Blender, using every core, would rather have.
-PROGRESS_EVERY_S = 1.0
+PROGRESS_EVERY_S = 2.0
 
 
 class Renderer(Protocol):
     """What the chunk needs of Blender (BlenderRunner in production)."""
 
     def open_scene(self, path: Path) -> None: ...
-    def apply(self, settings: RenderSettings) -> None: ...
+    def apply(self, settings: RenderSettings) -> str | None: ...  # the device it renders on
     def render_frame(self, frame: int, out_path: Path) -> Path: ...
     def log_tail(self) -> tuple[str, ...]: ...
+    def forget_log(self) -> None: ...  # a chunk's report carries its own lines, no other job's
 
 
 class Lifecycle(Protocol):
@@ -135,9 +136,15 @@ class ChunkRenderer:
     _manifest: JobManifest | None = field(default=None, init=False)
     _manifest_read_at: float = field(default=0.0, init=False)
     _job_started: bool = field(default=True, init=False)
+    #: The scene file and settings Blender has open and applied, after a chunk that completed.
+    _prepared: tuple[Path, RenderSettings] | None = field(default=None, init=False)
+    #: What the applied settings render on (CPU, OPTIX:NVIDIA H200), for the chunk record.
+    _device: str | None = field(default=None, init=False)
 
     def render(self, message: ChunkMessage, *, lock_lost: threading.Event) -> Outcome:
         self._unrecorded.clear()  # a previous chunk that failed mid-write leaves nothing behind
+        # Blender's lines from earlier chunks name other jobs' (maybe other tenants') files.
+        self.renderer.forget_log()
         self._timer.restart()  # picked up now: the chunk's worker seconds start
         with tracer.start_as_current_span(
             "render-chunk",
@@ -151,9 +158,31 @@ class ChunkRenderer:
         )
         return outcome
 
+    def _render_keeping_scene(self, message: ChunkMessage, lock_lost: threading.Event) -> Outcome:
+        """Render; after anything but a completed chunk the next one opens its scene afresh."""
+        try:
+            outcome = self._render(message, lock_lost)
+        except BaseException:
+            self._prepared = None  # whatever Blender holds now is not to be trusted again
+            raise
+        if outcome.verdict is not Verdict.COMPLETE:
+            self._prepared = None
+        return outcome
+
+    def _prepare(self, scene: Path, settings: RenderSettings) -> None:
+        """Open the scene and apply the settings, unless the last chunk left them so: a
+        replica rendering a job's chunks one after another opens its scene once."""
+        if self._prepared == (scene, settings):
+            return
+        self._prepared = self._device = None
+        with self._timer.opening(), _calling_blender():
+            self.renderer.open_scene(scene)
+            self._device = self.renderer.apply(settings)
+        self._prepared = (scene, settings)
+
     def _outcome(self, message: ChunkMessage, lock_lost: threading.Event) -> Outcome:
         try:
-            return self._render(message, lock_lost)
+            return self._render_keeping_scene(message, lock_lost)
         except PoisonError as error:
             return self._failed(message, error, Verdict.DEAD_LETTER, self._manifest)
         except (TransientError, OSError, AzureError, DependencyUnavailable) as error:
@@ -182,9 +211,7 @@ class ChunkRenderer:
                 lambda path: self.storage.download_scene(sha256, path, tenant=tenant),
                 tenant=tenant,
             )
-        with self._timer.opening(), _calling_blender():
-            self.renderer.open_scene(scene)
-            self.renderer.apply(message.render)
+        self._prepare(scene, message.render)
         # This chunk's frames only: requests bounded by the chunk's size, not the job's.
         present = self.storage.jobs.frames_in(message.job_id, message.frames)
         todo = [frame for frame in message.frames if frame not in present]
@@ -290,7 +317,10 @@ class ChunkRenderer:
             )
             written_over[:] = [base]
             # Every write carries the chunk's worker seconds so far (the cost model's input).
-            return self._timer.stamp(base, _with_frames(change(base), frames))
+            changed = change(base)
+            if self._device is not None:
+                changed = replace(changed, render_device=self._device)
+            return self._timer.stamp(base, _with_frames(changed, frames))
 
         self.storage.update_chunk_record(message.job_id, message.chunk_index, mutate)
         self._timer.recorded(written_over[0])

@@ -1,5 +1,11 @@
 """The worker loop: receive one message (PEEK_LOCK, no prefetch), render its chunk, settle it.
 
+A worker serves its pool's queues, one per priority band, highest first: before each message it
+asks each queue in turn, the higher ones with a short wait (PROBE_WAIT_S) and the lowest with the
+full ``receive_wait_s``, and takes the first message it gets. A high message therefore waits at
+most for the chunk in progress (plus one receive wait when the worker is idle), and an idle worker
+makes one receive per queue per cycle: a bounded request rate (tests/worker/test_request_counts).
+
 A replica holds at most one message at a time, so KEDA's queue length is the farm's backlog and a
 killed replica strands at most one chunk, which comes back when its lock expires.
 
@@ -23,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -50,15 +56,29 @@ MIN_RENEW_EVERY_S = 0.5
 UNKNOWN_LOCK_S = 30.0
 #: The exit status of a replica whose state is in doubt: the platform starts a fresh one.
 EXIT_IN_DOUBT = 3
+#: How long a receive waits on each queue above the lowest: long enough for a message already
+#: there to arrive (a flow and a transfer), short enough that an empty high queue costs little.
+PROBE_WAIT_S = 0.2
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkerOptions:
-    queue_name: str
+    queue_name: str = ""  # one queue; or queue_names
+    #: The queues to serve, highest priority first (the pool's band queues).
+    queue_names: tuple[str, ...] = ()
     once: bool = False  # Container Apps Jobs: one message per execution
     max_messages: int = 0  # 0: until stopped
     receive_wait_s: float = 2.0  # how long one receive waits; bounds how fast an idle stop is
+    probe_wait_s: float = PROBE_WAIT_S  # the wait on each queue above the lowest
     max_receive_failures: int = 3  # failed receives in a row (each after the SDK's retries)
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """Highest priority first."""
+        queues = self.queue_names or ((self.queue_name,) if self.queue_name else ())
+        if not queues:
+            raise ValueError("a worker needs a queue: queue_name or queue_names")
+        return queues
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,13 +120,18 @@ class Worker:
     def run(self) -> RunEnd:
         """Handle messages until stopped, told how many, or in doubt."""
         opened = False
+        queues = self._options.queues
         try:
-            with self._client.get_queue_receiver(
-                self._options.queue_name, prefetch_count=0
-            ) as receiver:
+            with ExitStack() as receivers:
+                ordered = [
+                    receivers.enter_context(
+                        self._client.get_queue_receiver(queue, prefetch_count=0)
+                    )
+                    for queue in queues
+                ]
                 opened = True
-                log.info("worker ready on %s", self._options.queue_name, extra={"status": "ready"})
-                self._serve(receiver)
+                log.info("worker ready on %s", ", ".join(queues), extra={"status": "ready"})
+                self._serve(ordered)
         except ServiceBusError as error:  # opening or closing the receiver: no message is held
             log.warning("Service Bus failed", exc_info=True)
             if not opened:
@@ -119,13 +144,14 @@ class Worker:
             )
         return RunEnd(handled=self._handled, in_doubt=self._doubt)
 
-    def _serve(self, receiver: ServiceBusReceiver) -> None:
+    def _serve(self, receivers: list[ServiceBusReceiver]) -> None:
         while not self._stop.is_set() and not self._doubt:
             waited = time.perf_counter()
-            messages = self._receive(receiver)
+            received = self._receive_highest(receivers)
             idle_seconds.record(time.perf_counter() - waited)
-            if messages is None:  # receiving failed: try again, or stop in doubt
+            if received is None:  # receiving failed: try again, or stop in doubt
                 continue
+            receiver, messages = received
             if not messages:
                 if self._options.once:
                     break
@@ -135,12 +161,29 @@ class Worker:
             if self._options.once or self._handled == self._options.max_messages:
                 break
 
-    def _receive(self, receiver: ServiceBusReceiver) -> list[ServiceBusReceivedMessage] | None:
+    def _receive_highest(
+        self, receivers: list[ServiceBusReceiver]
+    ) -> tuple[ServiceBusReceiver, list[ServiceBusReceivedMessage]] | None:
+        """The first message of the highest queue that gives one, with its receiver: a short
+        wait on each queue above the lowest, the full wait on the lowest (one message at most:
+        a credit a probe left unused releases whatever arrives after it, unlocked). None when
+        receiving failed."""
+        last = len(receivers) - 1
+        for position, receiver in enumerate(receivers):
+            wait = self._options.receive_wait_s if position == last else self._options.probe_wait_s
+            messages = self._receive(receiver, wait)
+            if messages is None:
+                return None
+            if messages:
+                return receiver, messages
+        return receivers[last], []
+
+    def _receive(
+        self, receiver: ServiceBusReceiver, wait_s: float
+    ) -> list[ServiceBusReceivedMessage] | None:
         """The next message, if one came in time; None when receiving failed."""
         try:
-            messages = receiver.receive_messages(
-                max_message_count=1, max_wait_time=self._options.receive_wait_s
-            )
+            messages = receiver.receive_messages(max_message_count=1, max_wait_time=wait_s)
         except ServiceBusError as error:  # the SDK retried already; it reconnects on the next call
             self._receive_failures += 1
             failures = self._receive_failures

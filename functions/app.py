@@ -1,4 +1,5 @@
-"""The FastAPI app: routes under /api, problem+json errors, limits, logs and traces."""
+"""The FastAPI app: routes under /api, problem+json errors, limits, logs and traces; the web
+dashboard (dashboard/) at ``/``, its files under ``/static``."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import ValidationError
 
+from dashboard import routes as dashboard
+from dashboard.security import SecurityHeadersMiddleware
 from functions.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from functions.openapi import install_openapi
 from functions.problems import install_problem_handlers
@@ -81,9 +85,12 @@ def create_app(
     for module in (health, scenes, jobs, webhooks):
         router.include_router(module.router)
     app.include_router(router)
-    install_problem_handlers(app)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    install_problem_handlers(app, api_prefix=API_PREFIX, page_not_found=dashboard.not_found_page)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: _max_request_bytes(settings))
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestLogMiddleware)
     configure_json_logging()
     # Without the ASGI "http send"/"http receive" spans: two per request, billed, no news.

@@ -14,7 +14,7 @@ from functools import lru_cache
 import azure.functions as func
 from azure.storage.blob import ContainerClient
 
-from renderfarm.blender_pools import parse_supported, queue_name
+from renderfarm.blender_pools import farm_queues, parse_supported
 from renderfarm.settings import Settings, get_settings
 from renderfarm_azure import clients
 from renderfarm_azure.dead_letters import record_dead_letter
@@ -28,7 +28,10 @@ DEAD_LETTER_SUFFIX = "/$deadletterqueue"
 
 
 def dead_letter_queues(environ: Mapping[str, str]) -> dict[str, str]:
-    """Function name -> dead-letter queue, one per Blender pool the app settings name.
+    """Function name -> dead-letter queue, one per chunk queue of the Blender pools the app
+    settings name (three bands each; and the GPU queues with RENDERFARM_GPU_WORKERS):
+    ``dead_letters_5_3`` for render-chunks-5.3, ``dead_letters_5_3_gpu_high`` for
+    render-chunks-5.3-gpu-high.
 
     Read from the environment when the host indexes the functions (app settings are there), and
     never raising: an import-time error in a Functions app unregisters every function, so a bad
@@ -40,9 +43,11 @@ def dead_letter_queues(environ: Mapping[str, str]) -> dict[str, str]:
         versions = parse_supported(environ.get("RENDERFARM_BLENDER_VERSIONS") or "")
     except ValueError:
         versions = parse_supported(str(defaults["blender_versions"].default))
+    gpu = (environ.get("RENDERFARM_GPU_WORKERS") or "").strip().lower() in {"true", "1", "yes"}
     return {
-        f"dead_letters_{v.major}_{v.minor}": queue_name(prefix, v) + DEAD_LETTER_SUFFIX
-        for v in versions
+        "dead_letters_" + queue[len(prefix) + 1 :].replace(".", "_").replace("-", "_"): queue
+        + DEAD_LETTER_SUFFIX
+        for queue in farm_queues(prefix, versions, gpu=gpu)
     }
 
 

@@ -1,4 +1,6 @@
-"""Dependencies shared by the routes: the process's services, and the caller's tenant."""
+"""Dependencies shared by the routes: narrow views of the process's services (the job service,
+frame links, the webhook registry), and the caller's tenant. Routes ask for what they use, never
+for the whole bag of services with its raw SDK clients."""
 
 from __future__ import annotations
 
@@ -9,7 +11,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.problems import Problem
 from renderfarm.api_keys import hash_key
+from renderfarm.job_service import JobService
+from renderfarm.ports import FrameLinks
+from renderfarm_azure.scene_store import BlobSceneStore
 from renderfarm_azure.services import Services
+from renderfarm_azure.webhooks.registry import WebhookRegistry
 
 _bearer = HTTPBearer(auto_error=False, description="API key: Authorization: Bearer <key>")
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="renderfarm"'}
@@ -21,6 +27,28 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_job_service(services: ServicesDep) -> JobService:
+    return services.job_service
+
+
+def get_frame_links(services: ServicesDep) -> FrameLinks:
+    return services.frame_links
+
+
+def get_scene_store(services: ServicesDep) -> BlobSceneStore:
+    return services.scenes
+
+
+def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
+    return services.webhooks
+
+
+JobServiceDep = Annotated[JobService, Depends(get_job_service)]
+FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
+SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
+WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]
 
 
 def get_tenant(

@@ -82,7 +82,7 @@ class EventConsumer:
         # The status the API answers, less what a webhook need not carry.
         from functions.routes.jobs import status_public  # noqa: PLC0415 (routes import us not)
 
-        public = status_public(self.services, manifest, status, 0, 0)
+        public = status_public(self.services.frame_links, manifest, status, 0, 0)
         summary: dict[str, Any] = public.model_dump(mode="json", exclude=SUMMARY_EXCLUDES)
         if event.detail:
             summary["event"] = dict(event.detail)

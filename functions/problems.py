@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from renderfarm.api_keys import KeyConfigError
 from renderfarm.blend_header import BlendHeaderError
-from renderfarm.blender_pools import NoBlenderPool
+from renderfarm.blender_pools import NoBlenderPool, NoGpuWorkers
 from renderfarm.errors import (
     ConcurrentUpdate,
     DependencyUnavailable,
@@ -167,6 +167,14 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911 (one line per 
                 "errors": [{"field": "blender", "in": "body", "detail": str(error)}],
             },
         )
+    if isinstance(error, NoGpuWorkers):
+        return Problem(
+            422,
+            "no-gpu-workers",
+            "No GPU workers",
+            str(error),
+            extra={"errors": [{"field": "render.device", "in": "body", "detail": str(error)}]},
+        )
     if isinstance(error, QueuedFramesCapExceeded):
         return Problem(
             429,
@@ -237,7 +245,19 @@ def allowed_methods(request: Request) -> str:
     )
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(
+    app: FastAPI,
+    *,
+    api_prefix: str = "/api",
+    page_not_found: Callable[[Request], Response] | None = None,
+) -> None:
+    """JSON problems for the API. With ``page_not_found``, a path that matches no route and lies
+    outside ``api_prefix`` (a browser's mistyped dashboard URL) gets that page instead; unknown
+    paths under the prefix stay JSON problems, as API clients expect."""
+
+    def under_api(path: str) -> bool:
+        return path == api_prefix or path.startswith(api_prefix + "/")
+
     async def on_problem(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, Problem)
         return problem_response(error, request)
@@ -246,8 +266,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         return problem_response(validation_problem(error), request)
 
-    async def on_http(request: Request, error: Exception) -> JSONResponse:
+    async def on_http(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
+        if (
+            error.status_code == 404
+            and page_not_found is not None
+            and not under_api(request.url.path)
+        ):
+            return page_not_found(request)
         headers = dict(error.headers or {})
         if error.status_code == 405:
             headers["Allow"] = allowed_methods(request)
@@ -285,6 +311,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         SceneNotUsable,
         BlendHeaderError,
         NoBlenderPool,
+        NoGpuWorkers,
         InvalidSchedule,
         QueuedFramesCapExceeded,
         InvalidCursor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -9,10 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from renderfarm.blend_header import HeaderProblem
-from renderfarm.chunk_record import ChunkState
+from renderfarm.chunk_plan import PlanSource
 from renderfarm.cost import CostEstimate
 from renderfarm.manifest import EnqueueState, JobManifest
-from renderfarm.status import JobState
+from renderfarm.priority import Band
+from renderfarm.render_settings import Device
+from renderfarm.status import ChunkStatus, JobState
+from renderfarm_client.wire import ChunkProgress
 
 
 def _absent_not_null(schema: dict[str, Any]) -> None:
@@ -118,6 +122,25 @@ class BlenderPublic(BaseModel):
     )
 
 
+class ChunkingPublic(BaseModel):
+    """How the job's chunk size was chosen (renderfarm.chunk_plan)."""
+
+    size: int
+    source: PlanSource = Field(
+        description="client: the request's chunk_size; measured: from earlier renders of the "
+        "scene with the same settings; default: nothing measured yet"
+    )
+    reason: str = Field(description="one sentence: the size and what it came from")
+    seconds_per_frame: float | None = Field(
+        default=None, description="the measured Blender seconds per frame the plan used"
+    )
+
+
+def chunking_public(manifest: JobManifest) -> ChunkingPublic | None:
+    plan = manifest.chunking
+    return None if plan is None else ChunkingPublic.model_validate(plan.to_dict())
+
+
 class JobAcceptedPublic(BaseModel):
     job_id: str
     state: JobState
@@ -125,22 +148,22 @@ class JobAcceptedPublic(BaseModel):
     frames_total: int
     chunk_size: int
     chunk_count: int
+    chunking: ChunkingPublic | None = Field(
+        default=None, description="why chunk_size (null on jobs from before it was recorded)"
+    )
     blender: BlenderPublic
     status_url: str
 
 
-class ChunkPublic(BaseModel):
-    index: int
-    state: ChunkState
-    frames_total: int
-    frames_done: int
-    attempts: int
-    last_error: str | None
-    blender_version: str | None = Field(
-        description="full version of the Blender that rendered it (bpy.app.version_string)"
-    )
-    started_at: datetime | None
-    finished_at: datetime | None
+#: A chunk's status on the wire is written once, in the client's stdlib module (the add-on runs
+#: it in Blender's Python): add a chunk field there, and to the domain's ChunkStatus.
+ChunkPublic = ChunkProgress
+
+
+def chunk_public(chunk: ChunkStatus) -> ChunkPublic:
+    """The wire's chunk from the domain's: every wire field copied by name."""
+    values = {member.name: getattr(chunk, member.name) for member in fields(ChunkPublic)}
+    return ChunkPublic(**{**values, "state": chunk.state.value})
 
 
 class FrameUrlPublic(BaseModel):
@@ -181,6 +204,8 @@ class JobStatusPublic(BaseModel):
     state: JobState
     scene_sha256: str
     priority: int
+    priority_band: Band = Field(description="0-3 low, 4-6 normal, 7-9 high: its queue")
+    device: Device = Field(description="render.device: CPU, or GPU (GPU workers)")
     blender: BlenderPublic
     frames_total: int
     frames_done: int
@@ -199,6 +224,9 @@ class JobStatusPublic(BaseModel):
     )
     cost: CostPublic | None = Field(
         default=None, description="null until a worker has recorded time on a chunk"
+    )
+    chunking: ChunkingPublic | None = Field(
+        default=None, description="the chunk size and why (null on jobs from before it was)"
     )
 
 

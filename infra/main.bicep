@@ -40,6 +40,23 @@ param workerCpu string = '2'
 @description('Memory per worker replica; on Consumption it must be twice the vCPUs in Gi.')
 param workerMemory string = '4Gi'
 
+// --- GPU workers (off by default) ---
+
+@description('Add a serverless GPU workload profile and, per Blender version, a GPU worker app serving its own queues (render-chunks-<version>-gpu[-high|-low]); the API then accepts render.device GPU. The region must offer Container Apps serverless GPUs.')
+param deployGpuWorkers bool = false
+
+@description('The serverless GPU profile: NVIDIA T4 or A100 (Container Apps serverless GPUs).')
+@allowed([
+  'Consumption-GPU-NC8as-T4'
+  'Consumption-GPU-NC24-A100'
+])
+param gpuWorkloadProfileType string = 'Consumption-GPU-NC8as-T4'
+
+@description('GPU replicas per Blender version at most (GPU quota is granted per subscription).')
+@minValue(1)
+@maxValue(100)
+param gpuMaxReplicas int = 2
+
 // KEDA's parameters: defaults equal infra/scaling.json, which the local autoscaler reads too.
 @minValue(0)
 param workerMinReplicas int = 0
@@ -73,6 +90,15 @@ param functionInstanceMemoryMB int = 2048
 @maxValue(1000)
 param functionMaximumInstanceCount int = 40
 
+@description('Entra ID sign-in (App Service Authentication) in front of the dashboard; /api/* stays open to API-key clients. Off by default: see infra/README.md.')
+param entraSignIn bool = false
+
+@description('With entraSignIn: the application (client) ID of the dashboard\'s Entra app registration.')
+param entraClientId string = ''
+
+@description('With entraSignIn: the Key Vault secret (in the farm\'s vault) that holds that registration\'s client secret. You store it; the template only references it.')
+param entraClientSecretName string = 'entra-client-secret'
+
 // --- Data, secrets, monitoring ---
 
 @allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
@@ -105,15 +131,36 @@ var eventsQueue = 'job-events'
 var webhookDeliveriesQueue = 'webhook-deliveries'
 var deploymentContainer = 'app-package'
 
-// One pool per Blender version: its queue '<queuePrefix>-<major.minor>', its worker app and its
-// KEDA rule. Built from a parameter only, so every loop over it is known when the deployment
-// starts (BCP178/BCP182): never loop over a module output or a resource's properties.
-var pools = [for version in blenderVersions: {
+// One pool per Blender version, and with deployGpuWorkers one GPU pool per version too: its
+// queues, one per priority band, highest first ('<queuePrefix>-<major.minor>[-gpu]-high', the
+// normal band's without a suffix, '...-low'), its worker app and one KEDA rule per queue. Built
+// from parameters only, so every loop over it is known when the deployment starts
+// (BCP178/BCP182): never loop over a module output or a resource's properties.
+var cpuPools = [for version in blenderVersions: {
   blenderVersion: version
-  queueName: '${queuePrefix}-${version}'
+  device: 'CPU'
+  queueNames: [
+    '${queuePrefix}-${version}-high'
+    '${queuePrefix}-${version}'
+    '${queuePrefix}-${version}-low'
+  ]
 }]
 
-var poolQueueNames = [for pool in pools: pool.queueName]
+var gpuPools = [for version in blenderVersions: {
+  blenderVersion: version
+  device: 'GPU'
+  queueNames: [
+    '${queuePrefix}-${version}-gpu-high'
+    '${queuePrefix}-${version}-gpu'
+    '${queuePrefix}-${version}-gpu-low'
+  ]
+}]
+
+var pools = concat(cpuPools, deployGpuWorkers ? gpuPools : [])
+
+var poolQueueLists = [for pool in pools: pool.queueNames]
+
+var poolQueueNames = flatten(poolQueueLists)
 
 module identities 'modules/identities.bicep' = {
   name: 'identities'
@@ -219,6 +266,8 @@ module api 'modules/functionapp.bicep' = {
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     queuePrefix: queuePrefix
     blenderVersions: blenderVersions
+    gpuWorkers: deployGpuWorkers
+    workerMaxReplicas: workerMaxReplicas
     scenesContainer: scenesContainer
     jobsContainer: jobsContainer
     webhooksContainer: webhooksContainer
@@ -227,6 +276,9 @@ module api 'modules/functionapp.bicep' = {
     keyVaultUrl: keyVault.outputs.uri
     instanceMemoryMB: functionInstanceMemoryMB
     maximumInstanceCount: functionMaximumInstanceCount
+    entraSignIn: entraSignIn
+    entraClientId: entraClientId
+    entraClientSecretName: entraClientSecretName
   }
   // The host must be able to reach its storage on first start.
   dependsOn: [
@@ -263,6 +315,8 @@ module workers 'modules/containerapps.bicep' = {
     activationMessageCount: workerActivationMessageCount
     pollingInterval: workerPollingInterval
     cooldownPeriod: workerCooldownPeriod
+    gpuWorkloadProfileType: deployGpuWorkers ? gpuWorkloadProfileType : ''
+    gpuMaxReplicas: gpuMaxReplicas
   }
   // AcrPull must exist before the first revision pulls its image, and each pool's queue before
   // KEDA reads its depth (rbac depends on the queues).

@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from renderfarm.blend_header import BlenderVersion
+from renderfarm.priority import BANDS, Band
+
+#: The suffix of a pool's GPU queues: render-chunks-5.3-gpu, -gpu-high, -gpu-low.
+GPU_SUFFIX = "gpu"
 
 
 class NoBlenderPool(ValueError):
@@ -18,6 +22,16 @@ class NoBlenderPool(ValueError):
     def __init__(self, reason: str, *, supported: Sequence[BlenderVersion]) -> None:
         self.supported: tuple[str, ...] = tuple(str(v) for v in sorted(set(supported)))
         super().__init__(f"{reason} (this farm runs {_listed(self.supported)})")
+
+
+class NoGpuWorkers(ValueError):
+    """The job asks for render.device GPU, but this farm has no GPU workers."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "render.device GPU needs GPU workers, and this farm has none "
+            "(infra: deployGpuWorkers; the API: RENDERFARM_GPU_WORKERS)"
+        )
 
 
 def parse_supported(text: str) -> tuple[BlenderVersion, ...]:
@@ -51,20 +65,70 @@ def pick_pool(
     return min(able)
 
 
-def queue_name(prefix: str, version: BlenderVersion) -> str:
-    """The queue of a pool: ``queue_name('render-chunks', 5.3)`` -> ``'render-chunks-5.3'``."""
-    return f"{prefix}-{version}"
+def queue_key(version: BlenderVersion, band: Band = Band.NORMAL, *, gpu: bool = False) -> str:
+    """A chunk queue's name after the prefix: ``5.3``, ``5.3-high``, ``5.3-gpu-low``.
+
+    The normal band has no suffix, so a pool's normal queue keeps the name it had before bands
+    existed (``render-chunks-5.3``): messages already queued there, and workers of an older
+    release, carry on through an upgrade.
+    """
+    parts = [str(version)]
+    if gpu:
+        parts.append(GPU_SUFFIX)
+    if band is not Band.NORMAL:
+        parts.append(band.value)
+    return "-".join(parts)
+
+
+def queue_name(
+    prefix: str, version: BlenderVersion, band: Band = Band.NORMAL, *, gpu: bool = False
+) -> str:
+    """A chunk queue: ``queue_name('render-chunks', 5.3)`` -> ``'render-chunks-5.3'``;
+    ``queue_name('render-chunks', 5.3, Band.HIGH, gpu=True)`` -> ``'render-chunks-5.3-gpu-high'``.
+    """
+    return f"{prefix}-{queue_key(version, band, gpu=gpu)}"
+
+
+def pool_queues(prefix: str, version: BlenderVersion, *, gpu: bool = False) -> tuple[str, ...]:
+    """A pool's CPU (or GPU) queues, highest band first: the order a worker tries them in."""
+    return tuple(queue_name(prefix, version, band, gpu=gpu) for band in BANDS)
+
+
+def farm_queues(
+    prefix: str, versions: Sequence[BlenderVersion], *, gpu: bool = False
+) -> tuple[str, ...]:
+    """Every chunk queue of the farm: each pool's CPU queues, and its GPU queues when ``gpu``."""
+    kinds = (False, True) if gpu else (False,)
+    return tuple(
+        name
+        for version in versions
+        for kind in kinds
+        for name in pool_queues(prefix, version, gpu=kind)
+    )
 
 
 def version_of_queue(prefix: str, name: str) -> BlenderVersion | None:
-    """The pool whose queue is ``name``, or None when ``name`` is no pool queue of ``prefix``."""
+    """The pool whose queue is ``name`` (any band, CPU or GPU), or None when ``name`` is no
+    chunk queue of ``prefix``."""
     head = f"{prefix}-"
     if not name.startswith(head):
         return None
+    rest = name[len(head) :]
+    for band in (Band.HIGH, Band.LOW):
+        if rest.endswith(f"-{band.value}"):
+            rest = rest[: -len(band.value) - 1]
+            break
+    rest = rest.removesuffix(f"-{GPU_SUFFIX}")
     try:
-        return BlenderVersion.parse(name[len(head) :])
+        return BlenderVersion.parse(rest)
     except ValueError:
         return None
+
+
+def is_gpu_queue(prefix: str, name: str) -> bool:
+    """Whether ``name`` is one of a pool's GPU queues."""
+    version = version_of_queue(prefix, name)
+    return version is not None and name in pool_queues(prefix, version, gpu=True)
 
 
 def _listed(versions: Sequence[str]) -> str:

@@ -77,6 +77,14 @@ def schedule_blob(job_id: str) -> str:
     return f"{job_id}/scheduled.json"
 
 
+def scene_timings_blob(tenant: str, sha256: str, settings: str) -> str:
+    """``_timings/<tenant>/<sha256>/<settings>.json``: what rendering this scene with these
+    settings measured (renderfarm.chunk_plan), which plans the chunks of its next jobs."""
+    if not re.fullmatch(r"[0-9a-f]{16}", settings):
+        raise ValueError("a settings key is 16 lower-case hex digits")
+    return f"_timings/{scene_blob(tenant, sha256).removesuffix('.blend')}/{settings}.json"
+
+
 def frames_prefix(job_id: str) -> str:
     return f"{job_id}/frames/"
 

@@ -41,6 +41,8 @@ class ChunkRecord:
     worker_id: str | None = None
     #: The full version of the Blender that rendered it last (``bpy.app.version_string``).
     blender_version: str | None = None
+    #: What rendered it last: ``CPU``, or the GPU's backend and name (``OPTIX:NVIDIA H200``).
+    render_device: str | None = None
     started_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
@@ -66,6 +68,7 @@ class ChunkRecord:
                 "log_tail": self.log_tail,
                 "worker_id": self.worker_id,
                 "blender_version": self.blender_version,
+                "render_device": self.render_device,
                 "started_at": _iso(self.started_at),
                 "updated_at": _iso(self.updated_at),
                 "finished_at": _iso(self.finished_at),
@@ -88,6 +91,7 @@ class ChunkRecord:
             log_tail=str(data.get("log_tail", "")),
             worker_id=data.get("worker_id"),
             blender_version=data.get("blender_version"),
+            render_device=data.get("render_device"),
             started_at=_parse_time(data.get("started_at")),
             updated_at=_parse_time(data.get("updated_at")),
             finished_at=_parse_time(data.get("finished_at")),
@@ -100,6 +104,10 @@ class ChunkRecord:
         metadata = {"state": self.state.value, "attempts": str(self.attempts)}
         if self.blender_version is not None:
             metadata["blender"] = _ascii(self.blender_version)
+        if self.render_device is not None:
+            metadata["device"] = _ascii(self.render_device)
+        if self.worker_id is not None:
+            metadata["worker"] = _ascii(self.worker_id)
         if self.started_at is not None:
             metadata["started_at"] = self.started_at.isoformat()
         if self.finished_at is not None:
@@ -118,6 +126,9 @@ class ChunkSummary:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     usage: ChunkUsage = field(default_factory=ChunkUsage)
+    render_device: str | None = None
+    #: The worker that rendered it last (the dashboard's chunk grid shows it).
+    worker_id: str | None = None
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str]) -> ChunkSummary | None:
@@ -127,6 +138,8 @@ class ChunkSummary:
                 state=ChunkState(metadata["state"]),
                 attempts=int(metadata.get("attempts", "0")),
                 blender_version=metadata.get("blender"),
+                render_device=metadata.get("device"),
+                worker_id=metadata.get("worker"),
                 started_at=_parse_time(metadata.get("started_at")),
                 finished_at=_parse_time(metadata.get("finished_at")),
                 usage=ChunkUsage.from_metadata(metadata),
@@ -140,6 +153,8 @@ class ChunkSummary:
             state=record.state,
             attempts=record.attempts,
             blender_version=record.blender_version,
+            render_device=record.render_device,
+            worker_id=record.worker_id,
             started_at=record.started_at,
             finished_at=record.finished_at,
             usage=record.usage,

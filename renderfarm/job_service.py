@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 from renderfarm import blob_layout as layout
 from renderfarm.blend_header import BlenderVersion, saved_by
-from renderfarm.blender_pools import pick_pool
+from renderfarm.blender_pools import NoGpuWorkers, pick_pool
+from renderfarm.chunk_plan import ChunkPlan, FarmCapacity, plan_chunks_for, settings_key
 from renderfarm.chunk_record import ChunkState, ChunkSummary
 from renderfarm.chunk_states import is_settled
 from renderfarm.errors import (
@@ -28,9 +29,17 @@ from renderfarm.errors import (
 from renderfarm.events import EventType, JobEvent
 from renderfarm.idempotency import job_id_for
 from renderfarm.job_end import JobOutcome
-from renderfarm.job_spec import JobRequest
+from renderfarm.job_spec import JobRequest, JobSpec
 from renderfarm.manifest import EnqueueState, JobManifest
-from renderfarm.ports import ChunkQueue, EventPublisher, IndexEntry, JobStore, SceneStore, Versioned
+from renderfarm.ports import (
+    ChunkQueue,
+    EventPublisher,
+    IndexEntry,
+    JobStore,
+    SceneStore,
+    SceneTimingsStore,
+    Versioned,
+)
 from renderfarm.status import JobState, JobStatus, job_status
 
 log = logging.getLogger(__name__)
@@ -48,6 +57,9 @@ CAP_CHECK_THREADS = 8
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
 #: How old the per-tenant count of waiting frames may be before it is counted again.
 CAP_ESTIMATE_SECONDS = 5.0
+#: Without settings that say otherwise: infra/scaling.json's maxReplicas, and a Container Apps
+#: replica's cold start with a Blender image (pull cached; FACTS.md).
+DEFAULT_CAPACITY = FarmCapacity(replicas=10, replica_start_s=20.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +86,9 @@ class JobService:
         blenders: Sequence[BlenderVersion],
         events: EventPublisher,
         monotonic: Callable[[], float] = time.monotonic,
+        gpu_workers: bool = False,
+        timings: SceneTimingsStore | None = None,
+        capacity: FarmCapacity = DEFAULT_CAPACITY,
     ):
         self._store = store
         self._scenes = scenes
@@ -83,6 +98,9 @@ class JobService:
         self._clock = clock
         self._max_queued_frames = max_queued_frames
         self._monotonic = monotonic
+        self._gpu_workers = gpu_workers
+        self._timings = timings
+        self._capacity = capacity
         # tenant -> (when counted, frames waiting then + frames accepted here since)
         self._waiting: dict[str, tuple[float, int]] = {}
         self._waiting_lock = threading.Lock()
@@ -102,6 +120,8 @@ class JobService:
             if existing is not None:
                 return self._replay(existing, request, trace_context)
         spec = request.to_spec()
+        if spec.gpu and not self._gpu_workers:
+            raise NoGpuWorkers()
         self._check_schedule(spec.not_before)
         self._scenes.verify(spec.scene_sha256, tenant=tenant)
         scene_version = saved_by(self._scenes.head(spec.scene_sha256, tenant=tenant))
@@ -117,6 +137,7 @@ class JobService:
             blender=str(pool),
             scene_saved_by=str(scene_version),
             blender_pinned=pinned is not None,
+            plan=None if spec.chunk_size else self._plan(spec, tenant),
         )
         etag = self._store.create_manifest(manifest)
         if etag is None:
@@ -149,10 +170,10 @@ class JobService:
         try:
             not_before = manifest.spec.not_before
             if not_before is None:
-                self._queue.send(manifest.blender, manifest.messages(), trace_context)
+                self._queue.send(manifest.queue, manifest.messages(), trace_context)
             else:  # scheduled messages: the queue holds them until then
                 scheduled = self._queue.schedule(
-                    manifest.blender, manifest.messages(), trace_context, at=not_before
+                    manifest.queue, manifest.messages(), trace_context, at=not_before
                 )
                 self._store.save_schedule(manifest.job_id, scheduled)
             # Before "enqueued": a retry of a job that stopped here sends both again.
@@ -172,6 +193,19 @@ class JobService:
                 self._announce(EventType.JOB_FAILED, failed)
             raise EnqueueFailed(manifest.job_id, error) from error
         return self._update(manifest.job_id, JobManifest.enqueued, known=versioned)
+
+    def _plan(self, spec: JobSpec, tenant: str) -> ChunkPlan:
+        """The chunk size from what earlier renders of this scene measured (renderfarm.chunk_plan).
+        A failed read only costs the measurement: the job is planned without it."""
+        timings = None
+        if self._timings is not None:
+            try:
+                timings = self._timings.read_scene_timings(
+                    tenant, spec.scene_sha256, settings_key(spec.render)
+                )
+            except DependencyUnavailable:
+                log.warning("scene timings unavailable: planning chunks without them")
+        return plan_chunks_for(len(spec.frames), timings, self._capacity)
 
     def _check_schedule(self, not_before: datetime | None) -> None:
         if not_before is None:
@@ -388,7 +422,7 @@ class JobService:
             return
         scheduled = self._store.read_schedule(manifest.job_id)
         if scheduled:
-            self._queue.cancel_scheduled(manifest.blender, scheduled)
+            self._queue.cancel_scheduled(manifest.queue, scheduled)
 
     def _announce(self, event_type: EventType, manifest: JobManifest) -> None:
         self._events.publish(

@@ -20,14 +20,21 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from renderfarm.frames import FRAMES_PATTERN, MAX_FRAMES_PER_JOB, FrameSpecError, parse_frames
-from renderfarm.render_settings import Engine, OutputFormat, RenderSettings
+from renderfarm.priority import (
+    BAND_PRIORITY,
+    DEFAULT_PRIORITY,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    Band,
+    band_of,
+)
+from renderfarm.render_settings import Device, Engine, OutputFormat, RenderSettings
 
 #: Blender stores names in 64 bytes, one of them the terminator.
 MAX_BLENDER_NAME_BYTES = 63
 MAX_SAMPLES = 1 << 24
 MAX_RESOLUTION = 65_536
 MAX_CHUNK_SIZE = 1_000
-MIN_PRIORITY, MAX_PRIORITY, DEFAULT_PRIORITY = 0, 9, 5
 
 
 def json_integer(value: Any) -> Any:
@@ -57,6 +64,10 @@ class RenderSettingsIn(BaseModel):
     output_format: OutputFormat = OutputFormat.PNG
     camera: BlenderName | None = None
     scene: BlenderName | None = None
+    device: Device = Field(
+        default=Device.CPU,
+        description="CPU, or GPU: Cycles on a GPU worker (OptiX, CUDA or HIP); needs GPU workers",
+    )
 
     _integers = field_validator(
         "samples", "resolution_x", "resolution_y", "resolution_percentage", mode="before"
@@ -103,7 +114,14 @@ class JobRequest(BaseModel):
     chunk_size: int | None = Field(
         default=None, ge=1, le=MAX_CHUNK_SIZE, description="frames per chunk; planned when absent"
     )
-    priority: int = Field(default=DEFAULT_PRIORITY, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    priority: Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)] | Band = Field(
+        default=DEFAULT_PRIORITY,
+        description=(
+            "0..9 or a band: 0-3 low, 4-6 normal, 7-9 high; each band has its own queue and "
+            "workers take from the highest first. A band's name stands for 2, 5 or 8"
+        ),
+        examples=["high", 5],
+    )
     blender: str | None = Field(
         default=None,
         pattern=r"^[0-9]{1,2}\.[0-9]{1,2}$",
@@ -122,7 +140,27 @@ class JobRequest(BaseModel):
         examples=["2026-12-24T22:00:00Z"],
     )
 
-    _integers = field_validator("step", "chunk_size", "priority", mode="before")(json_integer)
+    _integers = field_validator("step", "chunk_size", mode="before")(json_integer)
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority_or_band(cls, value: Any) -> Any:
+        """An integer 0..9 or a band's name, and nothing pydantic would coerce into either
+        (true, "5"): one error on ``priority`` whatever is wrong."""
+        if isinstance(value, str):
+            if value not in {band.value for band in Band}:
+                raise PydanticCustomError(
+                    "priority", "Input should be 0..9 or one of 'low', 'normal', 'high'"
+                )
+            return Band(value)
+        json_integer(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or not MIN_PRIORITY <= value <= MAX_PRIORITY:
+            raise PydanticCustomError(
+                "priority", "Input should be 0..9 or one of 'low', 'normal', 'high'"
+            )
+        return value
 
     @field_validator("frames")
     @classmethod
@@ -142,9 +180,14 @@ class JobRequest(BaseModel):
             frames=parse_frames(self.frames, step=self.step),
             render=self.render.to_domain(),
             chunk_size=self.chunk_size,
-            priority=self.priority,
+            priority=self.priority_number,
             not_before=self.not_before,
         )
+
+    @property
+    def priority_number(self) -> int:
+        """The priority as 0..9: a band's name stands for the middle of its range."""
+        return BAND_PRIORITY[self.priority] if isinstance(self.priority, Band) else self.priority
 
     def fingerprint(self) -> str:
         """A hash of the request's meaning, to tell an idempotent retry from a reused key."""
@@ -162,6 +205,15 @@ class JobSpec:
     chunk_size: int | None
     priority: int
     not_before: datetime | None = None
+
+    @property
+    def band(self) -> Band:
+        """The priority band, whose queue the job's chunks wait in."""
+        return band_of(self.priority)
+
+    @property
+    def gpu(self) -> bool:
+        return self.render.device is Device.GPU
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -188,10 +240,12 @@ class JobSpec:
 
 
 def render_settings_to_dict(settings: RenderSettings) -> dict[str, Any]:
-    """Plain JSON values; the enums become their bpy ids."""
+    """Plain JSON values; the enums become their bpy ids. The device is left out for the CPU,
+    its default, so that a CPU job's message is what workers of an older release read."""
     return {
-        key: value.value if isinstance(value, Engine | OutputFormat) else value
+        key: value.value if isinstance(value, Engine | OutputFormat | Device) else value
         for key, value in asdict(settings).items()
+        if not (key == "device" and value is Device.CPU)
     }
 
 

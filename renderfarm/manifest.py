@@ -13,7 +13,10 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-from renderfarm.chunking import Chunk, plan_chunks, planned_chunk_size
+from renderfarm.blend_header import BlenderVersion
+from renderfarm.blender_pools import queue_key
+from renderfarm.chunk_plan import ChunkPlan, PlanSource
+from renderfarm.chunking import TARGET_CHUNKS, Chunk, plan_chunks, planned_chunk_size
 from renderfarm.job_end import JobOutcome
 from renderfarm.job_spec import JobSpec
 from renderfarm.messages import ChunkMessage
@@ -55,6 +58,8 @@ class JobManifest:
     #: When the finalizer uploaded ``previews/`` (renderfarm_azure.previews): a status read then
     #: knows they exist without listing.
     previews_at: datetime | None = None
+    #: How the chunk size was chosen, for the status (None on jobs from before it was said).
+    chunking: ChunkPlan | None = None
 
     @classmethod
     def new(
@@ -68,14 +73,25 @@ class JobManifest:
         blender: str,
         scene_saved_by: str | None,
         blender_pinned: bool,
+        plan: ChunkPlan | None = None,
     ) -> JobManifest:
-        """A manifest whose chunk size is the client's or a planned one."""
-        size = spec.chunk_size or planned_chunk_size(len(spec.frames))
+        """A manifest whose chunk size is the client's, else ``plan``'s (renderfarm.chunk_plan),
+        else one spread over about TARGET_CHUNKS chunks."""
+        if spec.chunk_size:
+            plan = ChunkPlan.from_client(spec.chunk_size)
+        elif plan is None:
+            size = planned_chunk_size(len(spec.frames))
+            plan = ChunkPlan(
+                size=size,
+                source=PlanSource.DEFAULT,
+                reason=f"{size} frames per chunk: about {TARGET_CHUNKS} chunks",
+            )
         return cls(
             job_id=job_id,
             tenant=tenant,
             spec=spec,
-            chunk_size=size,
+            chunk_size=plan.size,
+            chunking=plan,
             created_at=created_at,
             request_fingerprint=fingerprint,
             blender=blender,
@@ -90,6 +106,12 @@ class JobManifest:
     @property
     def output_extension(self) -> str:
         return self.spec.render.output_format.extension
+
+    @property
+    def queue(self) -> str:
+        """The chunk queue of the job's pool, band and device, by its name after the prefix
+        (``5.3``, ``5.3-high``, ``5.3-gpu-low``)."""
+        return queue_key(BlenderVersion.parse(self.blender), self.spec.band, gpu=self.spec.gpu)
 
     def accepts_work(self) -> bool:
         """Whether a worker holding one of this job's messages should render it."""
@@ -151,6 +173,7 @@ class JobManifest:
                 "outcome": self.outcome,
                 "finished_at": _iso(self.finished_at),
                 "previews_at": self.previews_at.isoformat() if self.previews_at else None,
+                "chunking": self.chunking.to_dict() if self.chunking else None,
             },
             separators=(",", ":"),
         )
@@ -181,6 +204,7 @@ class JobManifest:
             outcome=data.get("outcome") or ("completed" if legacy_completed else None),
             finished_at=_time(data.get("finished_at")) or legacy_completed,
             previews_at=_time(data.get("previews_at")),
+            chunking=ChunkPlan.from_dict(data["chunking"]) if data.get("chunking") else None,
         )
 
 

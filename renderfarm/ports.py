@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from renderfarm.chunk_plan import SceneTimings
 from renderfarm.chunk_record import ChunkSummary
 from renderfarm.events import JobEvent
 from renderfarm.manifest import JobManifest
@@ -34,6 +35,18 @@ class IndexEntry:
 class IndexPage:
     entries: tuple[IndexEntry, ...]
     cursor: str | None
+
+
+class SceneTimingsStore(Protocol):
+    """What earlier renders of a scene measured, per tenant, scene and render settings."""
+
+    def read_scene_timings(self, tenant: str, sha256: str, settings: str) -> SceneTimings | None:
+        """None when nothing was measured (or what was stored cannot be read)."""
+
+    def record_scene_timings(
+        self, tenant: str, sha256: str, settings: str, measured: SceneTimings
+    ) -> None:
+        """Fold ``measured`` into what is stored (a running average)."""
 
 
 class JobStore(Protocol):
@@ -84,15 +97,18 @@ class SceneStore(Protocol):
 
 
 class ChunkQueue(Protocol):
+    """``queue``: which chunk queue, by its name after the prefix (``blender_pools.queue_key``):
+    the pool's Blender version, then the GPU and band suffixes: ``5.3``, ``5.3-high``,
+    ``5.3-gpu-low``."""
+
     def send(
-        self, blender: str, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]
+        self, queue: str, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]
     ) -> None:
-        """Put every message on the queue of the ``blender`` (major.minor) pool or raise
-        DependencyUnavailable."""
+        """Put every message on ``queue`` or raise DependencyUnavailable."""
 
     def schedule(
         self,
-        blender: str,
+        queue: str,
         messages: Sequence[ChunkMessage],
         trace_context: Mapping[str, str],
         *,
@@ -100,11 +116,47 @@ class ChunkQueue(Protocol):
     ) -> tuple[int, ...]:
         """Schedule every message for ``at``; their sequence numbers."""
 
-    def cancel_scheduled(self, blender: str, sequence_numbers: Sequence[int]) -> None:
+    def cancel_scheduled(self, queue: str, sequence_numbers: Sequence[int]) -> None:
         """Take scheduled messages off the queue (those already due are gone: fine)."""
 
 
 class EventPublisher(Protocol):
     def publish(self, events: Sequence[JobEvent]) -> None:
         """Put the events on the events queue (a repeated id is dropped there) or raise
+        DependencyUnavailable."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedLink:
+    """A URL that lets whoever holds it read one blob until ``expires_at``."""
+
+    url: str
+    expires_at: datetime
+
+
+class FrameLinks(Protocol):
+    """Read links to a job's blobs (frames, thumbnails, previews) for the API and the dashboard.
+    The blob names come from renderfarm.blob_layout; signing is the adapter's business."""
+
+    @property
+    def origin(self) -> str:
+        """Where the links point (``scheme://host[:port]``): the dashboard's CSP allows it."""
+
+    def read_link(self, blob: str) -> SignedLink:
+        """A short-lived read link to ``blob`` in the jobs container."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueCounts:
+    """One queue's messages as Service Bus counts them (active includes locked ones)."""
+
+    queue: str
+    active: int
+    scheduled: int
+    dead_lettered: int
+
+
+class QueueMonitor(Protocol):
+    def counts(self, queues: Sequence[str]) -> tuple[QueueCounts, ...]:
+        """The counts of each of ``queues`` that exists, in order, or raise
         DependencyUnavailable."""

@@ -26,6 +26,13 @@ class OutputFormat(StrEnum):
         return {"PNG": "png", "JPEG": "jpg", "OPEN_EXR": "exr"}[self.value]
 
 
+class Device(StrEnum):
+    """Where Cycles renders: the CPU, or the GPU of a GPU worker (OptiX, CUDA or HIP)."""
+
+    CPU = "CPU"
+    GPU = "GPU"
+
+
 @dataclass(frozen=True, kw_only=True)
 class RenderSettings:
     """Overrides applied to the scene before rendering; None keeps what the .blend says."""
@@ -38,3 +45,4 @@ class RenderSettings:
     output_format: OutputFormat = OutputFormat.PNG
     camera: str | None = None
     scene: str | None = None
+    device: Device = Device.CPU

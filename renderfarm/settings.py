@@ -12,6 +12,7 @@ import ipaddress
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -52,6 +53,16 @@ class Settings(BaseSettings):
     blender_versions: str = "5.3"
     # A worker's own queue; unset, it is the queue of the pool of the Blender it runs.
     queue_name: str | None = None
+    # A worker's queues, highest priority first, comma-separated; it takes from the first that
+    # has a message. Unset: queue_name alone if set, else its pool's three priority bands' queues
+    # (render-chunks-5.3-high, render-chunks-5.3, render-chunks-5.3-low; -gpu- ones on a GPU
+    # worker).
+    queue_names: str | None = None
+    # What a worker renders on: CPU, or GPU (it then serves its pool's GPU queues).
+    worker_device: Literal["CPU", "GPU"] = "CPU"
+    # The farm has GPU workers (infra's deployGpuWorkers): the API accepts render.device GPU and
+    # the dead-letter handler watches the GPU queues too.
+    gpu_workers: bool = False
     # What the farm says happened to jobs, and the signed webhook POSTs those events become.
     events_queue: str = "job-events"
     webhook_deliveries_queue: str = "webhook-deliveries"
@@ -82,6 +93,24 @@ class Settings(BaseSettings):
     # Messages a worker process handles before it exits; 0 = until stopped. A Container Apps
     # Job execution (infra's job mode) sets 1: one message per execution.
     worker_max_messages: int = Field(default=0, ge=0)
+    # Cycles threads per worker; 0 = every core (a replica in Azure has its vCPUs to itself).
+    # The local farm sets its share of the cores when several workers share one machine.
+    render_threads: int = Field(default=0, ge=0, le=1024)
+
+    # Chunk planning (renderfarm.chunk_plan): the most replicas a pool scales to (KEDA's
+    # maxReplicas) and a replica's cold start, from a scale-out decision to its first message.
+    worker_max_replicas: int = Field(default=10, ge=1)
+    worker_start_seconds: float = Field(default=20.0, ge=0)
+
+    # The web dashboard: sessions are signed with this secret (a Key Vault reference in Azure;
+    # in development, unset, a random one per process). Sessions last this many minutes.
+    dashboard_session_secret: str | None = Field(default=None, min_length=32)
+    dashboard_session_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # The Service Bus emulator's HTTP management endpoint (queue counts); unset in Azure, where
+    # the dashboard reads them through the administration API.
+    servicebus_management_url: str | None = None
+    # The local farm only: the JSON file where its autoscalers write the replicas they see.
+    local_replicas_file: str | None = None
 
     # Identity and telemetry: names Azure defines, so no prefix.
     azure_client_id: str | None = Field(

@@ -43,6 +43,10 @@ class ChunkStatus:
     finished_at: datetime | None
     #: Worker seconds and bytes the chunk's record carries (renderfarm.cost prices them).
     usage: ChunkUsage = field(default_factory=ChunkUsage)
+    #: What rendered it last: CPU, or a GPU (``OPTIX:NVIDIA H200``).
+    render_device: str | None = None
+    #: The worker that rendered it last.
+    worker_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +140,8 @@ def _chunk_status(
         started_at=summary.started_at if summary else None,
         finished_at=summary.finished_at if summary else None,
         usage=summary.usage if summary else ChunkUsage(),
+        render_device=summary.render_device if summary else None,
+        worker_id=summary.worker_id if summary else None,
     )
 
 
@@ -148,9 +154,12 @@ def _job_state(
         return JobState(manifest.outcome)
     states = {chunk.state for chunk in chunks}
     not_before = manifest.spec.not_before
-    if not_before is not None and now is not None and now < not_before and states == {
-        ChunkState.PENDING
-    }:
+    if (
+        not_before is not None
+        and now is not None
+        and now < not_before
+        and states == {ChunkState.PENDING}
+    ):
         return JobState.SCHEDULED
     rules = (
         (states == {ChunkState.DONE}, JobState.COMPLETED),

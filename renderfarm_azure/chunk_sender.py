@@ -1,4 +1,5 @@
-"""The ChunkQueue port: one Service Bus queue per Blender pool, over shared senders."""
+"""The ChunkQueue port: one Service Bus queue per Blender pool, priority band and device
+(CPU, or GPU where the farm has GPU workers), over shared senders."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from datetime import datetime
 from azure.servicebus import ServiceBusMessage
 
 from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import queue_name
+from renderfarm.blender_pools import queue_key, queue_name
 from renderfarm.messages import CONTENT_TYPE, SUBJECT, ChunkMessage
+from renderfarm.priority import BANDS
 from renderfarm_azure.senders import QueueSenders
 
 
@@ -25,33 +27,47 @@ def to_servicebus(message: ChunkMessage, trace_context: Mapping[str, str]) -> Se
 
 class ServiceBusChunkQueue:
     def __init__(
-        self, *, senders: QueueSenders, queue_prefix: str, blenders: Sequence[BlenderVersion]
+        self,
+        *,
+        senders: QueueSenders,
+        queue_prefix: str,
+        blenders: Sequence[BlenderVersion],
+        gpu: bool = False,
     ):
         self._senders = senders
-        self._queues = {str(version): queue_name(queue_prefix, version) for version in blenders}
+        kinds = (False, True) if gpu else (False,)
+        #: queue key (5.3-high) -> queue name (render-chunks-5.3-high), for every queue routed to
+        self._queues = {
+            queue_key(version, band, gpu=kind): queue_name(queue_prefix, version, band, gpu=kind)
+            for version in blenders
+            for kind in kinds
+            for band in BANDS
+        }
+        self._checked = [queue_name(queue_prefix, version) for version in blenders]
 
     def send(
-        self, blender: str, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]
+        self, queue: str, messages: Sequence[ChunkMessage], trace_context: Mapping[str, str]
     ) -> None:
-        queue = self._queues[blender]  # the job service routes only to pools the farm runs
-        self._senders.send(queue, [to_servicebus(m, trace_context) for m in messages])
+        name = self._queues[queue]  # the job service routes only to queues the farm has
+        self._senders.send(name, [to_servicebus(m, trace_context) for m in messages])
 
     def schedule(
         self,
-        blender: str,
+        queue: str,
         messages: Sequence[ChunkMessage],
         trace_context: Mapping[str, str],
         *,
         at: datetime,
     ) -> tuple[int, ...]:
         return self._senders.schedule(
-            self._queues[blender], [to_servicebus(m, trace_context) for m in messages], at
+            self._queues[queue], [to_servicebus(m, trace_context) for m in messages], at
         )
 
-    def cancel_scheduled(self, blender: str, sequence_numbers: Sequence[int]) -> None:
-        self._senders.cancel_scheduled(self._queues[blender], sequence_numbers)
+    def cancel_scheduled(self, queue: str, sequence_numbers: Sequence[int]) -> None:
+        self._senders.cancel_scheduled(self._queues[queue], sequence_numbers)
 
     def check(self) -> None:
-        """Open a link (CBS auth + attach) to each pool's queue: proof the namespace answers."""
-        for queue in self._queues.values():
+        """Open a link (CBS auth + attach) to each pool's normal queue: proof the namespace
+        answers (one per pool, not per band: a readiness probe stays cheap)."""
+        for queue in self._checked:
             self._senders.open_link(queue)

@@ -144,8 +144,8 @@ def drain(
 
 def main() -> int:
     """The local farm's dead-letter handler: the Function's logic as a process, one thread (and
-    one Service Bus client: they are not thread-safe) per Blender pool's queue."""
-    from renderfarm.blender_pools import queue_name  # noqa: PLC0415 (entry point)
+    one Service Bus client: they are not thread-safe) per chunk queue (pool, band and device)."""
+    from renderfarm.blender_pools import farm_queues  # noqa: PLC0415 (entry point)
     from renderfarm.json_logging import configure_json_logging  # noqa: PLC0415
     from renderfarm.settings import Settings  # noqa: PLC0415
     from renderfarm_azure import clients  # noqa: PLC0415
@@ -163,10 +163,8 @@ def main() -> int:
             lifecycle = job_lifecycle(settings, blob_service=blob_service, bus=events)
             drain(client, jobs, queue, stop=stop, lifecycle=lifecycle)
 
-    threads = [
-        threading.Thread(target=serve, args=(queue_name(settings.queue_prefix, v),), name=str(v))
-        for v in settings.blender_pools()
-    ]
+    queues = farm_queues(settings.queue_prefix, settings.blender_pools(), gpu=settings.gpu_workers)
+    threads = [threading.Thread(target=serve, args=(queue,), name=queue) for queue in queues]
     for thread in threads:
         thread.start()
     for thread in threads:

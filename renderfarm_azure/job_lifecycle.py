@@ -22,6 +22,7 @@ from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
 from renderfarm import blob_layout as layout
+from renderfarm.chunk_plan import measured_timings, settings_key
 from renderfarm.chunk_record import ChunkState
 from renderfarm.errors import ConcurrentUpdate, JobNotFound
 from renderfarm.events import EventType, JobEvent
@@ -129,10 +130,31 @@ class JobLifecycle:
                 except ConcurrentUpdate:
                     continue
                 log.info("job %s %s", job_id, outcome, extra={"job_id": job_id})
+                if manifest.outcome == JobOutcome.COMPLETED:
+                    self._remember_timings(manifest)
             self._store.mark_terminal(manifest)
             self._announce(manifest)
             return str(manifest.outcome)
         raise ConcurrentUpdate(f"job {job_id} kept changing")
+
+    def _remember_timings(self, manifest: JobManifest) -> None:
+        """What this job measured, for planning the chunks of the scene's next jobs
+        (renderfarm.chunk_plan). Best effort: a failure costs only the measurement."""
+        try:
+            usage = self._store.chunk_summaries(manifest.job_id)
+            frames = {chunk.index: len(chunk.frames) for chunk in manifest.chunks}
+            measured = measured_timings(
+                [(frames.get(index, 0), summary.usage) for index, summary in usage.items()]
+            )
+            if measured is not None:
+                self._store.record_scene_timings(
+                    manifest.tenant,
+                    manifest.spec.scene_sha256,
+                    settings_key(manifest.spec.render),
+                    measured,
+                )
+        except Exception:  # never let an optimisation fail a job's end
+            log.warning("could not record the timings of job %s", manifest.job_id, exc_info=True)
 
     def _announce(self, manifest: JobManifest) -> None:
         assert manifest.outcome is not None
@@ -190,4 +212,3 @@ def job_lifecycle(
         ),
         clock=lambda: datetime.now(UTC),
     )
-

@@ -20,12 +20,15 @@ from azure.core.paging import PageIterator
 from azure.storage.blob import BlobProperties, ContainerClient, ContentSettings
 
 from renderfarm import blob_layout as layout
+from renderfarm.chunk_plan import SceneTimings
 from renderfarm.chunk_record import ChunkSummary
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.errors import ConcurrentUpdate, InvalidCursor
 from renderfarm.manifest import JobManifest
 from renderfarm.ports import IndexEntry, IndexPage, Versioned
+from renderfarm.recently_used import RecentlyUsed
 from renderfarm_azure import chunk_records
+from renderfarm_azure.blob_listing import names_with_metadata
 from renderfarm_azure.chunk_records import Mutation
 from renderfarm_azure.guard import guarded
 
@@ -34,14 +37,20 @@ _TERMINAL = "terminal"
 _FRAMES = "frames"
 _CHUNK_SIZE = "chunk_size"
 _BAD_REQUEST = 400
+_NOT_MODIFIED = 304
 #: Listings or writes one call runs at once (the SDK's connection pool holds 10).
 _PARALLEL = 8
+#: Parsed manifests kept per process (a 10,000-frame one holds about 0.5 MB).
+MANIFESTS_KEPT = 64
 
 
 class BlobJobStore:
     def __init__(self, *, container: ContainerClient, breaker: CircuitBreaker):
         self._container = container
         self._breaker = breaker
+        # Parsed manifests by etag: a 10,000-frame job's manifest is 60 KB of JSON whose
+        # parse took a tenth of its status read; reads of an unchanged one get a 304.
+        self._manifests: RecentlyUsed[Versioned] = RecentlyUsed(MANIFESTS_KEPT)
 
     def create_manifest(self, manifest: JobManifest) -> str | None:
         blob = self._container.get_blob_client(layout.manifest_blob(manifest.job_id))
@@ -54,19 +63,60 @@ class BlobJobStore:
             )
         except ResourceExistsError:
             return None
+        self._manifests.put(manifest.job_id, Versioned(manifest=manifest, etag=written["etag"]))
         return str(written["etag"])
+
+    def read_scene_timings(self, tenant: str, sha256: str, settings: str) -> SceneTimings | None:
+        blob = self._container.get_blob_client(layout.scene_timings_blob(tenant, sha256, settings))
+        try:
+            body = guarded(self._breaker, lambda: blob.download_blob().readall())
+            return SceneTimings.from_json(body)
+        except ResourceNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None  # unreadable: plan as if nothing was measured, the next job rewrites it
+
+    def record_scene_timings(
+        self, tenant: str, sha256: str, settings: str, measured: SceneTimings
+    ) -> None:
+        """Last writer wins: two jobs of one scene ending together lose one's average, which
+        the next job's measurement makes up for."""
+        earlier = self.read_scene_timings(tenant, sha256, settings)
+        merged = earlier.merged(measured) if earlier else measured
+        blob = self._container.get_blob_client(layout.scene_timings_blob(tenant, sha256, settings))
+        guarded(
+            self._breaker,
+            lambda: blob.upload_blob(merged.to_json(), overwrite=True, content_settings=_JSON),
+        )
 
     def read_manifest(self, job_id: str) -> Versioned | None:
         if not layout.is_job_id(job_id):
             return None
         blob = self._container.get_blob_client(layout.manifest_blob(job_id))
+        known = self._manifests.get(job_id)
         try:
-            download = guarded(self._breaker, blob.download_blob)
+            if known is None:
+                download = guarded(self._breaker, blob.download_blob)
+            else:  # unchanged since we parsed it: a 304 with no body
+                download = guarded(
+                    self._breaker,
+                    lambda: blob.download_blob(
+                        etag=known.etag, match_condition=MatchConditions.IfModified
+                    ),
+                )
             body = guarded(self._breaker, download.readall)
         except ResourceNotFoundError:
+            self._manifests.forget(job_id)
             return None
-        etag = download.properties.etag
-        return Versioned(manifest=JobManifest.from_json(body), etag=etag)
+        except HttpResponseError as error:
+            # 304: the SDK raises ResourceNotModifiedError, or ResourceModifiedError when the
+            # answer says ConditionNotMet (Azurite does).
+            if known is None or error.status_code != _NOT_MODIFIED:
+                raise
+            return known
+        versioned = Versioned(manifest=JobManifest.from_json(body), etag=download.properties.etag)
+        self._manifests.put(job_id, versioned)
+        return versioned
 
     def replace_manifest(self, manifest: JobManifest, etag: str) -> str:
         blob = self._container.get_blob_client(layout.manifest_blob(manifest.job_id))
@@ -83,16 +133,16 @@ class BlobJobStore:
             )
         except ResourceModifiedError as error:
             raise ConcurrentUpdate(manifest.job_id) from error
+        self._manifests.put(manifest.job_id, Versioned(manifest=manifest, etag=written["etag"]))
         return str(written["etag"])
 
     def chunk_summaries(self, job_id: str) -> dict[int, ChunkSummary]:
         def listing() -> dict[int, ChunkSummary]:
             chunks: dict[int, ChunkSummary] = {}
-            for item in self._container.list_blobs(
-                name_starts_with=layout.chunks_prefix(job_id), include=["metadata"]
-            ):
-                index = layout.chunk_index_of(item.name, job_id)
-                summary = ChunkSummary.from_metadata(item.metadata or {})
+            prefix = layout.chunks_prefix(job_id)
+            for name, metadata in names_with_metadata(self._container, prefix):
+                index = layout.chunk_index_of(name, job_id)
+                summary = ChunkSummary.from_metadata(metadata)
                 if index is not None and summary is not None:
                     chunks[index] = summary
             return chunks
@@ -160,6 +210,19 @@ class BlobJobStore:
 
         with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
             return {index: error for index, error in pool.map(read, indexes) if error}
+
+    def chunk_logs(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
+        """Blender's last log lines of these chunks' records (a download each)."""
+
+        def read(index: int) -> tuple[int, str]:
+            try:
+                found = self.read_chunk_record(job_id, index)
+            except (ValueError, KeyError, TypeError):
+                return index, ""
+            return index, found[0].log_tail if found else ""
+
+        with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
+            return {index: tail for index, tail in pool.map(read, indexes) if tail}
 
     def signal_cancel(self, job_id: str, indexes: Sequence[int]) -> None:
         """Write the cancel marker of each chunk (again is fine): one small write per chunk that

@@ -11,6 +11,7 @@ from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient
 
 from renderfarm.api_keys import KeyRing
+from renderfarm.chunk_plan import FarmCapacity
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.job_service import JobService
 from renderfarm.rate_limit import RateLimiter
@@ -22,7 +23,8 @@ from renderfarm_azure.guard import breaker, guarded
 from renderfarm_azure.job_store import BlobJobStore
 from renderfarm_azure.key_source import KeySource, KeyVaultKeySource, StaticKeySource
 from renderfarm_azure.keyvault import settings_secret_client
-from renderfarm_azure.sas import SasSigner
+from renderfarm_azure.queue_counts import AdminQueueMonitor, EmulatorQueueMonitor, queue_monitor
+from renderfarm_azure.sas import FRAME_URL_LIFETIME, SasFrameLinks, SasSigner
 from renderfarm_azure.scene_store import BlobSceneStore
 from renderfarm_azure.senders import QueueSenders
 from renderfarm_azure.webhooks.registry import WebhookRegistry
@@ -41,6 +43,8 @@ class Services:
     jobs: BlobJobStore
     scenes: BlobSceneStore
     signer: SasSigner
+    frame_links: SasFrameLinks
+    queue_monitor: AdminQueueMonitor | EmulatorQueueMonitor
     queue: ServiceBusChunkQueue
     senders: QueueSenders
     events: ServiceBusEventPublisher
@@ -68,7 +72,10 @@ class Services:
         blenders = settings.blender_pools()
         senders = QueueSenders(client=bus, breaker=bus_breaker)
         queue = ServiceBusChunkQueue(
-            senders=senders, queue_prefix=settings.queue_prefix, blenders=blenders
+            senders=senders,
+            queue_prefix=settings.queue_prefix,
+            blenders=blenders,
+            gpu=settings.gpu_workers,
         )
         events = ServiceBusEventPublisher(senders=senders, queue_name=settings.events_queue)
         return cls(
@@ -78,6 +85,10 @@ class Services:
             jobs=jobs,
             scenes=scenes,
             signer=signer,
+            frame_links=SasFrameLinks(
+                signer=signer, container=settings.jobs_container, lifetime=FRAME_URL_LIFETIME
+            ),
+            queue_monitor=queue_monitor(settings, bus_breaker),
             queue=queue,
             job_service=JobService(
                 store=jobs,
@@ -87,6 +98,12 @@ class Services:
                 max_queued_frames=settings.max_queued_frames_per_tenant,
                 blenders=blenders,
                 events=events,
+                gpu_workers=settings.gpu_workers,
+                timings=jobs,
+                capacity=FarmCapacity(
+                    replicas=settings.worker_max_replicas,
+                    replica_start_s=settings.worker_start_seconds,
+                ),
             ),
             senders=senders,
             events=events,

@@ -1,2 +1,3 @@
-"""The local farm (Azurite, the Service Bus emulator, the API and autoscaled workers as processes)
-and the ``renderfarm`` command that drives any farm, local or in Azure, over HTTP."""
+"""The local farm: Azurite, the Service Bus and Key Vault emulators, the API and autoscaled
+workers as supervised processes, with its live view and its commands (``renderfarm local``,
+``renderfarm keys``). The client that drives any farm over HTTP is ``renderfarm_client``."""

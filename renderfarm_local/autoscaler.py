@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -30,6 +30,9 @@ class ScalePoll:
     dead_letters: int
     workers: PoolCounts
     depth_error: str | None = None
+    #: Each queue's active messages, where the depth names its queues (PoolQueueDepth with
+    #: names): the pool's band queues, highest first.
+    by_queue: tuple[tuple[str, int], ...] = ()
 
     @property
     def replicas(self) -> int:
@@ -52,6 +55,34 @@ class ManagementQueueDepth:
             return int(counts["active_message_count"]), int(counts["dead_letter_message_count"])
         except (httpx.HTTPError, ValueError, KeyError) as error:
             raise QueueDepthUnavailable(f"{self._url}: {error}") from error
+
+
+class PoolQueueDepth:
+    """A pool's depth over its queues, one per priority band, as KEDA sees it with one
+    azure-servicebus rule per queue (infra: containerapps.bicep): the HPA runs the most replicas
+    any rule asks for, which, every rule having the same messageCount and activation, is what
+    the rule asks for the deepest queue. So: (the deepest queue's active messages, the dead
+    letters of all of them)."""
+
+    def __init__(
+        self, depths: Sequence[Callable[[], tuple[int, int]]], *, names: Sequence[str] = ()
+    ):
+        if not depths:
+            raise ValueError("a pool has at least one queue")
+        if names and len(names) != len(depths):
+            raise ValueError("name every queue or none")
+        self._depths = tuple(depths)
+        self._names = tuple(names)
+        #: The last read's active messages per named queue, for the farm's views.
+        self.by_queue: tuple[tuple[str, int], ...] = ()
+
+    def __call__(self) -> tuple[int, int]:
+        counts = [depth() for depth in self._depths]
+        if self._names:
+            self.by_queue = tuple(
+                (name, active) for name, (active, _) in zip(self._names, counts, strict=True)
+            )
+        return max(active for active, _ in counts), sum(dead for _, dead in counts)
 
 
 class Autoscaler:
@@ -83,6 +114,7 @@ class Autoscaler:
                 dead_letters=previous.dead_letters if previous else 0,
                 workers=self.pool.counts(),
                 depth_error=str(error),
+                by_queue=previous.by_queue if previous else (),
             )
         else:
             replicas = self.rule.decide(
@@ -90,7 +122,11 @@ class Autoscaler:
             )
             self.pool.scale_to(replicas)
             poll = ScalePoll(
-                at=now, active_messages=active, dead_letters=dead, workers=self.pool.counts()
+                at=now,
+                active_messages=active,
+                dead_letters=dead,
+                workers=self.pool.counts(),
+                by_queue=getattr(self._queue_depth, "by_queue", ()),
             )
         self.last_poll = poll
         return poll

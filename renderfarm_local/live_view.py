@@ -6,8 +6,8 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
+from renderfarm_client.farm_api import FarmClient, FarmError, JobLine
 from renderfarm_local.autoscaler import ScalePoll
-from renderfarm_local.farm_api import FarmClient, FarmError, JobLine
 from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.pools import LocalPool
 from renderfarm_local.supervisor import ServiceHealth, ServiceState
@@ -80,16 +80,22 @@ def _health_text(health: ServiceHealth) -> str:
 
 
 def _pool_rows(table: Table, farm: LocalFarm, pool: LocalPool, poll: ScalePoll | None) -> None:
-    """A pool's queue and replicas, as its autoscaler last saw them."""
+    """A pool's queues (one per priority band, highest first) and replicas, as its autoscaler
+    last saw them."""
     params = farm.scaling
     label = f"Blender {pool.version}"
-    table.add_row(label, f"queue {farm.queue_of(pool)}, python {pool.python}")
+    table.add_row(label, f"python {pool.python}")
+    counts = dict(poll.by_queue) if poll is not None else {}
+    for queue in farm.queues_of(pool):
+        active = counts.get(queue)
+        table.add_row("", f"queue {queue}" + (f": {active} active" if active is not None else ""))
     if poll is None:
         table.add_row("", "waiting for the first poll")
         return
     table.add_row(
         "",
-        f"{poll.active_messages} active, {poll.dead_letters} dead-lettered"
+        f"{poll.active_messages} active in the deepest queue (KEDA's metric), "
+        f"{poll.dead_letters} dead-lettered"
         + (f"  [red]{poll.depth_error}[/]" if poll.depth_error else ""),
     )
     table.add_row(

@@ -15,7 +15,7 @@ from azure.core.exceptions import AzureError
 from azure.keyvault.secrets import SecretClient
 
 from renderfarm.api_keys import new_key
-from renderfarm.blender_pools import queue_name
+from renderfarm.blender_pools import pool_queues, queue_name
 from renderfarm_azure.api_key_admin import ApiKeyAdmin, ApiKeyError
 from renderfarm_azure.keyvault import secret_client
 from renderfarm_local import services
@@ -23,9 +23,11 @@ from renderfarm_local.autoscaler import (
     Autoscaler,
     AutoscalerThread,
     ManagementQueueDepth,
+    PoolQueueDepth,
     ScalePoll,
 )
 from renderfarm_local.pools import DEFAULT_BLENDER, LocalPool, local_pools
+from renderfarm_local.replicas_report import ReplicasReporter
 from renderfarm_local.scaling_rule import ScaleRule, ScalingParameters
 from renderfarm_local.supervisor import (
     ManagedProcess,
@@ -53,6 +55,10 @@ QUEUE_CONSUMERS = (
     # webhook deliveries: signed POSTs, retried through scheduled messages
     ("webhook-deliveries", "renderfarm_azure.webhooks"),
 )
+
+
+#: Seconds from the autoscaler's decision to a local worker waiting for its first message.
+LOCAL_WORKER_START_S = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +122,11 @@ class FarmLayout:
     def keyvault_file(self) -> Path:
         """Where the farm says which vault it runs, for ``renderfarm keys`` (LocalVault)."""
         return self.root / "keyvault.json"
+
+    @property
+    def replicas_file(self) -> Path:
+        """The replicas the autoscalers see, for the dashboard's Farm page."""
+        return self.root / "replicas.json"
 
     @property
     def api_key_file(self) -> Path:
@@ -189,6 +200,7 @@ class LocalFarm:
         self.worker_command = tuple(worker_command) if worker_command else None
         self._supervisor = Supervisor()
         self._autoscalers: dict[str, AutoscalerThread] = {}
+        self._reporter: ReplicasReporter | None = None
         self.endpoints = FarmEndpoints(
             api_url=f"http://127.0.0.1:{ports.api}",
             api_key=local_api_key(layout),
@@ -207,11 +219,31 @@ class LocalFarm:
     def queue_of(self, pool: LocalPool) -> str:
         return queue_name(services.QUEUE_PREFIX, pool.version)
 
+    def queues_of(self, pool: LocalPool) -> tuple[str, ...]:
+        """The pool's queues, one per priority band, highest first (its workers' order)."""
+        return pool_queues(services.QUEUE_PREFIX, pool.version)
+
+    @property
+    def render_threads(self) -> int:
+        """Each worker's share of this machine's cores when every pool runs its most workers.
+
+        Cycles on every core in each of two workers is slower than one worker alone (they fight
+        over the cores and caches); RENDERFARM_RENDER_THREADS in our environment overrides it.
+        """
+        workers = self.scaling.max_replicas * len(self.pools)
+        return max(1, (os.cpu_count() or 1) // max(1, workers))
+
     def settings_env(self) -> dict[str, str]:
         """The environment the API and the workers read their settings from: where this farm's
         parts are is the farm's to say; any other setting in our environment (a rate limit, a
         request size) overrides the default, as an app setting would in Azure."""
-        return {**tunable_settings(os.environ), **self.owned_settings()}
+        return {
+            # A local worker's start (process, `import bpy`, the autoscaler's next poll):
+            # measured by bench/bench_farm.py; RENDERFARM_WORKER_START_SECONDS overrides it.
+            "RENDERFARM_WORKER_START_SECONDS": str(LOCAL_WORKER_START_S),
+            **tunable_settings(os.environ),
+            **self.owned_settings(),
+        }
 
     def owned_settings(self) -> dict[str, str]:
         return {
@@ -224,6 +256,11 @@ class LocalFarm:
             "RENDERFARM_KEYVAULT_URL": self.endpoints.vault.url,
             "RENDERFARM_KEYVAULT_CA_BUNDLE": str(self.endpoints.vault.ca_bundle),
             "RENDERFARM_BLEND_CACHE_DIR": str(self.layout.blend_cache),
+            # The dashboard's Farm page: queue counts and the autoscalers' replicas.
+            "RENDERFARM_SERVICEBUS_MANAGEMENT_URL": self.endpoints.management_url,
+            "RENDERFARM_LOCAL_REPLICAS_FILE": str(self.layout.replicas_file),
+            # The API plans chunk sizes for the workers this farm may run.
+            "RENDERFARM_WORKER_MAX_REPLICAS": str(self.scaling.max_replicas),
         }
 
     def start(self) -> None:
@@ -292,6 +329,7 @@ class LocalFarm:
                     argv=[sys.executable, "-m", module],
                     env=self.settings_env(),
                     log_path=logs / f"{name}.log",
+                    niceness=services.SERVICE_NICENESS,
                 )
             )
         # One autoscaler per pool, each on its own queue, as KEDA scales each worker app.
@@ -299,6 +337,10 @@ class LocalFarm:
             thread = AutoscalerThread(self._make_autoscaler(pool))
             self._autoscalers[str(pool.version)] = thread
             thread.start()
+        self._reporter = ReplicasReporter(
+            path=self.layout.replicas_file, polls=self.last_polls, params=self.scaling
+        )
+        self._reporter.start()
         self._supervisor.watch()  # every service answered once: from now on, restart the dead
 
     def _store_local_key(self) -> None:
@@ -316,6 +358,13 @@ class LocalFarm:
                 raise ProcessFailed(f"the local Key Vault did not answer: {error}") from error
         vault.write(self.layout.keyvault_file)
 
+    def dashboard_banner(self) -> str:
+        """Where the web dashboard is and how to sign in (a local key, on this machine only)."""
+        return (
+            f"dashboard: {self.endpoints.api_url}/  sign in with this farm's API key "
+            f"{self.endpoints.api_key} (kept in {self.layout.api_key_file})"
+        )
+
     def service_health(self) -> list[ServiceHealth]:
         """Azurite, the emulator, the API and the queue consumers: state and restart counts."""
         return self._supervisor.health()
@@ -332,8 +381,12 @@ class LocalFarm:
         }
 
     def _make_autoscaler(self, pool: LocalPool) -> Autoscaler:
-        queue = self.queue_of(pool)
-        env = {**self.settings_env(), "RENDERFARM_QUEUE_NAME": queue}
+        queues = self.queues_of(pool)
+        env = {
+            "RENDERFARM_RENDER_THREADS": str(self.render_threads),
+            **self.settings_env(),
+            "RENDERFARM_QUEUE_NAMES": ",".join(queues),
+        }
         command = self.worker_command or pool.worker_command
         name = f"worker-{pool.version}" if len(self.pools) > 1 else "worker"
 
@@ -347,8 +400,15 @@ class LocalFarm:
 
         return Autoscaler(
             rule=ScaleRule(params=self.scaling),
-            queue_depth=ManagementQueueDepth(
-                management_url=self.endpoints.management_url, queue_name=queue
+            # One KEDA rule per band's queue, as in Azure.
+            queue_depth=PoolQueueDepth(
+                [
+                    ManagementQueueDepth(
+                        management_url=self.endpoints.management_url, queue_name=queue
+                    )
+                    for queue in queues
+                ],
+                names=queues,
             ),
             pool=WorkerPool(spec_for),
         )
@@ -367,6 +427,9 @@ class LocalFarm:
     def stop(self) -> None:
         """Workers first (each abandons its message while the queue still answers), then the
         API, the emulator and Azurite, each with SIGTERM so that no write is lost."""
+        if self._reporter is not None:
+            self._reporter.stop()
+            self._reporter = None
         for thread in self._autoscalers.values():
             thread.stop()
         self._autoscalers.clear()

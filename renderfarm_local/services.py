@@ -30,6 +30,10 @@ SERVICEBUS_KEY_VALUE = "SAS_KEY_VALUE"  # Microsoft's emulator accepts any key; 
 QUEUE_PREFIX = "render-chunks"  # one queue per Blender pool: render-chunks-5.3
 
 
+#: The farm's own services run this much nicer than the workers: on one machine they would
+#: otherwise take CPU from Cycles while it renders (bench/bench_farm.py: per-frame time).
+SERVICE_NICENESS = 5
+
 def azurite_blob_endpoint(port: int) -> str:
     return f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
 
@@ -66,7 +70,7 @@ def azurite_spec(*, location: Path, port: int, log_path: Path | None = None) -> 
         "--blobPort",
         str(port),
     ]
-    return ProcessSpec(name="azurite", argv=argv, log_path=log_path)
+    return ProcessSpec(name="azurite", argv=argv, log_path=log_path, niceness=SERVICE_NICENESS)
 
 
 def servicebus_spec(
@@ -94,7 +98,12 @@ def servicebus_spec(
         log_level,
     ]
     return ProcessSpec(
-        name="servicebus", argv=argv, cwd=REPO, env=python_env({}), log_path=log_path
+        name="servicebus",
+        argv=argv,
+        cwd=REPO,
+        env=python_env({}),
+        log_path=log_path,
+        niceness=SERVICE_NICENESS,
     )
 
 
@@ -113,7 +122,14 @@ def keyvault_spec(*, port: int, data_dir: Path, log_path: Path | None = None) ->
         "--log-level",
         "WARNING",
     ]
-    return ProcessSpec(name="keyvault", argv=argv, cwd=REPO, env=python_env({}), log_path=log_path)
+    return ProcessSpec(
+        name="keyvault",
+        argv=argv,
+        cwd=REPO,
+        env=python_env({}),
+        log_path=log_path,
+        niceness=SERVICE_NICENESS,
+    )
 
 
 def api_spec(*, port: int, env: Mapping[str, str], log_path: Path | None = None) -> ProcessSpec:
@@ -130,11 +146,23 @@ def api_spec(*, port: int, env: Mapping[str, str], log_path: Path | None = None)
         str(port),
         "--no-access-log",
     ]
-    return ProcessSpec(name="api", argv=argv, cwd=REPO, env=python_env(env), log_path=log_path)
+    return ProcessSpec(
+        name="api",
+        argv=argv,
+        cwd=REPO,
+        env=python_env(env),
+        log_path=log_path,
+        niceness=SERVICE_NICENESS,
+    )
 
 
 def worker_spec(
-    *, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path | None = None
+    *,
+    name: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    log_path: Path | None = None,
+    niceness: int = 0,
 ) -> ProcessSpec:
     # A worker abandons its message on SIGTERM; give a Blender frame in flight time to stop.
     return ProcessSpec(
@@ -144,6 +172,7 @@ def worker_spec(
         env=python_env(env),
         log_path=log_path,
         stop_timeout_s=30.0,
+        niceness=niceness,
     )
 
 

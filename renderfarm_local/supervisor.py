@@ -38,7 +38,8 @@ _PR_SET_PDEATHSIG = 1
 _DIE_WITH_PARENT = (
     "import ctypes, os, signal, sys; "
     f"ctypes.CDLL(None).prctl({_PR_SET_PDEATHSIG}, signal.SIGTERM); "
-    "os.execvp(sys.argv[1], sys.argv[1:])"
+    "os.nice(int(sys.argv[1])); "
+    "os.execvp(sys.argv[2], sys.argv[2:])"
 )
 
 
@@ -46,10 +47,10 @@ class ProcessFailed(RuntimeError):
     """A child exited, or did not become ready, when the farm needed it."""
 
 
-def _with_parent_death_signal(argv: Sequence[str]) -> list[str]:
+def _with_parent_death_signal(argv: Sequence[str], niceness: int) -> list[str]:
     if sys.platform != "linux":
         return list(argv)
-    return [sys.executable, "-I", "-c", _DIE_WITH_PARENT, *argv]
+    return [sys.executable, "-I", "-c", _DIE_WITH_PARENT, str(niceness), *argv]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +63,9 @@ class ProcessSpec:
     cwd: Path | None = None
     log_path: Path | None = None
     stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
+    #: Added to the child's nice value (Linux): the farm's own services yield the cores to the
+    #: Blenders rendering beside them on one machine.
+    niceness: int = 0
 
 
 class ManagedProcess:
@@ -81,7 +85,7 @@ class ManagedProcess:
             log_file = spec.log_path.open("ab")
         try:
             return subprocess.Popen(
-                _with_parent_death_signal(spec.argv),
+                _with_parent_death_signal(spec.argv, spec.niceness),
                 env=dict(spec.env),
                 cwd=spec.cwd,
                 stdin=subprocess.DEVNULL,

@@ -1,8 +1,8 @@
 """Previews of rendered frames: a labelled contact sheet (PNG) and an H.264 video (MP4).
 
 Shared by the farm's preview builder (renderfarm_azure.previews, in the Functions app) and the
-CLI's fallback for a farm that builds none (renderfarm_local.preview). Both take the frames one
-at a time, so a long job's frames are never all in memory: each is pasted into the sheet as a
+CLI's fallback for a farm that builds none (renderfarm_client.cli.preview). Both take the frames
+one at a time, so a long job's frames are never all in memory: each is pasted into the sheet as a
 tile and encoded into the video, then dropped.
 """
 

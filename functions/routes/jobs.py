@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
-from azure.storage.blob import BlobSasPermissions
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from opentelemetry import propagate
 
-from functions.deps import ServicesDep, TenantDep
+from functions.deps import FrameLinksDep, JobServiceDep, TenantDep
 from functions.openapi import LOCATION, answers, link
 from functions.problems import Problem
 from functions.schemas import (
-    ChunkPublic,
     FrameUrlPublic,
     JobAcceptedPublic,
     JobListPublic,
@@ -21,6 +18,8 @@ from functions.schemas import (
     JobSummaryPublic,
     PreviewsPublic,
     blender_public,
+    chunk_public,
+    chunking_public,
     cost_public,
 )
 from renderfarm import blob_layout as layout
@@ -28,14 +27,13 @@ from renderfarm.cost import job_cost
 from renderfarm.idempotency import KEY_PATTERN, is_valid_key
 from renderfarm.job_spec import JobRequest
 from renderfarm.manifest import JobManifest
+from renderfarm.ports import FrameLinks
 from renderfarm.status import JobState, JobStatus
-from renderfarm_azure.services import Services
 from renderfarm_azure.telemetry import frames_counter, jobs_counter, tracer
 
 router = APIRouter(tags=["jobs"])
 
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 lower-case hex digits")]
-FRAME_URL_LIFETIME = timedelta(hours=1)
 MAX_FRAME_URLS = 1000
 
 
@@ -98,7 +96,7 @@ def submit_job(
     request: Request,
     response: Response,
     tenant: TenantDep,
-    services: ServicesDep,
+    job_service: JobServiceDep,
     idempotency_key: Annotated[
         str | None,
         # The route checks the pattern itself, to name the header as it is spelled.
@@ -128,7 +126,7 @@ def submit_job(
     with tracer.start_as_current_span("submit_job") as span:
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
-        submitted = services.job_service.submit(
+        submitted = job_service.submit(
             body, tenant=tenant, idempotency_key=idempotency_key, trace_context=carrier
         )
         manifest = submitted.manifest
@@ -148,6 +146,7 @@ def submit_job(
         frames_total=len(manifest.spec.frames),
         chunk_size=manifest.chunk_size,
         chunk_count=len(manifest.chunks),
+        chunking=chunking_public(manifest),
         blender=blender_public(manifest),
         status_url=_status_url(manifest.job_id),
     )
@@ -163,14 +162,15 @@ def job_status(
     job_id: JobId,
     request: Request,
     tenant: TenantDep,
-    services: ServicesDep,
+    job_service: JobServiceDep,
+    links: FrameLinksDep,
     frames_offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     frames_limit: Annotated[int, Query(ge=0, le=MAX_FRAME_URLS)] = 100,
 ) -> JobStatusPublic:
     """State, counts, per-chunk state and read URLs of a page of the frames present."""
     request.state.job_id = job_id
-    manifest, status = services.job_service.status(job_id, tenant=tenant)
-    return status_public(services, manifest, status, frames_offset, frames_limit)
+    manifest, status = job_service.status(job_id, tenant=tenant)
+    return status_public(links, manifest, status, frames_offset, frames_limit)
 
 
 @router.get(
@@ -188,7 +188,7 @@ def job_status(
 )
 def list_jobs(
     tenant: TenantDep,
-    services: ServicesDep,
+    job_service: JobServiceDep,
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048, pattern=r"^[\x21-\x7e]+$")] = None,
@@ -198,7 +198,7 @@ def list_jobs(
     Read from chunk records, so ``frames_done`` counts finished chunks only; the job's own
     status (``GET /api/jobs/{job_id}``) counts every frame present.
     """
-    page = services.job_service.list_jobs(tenant=tenant, size=limit, cursor=cursor, state=state)
+    page = job_service.list_jobs(tenant=tenant, size=limit, cursor=cursor, state=state)
     return JobListPublic(
         jobs=[
             JobSummaryPublic(
@@ -230,34 +230,36 @@ def list_jobs(
     ),
 )
 def cancel_job(
-    job_id: JobId, request: Request, tenant: TenantDep, services: ServicesDep
+    job_id: JobId,
+    request: Request,
+    tenant: TenantDep,
+    job_service: JobServiceDep,
+    links: FrameLinksDep,
 ) -> JobStatusPublic:
     """Cancel the job (again is harmless); workers stop at their next frame."""
     request.state.job_id = job_id
-    manifest, status = services.job_service.cancel(job_id, tenant=tenant)
-    return status_public(services, manifest, status, 0, 0)
+    manifest, status = job_service.cancel(job_id, tenant=tenant)
+    return status_public(links, manifest, status, 0, 0)
 
 
 def status_public(
-    services: Services, manifest: JobManifest, status: JobStatus, offset: int, limit: int
+    links: FrameLinks, manifest: JobManifest, status: JobStatus, offset: int, limit: int
 ) -> JobStatusPublic:
     page = status.frames_present[offset : offset + limit]
     urls: list[FrameUrlPublic] = []
     expiry = None
     for frame in page:
-        url, expiry = services.signer.blob_url(
-            services.settings.jobs_container,
-            layout.frame_blob(manifest.job_id, frame, manifest.output_extension),
-            permission=BlobSasPermissions(read=True),
-            lifetime=FRAME_URL_LIFETIME,
-        )
-        urls.append(FrameUrlPublic(frame=frame, url=url))
+        link = links.read_link(layout.frame_blob(manifest.job_id, frame, manifest.output_extension))
+        urls.append(FrameUrlPublic(frame=frame, url=link.url))
+        expiry = link.expires_at
     more = offset + limit < len(status.frames_present)
     return JobStatusPublic(
         job_id=status.job_id,
         state=status.state,
         scene_sha256=manifest.spec.scene_sha256,
         priority=manifest.spec.priority,
+        priority_band=manifest.spec.band,
+        device=manifest.spec.render.device,
         blender=blender_public(manifest, status.blender_versions),
         frames_total=status.frames_total,
         frames_done=status.frames_done,
@@ -267,30 +269,22 @@ def status_public(
         finished_at=status.finished_at,
         cancelled_at=status.cancelled_at,
         error=status.error,
-        chunks=[ChunkPublic(**vars(chunk)) for chunk in status.chunks],
+        chunks=[chunk_public(chunk) for chunk in status.chunks],
         frame_urls=urls,
         frame_urls_next_offset=offset + limit if more else None,
         frame_urls_expire_at=expiry,
-        previews=_previews_public(services, manifest),
+        previews=_previews_public(links, manifest),
         cost=cost_public(job_cost(status)),
+        chunking=chunking_public(manifest),
     )
 
 
-def _previews_public(services: Services, manifest: JobManifest) -> PreviewsPublic | None:
+def _previews_public(links: FrameLinks, manifest: JobManifest) -> PreviewsPublic | None:
     """Read URLs of the previews, once the manifest says they are built (no listing)."""
     if manifest.previews_at is None:
         return None
-    urls = [
-        services.signer.blob_url(
-            services.settings.jobs_container,
-            blob,
-            permission=BlobSasPermissions(read=True),
-            lifetime=FRAME_URL_LIFETIME,
-        )
-        for blob in (
-            layout.contact_sheet_blob(manifest.job_id),
-            layout.preview_video_blob(manifest.job_id),
-        )
-    ]
-    (sheet, expiry), (video, _) = urls
-    return PreviewsPublic(contact_sheet_url=sheet, video_url=video, expires_at=expiry)
+    sheet = links.read_link(layout.contact_sheet_blob(manifest.job_id))
+    video = links.read_link(layout.preview_video_blob(manifest.job_id))
+    return PreviewsPublic(
+        contact_sheet_url=sheet.url, video_url=video.url, expires_at=sheet.expires_at
+    )

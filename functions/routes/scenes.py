@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from functions.deps import ServicesDep, TenantDep
+from functions.deps import SceneStoreDep, TenantDep
 from functions.openapi import answers, link
 from functions.schemas import SceneTicketPublic
 from renderfarm.scene import SceneUpload
@@ -27,13 +27,13 @@ router = APIRouter(tags=["scenes"])
         errors={400: None, 422: None},
     ),
 )
-def upload_scene(body: SceneUpload, tenant: TenantDep, services: ServicesDep) -> SceneTicketPublic:
+def upload_scene(body: SceneUpload, tenant: TenantDep, scenes: SceneStoreDep) -> SceneTicketPublic:
     """Say this tenant has stored the scene already, or give a short-lived URL to PUT it to.
 
     Upload with ``PUT <upload_url>`` and header ``x-ms-blob-type: BlockBlob`` (any Azure Storage
     client can use the URL). The bytes are hashed before the first job uses the scene.
     """
-    ticket = services.scenes.upload_ticket(body.sha256, body.size, tenant=tenant)
+    ticket = scenes.upload_ticket(body.sha256, body.size, tenant=tenant)
     if ticket.exists:
         return SceneTicketPublic(sha256=body.sha256, exists=True)
     return SceneTicketPublic(

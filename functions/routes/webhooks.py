@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.deps import ServicesDep, TenantDep
+from functions.deps import TenantDep, WebhookRegistryDep
 from functions.openapi import LOCATION, answers, link
 from renderfarm.events import EventType
 from renderfarm.webhook_urls import MAX_URL_LENGTH
@@ -101,13 +101,13 @@ def _public(webhook: Webhook) -> WebhookPublic:
     ),
 )
 def create_webhook(
-    body: WebhookCreate, response: Response, tenant: TenantDep, services: ServicesDep
+    body: WebhookCreate, response: Response, tenant: TenantDep, webhooks: WebhookRegistryDep
 ) -> WebhookCreatedPublic:
     """Subscribe ``url`` to ``events``. The answer carries the signing secret, shown only here.
 
     The URL must be https and resolve to public addresses only; a tenant has at most 20 webhooks.
     """
-    registered = services.webhooks.register(tenant, body.url, body.events)
+    registered = webhooks.register(tenant, body.url, body.events)
     webhook = registered.webhook
     response.headers["Location"] = _url(webhook.id)
     return WebhookCreatedPublic(
@@ -134,9 +134,9 @@ def create_webhook(
         errors={},
     ),
 )
-def list_webhooks(tenant: TenantDep, services: ServicesDep) -> WebhookListPublic:
+def list_webhooks(tenant: TenantDep, webhooks: WebhookRegistryDep) -> WebhookListPublic:
     """The tenant's webhooks with their delivery stats (never their secrets), oldest first."""
-    return WebhookListPublic(webhooks=[_public(w) for w in services.webhooks.list(tenant)])
+    return WebhookListPublic(webhooks=[_public(w) for w in webhooks.list(tenant)])
 
 
 @router.delete(
@@ -148,6 +148,8 @@ def list_webhooks(tenant: TenantDep, services: ServicesDep) -> WebhookListPublic
         errors={404: "No such webhook for this key's tenant (`webhook-not-found`)", 422: None},
     ),
 )
-def delete_webhook(webhook_id: WebhookId, tenant: TenantDep, services: ServicesDep) -> None:
+def delete_webhook(
+    webhook_id: WebhookId, tenant: TenantDep, webhooks: WebhookRegistryDep
+) -> None:
     """Remove the webhook and its secret; deliveries already queued for it are dropped."""
-    services.webhooks.remove(tenant, webhook_id)
+    webhooks.remove(tenant, webhook_id)

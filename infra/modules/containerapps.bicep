@@ -1,5 +1,6 @@
-// The Container Apps environment and one Blender worker pool per Blender version, each scaled by
-// KEDA's azure-servicebus scaler on its own queue: either a Container App that keeps Blender
+// The Container Apps environment and one Blender worker pool per Blender version (and, with GPU
+// workers, one GPU pool per version on a serverless GPU workload profile), each scaled by KEDA's
+// azure-servicebus scaler on its own three queues, one per priority band: either a Container App that keeps Blender
 // loaded between messages (the default) or a Container Apps Job, one message per execution.
 
 param location string
@@ -26,8 +27,14 @@ param storageAccountUrl string
 param serviceBusNamespace string
 param serviceBusNamespaceName string
 
-@description('One pool per Blender version, objects with blenderVersion (5.3) and queueName (render-chunks-5.3); main.bicep builds them from a parameter.')
+@description('One pool per Blender version and device, objects with blenderVersion (5.3), device (CPU or GPU) and queueNames (its three band queues, highest first: render-chunks-5.3-high, render-chunks-5.3, render-chunks-5.3-low); main.bicep builds them from parameters.')
 param pools array
+
+@description('Serverless GPU workload profile type for the GPU pools (Consumption-GPU-NC8as-T4 or Consumption-GPU-NC24-A100); empty: no GPU profile, and pools holds no GPU pool.')
+param gpuWorkloadProfileType string = ''
+
+@description('Most replicas of each GPU pool.')
+param gpuMaxReplicas int = 2
 
 param scenesContainer string
 param jobsContainer string
@@ -53,6 +60,28 @@ param terminationGracePeriodSeconds int = 60
 param jobReplicaTimeoutSeconds int = 7200
 
 var placeholderImage = 'mcr.microsoft.com/k8se/quickstart:latest'
+
+var gpuProfileName = 'gpu'
+
+// What a replica of each serverless GPU profile has (Container Apps serverless GPUs): a GPU
+// worker takes the whole replica.
+var gpuReplicaResources = {
+  'Consumption-GPU-NC8as-T4': {
+    cpu: 8
+    memory: '56Gi'
+  }
+  'Consumption-GPU-NC24-A100': {
+    cpu: 24
+    memory: '220Gi'
+  }
+}
+
+var gpuProfiles = empty(gpuWorkloadProfileType) ? [] : [
+  {
+    name: gpuProfileName
+    workloadProfileType: gpuWorkloadProfileType
+  }
+]
 
 // Settings renderfarm.settings.Settings reads (its env_names()), the same for every pool. Every
 // value is a parameter or a literal, so the loops below are known when the deployment starts
@@ -80,34 +109,58 @@ var workerEnv = [for setting in items(allWorkerSettings): {
   value: setting.value
 }]
 
-// Container App and Job names allow no '.': '5.3' becomes '5-3'.
-var workerNames = [for pool in pools: '${useJob ? 'caj' : 'ca'}-worker-${replace(pool.blenderVersion, '.', '-')}-${token}']
+// Container App and Job names allow no '.': '5.3' becomes '5-3'; a GPU pool's name says gpu.
+var workerNames = [for pool in pools: '${useJob ? 'caj' : 'ca'}-worker-${pool.device == 'GPU' ? 'gpu-' : ''}${replace(pool.blenderVersion, '.', '-')}-${token}']
 
-// Each pool's container: its Blender's image, and its own queue (RENDERFARM_QUEUE_NAME).
+// Each pool's container: its Blender's image, its own queues, highest band first
+// (RENDERFARM_QUEUE_NAMES), and what it renders on (RENDERFARM_WORKER_DEVICE). A GPU pool's
+// replica is the whole GPU profile's.
 var poolContainers = [for pool in pools: [
   {
     name: 'worker'
     image: empty(workerImageTag) ? placeholderImage : '${registryLoginServer}/${imageRepository}:${workerImageTag}-blender-${pool.blenderVersion}'
-    resources: {
+    resources: pool.device == 'GPU' ? gpuReplicaResources[gpuWorkloadProfileType] : {
       cpu: json(cpu)
       memory: memory
     }
     env: concat(workerEnv, [
       {
-        name: 'RENDERFARM_QUEUE_NAME'
-        value: pool.queueName
+        name: 'RENDERFARM_QUEUE_NAMES'
+        value: join(pool.queueNames, ',')
+      }
+      {
+        name: 'RENDERFARM_WORKER_DEVICE'
+        value: pool.device
       }
     ])
   }
 ]]
 
-// KEDA reads each pool's queue depth as the scaler identity; no connection string anywhere.
-var queueDepthMetadata = [for pool in pools: {
+// KEDA reads the depth of each of a pool's three queues (one rule each: the HPA runs the most
+// replicas any rule asks for) as the scaler identity; no connection string anywhere.
+var depthCounts = {
   namespace: serviceBusNamespaceName
-  queueName: pool.queueName
   messageCount: string(messageCount)
   activationMessageCount: string(activationMessageCount)
-}]
+}
+
+var queueDepthMetadata = [for pool in pools: [
+  union(depthCounts, {
+    queueName: pool.queueNames[0]
+  })
+  union(depthCounts, {
+    queueName: pool.queueNames[1]
+  })
+  union(depthCounts, {
+    queueName: pool.queueNames[2]
+  })
+]]
+
+var bandNames = [
+  'high'
+  'normal'
+  'low'
+]
 
 var identities = {
   '${workerIdentityId}': {}
@@ -142,12 +195,12 @@ resource environment 'Microsoft.App/managedEnvironments@2024-10-02-preview' = {
     appLogsConfiguration: {
       destination: 'azure-monitor'
     }
-    workloadProfiles: [
+    workloadProfiles: concat([
       {
         name: 'Consumption'
         workloadProfileType: 'Consumption'
       }
-    ]
+    ], gpuProfiles)
   }
 }
 
@@ -177,7 +230,7 @@ resource workerApps 'Microsoft.App/containerApps@2024-10-02-preview' = [for (poo
   }
   properties: {
     environmentId: environment.id
-    workloadProfileName: 'Consumption'
+    workloadProfileName: pool.device == 'GPU' ? gpuProfileName : 'Consumption'
     configuration: {
       activeRevisionsMode: 'Single'
       registries: registries
@@ -188,15 +241,31 @@ resource workerApps 'Microsoft.App/containerApps@2024-10-02-preview' = [for (poo
       terminationGracePeriodSeconds: terminationGracePeriodSeconds
       scale: {
         minReplicas: minReplicas
-        maxReplicas: maxReplicas
+        maxReplicas: pool.device == 'GPU' ? gpuMaxReplicas : maxReplicas
         pollingInterval: pollingInterval
         cooldownPeriod: cooldownPeriod
         rules: [
           {
-            name: 'queue-depth'
+            name: 'queue-depth-${bandNames[0]}'
             custom: {
               type: 'azure-servicebus'
-              metadata: queueDepthMetadata[i]
+              metadata: queueDepthMetadata[i][0]
+              identity: scalerIdentityId
+            }
+          }
+          {
+            name: 'queue-depth-${bandNames[1]}'
+            custom: {
+              type: 'azure-servicebus'
+              metadata: queueDepthMetadata[i][1]
+              identity: scalerIdentityId
+            }
+          }
+          {
+            name: 'queue-depth-${bandNames[2]}'
+            custom: {
+              type: 'azure-servicebus'
+              metadata: queueDepthMetadata[i][2]
               identity: scalerIdentityId
             }
           }
@@ -218,7 +287,7 @@ resource workerJobs 'Microsoft.App/jobs@2024-10-02-preview' = [for (pool, i) in 
   }
   properties: {
     environmentId: environment.id
-    workloadProfileName: 'Consumption'
+    workloadProfileName: pool.device == 'GPU' ? gpuProfileName : 'Consumption'
     configuration: {
       triggerType: 'Event'
       replicaTimeout: jobReplicaTimeoutSeconds
@@ -231,13 +300,25 @@ resource workerJobs 'Microsoft.App/jobs@2024-10-02-preview' = [for (pool, i) in 
         replicaCompletionCount: 1
         scale: {
           minExecutions: minReplicas
-          maxExecutions: maxReplicas
+          maxExecutions: pool.device == 'GPU' ? gpuMaxReplicas : maxReplicas
           pollingInterval: pollingInterval
           rules: [
             {
-              name: 'queue-depth'
+              name: 'queue-depth-${bandNames[0]}'
               type: 'azure-servicebus'
-              metadata: queueDepthMetadata[i]
+              metadata: queueDepthMetadata[i][0]
+              identity: scalerIdentityId
+            }
+            {
+              name: 'queue-depth-${bandNames[1]}'
+              type: 'azure-servicebus'
+              metadata: queueDepthMetadata[i][1]
+              identity: scalerIdentityId
+            }
+            {
+              name: 'queue-depth-${bandNames[2]}'
+              type: 'azure-servicebus'
+              metadata: queueDepthMetadata[i][2]
               identity: scalerIdentityId
             }
           ]
@@ -255,6 +336,7 @@ output environmentName string = environment.name
 // resource is dereferenced here.
 output workerNames array = [for (pool, i) in pools: {
   blenderVersion: pool.blenderVersion
+  device: pool.device
   name: workerNames[i]
 }]
 output workerKind string = useJob ? 'job' : 'app'

@@ -20,11 +20,18 @@ param appInsightsConnectionString string
 param storageAccountUrl string
 param serviceBusNamespace string
 
-@description('Chunk queues are named <queuePrefix>-<major.minor>, one per Blender version.')
+@description('Chunk queues are named <queuePrefix>-<major.minor>[-gpu][-high|-low], one per Blender version, device and priority band.')
 param queuePrefix string
 
 @description('Blender versions (major.minor) with a worker pool: the API routes jobs among them and the dead-letter Function watches each pool queue.')
 param blenderVersions array
+
+@description('The farm has GPU workers: the API accepts render.device GPU and the dead-letter functions watch the GPU queues.')
+param gpuWorkers bool = false
+
+@description('The most replicas a worker pool scales to (KEDA maxReplicas): the API plans chunk sizes for it.')
+@minValue(1)
+param workerMaxReplicas int
 
 param scenesContainer string
 param jobsContainer string
@@ -51,6 +58,20 @@ param maximumInstanceCount int
 @description('Python of the Function App: renderfarm runs on 3.13 (Flex Consumption supports it, see infra/README.md).')
 param pythonVersion string = '3.13'
 
+@description('Entra ID sign-in (App Service Authentication) in front of the dashboard; /api/* stays open to API-key clients (infra/README.md).')
+param entraSignIn bool = false
+
+@description('With entraSignIn: the application (client) ID of the dashboard\'s Entra app registration.')
+param entraClientId string = ''
+
+@description('With entraSignIn: the Key Vault secret holding that registration\'s client secret. The template never sees the secret: an app setting holds a Key Vault reference to it.')
+param entraClientSecretName string = 'entra-client-secret'
+
+// The app setting App Service Authentication reads the client secret from (the name the portal
+// uses too). Its value is a Key Vault reference, resolved with the site's user-assigned identity
+// (siteConfig.keyVaultReferenceIdentity), which already reads this vault's secrets.
+var entraSecretSettingName = 'MICROSOFT_PROVIDER_AUTHENTICATION_SECRET'
+
 // Settings the Functions host reads, not renderfarm's code (tests/infra keeps the two apart).
 // Flex Consumption sets the runtime in functionAppConfig: no FUNCTIONS_WORKER_RUNTIME here.
 var hostSettings = {
@@ -73,6 +94,8 @@ var renderfarmSettings = {
   RENDERFARM_SERVICEBUS_NAMESPACE: serviceBusNamespace
   RENDERFARM_QUEUE_PREFIX: queuePrefix
   RENDERFARM_BLENDER_VERSIONS: join(blenderVersions, ',')
+  RENDERFARM_GPU_WORKERS: gpuWorkers ? 'true' : 'false'
+  RENDERFARM_WORKER_MAX_REPLICAS: string(workerMaxReplicas)
   RENDERFARM_SCENES_CONTAINER: scenesContainer
   RENDERFARM_JOBS_CONTAINER: jobsContainer
   RENDERFARM_WEBHOOKS_CONTAINER: webhooksContainer
@@ -84,8 +107,14 @@ var renderfarmSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
 }
 
+// Read by App Service Authentication, not by renderfarm's code; given only with entraSignIn. The
+// name is entraSecretSettingName's (tests/infra checks they agree).
+var authSettings = {
+  MICROSOFT_PROVIDER_AUTHENTICATION_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUrl}secrets/${entraClientSecretName}/)'
+}
+
 // Every value above is a parameter or a literal: the loop is known when the deployment starts.
-var allSettings = union(hostSettings, renderfarmSettings)
+var allSettings = union(hostSettings, renderfarmSettings, entraSignIn ? authSettings : {})
 
 var appSettingList = [for setting in items(allSettings): {
   name: setting.key
@@ -111,7 +140,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: this is the public API; callers are authenticated by the app (API keys, Entra ID)
   // checkov:skip=CKV_AZURE_212: scaling to zero when idle is the point; Flex Consumption adds instances on demand
   // checkov:skip=CKV_AZURE_213: Flex Consumption does not support the App Service health check
-  // checkov:skip=CKV_AZURE_13: the API authenticates callers itself (API keys or Entra ID bearer tokens); App Service Authentication would refuse API-key clients
+  // checkov:skip=CKV_AZURE_13: the API authenticates callers itself (API keys); App Service Authentication in front of the dashboard is optional (entraSignIn, authSettingsV2 below, /api/* excluded so API-key clients keep working)
   // checkov:skip=CKV_AZURE_17: client certificates are not how renderfarm's clients authenticate
   // checkov:skip=CKV_AZURE_88: Flex Consumption keeps its files in Blob Storage, not in Azure Files
   // checkov:skip=CKV_AZURE_78: Flex Consumption rejects siteConfig.ftpsState (FTPS not supported, per Microsoft's Flex Consumption deprecations); FTP publishing is off through the basicPublishingCredentialsPolicies below
@@ -135,6 +164,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       // Not among the site properties Flex Consumption rejects (infra/README.md cites the list).
       http20Enabled: true
+      // Key Vault references in app settings resolve as this identity (there is no system one).
+      keyVaultReferenceIdentity: identityId
       appSettings: appSettingList
     }
     functionAppConfig: {
@@ -175,6 +206,47 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   name: 'scm'
   properties: {
     allow: false
+  }
+}
+
+// Optional Entra ID sign-in for the dashboard. Signed-out browsers are sent to Microsoft's sign-in
+// page; /api/* is excluded, so CLI, add-on and webhook clients keep using API keys (the app
+// checks them). Behind it the dashboard still asks for an API key: Entra decides who may reach
+// the page, the key which tenant's jobs they see.
+resource authSettingsV2 'Microsoft.Web/sites/config@2024-04-01' = if (entraSignIn) {
+  // checkov:skip=CKV_AZURE_13: checkov reads every Microsoft.Web/sites/config as the 'web' config; this resource is authsettingsV2, App Service Authentication itself
+  // checkov:skip=CKV_AZURE_63: checkov reads every Microsoft.Web/sites/config as the 'web' config (SiteConfig properties); this one is authsettingsV2, which has none of them
+  // checkov:skip=CKV_AZURE_65: checkov reads every Microsoft.Web/sites/config as the 'web' config (SiteConfig properties); this one is authsettingsV2, which has none of them
+  // checkov:skip=CKV_AZURE_66: checkov reads every Microsoft.Web/sites/config as the 'web' config (SiteConfig properties); this one is authsettingsV2, which has none of them
+  // checkov:skip=CKV_AZURE_80: checkov reads every Microsoft.Web/sites/config as the 'web' config (SiteConfig properties); this one is authsettingsV2, which has none of them
+  // checkov:skip=CKV_AZURE_88: checkov reads every Microsoft.Web/sites/config as the 'web' config (SiteConfig properties); this one is authsettingsV2, which has none of them
+  // checkov:skip=CKV_AZURE_222: checkov reads every Microsoft.Web/sites/config as the 'web' config (SiteConfig properties); this one is authsettingsV2, which has none of them
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      excludedPaths: [
+        '/api/*'
+      ]
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: entraClientId
+          clientSecretSettingName: entraSecretSettingName
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+      }
+    }
   }
 }
 

@@ -177,6 +177,21 @@ resource apiReadsDeadLetters 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }]
 
+// The dashboard's Farm page reads each chunk queue's active, scheduled and dead-lettered counts
+// through the administration API (GetQueue runtime properties), which needs Manage. Data Owner
+// is the only built-in role with Manage; the page reads each queue by name (it lists nothing), so
+// Owner on each pool queue works, as it does for KEDA's scaler, and the namespace (the other
+// queues, new queues) stays out of reach. Why not Azure Monitor metrics instead: infra/README.md.
+resource apiReadsQueueCounts 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in queueNames: {
+  name: guid(queues[i].id, apiPrincipalId, serviceBusOwner)
+  scope: queues[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusOwner)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
 // job-events: the API publishes job.accepted and job.cancelled, its dead-letter handlers
 // chunk.failed (and the job's end when they settle its last chunk); the job_events Function
 // consumes every event.

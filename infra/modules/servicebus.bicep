@@ -6,7 +6,7 @@ param location string
 param tags object
 param token string
 
-@description('One queue per Blender pool, named <prefix>-<major.minor>.')
+@description('The chunk queues: per Blender pool (and GPU pool), one per priority band, named <prefix>-<major.minor>[-gpu][-high|-low].')
 param queueNames array
 
 @description('The events every part of the farm publishes (job.accepted .. chunk.failed); each event id is its message-id, so duplicate detection keeps one copy of an event sent twice.')

@@ -94,13 +94,14 @@ def properties_of(message: ServiceBusReceivedMessage) -> dict[str, str]:
 
 
 def drain_messages(
-    servicebus: ServiceBusEmulator, job_id: str, *, expected: int
+    servicebus: ServiceBusEmulator, job_id: str, *, expected: int, queue: str | None = None
 ) -> list[ServiceBusReceivedMessage]:
-    """Receive and complete queued messages until ``expected`` of this job's have come."""
+    """Receive and complete queued messages until ``expected`` of this job's have come, from
+    ``queue`` (by default the pool's normal-priority queue)."""
     found: list[ServiceBusReceivedMessage] = []
     with (
         ServiceBusClient.from_connection_string(servicebus.connection_string) as bus,
-        bus.get_queue_receiver(servicebus.queue_name) as receiver,
+        bus.get_queue_receiver(queue or servicebus.queue_name) as receiver,
     ):
         for _ in range(50):
             batch = receiver.receive_messages(max_message_count=100, max_wait_time=1)

@@ -40,7 +40,12 @@ def assert_problem(response: httpx.Response, status: int, field: str | None = No
         ({"scene_sha256": "a" * 64, "frames": 5}, "frames"),
         ({"scene_sha256": "a" * 64, "frames": "1", "step": -1}, "step"),
         ({"scene_sha256": "a" * 64, "frames": "1", "chunk_size": 0}, "chunk_size"),
-        ({"scene_sha256": "a" * 64, "frames": "1", "priority": "high"}, "priority"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "priority": "urgent"}, "priority"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "priority": 12}, "priority"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "priority": True}, "priority"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "priority": "HIGH"}, "priority"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "render": {"device": "TPU"}}, "render.device"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "render": {"device": "gpu"}}, "render.device"),
         ({"scene_sha256": "a" * 64, "frames": "1", "render": {"engine": "EEVEE"}}, "render.engine"),
         ({"scene_sha256": "a" * 64, "frames": "1", "render": {"samples": 0}}, "render.samples"),
         (
@@ -61,6 +66,13 @@ def assert_problem(response: httpx.Response, status: int, field: str | None = No
 )
 def test_each_bad_job_field_is_named(client: TestClient, body: dict[str, Any], field: str) -> None:
     assert_problem(client.post("/api/jobs", json=body, headers=auth()), 422, field)
+
+
+def test_a_gpu_job_on_a_farm_without_gpu_workers_is_refused(client: TestClient) -> None:
+    body = {"scene_sha256": "a" * 64, "frames": "1", "render": {"device": "GPU"}}
+    response = client.post("/api/jobs", json=body, headers=auth())
+    assert_problem(response, 422, "render.device")
+    assert response.json()["type"].endswith("no-gpu-workers")
 
 
 @pytest.mark.parametrize("raw", [b"{", b"[]", b"null", b'"x"', b"\xff\xfe", b""])

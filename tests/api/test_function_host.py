@@ -41,7 +41,9 @@ def by_name(indexed: list[Any], name: str) -> Any:
 
 def test_the_host_indexes_the_api_and_the_queue_consumers(indexed: list[Any]) -> None:
     assert sorted(f.get_function_name() for f in indexed) == [
-        "dead_letters_5_3",
+        "dead_letters_5_3",  # one per priority band's chunk queue
+        "dead_letters_5_3_high",
+        "dead_letters_5_3_low",
         "http_app_func",
         "job_events",
         "webhook_deliveries",
@@ -113,13 +115,15 @@ async def test_a_request_through_the_function_object_reaches_the_api(
         get_settings.cache_clear()
 
 
+@pytest.mark.parametrize("band", ["", "-high", "-low"])
 def test_dead_letter_function_listens_on_the_default_pools_dead_letter_queue(
-    indexed: list[Any],
+    indexed: list[Any], band: str
 ) -> None:
-    bindings = json.loads(by_name(indexed, "dead_letters_5_3").get_function_json())["bindings"]
+    name = "dead_letters_5_3" + band.replace("-", "_")
+    bindings = json.loads(by_name(indexed, name).get_function_json())["bindings"]
     (trigger,) = bindings
     assert trigger["type"] == "serviceBusTrigger"
-    assert trigger["queueName"] == "render-chunks-5.3/$deadletterqueue"
+    assert trigger["queueName"] == f"render-chunks-5.3{band}/$deadletterqueue"
     assert trigger["connection"] == "ServiceBusConnection"
 
 
@@ -128,14 +132,24 @@ def test_one_dead_letter_function_is_indexed_per_blender_pool_of_the_settings() 
         {"RENDERFARM_BLENDER_VERSIONS": "5.3, 4.5", "RENDERFARM_QUEUE_PREFIX": "chunks"}
     )
     assert queues == {
-        "dead_letters_4_5": "chunks-4.5/$deadletterqueue",
-        "dead_letters_5_3": "chunks-5.3/$deadletterqueue",
+        f"dead_letters_{v.replace('.', '_')}{band.replace('-', '_')}": (
+            f"chunks-{v}{band}/$deadletterqueue"
+        )
+        for v in ("4.5", "5.3")
+        for band in ("-high", "", "-low")
     }
+    with_gpu = dead_letter_queues({"RENDERFARM_GPU_WORKERS": "true"})
+    assert with_gpu["dead_letters_5_3_gpu_high"] == "render-chunks-5.3-gpu-high/$deadletterqueue"
+    assert len(with_gpu) == 6
 
 
 def test_a_bad_versions_setting_still_indexes_the_default_pool_rather_than_nothing() -> None:
     # An import-time error in a Functions app unregisters every function, the API's too.
-    assert list(dead_letter_queues({"RENDERFARM_BLENDER_VERSIONS": "five"})) == ["dead_letters_5_3"]
+    assert list(dead_letter_queues({"RENDERFARM_BLENDER_VERSIONS": "five"})) == [
+        "dead_letters_5_3_high",
+        "dead_letters_5_3",
+        "dead_letters_5_3_low",
+    ]
 
 
 class _DeadLetter(func.ServiceBusMessage):

@@ -77,7 +77,10 @@ def test_submit_writes_the_manifest_and_one_message_per_chunk(
     )
     assert manifest["tenant"] == "acme"
     assert manifest["enqueue_state"] == "enqueued"
-    messages = drain_messages(servicebus, job["job_id"], expected=3)
+    # Priority 7 is the high band: its chunks wait in the pool's high queue.
+    messages = drain_messages(
+        servicebus, job["job_id"], expected=3, queue=f"{servicebus.queue_name}-high"
+    )
     assert sorted(str(m.message_id) for m in messages) == [f"{job['job_id']}:{i}" for i in range(3)]
     bodies = sorted(
         (ChunkMessage.from_json(b"".join(m.body)) for m in messages), key=lambda m: m.chunk_index

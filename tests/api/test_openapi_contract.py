@@ -222,6 +222,7 @@ _STATEFUL_PROBLEMS = {
     "scene-not-usable",  # the scene was never uploaded (or its bytes do not match)
     "scene-not-a-blend",  # the uploaded bytes are not a .blend
     "no-blender-pool",  # a pinned Blender this farm does not run
+    "no-gpu-workers",  # render.device GPU on a farm deployed without GPU workers
     "invalid-cursor",  # a cursor this API did not hand out
     "webhook-url-rejected",  # https only, and the host must resolve to public addresses
 }

@@ -30,11 +30,15 @@ def queue(properties: dict[str, Any], name: str = "q") -> QueueConfig:
     return only
 
 
-def test_bundled_config_loads_one_render_chunks_queue_per_blender_pool() -> None:
+def test_bundled_config_loads_one_render_chunks_queue_per_blender_pool_and_band() -> None:
     config = load_config(BUNDLED_CONFIG)
     assert config.namespace == "sbemulatorns"
     names = [q.name for q in config.queues]
-    assert names == ["render-chunks-5.3", "render-chunks-4.5", "job-events", "webhook-deliveries"]
+    assert names == [
+        *("render-chunks-5.3-high", "render-chunks-5.3", "render-chunks-5.3-low"),
+        *("render-chunks-4.5-high", "render-chunks-4.5", "render-chunks-4.5-low"),
+        *("job-events", "webhook-deliveries"),
+    ]
     for chunks in config.queues:
         # A chunk's lock is shorter: a killed worker's chunk waits for it (README, "Lock duration").
         is_chunks = chunks.name.startswith("render-chunks")

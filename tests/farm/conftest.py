@@ -100,6 +100,16 @@ class Farm:
         self.workers.append(process)
         return process
 
+    def wait_until_ready(self, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+        """Until the worker says it waits for messages: its receivers are open (a fixed sleep
+        is not enough on a loaded machine, where its imports alone can take seconds)."""
+        log_path = self.cache_dir.parent / f"worker-{self.workers.index(process) + 1}.log"
+        deadline = time.monotonic() + timeout
+        while b"worker ready" not in (log_path.read_bytes() if log_path.exists() else b""):
+            assert process.poll() is None, f"the worker exited {process.returncode}"
+            assert time.monotonic() < deadline, "the worker never said it was ready"
+            time.sleep(0.1)
+
     def upload_scene(self, path: Path) -> str:
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()

@@ -29,7 +29,8 @@ def frames_done_at_least(count: int) -> Any:
 
 def test_idle_worker_stops_promptly_on_sigterm(farm: Farm) -> None:
     worker = farm.start_worker()
-    time.sleep(3)  # long enough to be connected and waiting for messages
+    farm.wait_until_ready(worker)  # connected and waiting for messages
+    time.sleep(0.5)  # inside a receive
     started = time.monotonic()
     assert stop_process(worker, signal.SIGTERM) == 0
     assert time.monotonic() - started < 5

@@ -289,6 +289,13 @@ def property_findings(doc: Bicep, allowlist: dict[str, Any]) -> list[str]:
         if kind not in allowlist:
             findings.append(f"{name}: {kind} is not in the allowlist (add it from its definition)")
             continue
+        only = allowlist[kind].get("name")  # a type whose properties differ by resource name
+        if only is not None and _body(declared).get("name") != only:
+            findings.append(
+                f"{name}: {kind} is in the allowlist for the name '{only}' only "
+                "(add the other name's properties from its definition)"
+            )
+            continue
         findings += _walk(
             _body(declared), allowlist[kind]["schema"], f"{name} ({kind})", shapes, top=True
         )

@@ -19,7 +19,7 @@ import pytest
 from functions.events import events_queue
 from functions.webhook_trigger import deliveries_queue
 from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import queue_name
+from renderfarm.blender_pools import pool_queues
 from renderfarm.settings import Settings, env_names
 from tests.infra.bicep_files import MAIN_BICEP, module, parse, resource, unwrap, variable
 
@@ -35,6 +35,11 @@ FUNCTION_HOST_SETTINGS = {
     "ServiceBusConnection__clientId",
 }
 
+#: Read by App Service Authentication (Entra ID sign-in, given only with entraSignIn): the app
+#: registration's client secret as a Key Vault reference (authsettingsV2's
+#: clientSecretSettingName).
+AUTH_SETTINGS = {"MICROSOFT_PROVIDER_AUTHENTICATION_SECRET"}
+
 _IDENTITY_NOT_SECRETS = "Azure reaches services by managed identity, never a connection string"
 _KEYS_IN_KEY_VAULT = "API key hashes live in Key Vault (RENDERFARM_KEYVAULT_URL)"
 _CODE_DEFAULT = "the code's default is the production value"
@@ -43,6 +48,8 @@ _API_ONLY = "read by the API only"
 _OWN_QUEUE = "a worker is given its own pool's queue (RENDERFARM_QUEUE_NAME)"
 _WEBHOOKS_ONLY = "the Function App registers webhooks and delivers to them"
 _LOCAL_VAULT_ONLY = "the local farm's Key Vault emulator only; Azure's vault needs no CA bundle"
+_EMULATOR_ONLY = "the Service Bus emulator's counts; Azure's come from the administration API"
+_LOCAL_FARM_ONLY = "the local farm's autoscalers; KEDA scales the replicas in Azure"
 
 API_LEFT_OUT = {
     "RENDERFARM_STORAGE_CONNECTION_STRING": _IDENTITY_NOT_SECRETS,
@@ -55,9 +62,17 @@ API_LEFT_OUT = {
     "RENDERFARM_BLEND_CACHE_MAX_BYTES": _WORKER_ONLY,
     "RENDERFARM_WORKER_MAX_MESSAGES": _WORKER_ONLY,
     "RENDERFARM_QUEUE_NAME": "a worker's own queue; the API sends to every pool's queue",
+    "RENDERFARM_QUEUE_NAMES": _WORKER_ONLY,
+    "RENDERFARM_WORKER_DEVICE": _WORKER_ONLY,
     "RENDERFARM_WEBHOOK_RETRY_BASE_SECONDS": _CODE_DEFAULT,
     "RENDERFARM_KEYVAULT_CA_BUNDLE": _LOCAL_VAULT_ONLY,
     "RENDERFARM_KEYVAULT_CACHE_SECONDS": _CODE_DEFAULT,
+    "RENDERFARM_DASHBOARD_SESSION_SECRET": "kept in Key Vault (dashboard-session-secret)",
+    "RENDERFARM_DASHBOARD_SESSION_MINUTES": _CODE_DEFAULT,
+    "RENDERFARM_SERVICEBUS_MANAGEMENT_URL": _EMULATOR_ONLY,
+    "RENDERFARM_LOCAL_REPLICAS_FILE": _LOCAL_FARM_ONLY,
+    "RENDERFARM_RENDER_THREADS": _WORKER_ONLY,
+    "RENDERFARM_WORKER_START_SECONDS": _CODE_DEFAULT,
 }
 
 WORKER_LEFT_OUT = {
@@ -77,6 +92,15 @@ WORKER_LEFT_OUT = {
     "RENDERFARM_WEBHOOK_RETRY_BASE_SECONDS": _WEBHOOKS_ONLY,
     "RENDERFARM_KEYVAULT_CA_BUNDLE": _LOCAL_VAULT_ONLY,
     "RENDERFARM_KEYVAULT_CACHE_SECONDS": _API_ONLY,
+    "RENDERFARM_QUEUE_NAME": "a worker serves its pool's band queues (RENDERFARM_QUEUE_NAMES)",
+    "RENDERFARM_GPU_WORKERS": _API_ONLY,
+    "RENDERFARM_DASHBOARD_SESSION_SECRET": _API_ONLY,
+    "RENDERFARM_DASHBOARD_SESSION_MINUTES": _API_ONLY,
+    "RENDERFARM_SERVICEBUS_MANAGEMENT_URL": _API_ONLY,
+    "RENDERFARM_LOCAL_REPLICAS_FILE": _API_ONLY,
+    "RENDERFARM_RENDER_THREADS": "0: a replica renders on all of its vCPUs",
+    "RENDERFARM_WORKER_MAX_REPLICAS": _API_ONLY,
+    "RENDERFARM_WORKER_START_SECONDS": _API_ONLY,
 }
 
 #: Without these an app cannot work in Azure even though Settings() would validate.
@@ -91,7 +115,8 @@ API_REQUIRED = {
 WORKER_REQUIRED = {
     "RENDERFARM_STORAGE_ACCOUNT_URL",
     "RENDERFARM_SERVICEBUS_NAMESPACE",
-    "RENDERFARM_QUEUE_NAME",
+    "RENDERFARM_QUEUE_NAMES",
+    "RENDERFARM_WORKER_DEVICE",
     "AZURE_CLIENT_ID",
 }
 
@@ -134,6 +159,10 @@ PLACEHOLDERS = {
     "RENDERFARM_BLENDER_VERSIONS": "5.3,4.5",
     "RENDERFARM_QUEUE_PREFIX": "render-chunks",
     "RENDERFARM_QUEUE_NAME": "render-chunks-5.3",
+    "RENDERFARM_QUEUE_NAMES": "render-chunks-5.3-high,render-chunks-5.3,render-chunks-5.3-low",
+    "RENDERFARM_WORKER_DEVICE": "GPU",
+    "RENDERFARM_GPU_WORKERS": "false",
+    "RENDERFARM_WORKER_MAX_REPLICAS": "10",
 }
 
 
@@ -141,7 +170,18 @@ def test_function_app_gets_its_settings_as_the_union_of_host_and_renderfarm_sett
     doc = module("functionapp")
     union = variable(doc, "allSettings")["function"]
     assert union["type"] == "union"
-    assert set(union["parameters"].values()) == {"hostSettings", "renderfarmSettings"}
+    host, renderfarm, auth = union["parameters"].values()
+    assert (host, renderfarm) == ("hostSettings", "renderfarmSettings")
+    assert auth == {
+        "operator": {
+            "type": "conditional",
+            "operands": {
+                "condition": "entraSignIn",
+                "true_value": "authSettings",
+                "false_value": {},
+            },
+        }
+    }
     assert variable(doc, "appSettingList")["loop_type"]["detail"]["object_name"] == "allSettings"
     site = resource(doc, "site")
     assert site["properties"]["siteConfig"]["appSettings"] == "appSettingList"
@@ -150,6 +190,44 @@ def test_function_app_gets_its_settings_as_the_union_of_host_and_renderfarm_sett
 def test_function_host_settings_are_exactly_the_listed_ones_and_none_is_renderfarms() -> None:
     assert api_host_settings() == FUNCTION_HOST_SETTINGS
     assert api_host_settings().isdisjoint(env_names())
+
+
+def test_entra_sign_in_reads_its_client_secret_through_a_key_vault_reference() -> None:
+    """The template never holds the secret: the setting authsettingsV2 names is a Key Vault
+    reference, resolved as the site's user-assigned identity, to a secret in the farm's vault."""
+    doc = module("functionapp")
+    auth = variable(doc, "authSettings")
+    assert set(auth) == AUTH_SETTINGS == {variable(doc, "entraSecretSettingName")}
+    assert AUTH_SETTINGS.isdisjoint(env_names()) and AUTH_SETTINGS.isdisjoint(
+        FUNCTION_HOST_SETTINGS
+    )
+    (reference,) = auth.values()
+    assert reference == (
+        "@Microsoft.KeyVault(SecretUri=${keyVaultUrl}secrets/${entraClientSecretName}/)"
+    )
+    registration = resource(doc, "authSettingsV2")["properties"]["identityProviders"][
+        "azureActiveDirectory"
+    ]["registration"]
+    assert registration["clientSecretSettingName"] == "entraSecretSettingName"
+    assert "clientSecret" not in registration
+    site = resource(doc, "site")
+    assert site["properties"]["siteConfig"]["keyVaultReferenceIdentity"] == "identityId"
+
+
+def test_entra_sign_in_is_off_by_default_and_leaves_the_api_to_api_keys() -> None:
+    main = parse(MAIN_BICEP)
+    assert main["parameters"]["entraSignIn"]["default"] is False
+    params = main["modules"]["api"]["config"]["params"]
+    for name in ("entraSignIn", "entraClientId", "entraClientSecretName"):
+        assert params[name] == name
+    doc = module("functionapp")
+    assert doc["resources"]["authSettingsV2"]["config"]["condition"] == "entraSignIn"
+    validation = resource(doc, "authSettingsV2")["properties"]["globalValidation"]
+    assert validation == {
+        "requireAuthentication": True,
+        "unauthenticatedClientAction": "RedirectToLoginPage",
+        "excludedPaths": ["/api/*"],
+    }
 
 
 def test_function_app_renderfarm_settings_are_exactly_those_the_code_reads() -> None:
@@ -183,9 +261,17 @@ def test_worker_container_env_is_built_from_the_worker_settings_and_the_pool_que
     assert variable(doc, "workerEnv")["loop_type"]["detail"]["object_name"] == "allWorkerSettings"
     containers = variable(doc, "poolContainers")
     assert containers["loop_type"]["detail"]["array_name"] == "pools"
-    (queue,) = pool_env()
-    assert queue["name"] == "RENDERFARM_QUEUE_NAME"
-    assert queue["value"]["operator"]["operands"] == {"operand_1": "pool", "operand_2": "queueName"}
+    queues, device = pool_env()
+    assert queues["name"] == "RENDERFARM_QUEUE_NAMES"
+    join = queues["value"]["function"]
+    assert join["type"] == "join"
+    assert join["parameters"]["input_array"]["operator"]["operands"] == {
+        "operand_1": "pool",
+        "operand_2": "queueNames",
+    }
+    assert join["parameters"]["delimiter"] == ","
+    assert device["name"] == "RENDERFARM_WORKER_DEVICE"
+    assert device["value"]["operator"]["operands"] == {"operand_1": "pool", "operand_2": "device"}
     for name in ("workerApps", "workerJobs"):
         template = resource(doc, name)["properties"]["template"]
         containers_of_pool = template["containers"]["operator"]
@@ -197,11 +283,18 @@ def test_each_pool_queue_is_named_as_the_code_names_it() -> None:
     main = parse(MAIN_BICEP)
     prefix = variable(main, "queuePrefix")
     assert prefix == Settings.model_fields["queue_prefix"].default
-    pools = unwrap(variable(main, "pools"))
-    assert pools == {"blenderVersion": "version", "queueName": "${queuePrefix}-${version}"}
-    for version in main["parameters"]["blenderVersions"]["default"]:
-        # What the Bicep interpolates is what renderfarm.blender_pools.queue_name returns.
-        assert queue_name(prefix, BlenderVersion.parse(version)) == f"{prefix}-{version}"
+    for name, device, gpu in (("cpuPools", "CPU", False), ("gpuPools", "GPU", True)):
+        pools = unwrap(variable(main, name))
+        assert (pools["blenderVersion"], pools["device"]) == ("version", device)
+        for version in main["parameters"]["blenderVersions"]["default"]:
+            # What the Bicep interpolates is what renderfarm.blender_pools.pool_queues returns.
+            interpolated = [
+                text.replace("${queuePrefix}", prefix).replace("${version}", version)
+                for text in pools["queueNames"]
+            ]
+            assert tuple(interpolated) == pool_queues(
+                prefix, BlenderVersion.parse(version), gpu=gpu
+            )
 
 
 def test_function_app_is_told_the_pools_it_routes_among() -> None:
@@ -249,6 +342,7 @@ def test_given_settings_satisfy_the_settings_validation(
 def test_no_setting_value_carries_a_key() -> None:
     values = [str(v) for v in api_settings().values()]
     values += [str(v) for v in variable(module("functionapp"), "hostSettings").values()]
+    values += [str(v) for v in variable(module("functionapp"), "authSettings").values()]
     values += [str(v) for v in variable(module("containerapps"), "workerSettings").values()]
     for value in values:
         assert "AccountKey" not in value and "SharedAccessKey" not in value

@@ -51,7 +51,15 @@ def test_the_fix_parameters_and_deploy_time_constants_pass() -> None:
 
 def test_the_worker_pools_loop_over_a_parameter_only() -> None:
     main = parse(INFRA / "main.bicep")
-    assert main["variables"]["pools"]["value"]["loop_type"]["detail"]["array_name"] == (
-        "blenderVersions"
-    )
+    for name in ("cpuPools", "gpuPools"):
+        loop = main["variables"][name]["value"]["loop_type"]["detail"]
+        assert loop["array_name"] == "blenderVersions"
+    concat = main["variables"]["pools"]["value"]["function"]
+    assert concat["type"] == "concat"
+    assert concat["parameters"]["arg_1"] == "cpuPools"
+    assert concat["parameters"]["arg_2"]["operator"]["operands"] == {
+        "condition": "deployGpuWorkers",
+        "true_value": "gpuPools",
+        "false_value": [],
+    }
     assert "blenderVersions" in main["parameters"]

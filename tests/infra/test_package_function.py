@@ -87,3 +87,25 @@ def test_repository_funcignore_keeps_the_api_and_drops_the_rest(tmp_path: Path) 
     for folder in (".venv-tools", ".venv-blender-4.5", ".venv-blender-9.9"):
         assert ignored(folder, is_folder=True), f"{folder} would ship in the Function package"
     assert ignored("local.settings.json")
+
+
+def test_the_dashboards_templates_and_static_files_ship(tmp_path: Path) -> None:
+    """The dashboard is served by the Function App: its pages, script and styles go with it."""
+    members = {str(path) for path in packager.packaged_files(REPO_ROOT, _repository_rules())}
+    dashboard = REPO_ROOT / "dashboard"
+    wanted = {
+        str(path.relative_to(REPO_ROOT))
+        for folder in ("templates", "static")
+        for path in (dashboard / folder).iterdir()
+    }
+    assert {"dashboard/templates/job.html", "dashboard/static/dashboard.js"} <= wanted
+    assert wanted <= members, sorted(wanted - members)
+    assert "dashboard/routes.py" in members
+    assert not any(member.startswith("node_modules/") for member in members)
+
+
+def _repository_rules() -> list[object]:
+    rules: list[object] = packager.parse_rules(
+        (REPO_ROOT / ".funcignore").read_text(encoding="utf-8")
+    )
+    return rules

@@ -1,5 +1,6 @@
 """The Service Bus queues in Bicep are the emulator's queues (config.json), with the same
-properties: one chunk queue per Blender pool, for whatever list of Blender versions the farm runs,
+properties: three chunk queues per Blender pool, one per priority band, for whatever list of
+Blender versions the farm runs (and three more per pool for GPU workers when deployGpuWorkers),
 plus the job-events and webhook-deliveries queues."""
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Any
 import isodate
 import pytest
 
+from renderfarm.blend_header import BlenderVersion
+from renderfarm.blender_pools import farm_queues
 from renderfarm.settings import Settings
 from tests.infra.bicep_files import (
     MAIN_BICEP,
@@ -20,6 +23,7 @@ from tests.infra.bicep_files import (
     module,
     parse,
     resource,
+    unwrap,
     variable,
 )
 
@@ -40,9 +44,19 @@ def bicep_versions() -> list[str]:
     return [str(v) for v in versions]
 
 
-def pool_queue_names() -> list[str]:
-    prefix = variable(parse(MAIN_BICEP), "queuePrefix")
-    return [f"{prefix}-{version}" for version in bicep_versions()]
+def pool_queue_names(*, gpu: bool = False) -> list[str]:
+    """The chunk queues main.bicep makes: its pools' band queues, interpolated as Bicep does."""
+    main = parse(MAIN_BICEP)
+    prefix = variable(main, "queuePrefix")
+    names = []
+    for pools in ("cpuPools", "gpuPools") if gpu else ("cpuPools",):
+        templates = unwrap(variable(main, pools))["queueNames"]
+        for version in bicep_versions():
+            names += [
+                t.replace("${queuePrefix}", prefix).replace("${version}", version)
+                for t in templates
+            ]
+    return names
 
 
 #: The queues beside the pool queues: each is named by a main.bicep variable, made by the
@@ -116,7 +130,28 @@ def test_each_message_queue_is_made_from_its_module_parameter() -> None:
 def test_bicep_makes_one_queue_per_pool_from_the_pool_list() -> None:
     main = parse(MAIN_BICEP)
     assert main["modules"]["serviceBus"]["config"]["params"]["queueNames"] == "poolQueueNames"
+    flatten = variable(main, "poolQueueNames")["function"]
+    assert flatten["type"] == "flatten"
+    assert flatten["parameters"] == {"array_to_flattern": "poolQueueLists"}
+    lists = variable(main, "poolQueueLists")
+    assert lists["loop_type"]["detail"] == {"item_name": "pool", "array_name": "pools"}
     assert loop_source(module("servicebus"), "queues") == "queueNames"
+
+
+@pytest.mark.parametrize("gpu", [False, True], ids=["cpu-only", "with-gpu-workers"])
+def test_bicep_queues_are_the_code_s_queues_with_gpu_workers_off_and_on(gpu: bool) -> None:
+    prefix = variable(parse(MAIN_BICEP), "queuePrefix")
+    versions = [BlenderVersion.parse(v) for v in bicep_versions()]
+    assert sorted(pool_queue_names(gpu=gpu)) == sorted(farm_queues(prefix, versions, gpu=gpu))
+    assert len(pool_queue_names(gpu=gpu)) == len(versions) * (6 if gpu else 3)
+
+
+def test_gpu_queues_only_with_the_gpu_option_and_off_by_default() -> None:
+    main = parse(MAIN_BICEP)
+    assert main["parameters"]["deployGpuWorkers"]["default"] is False
+    cpu, gpu = set(pool_queue_names()), set(pool_queue_names(gpu=True)) - set(pool_queue_names())
+    assert cpu and gpu and all("-gpu" in name for name in gpu)
+    assert not any("-gpu" in name for name in emulator_queues()), "the local farm has no GPU"
 
 
 @pytest.mark.parametrize("queue", all_queue_names())

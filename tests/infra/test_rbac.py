@@ -34,6 +34,8 @@ EXPECTED = {
     ("apiPrincipalId", "blobDelegator", "dataAccount"),
     ("apiPrincipalId", "serviceBusSender", "queues[i]"),
     ("apiPrincipalId", "serviceBusReceiver", "queues[i]"),
+    # The dashboard's Farm page: queue counts need Manage (Data Owner), on the pool queues only.
+    ("apiPrincipalId", "serviceBusOwner", "queues[i]"),
     ("apiPrincipalId", "serviceBusSender", "eventsQueue"),
     ("apiPrincipalId", "serviceBusReceiver", "eventsQueue"),
     ("apiPrincipalId", "serviceBusSender", "webhookDeliveriesQueue"),
@@ -145,3 +147,23 @@ def test_the_webhooks_container_scope_is_the_data_accounts() -> None:
     existing = module("rbac")["resources"]["webhooks"]
     assert existing["existing"] is True
     assert existing["config"]["name"] == "${dataAccountName}/default/${webhooksContainer}"
+
+
+def test_no_service_bus_role_is_held_on_the_whole_namespace() -> None:
+    """Manage (Data Owner) is the widest Service Bus right: every holder gets it per queue, never
+    on the namespace, where it would cover every queue, present and future."""
+    for body in assignments().values():
+        principal, role, scope = row(body)
+        if role.startswith("serviceBus"):
+            assert scope != "namespace", (principal, role)
+            assert scope in {"queues[i]", "eventsQueue", "webhookDeliveriesQueue"}, scope
+
+
+def test_the_queues_the_api_manages_are_the_ones_the_farm_page_reads() -> None:
+    """The Farm page reads farm_queues(...): every chunk queue of every pool, the ones the
+    service bus module makes and passes on as queueNames, which the Owner assignment loops over."""
+    doc = module("rbac")
+    owner = doc["resources"]["apiReadsQueueCounts"]["config"]
+    assert owner["loop_type"]["detail"]["array_name"] == "queueNames"
+    params = parse(MAIN_BICEP)["modules"]["rbac"]["config"]["params"]
+    assert params["queueNames"]["operator"]["operands"]["operand_1"] == "serviceBus"

@@ -75,3 +75,17 @@ def test_a_type_or_version_without_an_allowlist_entry_fails() -> None:
         "registry: Microsoft.ContainerRegistry/registries@2025-04-01 is not in the allowlist "
         "(add it from its definition)"
     ]
+
+
+def test_an_entry_for_one_name_of_a_type_checks_that_name_only() -> None:
+    assert fixture("site_config_named_web.bicep") == [
+        "webConfig: Microsoft.Web/sites/config@2024-04-01 is in the allowlist for the name "
+        "'authsettingsV2' only (add the other name's properties from its definition)"
+    ]
+
+
+def test_a_misspelled_auth_setting_is_caught() -> None:
+    assert fixture("site_authsettings_v2_misspelled.bicep") == [
+        "auth (Microsoft.Web/sites/config@2024-04-01).properties.globalValidation: "
+        "'excludePaths' is no property of this type and version"
+    ]

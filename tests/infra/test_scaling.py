@@ -78,6 +78,40 @@ def pool_entry(variable_name: str) -> dict[str, object]:
     }
 
 
+def band_entry(variable_name: str, band: int) -> dict[str, object]:
+    """`variable_name[i][band]`: one band's entry of the pool's own entry."""
+    return {
+        "operator": {
+            "type": "index_accessor",
+            "operands": {"operand_1": pool_entry(variable_name), "operand_2": band},
+        }
+    }
+
+
+BANDS = ("high", "normal", "low")
+
+
+def chooses_by_device(value: Any, *, gpu: str, cpu: str) -> bool:
+    """`pool.device == 'GPU' ? gpu : cpu` (as pycep nests it: the conditional innermost)."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            operator = node.get("operator")
+            if isinstance(operator, dict) and operator.get("type") == "conditional":
+                found.append(operator["operands"])
+            for child in node.values():
+                walk(child)
+
+    walk(value)
+    text = str(value)
+    return (
+        "'device'" in text
+        and "'GPU'" in text
+        and any((o["true_value"], o["false_value"]) == (gpu, cpu) for o in found)
+    )
+
+
 @pytest.mark.parametrize("name", ["workerApps", "workerJobs"])
 def test_there_is_one_worker_per_pool(name: str) -> None:
     doc = module("containerapps")
@@ -90,13 +124,18 @@ def test_there_is_one_worker_per_pool(name: str) -> None:
 def test_container_app_scale_rule_uses_the_parameters_and_the_scaler_identity() -> None:
     doc = module("containerapps")
     scale = resource(doc, "workerApps")["properties"]["template"]["scale"]
-    for field in ("minReplicas", "maxReplicas", "pollingInterval", "cooldownPeriod"):
+    for field in ("minReplicas", "pollingInterval", "cooldownPeriod"):
         assert scale[field] == field
-    (rule,) = scale["rules"]
-    assert rule["custom"]["type"] == "azure-servicebus"
-    assert rule["custom"]["metadata"] == pool_entry("queueDepthMetadata")
-    assert rule["custom"]["identity"] == "scalerIdentityId"
-    assert "auth" not in rule["custom"], "KEDA authenticates by managed identity, not a secret"
+    assert chooses_by_device(scale["maxReplicas"], gpu="gpuMaxReplicas", cpu="maxReplicas")
+    # One rule per priority band's queue: the HPA runs the most replicas any of them asks for.
+    assert len(scale["rules"]) == len(BANDS)
+    for band, rule in enumerate(scale["rules"]):
+        assert rule["name"] == f"queue-depth-${{bandNames[{band}]}}"
+        assert rule["custom"]["type"] == "azure-servicebus"
+        assert rule["custom"]["metadata"] == band_entry("queueDepthMetadata", band)
+        assert rule["custom"]["identity"] == "scalerIdentityId"
+        assert "auth" not in rule["custom"], "KEDA authenticates by managed identity, not a secret"
+    assert variable(doc, "bandNames") == list(BANDS)
 
 
 def test_job_mode_scale_rule_uses_the_same_parameters() -> None:
@@ -104,25 +143,38 @@ def test_job_mode_scale_rule_uses_the_same_parameters() -> None:
     trigger = resource(doc, "workerJobs")["properties"]["configuration"]["eventTriggerConfig"]
     assert trigger["parallelism"] == 1
     assert trigger["scale"]["minExecutions"] == "minReplicas"
-    assert trigger["scale"]["maxExecutions"] == "maxReplicas"
-    assert trigger["scale"]["pollingInterval"] == "pollingInterval"
-    (rule,) = trigger["scale"]["rules"]
-    assert (rule["type"], rule["metadata"], rule["identity"]) == (
-        "azure-servicebus",
-        pool_entry("queueDepthMetadata"),
-        "scalerIdentityId",
+    assert chooses_by_device(
+        trigger["scale"]["maxExecutions"], gpu="gpuMaxReplicas", cpu="maxReplicas"
     )
+    assert trigger["scale"]["pollingInterval"] == "pollingInterval"
+    assert len(trigger["scale"]["rules"]) == len(BANDS)
+    for band, rule in enumerate(trigger["scale"]["rules"]):
+        assert (rule["type"], rule["metadata"], rule["identity"]) == (
+            "azure-servicebus",
+            band_entry("queueDepthMetadata", band),
+            "scalerIdentityId",
+        )
 
 
 def test_queue_depth_metadata_reads_each_pool_queue_and_passes_counts_as_strings() -> None:
-    per_pool = variable(module("containerapps"), "queueDepthMetadata")
+    doc = module("containerapps")
+    per_pool = variable(doc, "queueDepthMetadata")
     assert per_pool["loop_type"]["detail"] == {"item_name": "pool", "array_name": "pools"}
-    metadata = unwrap(per_pool)
+    counts = variable(doc, "depthCounts")
     for field in ("messageCount", "activationMessageCount"):
-        call = metadata[field]["function"]
+        call = counts[field]["function"]
         assert (call["type"], call["parameters"]["value_to_convert"]) == ("string", field)
-    assert metadata["queueName"]["operator"]["operands"] == {
-        "operand_1": "pool",
-        "operand_2": "queueName",
-    }
-    assert metadata["namespace"] == "serviceBusNamespaceName"
+    assert counts["namespace"] == "serviceBusNamespaceName"
+    for band, metadata in enumerate(unwrap(per_pool)):
+        call = metadata["function"]
+        assert (call["type"], call["parameters"]["arg_1"]) == ("union", "depthCounts")
+        queue = call["parameters"]["arg_2"]["queueName"]["operator"]["operands"]
+        assert queue == {
+            "operand_1": "pool",
+            "operand_2": {
+                "operator": {
+                    "type": "index_accessor",
+                    "operands": {"operand_1": "queueNames", "operand_2": band},
+                }
+            },
+        }

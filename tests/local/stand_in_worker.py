@@ -20,7 +20,14 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     hold_s = float(os.environ.get("STAND_IN_HOLD_S", "0.5"))
     connection = os.environ["RENDERFARM_SERVICEBUS_CONNECTION_STRING"]
-    queue = os.environ["RENDERFARM_QUEUE_NAME"]
+    # The local farm names a pool's band queues, highest first; the stand-in serves the normal
+    # band's (the middle one), where jobs of the default priority go.
+    names = os.environ.get("RENDERFARM_QUEUE_NAMES")
+    queue = (
+        names.split(",")[len(names.split(",")) // 2]
+        if names
+        else os.environ["RENDERFARM_QUEUE_NAME"]
+    )
     with (
         ServiceBusClient.from_connection_string(connection) as bus,
         bus.get_queue_receiver(queue) as receiver,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from renderfarm_local.farm_api import FarmClient, JobProgress
+from renderfarm_client.farm_api import FarmClient, JobProgress
 from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm
 from renderfarm_local.pools import local_pools
 from tests.blend_files import blender_python

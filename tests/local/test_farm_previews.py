@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from PIL import Image
 
-from renderfarm_local.farm_api import FarmClient
-from renderfarm_local.farm_previews import PREVIEW_WAIT_S, Previews, fetch_previews
+from renderfarm_client.cli.farm_previews import PREVIEW_WAIT_S, Previews, fetch_previews
+from renderfarm_client.farm_api import FarmClient
+from tests.http_stub import Reply, Seen, http_stub
 
 JOB = "ab" * 16
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -40,9 +40,10 @@ def status(*, previews: dict[str, str] | None, with_field: bool = True) -> dict[
     return body
 
 
+#: Read URLs on the stub farm (STUB becomes its address).
 URLS = {
-    "contact_sheet_url": "https://storage.example/jobs/sheet.png?sig",
-    "video_url": "https://storage.example/jobs/preview.mp4?sig",
+    "contact_sheet_url": "STUB/jobs/sheet.png?sig",
+    "video_url": "STUB/jobs/preview.mp4?sig",
 }
 
 
@@ -52,15 +53,16 @@ class Farm:
     def __init__(self, statuses: list[dict[str, Any]]):
         self.statuses = statuses
         self.reads = 0
+        self.url = ""
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.startswith("/api/jobs/"):
+    def __call__(self, request: Seen) -> Reply:
+        if request.path.startswith("/api/jobs/"):
             body = self.statuses[min(self.reads, len(self.statuses) - 1)]
             self.reads += 1
-            return httpx.Response(200, content=json.dumps(body))
-        if request.url.path.endswith("sheet.png"):
-            return httpx.Response(200, content=SHEET)
-        return httpx.Response(200, content=VIDEO)
+            return Reply(body=json.dumps(body).replace("STUB", self.url).encode())
+        if request.path.endswith("sheet.png"):
+            return Reply(body=SHEET)
+        return Reply(body=VIDEO)
 
 
 def frames(tmp_path: Path) -> list[Path]:
@@ -90,8 +92,8 @@ class Clock:
 
 def run(farm: Farm, tmp_path: Path) -> tuple[Previews, Clock]:
     clock = Clock()
-    transport = httpx.MockTransport(farm)
-    with FarmClient(api_url="https://farm.example", api_key="k", transport=transport) as client:
+    with http_stub(farm) as stub, FarmClient(api_url=stub.url, api_key="k") as client:
+        farm.url = stub.url
         progress = client.status(JOB, with_frames=False)
         farm.reads = 0
         result = fetch_previews(

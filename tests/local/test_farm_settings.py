@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from renderfarm_local.autoscaler import ScalePoll
 from renderfarm_local.live_view import farm_view
 from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm, tunable_settings
 from renderfarm_local.supervisor import ServiceHealth, ServiceState
+from renderfarm_local.worker_pool import PoolCounts
 from tests.local.conftest import TEST_SCALING
 
 
@@ -87,3 +89,30 @@ def test_the_live_view_shows_each_services_restarts_and_last_exit(
     assert "running (pid 42), restarted 2 times, last exit -9" in text
     assert "restarting in 1.5 s, last exit 1" in text
     assert "failed, restarted 6 times, last exit 1" in text
+
+
+def test_the_live_view_shows_every_bands_queue_of_each_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = farm(tmp_path)
+    monkeypatch.setattr(local, "service_health", lambda: [])
+    (pool,) = local.pools
+    queues = local.queues_of(pool)
+    assert queues == (
+        f"render-chunks-{pool.version}-high",
+        f"render-chunks-{pool.version}",
+        f"render-chunks-{pool.version}-low",
+    )
+    poll = ScalePoll(
+        at=0.0,
+        active_messages=4,
+        dead_letters=1,
+        workers=PoolCounts(running=2, started=2, exited_on_their_own=0),
+        by_queue=tuple(zip(queues, (3, 0, 4), strict=True)),
+    )
+    console = Console(width=200, record=True, color_system=None)
+    console.print(farm_view(local, {str(pool.version): poll}, []))
+    text = console.export_text()
+    for queue, active in zip(queues, (3, 0, 4), strict=True):
+        assert f"queue {queue}: {active} active" in text
+    assert "4 active in the deepest queue" in text

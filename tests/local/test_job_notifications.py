@@ -17,7 +17,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from renderfarm_local.farm_api import FarmClient
+from renderfarm_client.farm_api import FarmClient
 from tests.local.conftest import RunningFarm
 from tests.scenes import FRAMES, build_cycles_scene
 

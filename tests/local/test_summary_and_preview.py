@@ -7,9 +7,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from renderfarm_local.farm_api import ChunkProgress
-from renderfarm_local.preview import write_previews
-from renderfarm_local.summary import summarize
+from renderfarm_client.cli.preview import write_previews
+from renderfarm_client.farm_api import ChunkProgress
+from renderfarm_client.summary import summarize
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -22,6 +22,7 @@ def chunk(index: int, start_s: float | None, end_s: float | None) -> ChunkProgre
         frames_done=2,
         attempts=1,
         last_error=None,
+        blender_version=None,
         started_at=None if start_s is None else T0 + timedelta(seconds=start_s),
         finished_at=None if end_s is None else T0 + timedelta(seconds=end_s),
     )

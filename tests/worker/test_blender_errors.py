@@ -147,3 +147,19 @@ def test_an_unwritable_output_path_is_transient_not_poison(
         runner.render_frame(1, tmp_path / "a-file" / "1.png")
     assert isinstance(caught.value, TransientError)
     assert not isinstance(caught.value, PoisonError)
+
+
+def test_a_failed_chunks_log_holds_none_of_an_earlier_jobs_lines(
+    runner: BlenderRunner, cycles_blend: Path, tmp_path: Path
+) -> None:
+    """A replica renders many tenants' jobs: one's error report must not name another's files."""
+    earlier = tmp_path / "other-tenants-secret-shot.blend"
+    earlier.write_bytes(cycles_blend.read_bytes())
+    runner.open_scene(earlier)
+    assert any("other-tenants-secret-shot" in line for line in runner.log_tail())
+    runner.forget_log()  # what the worker does as each chunk begins
+    corrupt = scenes.write_corrupt_blend(tmp_path / "corrupt.blend", with_header=False)
+    with pytest.raises(SceneError) as caught:
+        runner.open_scene(corrupt)
+    assert any("corrupt.blend" in line for line in caught.value.blender_log)
+    assert not any("other-tenants-secret-shot" in line for line in caught.value.blender_log)

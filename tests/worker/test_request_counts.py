@@ -1,5 +1,6 @@
 """What a chunk costs in Blob requests, counted on the wire against Azurite: the same for a job of
-10 frames as for one of 2,000, and a cancel check that never reads the job's manifest.
+10 frames as for one of 2,000, and a cancel check that never reads the job's manifest. Also what a
+replica keeps between chunks: the scene it has open.
 
 The SDK is not mocked: the real client's ``raw_response_hook`` notes each HTTP request that went
 to Azurite (and, for listings, how many blobs the answer named).
@@ -12,7 +13,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -93,12 +94,15 @@ class FakeBlender:
     seconds: float = 0.0
     on_frame: Callable[[int], None] | None = None
     rendered: list[int] = field(default_factory=list)
+    opened: list[Path] = field(default_factory=list)
+    applied: list[RenderSettings] = field(default_factory=list)
+    logs_forgotten: int = 0
 
     def open_scene(self, path: Path) -> None:
-        pass
+        self.opened.append(path)
 
     def apply(self, settings: RenderSettings) -> None:
-        pass
+        self.applied.append(settings)
 
     def render_frame(self, frame: int, out_path: Path) -> Path:
         if self.on_frame is not None:
@@ -111,6 +115,9 @@ class FakeBlender:
     def log_tail(self) -> tuple[str, ...]:
         return ()
 
+    def forget_log(self) -> None:
+        self.logs_forgotten += 1
+
 
 @dataclass(kw_only=True)
 class Rig:
@@ -119,10 +126,22 @@ class Rig:
     jobs: ContainerClient
     cache_dir: Path
 
-    def job(self, frame_count: int) -> JobManifest:
-        """A job whose every frame but chunk 1's is in Blob (written directly, not rendered)."""
+    def job(
+        self,
+        frame_count: int,
+        *,
+        missing: Container[int] = (1,),
+        render: dict[str, object] | None = None,
+    ) -> JobManifest:
+        """A job whose every frame but those of the ``missing`` chunks is in Blob (written
+        directly, not rendered)."""
         spec = JobRequest.model_validate(
-            {"scene_sha256": SCENE_SHA, "frames": f"1-{frame_count}", "chunk_size": CHUNK_SIZE}
+            {
+                "scene_sha256": SCENE_SHA,
+                "frames": f"1-{frame_count}",
+                "chunk_size": CHUNK_SIZE,
+                "render": render or {},
+            }
         ).to_spec()
         manifest = JobManifest.new(
             job_id=uuid.uuid4().hex,
@@ -135,7 +154,9 @@ class Rig:
             blender_pinned=False,
         )
         assert self.storage.jobs.create_manifest(manifest)
-        frames = [f for chunk in manifest.chunks if chunk.index != 1 for f in chunk.frames]
+        frames = [
+            f for chunk in manifest.chunks if chunk.index not in missing for f in chunk.frames
+        ]
 
         def put(frame: int) -> None:
             self.jobs.upload_blob(layout.frame_blob(manifest.job_id, frame, "png"), b"png")
@@ -145,9 +166,8 @@ class Rig:
         self.log.take()
         return manifest
 
-    def render(self, manifest: JobManifest, index: int, blender: FakeBlender) -> Outcome:
-        (message,) = [m for m in manifest.messages() if m.chunk_index == index]
-        renderer = ChunkRenderer(
+    def replica(self, blender: FakeBlender) -> ChunkRenderer:
+        return ChunkRenderer(
             storage=self.storage,
             cache=BlendCache(self.cache_dir, max_bytes=10**9),
             renderer=blender,
@@ -155,7 +175,18 @@ class Rig:
             blender_version="5.3.0",
             stop_requested=threading.Event(),
         )
-        return renderer.render(message, lock_lost=threading.Event())
+
+    def render(
+        self,
+        manifest: JobManifest,
+        index: int,
+        blender: FakeBlender,
+        *,
+        replica: ChunkRenderer | None = None,
+    ) -> Outcome:
+        (message,) = [m for m in manifest.messages() if m.chunk_index == index]
+        replica = replica or self.replica(blender)
+        return replica.render(message, lock_lost=threading.Event())
 
 
 @pytest.fixture
@@ -235,3 +266,34 @@ def test_a_chunk_skips_the_frames_a_crashed_attempt_uploaded_but_never_recorded(
     blender = FakeBlender()
     assert rig.render(manifest, 1, blender).verdict is Verdict.COMPLETE
     assert blender.rendered == [8, 9, 10]
+
+
+def test_a_replica_opens_the_scene_once_for_consecutive_chunks_of_a_job(rig: Rig) -> None:
+    manifest = rig.job(20, missing={0, 1, 2})
+    blender = FakeBlender()
+    replica = rig.replica(blender)
+    for index in (0, 1, 2):
+        assert rig.render(manifest, index, blender, replica=replica).verdict is Verdict.COMPLETE
+    assert (len(blender.opened), len(blender.applied)) == (1, 1)
+    assert blender.logs_forgotten == 3  # each chunk's error report has its own lines only
+    assert blender.rendered == list(range(1, 16))
+    found = rig.storage.jobs.read_chunk_record(manifest.job_id, 2)
+    assert found is not None and found[0].usage.open_s == 0.0
+
+
+def test_other_settings_or_a_failed_chunk_reopen_the_scene(rig: Rig) -> None:
+    plain, fewer_samples = rig.job(10), rig.job(15, missing={1, 2}, render={"samples": 2})
+    blender = FakeBlender()
+    replica = rig.replica(blender)
+    rig.render(plain, 1, blender, replica=replica)
+    rig.render(fewer_samples, 1, blender, replica=replica)  # the same file, other settings
+    assert len(blender.opened) == 2
+
+    def crash(frame: int) -> None:
+        raise RuntimeError(f"Blender crashed on frame {frame}")
+
+    blender.on_frame = crash
+    assert rig.render(fewer_samples, 2, blender, replica=replica).verdict is not Verdict.COMPLETE
+    blender.on_frame = None
+    assert rig.render(fewer_samples, 2, blender, replica=replica).verdict is Verdict.COMPLETE
+    assert len(blender.opened) == 3  # what Blender held after the crash was not reused

@@ -91,6 +91,9 @@ class BrokenBlender:
     def log_tail(self) -> tuple[str, ...]:
         return ("Read blend: /var/cache/renderfarm/scene.blend",)
 
+    def forget_log(self) -> None:
+        pass
+
 
 @dataclass(kw_only=True)
 class FlakyLifecycle:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from renderfarm_local.farm_api import FarmError
+from .farm_api import FarmError
 
 ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "workbench": "BLENDER_WORKBENCH"}
 FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "exr": "OPEN_EXR", "open_exr": "OPEN_EXR"}
@@ -21,7 +21,7 @@ class RenderOptions:
     samples: int | None = None
     resolution: str | None = None
     output_format: str = "png"
-    priority: int | None = None
+    priority: int | str | None = None  # 0..9, or a band: "low", "normal", "high"
     blender: str | None = None  # a pinned major.minor; else the farm picks by the scene
     not_before: str | None = None  # RFC 3339: a deferred render
 

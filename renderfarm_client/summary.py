@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from renderfarm_local.farm_api import ChunkProgress, CostView
+from .farm_api import ChunkProgress, CostView
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,6 @@
 """A contact sheet (PNG) and an animated preview (GIF) of a job's frames, made on this machine.
 
-The fallback for a farm that builds no previews of its own (renderfarm_local.farm_previews takes
+The fallback for a farm that builds no previews of its own (cli.farm_previews takes
 the farm's when it does). The contact sheet is drawn as the farm draws it (renderfarm_media).
 """
 

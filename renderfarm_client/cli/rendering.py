@@ -18,12 +18,12 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from renderfarm_local.farm_api import FarmClient, FarmError, JobProgress, SubmittedJob
-from renderfarm_local.farm_previews import fetch_previews
-from renderfarm_local.job_follower import FrameDownloader, describe_failure, follow_job
-from renderfarm_local.preview import Preview
-from renderfarm_local.render_request import RenderOptions
-from renderfarm_local.summary import RenderSummary, summarize
+from renderfarm_client.cli.farm_previews import fetch_previews
+from renderfarm_client.cli.preview import Preview
+from renderfarm_client.farm_api import FarmClient, FarmError, JobProgress, SubmittedJob
+from renderfarm_client.job_follower import FrameDownloader, describe_failure, follow_job
+from renderfarm_client.render_request import RenderOptions
+from renderfarm_client.summary import RenderSummary, summarize
 
 
 class FrameRateColumn(ProgressColumn):
@@ -59,6 +59,8 @@ def submit_scene(
         + (f", on Blender {job.blender}" if job.blender else "")
         + (f" (scene saved by {job.scene_saved_by})" if job.scene_saved_by else "")
     )
+    if job.chunking_reason:
+        console.print(f"chunks: {job.chunking_reason}", soft_wrap=True)
     return job
 
 

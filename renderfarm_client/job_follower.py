@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from renderfarm_local.farm_api import FarmClient, JobProgress
+from .farm_api import FarmClient, JobProgress
 
 POLL_INTERVAL_S = 1.0
 FRAMES_DIR = "frames"

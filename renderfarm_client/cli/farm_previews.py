@@ -3,7 +3,7 @@
 The farm builds them after the job completes (its events consumer), so they may lag the last
 frame by a few seconds: wait for them at most PREVIEW_WAIT_S after the job finished. A farm whose
 status has no ``previews`` field builds none; then, as after the wait, the frames on disk make
-them here (renderfarm_local.preview).
+them here (renderfarm_client.cli.preview).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from renderfarm_local.farm_api import FarmClient, FarmError, JobProgress, PreviewUrls
-from renderfarm_local.preview import Preview, write_previews
+from renderfarm_client.cli.preview import Preview, write_previews
+from renderfarm_client.farm_api import FarmClient, FarmError, JobProgress, PreviewUrls
 from renderfarm_media.previews import CONTACT_SHEET_NAME, VIDEO_NAME
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,6 @@
+"""The web dashboard at ``/``: server-rendered pages over the same domain services as the API.
+
+- ``routes``: the pages and the fragments they poll; ``session``: signed session cookies and
+  CSRF tokens; ``security``: the response headers (CSP and friends); ``views``: what a page
+  shows of a job, formatted (the status itself comes from renderfarm.status, unchanged).
+"""

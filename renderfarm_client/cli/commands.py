@@ -1,0 +1,191 @@
+"""The ``renderfarm`` command: drive any farm over HTTP (here), or run the whole farm on this
+machine (``local`` and ``keys``, from renderfarm_local).
+
+Every failure a person can act on ends as one line on stderr and a non-zero exit, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from renderfarm_client.cli.farm_previews import fetch_previews
+from renderfarm_client.cli.options import (
+    Target,
+    options_from,
+    render_options,
+    stderr,
+    stdout,
+)
+from renderfarm_client.cli.rendering import report, submit_scene, watch_and_download
+from renderfarm_client.farm_api import DEFAULT_API_URL, FarmError
+from renderfarm_client.job_follower import FrameDownloader, describe_failure
+from renderfarm_local.commands import LOCAL_ERRORS, keys, local, resolve_key
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+#: Failures that end as one line on stderr and exit 1.
+KNOWN_ERRORS: tuple[type[Exception], ...] = (FarmError, *LOCAL_ERRORS)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--api-url",
+    envvar="RENDERFARM_API_URL",
+    default=DEFAULT_API_URL,
+    show_default=True,
+    help="the farm's URL [env RENDERFARM_API_URL]",
+)
+@click.option(
+    "--api-key",
+    envvar="RENDERFARM_API_KEY",
+    default=None,
+    help="[env RENDERFARM_API_KEY; default: the local farm's key]",
+)
+@click.pass_context
+def cli(ctx: click.Context, api_url: str, api_key: str | None) -> None:
+    """Render Blender scenes on a renderfarm, in Azure or on this machine."""
+    ctx.obj = Target(api_url=api_url, api_key=resolve_key(api_url, api_key))
+
+
+@cli.command()
+@render_options
+@click.option(
+    "--blender",
+    "pin_blender",
+    metavar="MAJOR.MINOR",
+    default=None,
+    help="render with this Blender [default: the farm's oldest not older than the scene's]",
+)
+@click.option(
+    "--not-before",
+    metavar="TIME",
+    default=None,
+    help="RFC 3339 time before which nothing renders, e.g. 2026-12-24T22:00:00Z",
+)
+@click.option("--wait", is_flag=True, help="show progress and download frames as they land")
+@click.pass_obj
+def submit(target: Target, /, scene: Path, wait: bool, out: Path | None, **kwargs: Any) -> None:
+    """Upload SCENE if the farm lacks it and render FRAMES of it."""
+    started = time.monotonic()
+    with target.client() as client:
+        job = submit_scene(client, scene, options_from(**kwargs), stderr)
+        if not wait:
+            click.echo(job.job_id)
+            stderr.print(f"follow it with: renderfarm status {job.job_id}")
+            return
+        outcome = watch_and_download(client, job, out or Path("out") / job.job_id, stderr, started)
+    report(outcome, stdout)
+
+
+@cli.command()
+@click.argument("job_id")
+@click.pass_obj
+def status(target: Target, /, job_id: str) -> None:
+    """Show a job's state, frames and chunks."""
+    with target.client() as client:
+        progress = client.status(job_id, with_frames=False)
+    stdout.print(
+        f"job {progress.job_id}: [bold]{progress.state}[/], {progress.frames_done}/"
+        f"{progress.frames_total} frames done, {progress.frames_failed} failed"
+    )
+    table = Table("chunk", "state", "frames", "attempts", "last error")
+    for chunk in progress.chunks:
+        table.add_row(
+            str(chunk.index),
+            chunk.state,
+            f"{chunk.frames_done}/{chunk.frames_total}",
+            str(chunk.attempts),
+            (chunk.last_error or "").strip().splitlines()[-1:][0] if chunk.last_error else "",
+        )
+    stdout.print(table)
+    if progress.state in {"failed", "cancelled"}:
+        stdout.print(describe_failure(progress))
+
+
+@cli.command()
+@click.option(
+    "--state",
+    type=click.Choice(["scheduled", "queued", "rendering", "completed", "failed", "cancelled"]),
+)
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.pass_obj
+def jobs(target: Target, /, state: str | None, limit: int) -> None:
+    """List your jobs, newest first."""
+    with target.client() as client:
+        lines = client.jobs(limit=limit, state=state)
+    table = Table("job", "state", "frames", "failed", "created")
+    for line in lines:
+        table.add_row(
+            line.job_id,
+            line.state,
+            f"{line.frames_done}/{line.frames_total}",
+            str(line.frames_failed),
+            f"{line.created_at:%Y-%m-%d %H:%M:%S}",
+        )
+    stdout.print(table if lines else "no jobs yet")
+
+
+@cli.command()
+@click.argument("job_id")
+@click.pass_obj
+def cancel(target: Target, /, job_id: str) -> None:
+    """Cancel a job; workers stop at their next frame."""
+    with target.client() as client:
+        state = client.cancel(job_id)
+    stdout.print(f"job {job_id}: {state}")
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.pass_obj
+def download(target: Target, /, job_id: str, out: Path | None) -> None:
+    """Download a job's rendered frames (and previews once it is complete)."""
+    out_dir = out or Path("out") / job_id
+    with target.client() as client:
+        progress = client.status(job_id)
+        downloader = FrameDownloader(client, out_dir)
+        fetched = downloader.fetch_new(progress)
+        files = [downloader.files[frame] for frame in sorted(downloader.files)]
+        completed = progress.state == "completed" and bool(files)
+        previews = fetch_previews(client, progress, files, out_dir) if completed else None
+    stdout.print(f"{len(fetched)} frames downloaded, {len(files)} in {downloader.frames_dir}")
+    if previews is not None:
+        if previews.preview is not None:
+            sheet, video = previews.preview.contact_sheet, previews.preview.animation
+            made_by = previews.made_by
+            stdout.print(f"contact sheet {sheet}, preview {video} (by {made_by})", soft_wrap=True)
+    elif not progress.is_over:
+        stdout.print(f"job {job_id} is {progress.state}: run this again for the rest")
+
+
+# This machine's farm and vault: commands of renderfarm_local, under the same command.
+cli.add_command(local)
+cli.add_command(keys)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: run the command, turn known failures into one line and an exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="renderfarm", standalone_mode=False)
+    except KNOWN_ERRORS as error:
+        click.echo(f"error: {error}", err=True)
+        return EXIT_FAILED
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except (KeyboardInterrupt, click.Abort):
+        stderr.print("interrupted")
+        return EXIT_INTERRUPTED
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The job status on the wire, written once: the API answers with these shapes and the client
+reads them back into the same classes.
+
+Why here and why stdlib dataclasses: the client core must run on Blender's bundled Python, so it
+may import neither the domain (``renderfarm/``, which needs pydantic) nor pydantic. The API's
+pydantic models (``functions/schemas.py``) use these dataclasses as field types: pydantic
+validates and serialises a standard dataclass and builds its JSON schema (attribute docstrings
+become field descriptions, ``Literal`` an enum), so the OpenAPI document, the server's answer and
+the client's parsing cannot drift apart. ``CHUNK_STATES`` mirrors the domain's ``ChunkState``;
+a unit test holds them equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Literal, get_args
+
+ChunkStateName = Literal["pending", "rendering", "done", "failed", "cancelled"]
+CHUNK_STATES: tuple[str, ...] = get_args(ChunkStateName)
+
+#: pydantic reads this from a standard dataclass: docstrings under fields describe them.
+_PYDANTIC_CONFIG: dict[str, object] = {"use_attribute_docstrings": True}
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 time from the API, or None."""
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkProgress:
+    """One chunk of a job: ``chunks[]`` in ``GET /api/jobs/{id}``."""
+
+    __pydantic_config__: ClassVar[dict[str, object]] = _PYDANTIC_CONFIG
+
+    index: int
+    state: ChunkStateName
+    frames_total: int
+    frames_done: int
+    attempts: int
+    last_error: str | None
+    blender_version: str | None
+    """full version of the Blender that rendered it (bpy.app.version_string)"""
+    started_at: datetime | None
+    finished_at: datetime | None
+    render_device: str | None = None
+    """what rendered it last: CPU, or a GPU's backend and name (OPTIX:NVIDIA H200)"""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChunkProgress:
+        state = str(data["state"])
+        if state not in CHUNK_STATES:
+            raise ValueError(f"unknown chunk state {state!r}")
+        return cls(
+            index=int(data["index"]),
+            state=state,  # type: ignore[arg-type]  # checked against CHUNK_STATES above
+            frames_total=int(data["frames_total"]),
+            frames_done=int(data["frames_done"]),
+            attempts=int(data["attempts"]),
+            last_error=data.get("last_error"),
+            blender_version=data.get("blender_version"),
+            started_at=parse_time(data.get("started_at")),
+            finished_at=parse_time(data.get("finished_at")),
+            render_device=data.get("render_device"),
+        )

@@ -1,0 +1,65 @@
+"""One chunk shape on the wire: the API serialises what the client parses, and the client core
+stays runnable by Blender's bundled Python (standard library only)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import TypeAdapter
+
+import renderfarm_client
+from functions.schemas import JobStatusPublic, chunk_public
+from renderfarm.chunk_record import ChunkState
+from renderfarm.chunk_usage import ChunkUsage
+from renderfarm.status import ChunkStatus
+from renderfarm_client.wire import CHUNK_STATES, ChunkProgress
+
+CORE = Path(renderfarm_client.__file__).parent
+
+
+def test_the_wire_knows_every_chunk_state_of_the_domain() -> None:
+    assert set(CHUNK_STATES) == {state.value for state in ChunkState}
+
+
+def test_a_chunk_the_api_sends_is_the_chunk_the_client_reads() -> None:
+    domain = ChunkStatus(
+        index=3,
+        state=ChunkState.FAILED,
+        frames_total=4,
+        frames_done=1,
+        attempts=5,
+        last_error="Traceback ... scene.blend: out of memory",
+        blender_version="5.3.0",
+        started_at=datetime(2026, 11, 1, 12, 0, tzinfo=UTC),
+        finished_at=None,
+        usage=ChunkUsage(),
+    )
+    sent = TypeAdapter(ChunkProgress).dump_python(chunk_public(domain), mode="json")
+    assert ChunkProgress.from_json(sent) == chunk_public(domain)
+    assert sent["state"] == "failed" and sent["started_at"].startswith("2026-11-01T12:00:00")
+
+
+def test_the_openapi_chunk_schema_comes_from_the_wire_module() -> None:
+    schema = JobStatusPublic.model_json_schema()
+    chunk = schema["$defs"]["ChunkProgress"]
+    assert chunk["properties"]["state"]["enum"] == list(CHUNK_STATES)
+    assert "Blender" in chunk["properties"]["blender_version"]["description"]
+    assert set(chunk["required"]) >= {"index", "state", "blender_version", "started_at"}
+
+
+def test_the_client_core_imports_only_the_standard_library() -> None:
+    for module in sorted(CORE.glob("*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or top == "__future__", (module.name, name)
