@@ -79,8 +79,9 @@ system-deps:
 
 # `make run` renders the example scene through the local farm and stops it; the frames, a contact
 # sheet and an animated preview land in out/<job>/. Render your own scene with
-# `make run SCENE=path.blend FRAMES=1-100`. Workers are capped at the machine's cores: each one is
-# a whole Blender, and Cycles already uses every core (the Bicep's maxReplicas is for Azure).
+# `make run SCENE=path.blend FRAMES=1-100`. One worker per core, started with the farm, each
+# rendering on its share of the cores (bench/bench_farm.py: two workers 1.02x bare Blender, one
+# worker 1.10x, on 2 cores); the Bicep's maxReplicas is for Azure.
 SCENE ?= examples/example.blend
 FRAMES ?= 1-48
 # Empty: the farm plans chunk sizes from what earlier renders of the scene measured
@@ -113,6 +114,9 @@ bench: deps
 	$(PY) bench/bench_render.py
 	$(PY) -m bench.worker_kill
 	$(PY) -m bench.bench_azurite_durable
+	$(PY) -m bench.bench_farm
+	$(PY) -m bench.bench_azure_model
+	$(PY) -m bench.bench_gpu
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache

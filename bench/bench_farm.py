@@ -39,7 +39,7 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_BLEND = REPO_ROOT / "examples" / "example.blend"
 CHILD = "--render-bare"
-POLL_S = 0.25
+POLL_S = 1.0  # as the CLI's job follower: status polling costs the API CPU beside Blender
 JOB_TIMEOUT_S = 900
 
 
@@ -106,10 +106,14 @@ def local_farm(scratch: Path, workers: int) -> Iterator[Any]:
         FarmPorts,
         LocalFarm,
         with_max_replicas,
+        with_warm_workers,
     )
     from renderfarm_local.scaling_rule import ScalingParameters  # noqa: PLC0415
 
-    scaling = with_max_replicas(ScalingParameters.load(services.SCALING_CONFIG), workers)
+    # As `make run` (renderfarm local run) runs it: its workers start with the farm.
+    scaling = with_warm_workers(
+        with_max_replicas(ScalingParameters.load(services.SCALING_CONFIG), workers)
+    )
     # The farm's API reads its settings from our environment: no 429s for the poller.
     os.environ["RENDERFARM_RATE_LIMIT_PER_MINUTE"] = "100000"
     farm = LocalFarm(layout=FarmLayout(root=scratch), ports=FarmPorts.free(), scaling=scaling)

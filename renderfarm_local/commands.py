@@ -33,6 +33,7 @@ from renderfarm_local.local_farm import (
     FarmPorts,
     LocalFarm,
     with_max_replicas,
+    with_warm_workers,
 )
 from renderfarm_local.pools import DEFAULT_BLENDER, PoolUnavailable, local_pools
 from renderfarm_local.scaling_rule import ScalingConfigError, ScalingParameters
@@ -80,8 +81,11 @@ def _local_farm(
     api_port: int,
     free_ports: bool,
     blender: str,
+    warm: bool = False,
 ) -> LocalFarm:
     scaling = with_max_replicas(ScalingParameters.load(services.SCALING_CONFIG), max_replicas)
+    if warm:
+        scaling = with_warm_workers(scaling)
     ports = FarmPorts.free() if free_ports else FarmPorts.standard()
     return LocalFarm(
         layout=FarmLayout(root=data_dir),
@@ -177,7 +181,8 @@ def local_run(scene: Path, out: Path | None, **kwargs: Any) -> None:
     if not scene.is_file():
         raise FarmError(f"no scene at {scene}")
     farm_keys = ("data_dir", "max_replicas", "worker_command", "api_port", "free_ports", "blender")
-    farm = _local_farm(**{key: kwargs.pop(key) for key in farm_keys})
+    # A job is coming: its workers start with the farm instead of after the job is queued.
+    farm = _local_farm(**{key: kwargs.pop(key) for key in farm_keys}, warm=True)
     options = options_from(**kwargs)
     with running(farm):
         started = time.monotonic()
