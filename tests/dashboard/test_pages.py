@@ -186,6 +186,12 @@ def test_a_tenant_sees_only_its_own_jobs(client: TestClient) -> None:
     assert refused.status_code == 404
 
 
+def test_a_job_page_says_how_its_chunks_were_sized(client: TestClient) -> None:
+    job_id = submit_job(client)
+    sign_in(client)
+    assert "2 frames per chunk, as asked" in client.get(f"/jobs/{job_id}").text
+
+
 def test_an_unknown_job_is_a_404_page_not_a_trace(client: TestClient) -> None:
     sign_in(client)
     for job_id in ("f" * 32, "not-a-job", "F" * 32):
