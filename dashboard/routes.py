@@ -396,6 +396,7 @@ def _job_context(
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
+@router.get("/jobs/{job_id}/live", response_class=HTMLResponse)
 def job_page(
     *,
     request: Request,
@@ -405,6 +406,7 @@ def job_page(
     links: FrameLinksDep,
     logs: ChunkLogsDep,
 ) -> HTMLResponse:
+    """The job's page, or (``/live``) only its live part, which the page's script swaps in."""
     context = _job_context(
         request=request,
         job_id=job_id,
@@ -413,28 +415,8 @@ def job_page(
         links=links,
         logs=logs,
     )
-    return _page(request, "job.html", context)
-
-
-@router.get("/jobs/{job_id}/live", response_class=HTMLResponse)
-def job_live(
-    *,
-    request: Request,
-    job_id: str,
-    signed: SignedDep,
-    job_service: JobServiceDep,
-    links: FrameLinksDep,
-    logs: ChunkLogsDep,
-) -> HTMLResponse:
-    context = _job_context(
-        request=request,
-        job_id=job_id,
-        signed=signed,
-        job_service=job_service,
-        links=links,
-        logs=logs,
-    )
-    return _page(request, "job_live.html", context)
+    live = request.url.path.endswith("/live")
+    return _page(request, "job_live.html" if live else "job.html", context)
 
 
 @router.get("/jobs/{job_id}/cancel", response_class=HTMLResponse)
