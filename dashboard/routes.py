@@ -312,14 +312,17 @@ def _rows(job_service: JobServiceDep, tenant: str, state: JobState | None) -> li
 
 
 @router.get("/", response_class=HTMLResponse)
+@router.get("/jobs/rows", response_class=HTMLResponse)
 def jobs_page(
     request: Request, signed: SignedDep, job_service: JobServiceDep, state: str | None = None
 ) -> HTMLResponse:
+    """The jobs page, or (``/jobs/rows``) only its rows, which the page's script swaps in."""
     chosen = _state_filter(state)
     rows = _rows(job_service, signed.tenant, chosen)
+    rows_only = request.url.path.endswith("/rows")
     return _page(
         request,
-        "jobs.html",
+        "jobs_rows.html" if rows_only else "jobs.html",
         {
             "signed": signed,
             "rows": rows,
@@ -327,23 +330,6 @@ def jobs_page(
             "states": views.STATE_FILTERS,
             "active": any(row.active for row in rows),
             "page": "jobs",
-        },
-    )
-
-
-@router.get("/jobs/rows", response_class=HTMLResponse)
-def jobs_rows(
-    request: Request, signed: SignedDep, job_service: JobServiceDep, state: str | None = None
-) -> HTMLResponse:
-    chosen = _state_filter(state)
-    rows = _rows(job_service, signed.tenant, chosen)
-    return _page(
-        request,
-        "jobs_rows.html",
-        {
-            "rows": rows,
-            "state": chosen.value if chosen else "",
-            "active": any(row.active for row in rows),
         },
     )
 
