@@ -139,11 +139,13 @@ class SizeFigures:
 
 def prepare_job(http: httpx.Client, settings: Settings, scene: str, size: int) -> str:
     """A job of ``size`` frames as workers leave it mid-render: every chunk but the first
-    recorded done with its frames in Blob, the first still rendering (frame 1 missing)."""
+    recorded done with its frames in Blob, the first still rendering (frame 1 missing, the
+    rest recorded as its worker's progress writes leave them)."""
     body = {"scene_sha256": scene, "frames": f"1-{size}", "chunk_size": CHUNK_SIZE}
     job_id = str(http.post("/api/jobs", json=body).json()["job_id"])
     upload_frames(settings, job_id, range(2, size + 1))
     record_done_chunks(settings, job_id, CHUNK_SIZE, size, skip_first=True)
+    record_rendering_chunk(settings, job_id, frames_done=tuple(range(2, CHUNK_SIZE + 1)))
     return job_id
 
 
@@ -170,8 +172,19 @@ def chunk_start(store: BlobJobStore, job_id: str, frames: tuple[int, ...]) -> No
     store.frames_in(job_id, frames)
 
 
-def _rendering(job_id: str) -> ChunkRecord:
-    return ChunkRecord(job_id=job_id, chunk_index=0, state=ChunkState.RENDERING, attempts=1)
+def _rendering(job_id: str, frames_done: tuple[int, ...] = ()) -> ChunkRecord:
+    return ChunkRecord(
+        job_id=job_id,
+        chunk_index=0,
+        state=ChunkState.RENDERING,
+        attempts=1,
+        frames_done=frames_done,
+    )
+
+
+def record_rendering_chunk(settings: Settings, job_id: str, frames_done: tuple[int, ...]) -> None:
+    store = job_store(settings)
+    store.update_chunk_record(job_id, 0, lambda _: _rendering(job_id, frames_done))
 
 
 def job_store(settings: Settings) -> BlobJobStore:

@@ -38,9 +38,7 @@ def azurite(folder: Path, *, durable: bool) -> Iterator[ContainerClient]:
     try:
         while not port_open(port):
             time.sleep(0.05)
-        service = BlobServiceClient.from_connection_string(
-            services.azurite_connection_string(port)
-        )
+        service = BlobServiceClient.from_connection_string(services.azurite_connection_string(port))
         container = service.get_container_client("bench")
         with contextlib.suppress(Exception):
             container.create_container()

@@ -129,6 +129,8 @@ class ChunkRenderer:
     thumbnail: Callable[[Path, Path], Path] | None = None
     stop_requested: threading.Event
     _unrecorded: dict[int, float] = field(default_factory=dict, init=False)
+    #: The chunk's frames already in Blob when it was taken up: the next write records them.
+    _found: frozenset[int] = field(default=frozenset(), init=False)
     _last_progress: float = field(default=0.0, init=False)
     _timer: AttemptTimer = field(default_factory=AttemptTimer, init=False)
     #: Records the job's start and end (None: only chunk records are written, as in tests).
@@ -143,6 +145,7 @@ class ChunkRenderer:
 
     def render(self, message: ChunkMessage, *, lock_lost: threading.Event) -> Outcome:
         self._unrecorded.clear()  # a previous chunk that failed mid-write leaves nothing behind
+        self._found = frozenset()
         # Blender's lines from earlier chunks name other jobs' (maybe other tenants') files.
         self.renderer.forget_log()
         self._timer.restart()  # picked up now: the chunk's worker seconds start
@@ -213,7 +216,7 @@ class ChunkRenderer:
             )
         self._prepare(scene, message.render)
         # This chunk's frames only: requests bounded by the chunk's size, not the job's.
-        present = self.storage.jobs.frames_in(message.job_id, message.frames)
+        present = self._found = self.storage.jobs.frames_in(message.job_id, message.frames)
         todo = [frame for frame in message.frames if frame not in present]
         log.info(
             "rendering chunk",
@@ -317,7 +320,7 @@ class ChunkRenderer:
             )
             written_over[:] = [base]
             # Every write carries the chunk's worker seconds so far (the cost model's input).
-            changed = change(base)
+            changed = chunk_states.found(change(base), self._found)
             if self._device is not None:
                 changed = replace(changed, render_device=self._device)
             return self._timer.stamp(base, _with_frames(changed, frames))

@@ -15,10 +15,17 @@ from enum import StrEnum
 from typing import Any
 
 from renderfarm.chunk_usage import ChunkUsage
+from renderfarm.frames import FrameSpecError, format_frames, parse_frames
 
 #: How much of Blender's output a record keeps.
 LOG_TAIL_MAX_CHARS = 4_000
 LAST_ERROR_MAX_CHARS = 1_000
+#: The longest frame list kept in metadata (Blob allows 8 KiB of it in all). A chunk's frames
+#: are one run, so its frames done are a few runs: only a chunk of scattered frames goes over,
+#: and its frames are then listed instead.
+FRAMES_METADATA_MAX_CHARS = 2_000
+#: The metadata value of a record with no frames done (Blob metadata values are not empty).
+_NO_FRAMES = "none"
 
 
 class ChunkState(StrEnum):
@@ -113,6 +120,9 @@ class ChunkRecord:
         if self.finished_at is not None:
             metadata["finished_at"] = self.finished_at.isoformat()
         metadata.update(self.usage.to_metadata())
+        frames = format_frames(self.frames_done) or _NO_FRAMES
+        if len(frames) <= FRAMES_METADATA_MAX_CHARS:
+            metadata["frames"] = frames
         return metadata
 
 
@@ -129,6 +139,8 @@ class ChunkSummary:
     render_device: str | None = None
     #: The worker that rendered it last (the dashboard's chunk grid shows it).
     worker_id: str | None = None
+    #: The frames its worker has recorded uploading; None when the metadata does not say.
+    frames_done: frozenset[int] | None = None
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str]) -> ChunkSummary | None:
@@ -143,6 +155,7 @@ class ChunkSummary:
                 started_at=_parse_time(metadata.get("started_at")),
                 finished_at=_parse_time(metadata.get("finished_at")),
                 usage=ChunkUsage.from_metadata(metadata),
+                frames_done=_frames_of(metadata.get("frames")),
             )
         except (KeyError, ValueError):
             return None
@@ -158,7 +171,21 @@ class ChunkSummary:
             started_at=record.started_at,
             finished_at=record.finished_at,
             usage=record.usage,
+            frames_done=frozenset(record.frames_done),
         )
+
+
+def _frames_of(text: str | None) -> frozenset[int] | None:
+    """The frames a metadata value names; None when absent or unreadable (then they are
+    listed, as for a record an older worker wrote)."""
+    if text is None:
+        return None
+    if text == _NO_FRAMES:
+        return frozenset()
+    try:
+        return frozenset(parse_frames(text))
+    except FrameSpecError:
+        return None
 
 
 def _ascii(text: str) -> str:

@@ -17,7 +17,7 @@ The worker (containerapp_worker/chunk_renderer.py) and the dead-letter handler
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import replace
 from datetime import datetime
 
@@ -61,6 +61,14 @@ def progress(record: ChunkRecord, frame_seconds: Mapping[int, float], at: dateti
     frames = tuple(sorted({*record.frames_done, *frame_seconds}))
     timings = {**record.frame_seconds, **{f: round(s, 3) for f, s in frame_seconds.items()}}
     return replace(record, frames_done=frames, frame_seconds=timings, updated_at=at)
+
+
+def found(record: ChunkRecord, frames: Set[int]) -> ChunkRecord:
+    """Frames already in Blob when a worker took the chunk up (an earlier attempt uploaded
+    them and stopped before it said so): the record names them, without timings."""
+    if frames <= set(record.frames_done):
+        return record
+    return replace(record, frames_done=tuple(sorted({*record.frames_done, *frames})))
 
 
 def finish(record: ChunkRecord, at: datetime) -> ChunkRecord:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 #: Blender's MAXFRAME; negative frames are not accepted by the farm.
 MAX_FRAME = 1_048_574
@@ -58,22 +59,32 @@ def _parse_item(item: str, *, default_step: int) -> range:
     return range(start, end + 1, item_step)
 
 
-def format_frames(frames: tuple[int, ...]) -> str:
-    """The shortest Blender-syntax text for sorted distinct frames (runs of step 1 only)."""
+def format_frames(frames: Sequence[int]) -> str:
+    """Short Blender-syntax text for sorted distinct frames: runs of one step, ``1-9x2`` where
+    the step is not 1 (three frames or more, so a lone pair stays ``7,9``)."""
     parts: list[str] = []
-    run_start: int | None = None
-    previous = 0
-    for frame in frames:
-        if run_start is None:
-            run_start = frame
-        elif frame != previous + 1:
-            parts.append(_run(run_start, previous))
-            run_start = frame
-        previous = frame
-    if run_start is not None:
-        parts.append(_run(run_start, previous))
+    i = 0
+    while i < len(frames):
+        end = _run_end(frames, i)
+        first, last = frames[i], frames[end]
+        if end == i:
+            parts.append(str(first))
+        elif end == i + 1 and last - first != 1:
+            parts.append(str(first))  # a pair with a gap: the second may start the next run
+            end = i
+        else:
+            step = frames[i + 1] - first
+            parts.append(f"{first}-{last}" if step == 1 else f"{first}-{last}x{step}")
+        i = end + 1
     return ",".join(parts)
 
 
-def _run(start: int, end: int) -> str:
-    return str(start) if start == end else f"{start}-{end}"
+def _run_end(frames: Sequence[int], start: int) -> int:
+    """The index of the last frame in the evenly stepped run that begins at ``start``."""
+    if start + 1 >= len(frames):
+        return start
+    step = frames[start + 1] - frames[start]
+    end = start + 1
+    while end + 1 < len(frames) and frames[end + 1] - frames[end] == step:
+        end += 1
+    return end

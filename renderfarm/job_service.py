@@ -6,7 +6,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +17,7 @@ from renderfarm.blender_pools import NoGpuWorkers, pick_pool
 from renderfarm.chunk_plan import ChunkPlan, FarmCapacity, plan_chunks_for, settings_key
 from renderfarm.chunk_record import ChunkState, ChunkSummary
 from renderfarm.chunk_states import is_settled
+from renderfarm.chunking import Chunk
 from renderfarm.errors import (
     ConcurrentUpdate,
     DependencyUnavailable,
@@ -305,8 +306,8 @@ class JobService:
     def _status_of(
         self, job_id: str, tenant: str, *, list_frames: bool = True
     ) -> tuple[JobManifest, JobStatus] | None:
-        """The job's status; ``list_frames=False`` trusts finished chunk records instead of
-        listing every frame (for job lists: the count then leaves out chunks still rendering)."""
+        """The job's status; ``list_frames=False`` lists no frames at all (for job lists: the
+        count then leaves out the frames of chunks that stopped without saying which)."""
         if not layout.is_job_id(job_id):
             return None  # no listing under a name that is not a job's
         with ThreadPoolExecutor(max_workers=1) as pool:  # two round trips at once, not in turn
@@ -319,15 +320,8 @@ class JobService:
         # A job once complete stays complete (frames are never removed): no need to list them.
         if manifest.outcome == JobOutcome.COMPLETED:
             frames = frozenset(manifest.spec.frames)
-        elif list_frames:
-            frames = self._frames_present(manifest, chunks)
         else:
-            frames = frozenset(
-                frame
-                for chunk in manifest.chunks
-                if (summary := chunks.get(chunk.index)) and summary.state is ChunkState.DONE
-                for frame in chunk.frames
-            )
+            frames = self._frames_present(manifest, chunks, list_unsure=list_frames)
         troubled = [
             index
             for index, summary in sorted(chunks.items())
@@ -343,32 +337,38 @@ class JobService:
         return manifest, status
 
     def _frames_present(
-        self, manifest: JobManifest, chunks: Mapping[int, ChunkSummary]
+        self, manifest: JobManifest, chunks: Mapping[int, ChunkSummary], *, list_unsure: bool
     ) -> frozenset[int]:
-        """Frames in Blob. A chunk the worker recorded DONE has all its frames (it writes DONE
-        only after its last upload), so only the other chunks' frames are listed, by name
-        prefix, unless so many prefixes are needed that one listing of the job is cheaper."""
-        done: set[int] = set()
-        open_ranges: list[tuple[int, int]] = []
-        previous_open = False
+        """Frames in Blob, from the chunk records where they can say, listed where they cannot.
+
+        A chunk recorded done has all its frames: its worker writes done only after its last
+        upload. An unsettled chunk's record names the frames its worker uploaded, written every
+        few seconds (and a worker that takes a chunk up again records the frames it finds), so
+        it is trusted, a few seconds behind. A chunk without a record has none: a worker
+        records the start before its first upload. Only a chunk that failed or was cancelled
+        part-way, or whose record does not name its frames, has its frames listed, by name
+        prefix: they may hold frames an attempt uploaded and then died before recording.
+        """
+        found: set[int] = set()
+        unsure: list[tuple[int, int]] = []
+        previous_unsure = False
         for chunk in manifest.chunks:  # contiguous slices of the job's sorted frames
-            summary = chunks.get(chunk.index)
-            if summary is not None and summary.state is ChunkState.DONE:
-                done.update(chunk.frames)
-                previous_open = False
-            elif previous_open:  # the open chunk before it ends right where this one starts
-                open_ranges[-1] = (open_ranges[-1][0], max(chunk.frames))
+            trusted = _recorded_frames(chunk, chunks.get(chunk.index))
+            if trusted is not None:
+                found.update(trusted)
+            elif previous_unsure:  # the unsure chunk before it ends right where this one starts
+                unsure[-1] = (unsure[-1][0], max(chunk.frames))
             else:
-                open_ranges.append((min(chunk.frames), max(chunk.frames)))
-                previous_open = True
-        if not open_ranges:
-            return frozenset(done)
-        prefixes = _listing_prefixes(open_ranges)
+                unsure.append((min(chunk.frames), max(chunk.frames)))
+            previous_unsure = trusted is None
+        if not unsure or not list_unsure:
+            return frozenset(found)
+        prefixes = _listing_prefixes(unsure)
         if prefixes is None or len(prefixes) > MAX_FRAME_LISTINGS:
-            return self._store.frames_present(manifest.job_id)
+            return frozenset(found) | self._store.frames_present(manifest.job_id)
         job_frames = frozenset(manifest.spec.frames)  # a block may name other chunks' frames too
         listed = self._store.frames_present(manifest.job_id, prefixes)
-        return frozenset(done) | (listed & job_frames)
+        return frozenset(found) | (listed & job_frames)
 
     def list_jobs(
         self, *, tenant: str, size: int, cursor: str | None, state: JobState | None
@@ -435,6 +435,18 @@ class JobService:
                 )
             ]
         )
+
+
+def _recorded_frames(chunk: Chunk, summary: ChunkSummary | None) -> Set[int] | None:
+    """The chunk's frames in Blob as its record tells them; None when the record cannot tell
+    and the frames must be listed."""
+    if summary is None:
+        return frozenset()  # never started: a worker records the start before any upload
+    if summary.state is ChunkState.DONE:
+        return frozenset(chunk.frames)
+    if summary.frames_done is None or is_settled(summary.state):
+        return None
+    return summary.frames_done.intersection(chunk.frames)
 
 
 def _listing_prefixes(ranges: Sequence[tuple[int, int]]) -> list[str] | None:

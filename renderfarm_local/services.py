@@ -34,6 +34,7 @@ QUEUE_PREFIX = "render-chunks"  # one queue per Blender pool: render-chunks-5.3
 #: otherwise take CPU from Cycles while it renders (bench/bench_farm.py: per-frame time).
 SERVICE_NICENESS = 5
 
+
 def azurite_blob_endpoint(port: int) -> str:
     return f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
 

@@ -148,8 +148,6 @@ def list_webhooks(tenant: TenantDep, webhooks: WebhookRegistryDep) -> WebhookLis
         errors={404: "No such webhook for this key's tenant (`webhook-not-found`)", 422: None},
     ),
 )
-def delete_webhook(
-    webhook_id: WebhookId, tenant: TenantDep, webhooks: WebhookRegistryDep
-) -> None:
+def delete_webhook(webhook_id: WebhookId, tenant: TenantDep, webhooks: WebhookRegistryDep) -> None:
     """Remove the webhook and its secret; deliveries already queued for it are dropped."""
     webhooks.remove(tenant, webhook_id)

@@ -30,6 +30,18 @@ def write_record(container: ContainerClient, record: ChunkRecord) -> None:
     update_chunk_record(container, record.job_id, record.chunk_index, lambda _: record)
 
 
+def write_rendering(container: ContainerClient, job_id: str, index: int, frames: range) -> None:
+    """A chunk's record as its worker leaves it after uploading ``frames``."""
+    record = ChunkRecord(
+        job_id=job_id,
+        chunk_index=index,
+        state=ChunkState.RENDERING,
+        attempts=1,
+        frames_done=tuple(frames),
+    )
+    write_record(container, record)
+
+
 def put_frames(container: ContainerClient, job_id: str, frames: range, ext: str = "png") -> None:
     for frame in frames:
         container.upload_blob(layout.frame_blob(job_id, frame, ext), f"frame {frame}".encode())
@@ -145,10 +157,17 @@ def test_status_counts_frames_present_and_reports_chunk_records(
     job_id = submit(client, scene, chunk_size=5).json()["job_id"]
     put_frames(jobs_container, job_id, range(1, 8))
     now = datetime.now(UTC)
+    # Chunk 0 has all its frames and has yet to say it is done: the frames say so.
+    write_rendering(jobs_container, job_id, 0, range(1, 6))
     write_record(
         jobs_container,
         ChunkRecord(
-            job_id=job_id, chunk_index=1, state=ChunkState.RENDERING, attempts=2, started_at=now
+            job_id=job_id,
+            chunk_index=1,
+            state=ChunkState.RENDERING,
+            attempts=2,
+            started_at=now,
+            frames_done=(6, 7),
         ).with_error("GPU fell over"),
     )
     status = client.get(f"/api/jobs/{job_id}", headers=auth(), params={"frames_limit": 3})
@@ -166,8 +185,12 @@ def test_status_counts_frames_present_and_reports_chunk_records(
 def test_a_job_whose_frames_are_all_present_is_completed(
     client: TestClient, scene: str, jobs_container: ContainerClient
 ) -> None:
-    job_id = submit(client, scene, render={"output_format": "OPEN_EXR"}).json()["job_id"]
+    submitted = submit(client, scene, render={"output_format": "OPEN_EXR"}).json()
+    job_id = submitted["job_id"]
     put_frames(jobs_container, job_id, range(1, 11), ext="exr")
+    for start in range(1, 11, submitted["chunk_size"]):  # recorded, not yet settled done
+        chunk = range(start, min(start + submitted["chunk_size"], 11))
+        write_rendering(jobs_container, job_id, (start - 1) // submitted["chunk_size"], chunk)
     body = client.get(f"/api/jobs/{job_id}", headers=auth()).json()
     assert (body["state"], body["frames_done"], body["frame_urls_next_offset"]) == (
         "completed",

@@ -39,6 +39,14 @@ def test_progress_adds_frames_and_their_seconds() -> None:
     assert record.frame_seconds == {6: 2.0, 7: 1.235}
 
 
+def test_frames_found_in_blob_join_the_frames_done_without_timings() -> None:
+    earlier = chunk_states.progress(rendering(), {6: 2.0}, T1)
+    record = chunk_states.found(earlier, frozenset({6, 7, 8}))
+    assert record.frames_done == (6, 7, 8)
+    assert record.frame_seconds == {6: 2.0}
+    assert chunk_states.found(record, frozenset({7})) is record  # nothing new: unchanged
+
+
 def test_finishing_settles_the_chunk_done() -> None:
     done = chunk_states.finish(rendering(), T1)
     assert (done.state, done.finished_at) == (ChunkState.DONE, T1)

@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from renderfarm.frames import MAX_FRAME, FrameSpecError, format_frames, parse_frames
@@ -46,3 +48,16 @@ def test_format_frames_reads_back_as_the_same_frames() -> None:
     frames = (1, 2, 3, 7, 9, 10)
     assert format_frames(frames) == "1-3,7,9-10"
     assert parse_frames(format_frames(frames)) == frames
+
+
+def test_format_frames_writes_an_even_step_as_one_range() -> None:
+    assert format_frames(tuple(range(1, 200, 2))) == "1-199x2"
+    assert format_frames((10, 20, 30, 31, 32)) == "10-30x10,31-32"
+
+
+def test_format_frames_reads_back_for_any_set_of_frames() -> None:
+    chooser = random.Random(12)
+    for _ in range(300):
+        frames = tuple(sorted(chooser.sample(range(0, 60), chooser.randint(0, 40))))
+        text = format_frames(frames)
+        assert (parse_frames(text) if frames else ()) == frames, text

@@ -391,20 +391,52 @@ def test_job_lists_read_chunk_records_instead_of_listing_every_frame() -> None:
     assert states == {ids[0]: (JobState.COMPLETED, 4), ids[1]: (JobState.RENDERING, 2)}
 
 
-def test_status_lists_only_the_frames_of_chunks_not_recorded_done() -> None:
-    store, queue = MemoryStore(), Queue()
-    svc = service(store, queue)
+def _three_chunk_job(store: MemoryStore) -> tuple[JobService, str]:
+    svc = service(store, Queue())
     accepted = svc.submit(
         job("1-300", chunk_size=100), tenant="acme", idempotency_key=None, trace_context={}
     )
-    job_id = accepted.manifest.job_id
+    return svc, accepted.manifest.job_id
+
+
+def test_status_trusts_a_rendering_chunks_record_for_its_frames_and_lists_none() -> None:
+    store = MemoryStore()
+    svc, job_id = _three_chunk_job(store)
     done = ChunkSummary(state=ChunkState.DONE, attempts=1)
-    store.chunks[job_id] = {0: done, 2: done}  # chunk 1 (frames 101-200) is still rendering
-    store.frames[job_id] = set(range(101, 151))  # what workers have uploaded of chunk 1
+    rendering = ChunkSummary(
+        state=ChunkState.RENDERING, attempts=1, frames_done=frozenset(range(101, 151))
+    )
+    store.chunks[job_id] = {0: done, 1: rendering}  # chunk 2 has not started
+    store.frames[job_id] = set(range(1, 161))  # 151-160 uploaded, not yet recorded
+    _, status = svc.status(job_id, tenant="acme")
+    assert status.frames_done == 100 + 50
+    assert status.frames_present[-1] == 150
+    assert store.frame_listings == 0
+
+
+def test_status_lists_the_frames_of_a_chunk_that_failed_part_way() -> None:
+    store = MemoryStore()
+    svc, job_id = _three_chunk_job(store)
+    done = ChunkSummary(state=ChunkState.DONE, attempts=1)
+    # The dead-letter handler settled it: its last attempt's uploads may be unrecorded.
+    failed = ChunkSummary(state=ChunkState.FAILED, attempts=3, frames_done=frozenset({101}))
+    store.chunks[job_id] = {0: done, 1: failed, 2: done}
+    store.frames[job_id] = set(range(1, 151)) | set(range(201, 301))
     _, status = svc.status(job_id, tenant="acme")
     assert status.frames_done == 100 + 50 + 100
     # Two listings, of the blocks 100-199 and 200-299, rather than 19 exact prefixes.
     assert store.listed_prefixes == [("0001", "0002")]
+
+
+def test_status_lists_the_frames_of_a_record_that_does_not_name_them() -> None:
+    store = MemoryStore()
+    svc, job_id = _three_chunk_job(store)
+    older_worker = ChunkSummary(state=ChunkState.RENDERING, attempts=1)  # no frames metadata
+    store.chunks[job_id] = {0: older_worker}
+    store.frames[job_id] = set(range(1, 41))
+    _, status = svc.status(job_id, tenant="acme")
+    assert status.frames_done == 40
+    assert store.listed_prefixes == [("0000", "0001")]
 
 
 def test_a_scene_saved_by_4_5_goes_to_the_4_5_pool_and_one_saved_by_5_3_to_5_3() -> None:
@@ -471,6 +503,13 @@ def test_a_status_read_never_writes_even_when_every_frame_is_in() -> None:
     jobs = service(store, queue)
     job_id = jobs.submit(job("1-2"), tenant="acme", idempotency_key=None, trace_context={})
     store.frames[job_id.manifest.job_id] = {1, 2}
+    # The workers recorded every frame and have yet to record their chunks done.
+    store.chunks[job_id.manifest.job_id] = {
+        chunk.index: ChunkSummary(
+            state=ChunkState.RENDERING, attempts=1, frames_done=frozenset(chunk.frames)
+        )
+        for chunk in job_id.manifest.chunks
+    }
     writes = store.writes
     _, status = jobs.status(job_id.manifest.job_id, tenant="acme")
     assert status.state is JobState.COMPLETED  # read from the frames; recorded by the settler

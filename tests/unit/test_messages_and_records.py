@@ -78,3 +78,37 @@ def test_chunk_metadata_summarises_the_record() -> None:
 def test_foreign_metadata_gives_no_summary() -> None:
     assert ChunkSummary.from_metadata({"state": "exploded"}) is None
     assert ChunkSummary.from_metadata({}) is None
+
+
+def test_chunk_metadata_names_the_frames_done_in_a_few_characters() -> None:
+    record = ChunkRecord(
+        job_id=JOB,
+        chunk_index=0,
+        state=ChunkState.RENDERING,
+        attempts=1,
+        frames_done=(*range(1, 200, 2), 250),
+    )
+    metadata = record.to_metadata()
+    assert metadata["frames"] == "1-199x2,250"
+    assert ChunkSummary.from_metadata(metadata) == ChunkSummary.of(record)
+
+
+def test_chunk_metadata_of_a_record_with_no_frames_done_says_none() -> None:
+    record = ChunkRecord(job_id=JOB, chunk_index=0, state=ChunkState.RENDERING, attempts=1)
+    summary = ChunkSummary.from_metadata(record.to_metadata())
+    assert summary is not None and summary.frames_done == frozenset()
+
+
+def test_chunk_metadata_leaves_out_frames_too_scattered_to_fit() -> None:
+    scattered = tuple(frame for frame in range(0, 6_000) if frame % 3 and frame % 7)
+    record = ChunkRecord(
+        job_id=JOB, chunk_index=0, state=ChunkState.RENDERING, frames_done=scattered
+    )
+    summary = ChunkSummary.from_metadata(record.to_metadata())
+    assert "frames" not in record.to_metadata()
+    assert summary is not None and summary.frames_done is None  # so the API lists them
+
+
+def test_unreadable_frames_metadata_means_the_frames_are_unknown() -> None:
+    summary = ChunkSummary.from_metadata({"state": "rendering", "frames": "1-x"})
+    assert summary is not None and summary.frames_done is None

@@ -28,6 +28,7 @@ from containerapp_worker.chunk_renderer import ChunkRenderer, Lifecycle
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import EXIT_IN_DOUBT, RunEnd, Worker, WorkerOptions
 from functions.app import create_app
+from renderfarm import blob_layout as layout
 from renderfarm.api_keys import hash_key
 from renderfarm.chunk_record import ChunkRecord, ChunkState
 from renderfarm.render_settings import RenderSettings
@@ -269,6 +270,25 @@ def test_unexpected_renderer_exception_abandons_the_message_at_once_and_records_
     assert "000001.png" in error
     assert "/tmp" not in error, "no folder of the worker's is shown to clients"
     assert record.log_tail == "Read blend: scene.blend"
+
+
+def test_a_worker_records_the_frames_an_earlier_attempt_left_in_blob(
+    rig: Rig, cycles_blend: Path
+) -> None:
+    job = rig.submit(cycles_blend, "1-4")
+    # An earlier attempt uploaded frame 2 and died before its record said so.
+    jobs = rig.blob_service.get_container_client(rig.settings.jobs_container)
+    jobs.upload_blob(layout.frame_blob(job, 2, "png"), b"frame 2")
+    blender = BrokenBlender(fails_in="render_frame", error=BLENDER_FAILURES[2][1])
+
+    run_bounded(rig.worker(blender))
+
+    record = rig.record(job)
+    assert record is not None
+    assert (record.state, record.frames_done) == (ChunkState.PENDING, (2,))
+    assert record.frame_seconds == {}, "found, not timed"
+    status = rig.api.get(f"/api/jobs/{job}", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert (status.json()["frames_done"], status.json()["chunks"][0]["frames_done"]) == (1, 1)
 
 
 @pytest.mark.parametrize(
