@@ -83,15 +83,17 @@ system-deps:
 
 # `make run` renders the example scene through the local farm and stops it; the frames, a contact
 # sheet and an animated preview land in out/<job>/. Render your own scene with
-# `make run SCENE=path.blend FRAMES=1-100`. One worker per core, started with the farm, each
-# rendering on its share of the cores (bench/bench_farm.py: two workers 1.02x bare Blender, one
-# worker 1.10x, on 2 cores); the Bicep's maxReplicas is for Azure.
+# `make run SCENE=path.blend FRAMES=1-100`. One worker, started with the farm, rendering on every
+# core: on 2 cores bench/bench_farm.py measured one worker 1.04x bare Blender and two (a core
+# each) 1.27x; on an earlier day two 1.02x and one 1.10x. One loses little where two win, and
+# much less than two where they lose (README, "Speed"). `make run MAX_REPLICAS=2` runs more;
+# the Bicep's maxReplicas is for Azure.
 SCENE ?= examples/example.blend
 FRAMES ?= 1-48
 # Empty: the farm plans chunk sizes from what earlier renders of the scene measured
 # (renderfarm/chunk_plan.py); `make run CHUNK_SIZE=6` fixes one.
 CHUNK_SIZE ?=
-MAX_REPLICAS ?= $(shell nproc 2>/dev/null || echo 2)
+MAX_REPLICAS ?= 1
 RUN_ARGS ?=
 
 run: deps $(call pool_venvs,$(BLENDER))

@@ -4,10 +4,11 @@ Three measurements, one after another on this machine:
 
 - **bare**: one bpy process renders every frame with the worker's own Blender code (scripts off,
   the job's settings applied), timed from its start (``import bpy`` and opening included);
-- **farm, 1 worker** and **farm, N workers** (N: the local farm's default, one per core): a
-  whole local farm (Azurite, the Service Bus emulator, the API, the autoscaler, workers) is
-  started, the scene uploaded, and the job timed from its submission to its last frame in Blob,
-  as ``make run`` does. Chunk sizes are the API's own plan unless ``--chunk-size`` is given.
+- **farm, 1 worker** (``make run``'s default, on every core) and **farm, N workers** (N: one
+  per core, each on its share of the cores): a whole local farm (Azurite, the Service Bus
+  emulator, the API, the autoscaler, workers) is started, the scene uploaded, and the job timed
+  from its submission to its last frame in Blob, as ``make run`` does. Chunk sizes are the
+  API's own plan unless ``--chunk-size`` is given.
 
 Besides wall times it prints Blender's own seconds per frame in each, so the cost of what runs
 beside the render is visible apart from the farm's fixed overhead.
