@@ -9,10 +9,14 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import httpx
-from fastapi.testclient import TestClient
+
+with warnings.catch_warnings():  # the figures only: not Starlette's note on its test client
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 from emulators.servicebus.config import BUNDLED_CONFIG
 from functions.app import create_app

@@ -16,6 +16,7 @@ config; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import statistics
 import subprocess
@@ -169,6 +170,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--blend", type=Path, default=EXAMPLE_BLEND)
     args = parser.parse_args(argv)
+    logging.disable(logging.WARNING)  # the figures only: the kills are meant, not news
     _ensure_example(args.blend)
     with tempfile.TemporaryDirectory(prefix="bench-worker-kill-") as root:
         farm = LocalFarm(
