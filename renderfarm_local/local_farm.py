@@ -335,7 +335,7 @@ class LocalFarm:
                     argv=[sys.executable, "-m", module],
                     env=self.settings_env(),
                     log_path=logs / f"{name}.log",
-                    niceness=services.SERVICE_NICENESS,
+                    niceness=services.service_niceness(),
                 )
             )
         self._reporter = ReplicasReporter(

@@ -33,6 +33,15 @@ QUEUE_PREFIX = "render-chunks"  # one queue per Blender pool: render-chunks-5.3
 #: The farm's own services run this much nicer than the workers: on one machine they would
 #: otherwise take CPU from Cycles while it renders (bench/bench_farm.py: per-frame time).
 SERVICE_NICENESS = 5
+#: Overrides it. The tests set 0: their farms run side by side (pytest-xdist), and one farm's
+#: services must not starve behind another farm's workers.
+SERVICE_NICENESS_ENV = "RENDERFARM_LOCAL_SERVICE_NICENESS"
+
+
+def service_niceness() -> int:
+    """How much nicer than the workers the farm's own services run."""
+    text = os.environ.get(SERVICE_NICENESS_ENV, "")
+    return int(text) if text.strip().isdigit() else SERVICE_NICENESS
 
 
 def azurite_blob_endpoint(port: int) -> str:
@@ -71,7 +80,7 @@ def azurite_spec(*, location: Path, port: int, log_path: Path | None = None) -> 
         "--blobPort",
         str(port),
     ]
-    return ProcessSpec(name="azurite", argv=argv, log_path=log_path, niceness=SERVICE_NICENESS)
+    return ProcessSpec(name="azurite", argv=argv, log_path=log_path, niceness=service_niceness())
 
 
 def servicebus_spec(
@@ -104,7 +113,7 @@ def servicebus_spec(
         cwd=REPO,
         env=python_env({}),
         log_path=log_path,
-        niceness=SERVICE_NICENESS,
+        niceness=service_niceness(),
     )
 
 
@@ -129,7 +138,7 @@ def keyvault_spec(*, port: int, data_dir: Path, log_path: Path | None = None) ->
         cwd=REPO,
         env=python_env({}),
         log_path=log_path,
-        niceness=SERVICE_NICENESS,
+        niceness=service_niceness(),
     )
 
 
@@ -153,7 +162,7 @@ def api_spec(*, port: int, env: Mapping[str, str], log_path: Path | None = None)
         cwd=REPO,
         env=python_env(env),
         log_path=log_path,
-        niceness=SERVICE_NICENESS,
+        niceness=service_niceness(),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +12,11 @@ from fastapi.testclient import TestClient
 from emulators.servicebus.config import BUNDLED_CONFIG
 from functions.app import create_app
 from renderfarm.settings import Settings
+from renderfarm_local.services import SERVICE_NICENESS_ENV
 from tests.services import Azurite, ServiceBusEmulator, run_azurite, run_servicebus
+
+# The test processes' farms run side by side: none's services wait behind another's Blenders.
+os.environ[SERVICE_NICENESS_ENV] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -48,18 +48,19 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    certificate = ensure_certificate(args.data_dir)
-    store = SqliteStore(args.data_dir / "secrets.sqlite3")
-    server = KeyVaultHttpServer(
-        host=args.host, port=args.port, vault=Vault(store), certificate=certificate
-    )
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
 
+    # Before the server binds its port: a supervisor that sees the port open may stop us at once.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    certificate = ensure_certificate(args.data_dir)
+    store = SqliteStore(args.data_dir / "secrets.sqlite3")
+    server = KeyVaultHttpServer(
+        host=args.host, port=args.port, vault=Vault(store), certificate=certificate
+    )
     server.start()
     print(f"certificate: {certificate.cert}", flush=True)
     print(f"Key Vault emulator ready on https://{args.host}:{server.port}", flush=True)

@@ -195,8 +195,9 @@ def list_jobs(
 ) -> JobListPublic:
     """The tenant's jobs, newest first; pass ``next_cursor`` back as ``cursor`` for more.
 
-    Read from chunk records, so ``frames_done`` counts finished chunks only; the job's own
-    status (``GET /api/jobs/{job_id}``) counts every frame present.
+    Read from chunk records alone, so ``frames_done`` leaves out frames only a listing would
+    find (of a chunk that failed or was cancelled part-way); the job's own status
+    (``GET /api/jobs/{job_id}``) counts those too.
     """
     page = job_service.list_jobs(tenant=tenant, size=limit, cursor=cursor, state=state)
     return JobListPublic(
