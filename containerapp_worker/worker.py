@@ -40,6 +40,7 @@ from opentelemetry.context import Context
 
 from containerapp_worker.chunk_renderer import ChunkRenderer, Health, Outcome, Verdict
 from containerapp_worker.errors import StateInDoubt, UnexpectedError
+from containerapp_worker.link_credit import revoke_unused_credit
 from containerapp_worker.lock_renewer import LockRenewer
 from containerapp_worker.telemetry import chunks_settled, idle_seconds, trace_context, tracer
 from renderfarm.messages import ChunkMessage, MessageFormatError
@@ -165,9 +166,9 @@ class Worker:
         self, receivers: list[ServiceBusReceiver]
     ) -> tuple[ServiceBusReceiver, list[ServiceBusReceivedMessage]] | None:
         """The first message of the highest queue that gives one, with its receiver: a short
-        wait on each queue above the lowest, the full wait on the lowest (one message at most:
-        a credit a probe left unused releases whatever arrives after it, unlocked). None when
-        receiving failed."""
+        wait on each queue above the lowest, the full wait on the lowest (one message at most;
+        each empty receive takes its credit back: containerapp_worker/link_credit.py). None
+        when receiving failed."""
         last = len(receivers) - 1
         for position, receiver in enumerate(receivers):
             wait = self._options.receive_wait_s if position == last else self._options.probe_wait_s
@@ -194,6 +195,9 @@ class Worker:
                 self._stop.wait(self._options.receive_wait_s)  # not a busy loop on a refusal
             return None
         self._receive_failures = 0
+        if not messages:
+            # Else this idle band's link would hold a message for us while we render another's.
+            revoke_unused_credit(receiver)
         return messages
 
     def _handle(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:

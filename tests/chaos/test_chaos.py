@@ -36,7 +36,7 @@ def submit(hurt: HurtFarm, frames: int = FRAMES, chunk_size: int = CHUNK_SIZE) -
 
 
 def assert_every_frame_arrived_once(hurt: HurtFarm, progress: JobProgress, frames: int) -> None:
-    assert progress.state == "completed", progress
+    assert progress.state == "completed", (progress.state, progress.error, progress.chunks)
     assert progress.frames_done == frames
     assert progress.frames_failed == 0
     assert all(chunk.state == "done" for chunk in progress.chunks), progress.chunks

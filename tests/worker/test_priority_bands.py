@@ -37,9 +37,10 @@ QUEUES: dict[str, dict[str, Any]] = {
 }
 PER_QUEUE = 3
 #: An idle worker's cycle is two probes (PROBE_WAIT_S on high and normal) and the full wait on
-#: low (receive_wait_s, 2 s): one flow frame per receive, about 3 / 2.4 s = 1.25 frames a second
-#: (measured: 12 flow frames and nothing else in 10 s). Twice that, and some, is the bound.
-IDLE_FRAMES_PER_S = 3.0
+#: low (receive_wait_s, 2 s): two flow frames per receive, one granting a message's credit and
+#: one taking it back when none came (containerapp_worker/link_credit.py), about 6 / 2.4 s = 2.5
+#: frames a second. Twice that is the bound.
+IDLE_FRAMES_PER_S = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,42 @@ def test_a_high_message_sent_to_a_busy_worker_goes_before_the_low_backlog(
     assert chunks.taken == ["low", "high", "low", "low", "low"]
 
 
+def test_a_message_sent_while_a_worker_renders_stays_free_for_another_worker(
+    bus: ServiceBusEmulator,
+) -> None:
+    """A busy worker's idle band receivers hold no credit: the broker does not lock a new high
+    message to a worker that cannot take it until its chunk ends."""
+    busy, release = threading.Event(), threading.Event()
+
+    def hold_the_chunk() -> None:
+        busy.set()
+        release.wait(30)
+
+    chunks = NotingChunks(then=hold_the_chunk)
+    stop = threading.Event()
+    with ServiceBusClient.from_connection_string(bus.connection_string) as client:
+        with client.get_queue_sender(LOW) as sender:
+            sender.send_messages(chunk("low", 0))
+        worker = threading.Thread(
+            target=run_worker, args=(bus, chunks, stop), kwargs={"max_messages": 1}
+        )
+        worker.start()
+        try:
+            assert busy.wait(30), "the worker never took the low chunk"
+            with client.get_queue_sender(HIGH) as sender:
+                sender.send_messages(chunk("high", 0))
+            with client.get_queue_receiver(HIGH) as other_worker:
+                taken = other_worker.receive_messages(max_message_count=1, max_wait_time=5)
+                assert len(taken) == 1, "the high message is locked to the busy worker"
+                assert taken[0].delivery_count == 0
+                other_worker.complete_message(taken[0])
+        finally:
+            release.set()
+            stop.set()
+            worker.join(30)
+    assert chunks.taken == ["low"]
+
+
 def test_an_idle_worker_sends_few_amqp_frames_a_second(
     bus: ServiceBusEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,6 +196,7 @@ def test_an_idle_worker_sends_few_amqp_frames_a_second(
         while flows() < 3:
             assert time.monotonic() < deadline and thread.is_alive(), sent
             time.sleep(0.05)
+        time.sleep(2.5)  # one whole cycle more: the links' own first flows are behind us
         start = time.monotonic()
         time.sleep(idle_s)
     finally:
