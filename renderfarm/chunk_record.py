@@ -26,6 +26,9 @@ LAST_ERROR_MAX_CHARS = 1_000
 FRAMES_METADATA_MAX_CHARS = 2_000
 #: The metadata value of a record with no frames done (Blob metadata values are not empty).
 _NO_FRAMES = "none"
+#: The states whose frames the metadata names: a done chunk has all its frames, and a failed or
+#: cancelled one has its frames listed, so theirs would only lengthen every status listing.
+_OPEN_STATES = frozenset({"pending", "rendering"})
 
 
 class ChunkState(StrEnum):
@@ -121,7 +124,7 @@ class ChunkRecord:
             metadata["finished_at"] = self.finished_at.isoformat()
         metadata.update(self.usage.to_metadata())
         frames = format_frames(self.frames_done) or _NO_FRAMES
-        if len(frames) <= FRAMES_METADATA_MAX_CHARS:
+        if self.state in _OPEN_STATES and len(frames) <= FRAMES_METADATA_MAX_CHARS:
             metadata["frames"] = frames
         return metadata
 
@@ -139,7 +142,8 @@ class ChunkSummary:
     render_device: str | None = None
     #: The worker that rendered it last (the dashboard's chunk grid shows it).
     worker_id: str | None = None
-    #: The frames its worker has recorded uploading; None when the metadata does not say.
+    #: The frames its worker has recorded uploading, while the chunk is open (pending or
+    #: rendering); None when the metadata does not say, as for every settled chunk.
     frames_done: frozenset[int] | None = None
 
     @classmethod
@@ -155,7 +159,11 @@ class ChunkSummary:
                 started_at=_parse_time(metadata.get("started_at")),
                 finished_at=_parse_time(metadata.get("finished_at")),
                 usage=ChunkUsage.from_metadata(metadata),
-                frames_done=_frames_of(metadata.get("frames")),
+                frames_done=(
+                    _frames_of(metadata.get("frames"))
+                    if metadata["state"] in _OPEN_STATES
+                    else None
+                ),
             )
         except (KeyError, ValueError):
             return None
@@ -171,7 +179,7 @@ class ChunkSummary:
             started_at=record.started_at,
             finished_at=record.finished_at,
             usage=record.usage,
-            frames_done=frozenset(record.frames_done),
+            frames_done=(frozenset(record.frames_done) if record.state in _OPEN_STATES else None),
         )
 
 
