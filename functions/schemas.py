@@ -199,6 +199,15 @@ class CostPublic(BaseModel):
     breakdown: CostBreakdownPublic
 
 
+class FileSetPublic(BaseModel):
+    """The project a job renders (null on a one-file scene)."""
+
+    main: str = Field(description="the .blend rendered, by its path in the project")
+    files: int
+    bytes: int
+    sha256: str = Field(description="sha256 of the file set's canonical JSON")
+
+
 class JobStatusPublic(BaseModel):
     job_id: str
     state: JobState
@@ -227,6 +236,14 @@ class JobStatusPublic(BaseModel):
     )
     chunking: ChunkingPublic | None = Field(
         default=None, description="the chunk size and why (null on jobs from before it was)"
+    )
+    files: FileSetPublic | None = Field(
+        default=None, description="the project rendered; null for a one-file scene"
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what the user should know, such as each file rendered without "
+        "(allow_missing), named by its path in the project",
     )
 
 

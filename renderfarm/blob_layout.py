@@ -1,8 +1,9 @@
 """Where everything lives in Blob Storage: the names the API, the worker and the tests share.
 
-Container ``scenes``: ``<tenant>/<sha256>.blend``. A scene is named by its content hash within its
-tenant's folder: a tenant's uploads are deduplicated, but no tenant can learn whether another holds
-the same bytes, nor name another's scene in a job.
+Container ``scenes``: ``<tenant>/<sha256>.blend``, and the files of projects,
+``<tenant>/files/<sha256>`` with ``<tenant>/filesets/<sha256>.json``. A scene is named by its
+content hash within its tenant's folder: a tenant's uploads are deduplicated, but no tenant can
+learn whether another holds the same bytes, nor name another's scene in a job.
 Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``, ``<id>/cancel/<n>`` (empty: the
 cancel signal for a chunk that was rendering), ``<id>/frames/<frame:06d>.<ext>``,
 ``<id>/thumbs/<frame:06d>.jpg``,
@@ -43,6 +44,35 @@ def scene_blob(tenant: str, sha256: str) -> str:
     if not is_sha256(sha256):
         raise ValueError("scene sha256 must be 64 lower-case hex digits")
     return f"{tenant}/{sha256}.blend"
+
+
+def files_prefix(tenant: str) -> str:
+    """``scenes/<tenant>/files/``: every file of the tenant's projects, named by its sha256."""
+    if not is_tenant(tenant):
+        raise ValueError("a tenant is 1-63 lower-case letters, digits or hyphens")
+    return f"{tenant}/files/"
+
+
+def file_blob(tenant: str, sha256: str) -> str:
+    """``scenes/<tenant>/files/<sha256>``: one file of a project, stored once per tenant."""
+    if not is_sha256(sha256):
+        raise ValueError("a file's sha256 must be 64 lower-case hex digits")
+    return f"{files_prefix(tenant)}{sha256}"
+
+
+def file_sets_prefix(tenant: str) -> str:
+    if not is_tenant(tenant):
+        raise ValueError("a tenant is 1-63 lower-case letters, digits or hyphens")
+    return f"{tenant}/filesets/"
+
+
+def file_set_blob(tenant: str, sha256: str) -> str:
+    """``scenes/<tenant>/filesets/<sha256>.json``: a project's paths and hashes
+    (renderfarm.file_set), written by the API when a job names it; the blob's last-modified time
+    is when a job last did, which the clean-up reads."""
+    if not is_sha256(sha256):
+        raise ValueError("a file set's sha256 must be 64 lower-case hex digits")
+    return f"{file_sets_prefix(tenant)}{sha256}.json"
 
 
 def job_prefix(job_id: str) -> str:

@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from renderfarm.file_set import FileSet, FileSetIn, FileSetRef
 from renderfarm.frames import FRAMES_PATTERN, MAX_FRAMES_PER_JOB, FrameSpecError, parse_frames
 from renderfarm.priority import (
     BAND_PRIORITY,
@@ -98,8 +99,24 @@ class JobRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    scene_sha256: str = Field(
-        pattern=r"^[0-9a-f]{64}$", description="sha256 of the uploaded .blend"
+    scene_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of a .blend uploaded with POST /api/scenes: a one-file scene",
+    )
+    files: FileSetIn | None = Field(
+        default=None,
+        description=(
+            "a project: its main .blend and every file it needs, each uploaded with "
+            "POST /api/files/missing (instead of scene_sha256)"
+        ),
+    )
+    allow_missing: bool = Field(
+        default=False,
+        description=(
+            "render even when files the scene uses are missing: the job's status then warns "
+            "of each one; without it such a chunk fails, naming them"
+        ),
     )
     # step comes before frames so that the frames validator sees it.
     step: int = Field(default=1, ge=1, le=100_000, description="step for ranges without 'xS'")
@@ -142,6 +159,16 @@ class JobRequest(BaseModel):
 
     _integers = field_validator("step", "chunk_size", mode="before")(json_integer)
 
+    @model_validator(mode="after")
+    def _one_scene(self) -> Self:
+        if (self.scene_sha256 is None) == (self.files is None):
+            raise ValueError("give either scene_sha256 (one .blend) or files (a project)")
+        if self.files is not None and self.files.missing and not self.allow_missing:
+            raise ValueError(
+                "files.missing names files the scene needs: submit them, or set allow_missing"
+            )
+        return self
+
     @field_validator("priority", mode="before")
     @classmethod
     def _priority_or_band(cls, value: Any) -> Any:
@@ -174,9 +201,17 @@ class JobRequest(BaseModel):
             raise ValueError(str(error)) from error
         return value
 
+    def file_set(self) -> FileSet | None:
+        return self.files.to_domain() if self.files is not None else None
+
     def to_spec(self) -> JobSpec:
+        file_set = self.file_set()
+        scene = file_set.main_entry.sha256 if file_set is not None else self.scene_sha256
+        assert scene is not None, "checked by _one_scene"
         return JobSpec(
-            scene_sha256=self.scene_sha256,
+            scene_sha256=scene,
+            file_set=file_set.ref() if file_set is not None else None,
+            allow_missing=self.allow_missing,
             frames=parse_frames(self.frames, step=self.step),
             render=self.render.to_domain(),
             chunk_size=self.chunk_size,
@@ -199,12 +234,16 @@ class JobRequest(BaseModel):
 class JobSpec:
     """A validated job: which scene, which frames, how to render them."""
 
+    #: The .blend to render: the one-file scene, or a file set's main file.
     scene_sha256: str
     frames: tuple[int, ...]
     render: RenderSettings
     chunk_size: int | None
     priority: int
     not_before: datetime | None = None
+    #: The project the scene is part of (None: a one-file scene from POST /api/scenes).
+    file_set: FileSetRef | None = None
+    allow_missing: bool = False
 
     @property
     def band(self) -> Band:
@@ -223,6 +262,8 @@ class JobSpec:
             "chunk_size": self.chunk_size,
             "priority": self.priority,
             "not_before": self.not_before.isoformat() if self.not_before else None,
+            "file_set": self.file_set.to_dict() if self.file_set else None,
+            "allow_missing": self.allow_missing,
         }
 
     @classmethod
@@ -236,6 +277,8 @@ class JobSpec:
             not_before=datetime.fromisoformat(data["not_before"])
             if data.get("not_before")
             else None,
+            file_set=FileSetRef.from_dict(data["file_set"]) if data.get("file_set") else None,
+            allow_missing=bool(data.get("allow_missing", False)),
         )
 
 

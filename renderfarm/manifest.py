@@ -60,6 +60,10 @@ class JobManifest:
     previews_at: datetime | None = None
     #: How the chunk size was chosen, for the status (None on jobs from before it was said).
     chunking: ChunkPlan | None = None
+    #: What the user should know of a job that renders (files it renders without, under
+    #: allow_missing): set at submit from what the client found missing, and by the first
+    #: worker that finds more.
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def new(
@@ -74,6 +78,7 @@ class JobManifest:
         scene_saved_by: str | None,
         blender_pinned: bool,
         plan: ChunkPlan | None = None,
+        warnings: tuple[str, ...] = (),
     ) -> JobManifest:
         """A manifest whose chunk size is the client's, else ``plan``'s (renderfarm.chunk_plan),
         else one spread over about TARGET_CHUNKS chunks."""
@@ -97,6 +102,7 @@ class JobManifest:
             blender=blender,
             scene_saved_by=scene_saved_by,
             blender_pinned=blender_pinned,
+            warnings=warnings,
         )
 
     @cached_property
@@ -149,6 +155,11 @@ class JobManifest:
             raise ValueError(f"{outcome!r} is not how a job ends")
         return self if self.outcome is not None else replace(self, outcome=outcome, finished_at=at)
 
+    def warned(self, warnings: tuple[str, ...]) -> JobManifest:
+        """With ``warnings`` added to those it has (each said once)."""
+        merged = tuple(dict.fromkeys((*self.warnings, *warnings)))
+        return self if merged == self.warnings else replace(self, warnings=merged)
+
     def with_previews(self, at: datetime) -> JobManifest:
         return self if self.previews_at is not None else replace(self, previews_at=at)
 
@@ -174,6 +185,7 @@ class JobManifest:
                 "finished_at": _iso(self.finished_at),
                 "previews_at": self.previews_at.isoformat() if self.previews_at else None,
                 "chunking": self.chunking.to_dict() if self.chunking else None,
+                "warnings": list(self.warnings),
             },
             separators=(",", ":"),
         )
@@ -205,6 +217,7 @@ class JobManifest:
             finished_at=_time(data.get("finished_at")) or legacy_completed,
             previews_at=_time(data.get("previews_at")),
             chunking=ChunkPlan.from_dict(data["chunking"]) if data.get("chunking") else None,
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
         )
 
 

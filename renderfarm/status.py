@@ -64,6 +64,8 @@ class JobStatus:
     cancelled_at: datetime | None
     error: str | None
     frames_present: tuple[int, ...]
+    #: Files rendered without (allow_missing), and anything else the user should know.
+    warnings: tuple[str, ...] = ()
 
     @property
     def blender_versions(self) -> tuple[str, ...]:
@@ -113,6 +115,7 @@ def job_status(
         cancelled_at=manifest.cancelled_at,
         error=manifest.enqueue_error,
         frames_present=tuple(sorted(job_frames & frames_present)),
+        warnings=manifest.warnings,
     )
 
 

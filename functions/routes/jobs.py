@@ -11,6 +11,7 @@ from functions.deps import FrameLinksDep, JobServiceDep, TenantDep
 from functions.openapi import LOCATION, answers, link
 from functions.problems import Problem
 from functions.schemas import (
+    FileSetPublic,
     FrameUrlPublic,
     JobAcceptedPublic,
     JobListPublic,
@@ -277,7 +278,16 @@ def status_public(
         previews=_previews_public(links, manifest),
         cost=cost_public(job_cost(status)),
         chunking=chunking_public(manifest),
+        files=_files_public(manifest),
+        warnings=list(status.warnings),
     )
+
+
+def _files_public(manifest: JobManifest) -> FileSetPublic | None:
+    ref = manifest.spec.file_set
+    if ref is None:
+        return None
+    return FileSetPublic(main=ref.main, files=ref.files, bytes=ref.bytes, sha256=ref.sha256)
 
 
 def _previews_public(links: FrameLinks, manifest: JobManifest) -> PreviewsPublic | None:
