@@ -19,7 +19,7 @@ from dashboard.security import SecurityHeadersMiddleware
 from functions.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from functions.openapi import install_openapi
 from functions.problems import install_problem_handlers
-from functions.routes import health, jobs, scenes, webhooks
+from functions.routes import files, health, jobs, scenes, webhooks
 from renderfarm.errors import DependencyUnavailable
 from renderfarm.json_logging import configure_json_logging
 from renderfarm.settings import Settings, get_settings
@@ -82,7 +82,7 @@ def create_app(
     )
     app.state.services = lazy
     router = APIRouter(prefix=API_PREFIX)
-    for module in (health, scenes, jobs, webhooks):
+    for module in (health, scenes, files, jobs, webhooks):
         router.include_router(module.router)
     app.include_router(router)
     app.include_router(dashboard.router)

@@ -13,6 +13,7 @@ from functions.problems import Problem
 from renderfarm.api_keys import hash_key
 from renderfarm.job_service import JobService
 from renderfarm.ports import FrameLinks
+from renderfarm_azure.project_store import BlobProjectStore
 from renderfarm_azure.scene_store import BlobSceneStore
 from renderfarm_azure.services import Services
 from renderfarm_azure.webhooks.registry import WebhookRegistry
@@ -41,6 +42,10 @@ def get_scene_store(services: ServicesDep) -> BlobSceneStore:
     return services.scenes
 
 
+def get_project_store(services: ServicesDep) -> BlobProjectStore:
+    return services.projects
+
+
 def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
     return services.webhooks
 
@@ -48,6 +53,7 @@ def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
 JobServiceDep = Annotated[JobService, Depends(get_job_service)]
 FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
 SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
+ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]
 WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]
 
 

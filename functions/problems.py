@@ -23,9 +23,11 @@ from renderfarm.errors import (
     InvalidCursor,
     InvalidSchedule,
     JobNotFound,
+    ProjectFileNotUsable,
     QueuedFramesCapExceeded,
     SceneNotUsable,
 )
+from renderfarm.file_set import FileSetError
 from renderfarm.webhook_urls import WebhookUrlRejected
 from renderfarm.webhooks import TooManyWebhooks, WebhookNotFound
 
@@ -117,7 +119,7 @@ def validation_problem(error: RequestValidationError) -> Problem:
     )
 
 
-def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911 (one line per error kind)
+def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911, PLR0912 (one per error kind)
     if isinstance(error, JobNotFound):
         return Problem(404, "job-not-found", "No such job")
     if isinstance(error, IdempotencyKeyReused):
@@ -136,6 +138,8 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911 (one line per 
             str(error),
             extra={"errors": [{"field": "scene_sha256", "in": "body", "detail": str(error)}]},
         )
+    if isinstance(error, FileSetError | ProjectFileNotUsable):
+        return _project_problem(error)
     if isinstance(error, BlendHeaderError):
         detail = f"the scene is not a .blend Blender can read: {error}"
         return Problem(
@@ -212,6 +216,25 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911 (one line per 
             headers={"Retry-After": str(error.retry_after)},
         )
     raise TypeError(f"not a domain error: {error!r}")
+
+
+def _project_problem(error: FileSetError | ProjectFileNotUsable) -> Problem:
+    """A project the farm refuses, naming the file by the user's own path for it."""
+    slug, title = (
+        ("project-file-not-usable", "Project file not usable")
+        if isinstance(error, ProjectFileNotUsable)
+        else ("project-refused", "Project refused")
+    )
+    return Problem(
+        422,
+        slug,
+        title,
+        str(error),
+        extra={
+            "path": error.path,
+            "errors": [{"field": "files", "in": "body", "detail": str(error)}],
+        },
+    )
 
 
 def webhook_problem(error: Exception) -> Problem:
@@ -309,6 +332,8 @@ def install_problem_handlers(
         JobNotFound,
         IdempotencyKeyReused,
         SceneNotUsable,
+        FileSetError,
+        ProjectFileNotUsable,
         BlendHeaderError,
         NoBlenderPool,
         NoGpuWorkers,

@@ -6,12 +6,14 @@ from dataclasses import fields
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from renderfarm.blend_header import HeaderProblem
 from renderfarm.chunk_plan import PlanSource
 from renderfarm.cost import CostEstimate
+from renderfarm.file_set import MAX_FILE_BYTES, MAX_HASHES_PER_CALL, SHA256_PATTERN
+from renderfarm.job_spec import json_integer
 from renderfarm.manifest import EnqueueState, JobManifest
 from renderfarm.priority import Band
 from renderfarm.render_settings import Device
@@ -106,6 +108,38 @@ class SceneTicketPublic(BaseModel):
     upload_method: str | None = None
     upload_headers: dict[str, str] | None = None
     expires_at: datetime | None = None
+
+
+class FileWanted(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha256: str = Field(pattern=SHA256_PATTERN, description="sha256 of the file, lower-case")
+    size: int = Field(ge=0, le=MAX_FILE_BYTES, description="its size in bytes")
+
+    _integers = field_validator("size", mode="before")(json_integer)
+
+
+class FilesMissingIn(BaseModel):
+    """The body of ``POST /api/files/missing``: files a project needs, by hash and size."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    files: list[FileWanted] = Field(min_length=1, max_length=MAX_HASHES_PER_CALL)
+
+
+class FileUploadPublic(BaseModel):
+    sha256: str
+    upload_url: str
+
+
+class FilesMissingPublic(BaseModel):
+    """Which of the files the farm lacks, each with a short-lived URL to PUT it to."""
+
+    missing: list[FileUploadPublic]
+    present: int = Field(description="how many of the files asked about the farm has already")
+    upload_method: str = "PUT"
+    upload_headers: dict[str, str] = Field(default_factory=lambda: {"x-ms-blob-type": "BlockBlob"})
+    expires_at: datetime | None = Field(description="when the upload URLs stop working")
 
 
 class BlenderPublic(BaseModel):

@@ -53,3 +53,12 @@ class InvalidCursor(ValueError):
 
 class InvalidSchedule(ValueError):
     """A ``not_before`` in the past or too far ahead."""
+
+
+class ProjectFileNotUsable(ValueError):
+    """A file of the job's project is not on the farm, not whole, or not what its hash says;
+    ``path`` is its path in the project, the user's own name for it."""
+
+    def __init__(self, message: str, *, path: str):
+        super().__init__(message)
+        self.path = path

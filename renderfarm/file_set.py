@@ -28,8 +28,11 @@ OUTSIDE_ROOT = "_outside"
 MAX_PATH_BYTES = 1024
 #: Longest single path component (most file systems allow 255 bytes).
 MAX_NAME_BYTES = 255
-#: Entries per ``files/missing`` call: a bounded request, a bounded number of URLs to sign.
-MAX_HASHES_PER_CALL = 1000
+#: Files a job may render without (allow_missing): past this, the project is not what was meant.
+MAX_MISSING = 1000
+#: Entries per ``files/missing`` call: a bounded request (about 45 KB), a bounded number of URLs
+#: to sign.
+MAX_HASHES_PER_CALL = 500
 #: Defaults of the farm's limits on one file set (Settings.max_project_files / _bytes).
 DEFAULT_MAX_FILES = 20_000
 DEFAULT_MAX_BYTES = 50 * 1024**3
@@ -92,6 +95,7 @@ class FileEntryIn(BaseModel):
     @field_validator("size", mode="before")
     @classmethod
     def _integer(cls, value: Any) -> Any:
+        """5 or 5.0, but not true or "5" (which pydantic would read as 1 and 5)."""
         if isinstance(value, bool | str):
             raise ValueError("Input should be a valid integer")
         return value
@@ -111,7 +115,7 @@ class FileSetIn(BaseModel):
     files: tuple[FileEntryIn, ...] = Field(min_length=1, description="every file the scene needs")
     missing: tuple[str, ...] = Field(
         default=(),
-        max_length=DEFAULT_MAX_FILES,
+        max_length=MAX_MISSING,
         description=(
             "project paths the scene uses that were not on the artist's machine; allowed only "
             "with allow_missing, and shown as the job's warnings"

@@ -28,6 +28,7 @@ from renderfarm.errors import (
     QueuedFramesCapExceeded,
 )
 from renderfarm.events import EventType, JobEvent
+from renderfarm.file_set import missing_warnings
 from renderfarm.idempotency import job_id_for
 from renderfarm.job_end import JobOutcome
 from renderfarm.job_spec import JobRequest, JobSpec
@@ -41,6 +42,7 @@ from renderfarm.ports import (
     SceneTimingsStore,
     Versioned,
 )
+from renderfarm.project_checks import ProjectChecks
 from renderfarm.status import JobState, JobStatus, job_status
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ class JobService:
         gpu_workers: bool = False,
         timings: SceneTimingsStore | None = None,
         capacity: FarmCapacity = DEFAULT_CAPACITY,
+        projects: ProjectChecks | None = None,
     ):
         self._store = store
         self._scenes = scenes
@@ -102,6 +105,7 @@ class JobService:
         self._gpu_workers = gpu_workers
         self._timings = timings
         self._capacity = capacity
+        self._projects = projects or ProjectChecks(store=None)
         # tenant -> (when counted, frames waiting then + frames accepted here since)
         self._waiting: dict[str, tuple[float, int]] = {}
         self._waiting_lock = threading.Lock()
@@ -124,10 +128,15 @@ class JobService:
         if spec.gpu and not self._gpu_workers:
             raise NoGpuWorkers()
         self._check_schedule(spec.not_before)
-        self._scenes.verify(spec.scene_sha256, tenant=tenant)
-        scene_version = saved_by(self._scenes.head(spec.scene_sha256, tenant=tenant))
+        file_set = request.file_set()
+        if file_set is None:
+            self._scenes.verify(spec.scene_sha256, tenant=tenant)
+            scene_version = newest = saved_by(self._scenes.head(spec.scene_sha256, tenant=tenant))
+        else:
+            scene_version, newest = self._projects.check(file_set, tenant=tenant)
         pinned = BlenderVersion.parse(request.blender) if request.blender else None
-        pool = pick_pool(saved_by=scene_version, pinned=pinned, supported=self._blenders)
+        # A library saved by a newer Blender than the main file needs that Blender too.
+        pool = pick_pool(saved_by=newest, pinned=pinned, supported=self._blenders)
         self._check_queued_frames_cap(tenant, asked=len(spec.frames))
         manifest = JobManifest.new(
             job_id=job_id,
@@ -139,7 +148,10 @@ class JobService:
             scene_saved_by=str(scene_version),
             blender_pinned=pinned is not None,
             plan=None if spec.chunk_size else self._plan(spec, tenant),
+            warnings=missing_warnings(file_set.missing) if file_set is not None else (),
         )
+        if file_set is not None:  # before the manifest: a worker reads it to lay out the project
+            self._projects.save(file_set, tenant=tenant)
         etag = self._store.create_manifest(manifest)
         if etag is None:
             existing = self._store.read_manifest(job_id)  # a concurrent retry won the race

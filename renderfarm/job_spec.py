@@ -99,11 +99,6 @@ class JobRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    scene_sha256: str | None = Field(
-        default=None,
-        pattern=r"^[0-9a-f]{64}$",
-        description="sha256 of a .blend uploaded with POST /api/scenes: a one-file scene",
-    )
     files: FileSetIn | None = Field(
         default=None,
         description=(
@@ -117,6 +112,13 @@ class JobRequest(BaseModel):
             "render even when files the scene uses are missing: the job's status then warns "
             "of each one; without it such a chunk fails, naming them"
         ),
+    )
+    # After files, so that its validator sees them.
+    scene_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        validate_default=True,
+        description="sha256 of a .blend uploaded with POST /api/scenes: a one-file scene",
     )
     # step comes before frames so that the frames validator sees it.
     step: int = Field(default=1, ge=1, le=100_000, description="step for ranges without 'xS'")
@@ -159,10 +161,17 @@ class JobRequest(BaseModel):
 
     _integers = field_validator("step", "chunk_size", mode="before")(json_integer)
 
-    @model_validator(mode="after")
-    def _one_scene(self) -> Self:
-        if (self.scene_sha256 is None) == (self.files is None):
+    @field_validator("scene_sha256")
+    @classmethod
+    def _one_scene(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "files" not in info.data:
+            return value  # files itself is invalid and already reported
+        if (value is None) == (info.data["files"] is None):
             raise ValueError("give either scene_sha256 (one .blend) or files (a project)")
+        return value
+
+    @model_validator(mode="after")
+    def _missing_allowed(self) -> Self:
         if self.files is not None and self.files.missing and not self.allow_missing:
             raise ValueError(
                 "files.missing names files the scene needs: submit them, or set allow_missing"

@@ -11,6 +11,7 @@ from typing import Protocol
 from renderfarm.chunk_plan import SceneTimings
 from renderfarm.chunk_record import ChunkSummary
 from renderfarm.events import JobEvent
+from renderfarm.file_set import FileSet
 from renderfarm.manifest import JobManifest
 from renderfarm.messages import ChunkMessage
 
@@ -94,6 +95,29 @@ class SceneStore(Protocol):
     def head(self, sha256: str, *, tenant: str) -> bytes:
         """The first ``blend_header.HEAD_BYTES`` bytes of the tenant's scene (fewer if the file
         is shorter)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlendCheck:
+    """A stored .blend after its check: its first bytes (HEAD_BYTES, for the header), or what
+    is wrong with it."""
+
+    head: bytes = b""
+    problem: str | None = None
+
+
+class ProjectStore(Protocol):
+    """A tenant's project files, stored once each under their sha256."""
+
+    def stored_sizes(self, hashes: Sequence[str], *, tenant: str) -> Mapping[str, int | None]:
+        """Each file's stored size; None for one not stored."""
+        ...
+
+    def verify_blends(self, hashes: Sequence[str], *, tenant: str) -> Mapping[str, BlendCheck]:
+        """Hash each stored .blend and check it is whole (a file that fails is deleted)."""
+        ...
+
+    def save_file_set(self, file_set: FileSet, *, tenant: str) -> None: ...
 
 
 class ChunkQueue(Protocol):

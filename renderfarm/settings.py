@@ -83,7 +83,13 @@ class Settings(BaseSettings):
     # Limits.
     rate_limit_per_minute: int = Field(default=120, ge=1)
     max_queued_frames_per_tenant: int = Field(default=100_000, ge=1)
-    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    # 8 MiB: a job naming a project of 20,000 files is about 3 MiB of JSON.
+    max_request_bytes: int = Field(default=8 * 1024**2, ge=1024)
+    # A project's files (renderfarm.file_set): how many, and how many bytes, one job may name.
+    max_project_files: int = Field(default=20_000, ge=1)
+    max_project_bytes: int = Field(default=50 * 1024**3, ge=1)
+    # Project files no job has named for this many days are deleted (renderfarm.file_gc).
+    project_files_keep_days: int = Field(default=30, ge=1)
 
     # Worker.
     blend_cache_dir: str = Field(

@@ -3,24 +3,21 @@ verification. Every read and write names the tenant, so one never sees another's
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobClient, BlobSasPermissions, ContainerClient
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobSasPermissions, ContainerClient
 
 from renderfarm import blob_layout as layout
 from renderfarm.blend_header import HEAD_BYTES
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.errors import SceneNotUsable
+from renderfarm_azure import content_check
 from renderfarm_azure.guard import guarded
 from renderfarm_azure.sas import SasSigner
 
 UPLOAD_URL_LIFETIME = timedelta(minutes=30)
-_VERIFIED = "sha256_verified"
-_READ_CHUNK = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,49 +62,14 @@ class BlobSceneStore:
             raise SceneNotUsable(f"no scene uploaded with sha256 {sha256}") from None
 
     def verify(self, sha256: str, *, tenant: str) -> None:
-        """Hash the stored bytes once; a mismatch deletes the blob so it can be uploaded again.
-
-        The verdict is kept in the blob's metadata, which any re-upload (Put Blob) clears.
-        """
+        """Hash the stored bytes once and check the .blend is whole; a file that fails is
+        deleted so it can be uploaded again (renderfarm_azure.content_check)."""
         blob = self._container.get_blob_client(layout.scene_blob(tenant, sha256))
         try:
-            properties = guarded(self._breaker, blob.get_blob_properties)
-        except ResourceNotFoundError:
+            content_check.verify(blob, sha256, blend=True, breaker=self._breaker)
+        except content_check.Missing:
             raise SceneNotUsable(f"no scene uploaded with sha256 {sha256}") from None
-        if (properties.metadata or {}).get(_VERIFIED) == "true":
-            return
-        try:
-            self._hash_and_mark(blob, sha256, properties.etag)
-        except ResourceModifiedError:
-            # Another request verifying the same bytes may have marked them first (a re-upload
-            # would have cleared the mark): only a change of the bytes themselves is a failure.
-            if not self._marked_verified(blob):
-                raise SceneNotUsable("the scene changed while being verified: try again") from None
-
-    def _hash_and_mark(self, blob: BlobClient, sha256: str, etag: str) -> None:
-        """Hash the bytes as they were at ``etag``; mark them verified, or delete them."""
-        digest = hashlib.sha256()
-        unchanged = MatchConditions.IfNotModified
-        download = guarded(
-            self._breaker, lambda: blob.download_blob(etag=etag, match_condition=unchanged)
-        )
-        for part in download.chunks():
-            digest.update(part)
-        if digest.hexdigest() != sha256:
-            guarded(self._breaker, lambda: blob.delete_blob(etag=etag, match_condition=unchanged))
-            raise SceneNotUsable(
-                "the uploaded scene's bytes do not hash to its sha256: upload again"
-            )
-        guarded(
-            self._breaker,
-            lambda: blob.set_blob_metadata(
-                {_VERIFIED: "true"}, etag=etag, match_condition=unchanged
-            ),
-        )
-
-    def _marked_verified(self, blob: BlobClient) -> bool:
-        try:
-            properties = guarded(self._breaker, blob.get_blob_properties)
-        except ResourceNotFoundError:
-            return False
-        return (properties.metadata or {}).get(_VERIFIED) == "true"
+        except content_check.Unusable as error:
+            raise SceneNotUsable(f"the uploaded scene is not usable: {error}") from None
+        except content_check.ChangedMeanwhile:
+            raise SceneNotUsable("the scene changed while being verified: try again") from None

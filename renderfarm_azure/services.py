@@ -14,6 +14,7 @@ from renderfarm.api_keys import KeyRing
 from renderfarm.chunk_plan import FarmCapacity
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.job_service import JobService
+from renderfarm.project_checks import ProjectChecks
 from renderfarm.rate_limit import RateLimiter
 from renderfarm.settings import Settings
 from renderfarm_azure import clients
@@ -23,6 +24,7 @@ from renderfarm_azure.guard import breaker, guarded
 from renderfarm_azure.job_store import BlobJobStore
 from renderfarm_azure.key_source import KeySource, KeyVaultKeySource, StaticKeySource
 from renderfarm_azure.keyvault import settings_secret_client
+from renderfarm_azure.project_store import BlobProjectStore
 from renderfarm_azure.queue_counts import AdminQueueMonitor, EmulatorQueueMonitor, queue_monitor
 from renderfarm_azure.sas import FRAME_URL_LIFETIME, SasFrameLinks, SasSigner
 from renderfarm_azure.scene_store import BlobSceneStore
@@ -42,6 +44,7 @@ class Services:
     servicebus: ServiceBusClient
     jobs: BlobJobStore
     scenes: BlobSceneStore
+    projects: BlobProjectStore
     signer: SasSigner
     frame_links: SasFrameLinks
     queue_monitor: AdminQueueMonitor | EmulatorQueueMonitor
@@ -69,6 +72,11 @@ class Services:
             signer=signer,
             breaker=blob_breaker,
         )
+        projects = BlobProjectStore(
+            container=blob_service.get_container_client(settings.scenes_container),
+            signer=signer,
+            breaker=blob_breaker,
+        )
         blenders = settings.blender_pools()
         senders = QueueSenders(client=bus, breaker=bus_breaker)
         queue = ServiceBusChunkQueue(
@@ -84,6 +92,7 @@ class Services:
             servicebus=bus,
             jobs=jobs,
             scenes=scenes,
+            projects=projects,
             signer=signer,
             frame_links=SasFrameLinks(
                 signer=signer, container=settings.jobs_container, lifetime=FRAME_URL_LIFETIME
@@ -103,6 +112,11 @@ class Services:
                 capacity=FarmCapacity(
                     replicas=settings.worker_max_replicas,
                     replica_start_s=settings.worker_start_seconds,
+                ),
+                projects=ProjectChecks(
+                    store=projects,
+                    max_files=settings.max_project_files,
+                    max_bytes=settings.max_project_bytes,
                 ),
             ),
             senders=senders,

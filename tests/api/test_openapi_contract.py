@@ -66,7 +66,7 @@ from renderfarm.errors import (
 )
 from renderfarm.frames import FrameSpecError, parse_frames
 from renderfarm.idempotency import KEY_PATTERN
-from renderfarm.settings import ENV_PREFIX
+from renderfarm.settings import ENV_PREFIX, Settings
 from renderfarm.webhook_urls import WebhookUrlRejected
 from renderfarm.webhooks import TooManyWebhooks, WebhookNotFound
 from renderfarm_azure.services import Services
@@ -225,6 +225,8 @@ _STATEFUL_PROBLEMS = {
     "no-gpu-workers",  # render.device GPU on a farm deployed without GPU workers
     "invalid-cursor",  # a cursor this API did not hand out
     "webhook-url-rejected",  # https only, and the host must resolve to public addresses
+    "project-file-not-usable",  # a project's file was never uploaded, or is not whole
+    "project-refused",  # a project past the farm's limits (settings, not the schema)
 }
 #: Rules on one field that JSON Schema cannot state, by the field and what the API says.
 _UNSTATABLE_RULES = {
@@ -233,6 +235,17 @@ _UNSTATABLE_RULES = {
     "render": ("samples do not apply to the Workbench engine",),  # one field depends on another
     "render.camera": ("bytes in UTF-8",),  # the limit is in bytes, maxLength counts characters
     "render.scene": ("bytes in UTF-8",),
+    # One of two fields; paths unique, case-insensitively; the main file among the files.
+    "scene_sha256": ("give either scene_sha256",),
+    "body": ("submit them, or set allow_missing",),
+    "files": (
+        "is listed twice",
+        "differ only by case",
+        "is not among the files",
+        "is not a .blend",
+        "is both a file and missing",
+        "the path",
+    ),
 }
 
 
@@ -425,7 +438,8 @@ def test_every_problem_the_api_builds_fits_the_documented_schema(problem: Proble
 
 def test_a_body_over_the_limit_gets_a_documented_problem() -> None:
     with TestClient(create_app(services=_no_services)) as client:
-        response = client.post("/api/jobs", content=b"x" * (2 << 20))
+        too_large = Settings.model_fields["max_request_bytes"].default + 1
+        response = client.post("/api/jobs", content=b"x" * too_large)
     assert response.status_code == 413
     _assert_documented(response.json(), 413)
 
