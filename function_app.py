@@ -8,6 +8,8 @@
   delivery per subscribed webhook (functions/events.py).
 - ``webhook_deliveries``: one signed POST per message of the webhook deliveries queue, retried
   through scheduled messages (functions/webhook_trigger.py).
+- ``project_files_gc``: daily, deletes project files no job has named for 30 days
+  (functions/gc_trigger.py).
 """
 
 import os
@@ -18,6 +20,9 @@ from functions.app import create_app
 from functions.dead_letter_trigger import CONNECTION, dead_letter_queues, handle_dead_letter
 from functions.events import FUNCTION_NAME as EVENTS_FUNCTION
 from functions.events import events_queue, handle_event_message
+from functions.gc_trigger import FUNCTION_NAME as GC_FUNCTION
+from functions.gc_trigger import SCHEDULE as GC_SCHEDULE
+from functions.gc_trigger import collect_project_files
 from functions.webhook_trigger import FUNCTION_NAME, deliveries_queue, handle_delivery
 
 app = func.AsgiFunctionApp(app=create_app(), http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -48,3 +53,9 @@ def webhook_deliveries(message: func.ServiceBusMessage) -> None:
 )
 def job_events(message: func.ServiceBusMessage) -> None:
     handle_event_message(message)
+
+
+@app.function_name(GC_FUNCTION)
+@app.timer_trigger(arg_name="timer", schedule=GC_SCHEDULE, run_on_startup=False)
+def project_files_gc(timer: func.TimerRequest) -> None:
+    collect_project_files()

@@ -38,6 +38,7 @@ from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.settings import Settings
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_azure.job_store import BlobJobStore
+from tests.scenes import whole_blend
 from tests.services import free_port, run_azurite, run_servicebus
 
 KEY = "rf_bench-key"
@@ -46,7 +47,7 @@ FRAMES = 10_000
 SIZES = (1_000, 10_000)
 #: The same chunks in both (the plan's size for 10,000 frames): only the job's size differs.
 CHUNK_SIZE = 100
-SCENE = b"BLENDER17-01v0503" + b"bench-scene"  # a 5.3 header: the API reads it
+SCENE = whole_blend(b"BLENDER17-01v0503", b"bench-scene")  # a 5.3 header: the API reads it
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from renderfarm import blob_layout as layout
-from renderfarm.blend_header import BlenderVersion, saved_by
+from renderfarm.blend_header import BlenderVersion, BlendHeaderError, saved_by
 from renderfarm.blender_pools import NoGpuWorkers, pick_pool
 from renderfarm.chunk_plan import ChunkPlan, FarmCapacity, plan_chunks_for, settings_key
 from renderfarm.chunk_record import ChunkState, ChunkSummary
@@ -130,8 +130,7 @@ class JobService:
         self._check_schedule(spec.not_before)
         file_set = request.file_set()
         if file_set is None:
-            self._scenes.verify(spec.scene_sha256, tenant=tenant)
-            scene_version = newest = saved_by(self._scenes.head(spec.scene_sha256, tenant=tenant))
+            scene_version = newest = self._check_scene(spec.scene_sha256, tenant=tenant)
         else:
             scene_version, newest = self._projects.check(file_set, tenant=tenant)
         pinned = BlenderVersion.parse(request.blender) if request.blender else None
@@ -162,6 +161,18 @@ class JobService:
         self._add_waiting(tenant, len(spec.frames))
         written = Versioned(manifest=manifest, etag=etag)  # no need to download it again
         return Submitted(manifest=self._enqueue(written, trace_context), replayed=False)
+
+    def _check_scene(self, sha256: str, *, tenant: str) -> BlenderVersion:
+        """The Blender that saved a one-file scene, once its bytes hash to its name and it is
+        whole. Bytes that hash wrong are refused (and removed) as such; else a bad header is
+        what says most precisely what is wrong with a file that is no .blend."""
+        try:
+            version = saved_by(self._scenes.head(sha256, tenant=tenant))
+        except BlendHeaderError:
+            self._scenes.verify(sha256, tenant=tenant, whole_blend=False)
+            raise
+        self._scenes.verify(sha256, tenant=tenant)
+        return version
 
     def _replay(
         self, existing: Versioned, request: JobRequest, trace_context: Mapping[str, str]

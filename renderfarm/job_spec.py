@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -106,7 +107,7 @@ class JobRequest(BaseModel):
             "POST /api/files/missing (instead of scene_sha256)"
         ),
     )
-    allow_missing: bool = Field(
+    allow_missing: StrictBool = Field(
         default=False,
         description=(
             "render even when files the scene uses are missing: the job's status then warns "

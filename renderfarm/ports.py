@@ -88,9 +88,10 @@ class JobStore(Protocol):
 
 
 class SceneStore(Protocol):
-    def verify(self, sha256: str, *, tenant: str) -> None:
-        """Raise SceneNotUsable unless ``scenes/<tenant>/<sha256>.blend`` exists and hashes to its
-        name; another tenant's copy of the same bytes counts as missing."""
+    def verify(self, sha256: str, *, tenant: str, whole_blend: bool = True) -> None:
+        """Raise SceneNotUsable unless ``scenes/<tenant>/<sha256>.blend`` exists, hashes to its
+        name and (``whole_blend``) is a whole .blend; another tenant's copy of the same bytes
+        counts as missing."""
 
     def head(self, sha256: str, *, tenant: str) -> bytes:
         """The first ``blend_header.HEAD_BYTES`` bytes of the tenant's scene (fewer if the file

@@ -61,12 +61,12 @@ class BlobSceneStore:
         except ResourceNotFoundError:
             raise SceneNotUsable(f"no scene uploaded with sha256 {sha256}") from None
 
-    def verify(self, sha256: str, *, tenant: str) -> None:
-        """Hash the stored bytes once and check the .blend is whole; a file that fails is
-        deleted so it can be uploaded again (renderfarm_azure.content_check)."""
+    def verify(self, sha256: str, *, tenant: str, whole_blend: bool = True) -> None:
+        """Hash the stored bytes once and (``whole_blend``) check the .blend is whole; a file
+        that fails is deleted so it can be uploaded again (renderfarm_azure.content_check)."""
         blob = self._container.get_blob_client(layout.scene_blob(tenant, sha256))
         try:
-            content_check.verify(blob, sha256, blend=True, breaker=self._breaker)
+            content_check.verify(blob, sha256, blend=whole_blend, breaker=self._breaker)
         except content_check.Missing:
             raise SceneNotUsable(f"no scene uploaded with sha256 {sha256}") from None
         except content_check.Unusable as error:

@@ -1,5 +1,5 @@
 """The local farm's commands, wired into ``renderfarm`` by ``renderfarm_client.cli``:
-``renderfarm local up|run`` and ``renderfarm keys`` (which manage this machine's farm and vault,
+``renderfarm local up|run|gc`` and ``renderfarm keys`` (which manage this machine's farm and vault,
 not a farm over HTTP), the local farm's key for a farm on this machine, and the errors these
 commands end with."""
 
@@ -12,14 +12,19 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
+from azure.storage.blob import BlobServiceClient
 from rich.live import Live
 
+from renderfarm.blob_layout import SCENES_CONTAINER
+from renderfarm.file_gc import KEEP_DAYS
 from renderfarm_azure.api_key_admin import ApiKeyError
+from renderfarm_azure.project_gc import collect
 from renderfarm_client.cli.options import options_from, render_options, stderr, stdout
 from renderfarm_client.cli.rendering import report, submit_scene, watch_and_download
 from renderfarm_client.farm_api import FarmClient, FarmError
@@ -192,3 +197,29 @@ def local_run(scene: Path, out: Path | None, **kwargs: Any) -> None:
                 client, job, out or Path("out") / job.job_id, stderr, started
             )
     report(outcome, stdout)
+
+
+@local.command("gc")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(0),
+    default=KEEP_DAYS,
+    show_default=True,
+    help="keep project files a job has named within this many days",
+)
+@farm_options
+def local_gc(keep_days: int, **farm_args: Any) -> None:
+    """Delete the local farm's stored project files no job has named for --keep-days: what the
+    daily project_files_gc Function does in Azure."""
+    farm = _local_farm(**farm_args)
+    connection = farm.endpoints.storage_connection_string
+    with running(farm), BlobServiceClient.from_connection_string(connection) as blob:
+        gc = collect(
+            blob.get_container_client(SCENES_CONTAINER),
+            now=datetime.now(UTC),
+            keep=timedelta(days=keep_days),
+        )
+    stdout.print(
+        f"{gc.files_deleted} files deleted ({gc.bytes_deleted / 1e6:.1f} MB), "
+        f"{gc.file_sets_deleted} file sets deleted, {gc.files_kept} files kept"
+    )

@@ -15,6 +15,7 @@ exactly (255, 0, 0); the world is black.
 from __future__ import annotations
 
 import random
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -64,13 +65,27 @@ def build_cameraless_scene(path: Path) -> Path:
 BLEND_5_3_HEADER = b"BLENDER17-01v0503"
 
 
+def whole_blend(header: bytes, payload: bytes = b"") -> bytes:
+    """A file the API's checks take for a whole .blend: ``header`` (12 or 17 bytes, 4.x or 5.x
+    layout), one block holding ``payload``, and the ENDB block that ends every .blend. Blender
+    itself cannot read it (it has no DNA)."""
+    if header[7:9] == b"17":  # format 1: code, SDNAnr, old, len, nr
+        block = struct.pack("<4siQqq", b"TEST", 0, 0, len(payload), 1)
+        end = struct.pack("<4siQqq", b"ENDB", 0, 0, 0, 0)
+    else:  # format 0, 8-byte pointers, little-endian: code, len, old, SDNAnr, nr
+        block = struct.pack("<4siQii", b"TEST", len(payload), 0, 0, 1)
+        end = struct.pack("<4siQii", b"ENDB", 0, 0, 0, 0)
+    return header + block + payload + end
+
+
 def write_corrupt_blend(
     path: Path, *, size: int = 4096, seed: int = 4, with_header: bool = True
 ) -> Path:
-    """(c) Random bytes under a .blend name, by default behind a 5.3 header so that the API's
-    header check lets it through and only Blender itself can tell it is corrupt."""
-    header = BLEND_5_3_HEADER if with_header else b""
-    path.write_bytes(header + random.Random(seed).randbytes(size))
+    """(c) Random bytes under a .blend name, by default behind a 5.3 header and framed as whole
+    blocks, so that the API's checks let it through and only Blender itself can tell it is
+    corrupt."""
+    noise = random.Random(seed).randbytes(size)
+    path.write_bytes(whole_blend(BLEND_5_3_HEADER, noise) if with_header else noise)
     return path
 
 

@@ -19,10 +19,11 @@ from fastapi.testclient import TestClient
 
 from renderfarm.api_keys import hash_key
 from renderfarm.settings import Settings
+from tests.scenes import whole_blend
 from tests.services import Azurite, ServiceBusEmulator
 
 KEYS = {"acme": "rf_acme-test-key-0001", "globex": "rf_globex-test-key-0002"}
-SCENE_BYTES = b"BLENDER-v500" + b"\0" * 4096
+SCENE_BYTES = whole_blend(b"BLENDER-v500", b"\0" * 4096)
 
 
 def auth(tenant: str = "acme") -> dict[str, str]:

@@ -12,10 +12,11 @@ from fastapi.testclient import TestClient
 
 from renderfarm.settings import Settings
 from tests.api.conftest import auth, settings_for, upload_scene
+from tests.scenes import whole_blend
 from tests.services import Azurite, ServiceBusEmulator
 
-SAVED_BY_4_5 = b"BLENDER-v405RENDH" + bytes(4096)
-SAVED_BY_5_3 = b"BLENDER17-01v0503REN" + bytes(4096)
+SAVED_BY_4_5 = whole_blend(b"BLENDER-v405", bytes(4096))
+SAVED_BY_5_3 = whole_blend(b"BLENDER17-01v0503", bytes(4096))
 POOLS = "5.3,4.5"
 
 

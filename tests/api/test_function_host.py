@@ -46,8 +46,15 @@ def test_the_host_indexes_the_api_and_the_queue_consumers(indexed: list[Any]) ->
         "dead_letters_5_3_low",
         "http_app_func",
         "job_events",
+        "project_files_gc",
         "webhook_deliveries",
     ]
+
+
+def test_the_host_runs_the_project_files_clean_up_daily(indexed: list[Any]) -> None:
+    bindings = json.loads(by_name(indexed, "project_files_gc").get_function_json())["bindings"]
+    [trigger] = bindings
+    assert (trigger["type"], trigger["schedule"]) == ("timerTrigger", "0 30 3 * * *")
 
 
 def test_the_events_function_listens_on_the_job_events_queue(indexed: list[Any]) -> None:

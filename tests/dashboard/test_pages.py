@@ -15,12 +15,13 @@ from renderfarm.settings import Settings
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_client.farm_api import FarmClient
 from tests.api.conftest import auth, upload_scene
+from tests.scenes import whole_blend
 from tests.dashboard.conftest import SECRET, csrf_of, dashboard_settings, sign_in
 from tests.services import Azurite, ServiceBusEmulator, free_port
 
 
 def submit_job(client: TestClient, tenant: str = "acme", frames: str = "1-4") -> str:
-    data = b"BLENDER-v500" + uuid.uuid4().bytes + b"\0" * 4096
+    data = whole_blend(b"BLENDER-v500", uuid.uuid4().bytes + b"\0" * 4096)
     scene = upload_scene(client, data, tenant=tenant)
     response = client.post(
         "/api/jobs",

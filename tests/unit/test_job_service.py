@@ -134,7 +134,7 @@ class Scenes:
         self.heads = dict(heads or {})
         self.tenants_asked: list[str] = []
 
-    def verify(self, sha256: str, *, tenant: str) -> None:
+    def verify(self, sha256: str, *, tenant: str, whole_blend: bool = True) -> None:
         self.tenants_asked.append(tenant)
         if sha256 not in self.known:
             raise SceneNotUsable(sha256)
