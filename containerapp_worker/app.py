@@ -6,10 +6,11 @@ import threading
 from pathlib import Path
 
 from containerapp_worker import clients
-from containerapp_worker.blend_cache import BlendCache
+from containerapp_worker.blend_cache import PROJECTS, BlendCache
 from containerapp_worker.blender_runner import BlenderRunner, blender_version
 from containerapp_worker.blender_thumbnail import write_thumbnail
 from containerapp_worker.chunk_renderer import ChunkRenderer
+from containerapp_worker.project_cache import ProjectCache
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import Worker, WorkerOptions
 from renderfarm.blend_header import BlenderVersion
@@ -78,6 +79,10 @@ def build_worker(
     chunks = ChunkRenderer(
         storage=storage,
         cache=BlendCache(cache_dir, max_bytes=settings.blend_cache_max_bytes),
+        # Projects beside the scenes, each cache within its own cap.
+        projects=ProjectCache(
+            cache_dir / PROJECTS, max_bytes=settings.blend_cache_max_bytes, store=storage
+        ),
         renderer=BlenderRunner(threads=settings.render_threads),
         worker_id=worker_id,
         blender_version=running,

@@ -25,6 +25,9 @@ from containerapp_worker.errors import SceneError
 from renderfarm import blob_layout
 
 SUFFIX = ".blend"
+#: The folder of the blend cache's directory where projects are kept (project_cache.py): no
+#: tenant's name (lower-case letters, digits, hyphens) can take it.
+PROJECTS = "_projects"
 _CHUNK = 1024 * 1024
 
 
@@ -69,8 +72,9 @@ class BlendCache:
 
     def evict(self, *, keep: Path) -> None:
         files = sorted(
-            # rglob: files of the older flat layout (``<sha256>.blend``) age out too
-            (entry for entry in self._directory.rglob(f"*{SUFFIX}") if entry != keep),
+            # Files of the older flat layout (``<sha256>.blend``) age out too. No deeper: a
+            # project's laid-out .blends (project_cache.py, under PROJECTS) are not this cache's.
+            (entry for entry in self._scenes() if entry != keep),
             key=lambda entry: entry.stat().st_mtime,
         )
         total = sum(entry.stat().st_size for entry in files) + keep.stat().st_size
@@ -79,3 +83,11 @@ class BlendCache:
                 break
             total -= entry.stat().st_size
             entry.unlink(missing_ok=True)
+
+    def _scenes(self) -> list[Path]:
+        return [
+            entry
+            for pattern in (f"*{SUFFIX}", f"*/*{SUFFIX}")
+            for entry in self._directory.glob(pattern)
+            if entry.is_file()
+        ]

@@ -20,6 +20,7 @@ from containerapp_worker.errors import (
     SettingsError,
 )
 from containerapp_worker.render_device import use_device
+from containerapp_worker.scene_files import missing_files
 from renderfarm.render_settings import Engine, RenderSettings
 
 #: Largest frame we agree to render (16k x 16k): bigger ones would exhaust a replica's memory.
@@ -96,6 +97,13 @@ class BlenderRunner:
                 f"cannot open {path.name}: {_report_text(error)}", blender_log=self.log_tail()
             ) from error
         self._opened = bpy.context.scene
+
+    def missing_files(self, root: Path) -> tuple[str, ...]:
+        """The files the open scene uses that are not on disk, by their paths under ``root``
+        (the job's project folder), or as the scene wrote them when outside it."""
+        if self._opened is None:
+            raise RuntimeError("open_scene() must succeed before missing_files()")
+        return missing_files(bpy, root)
 
     def apply(self, settings: RenderSettings) -> str:
         """Apply a job's overrides to the open file and make Cycles deterministic; the device it

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -26,12 +27,14 @@ from azure.core.exceptions import AzureError
 from containerapp_worker.blend_cache import BlendCache
 from containerapp_worker.chunk_timer import AttemptTimer
 from containerapp_worker.errors import (
+    MissingFiles,
     PoisonError,
     StateInDoubt,
     TransientError,
     UnexpectedError,
     WorkerError,
 )
+from containerapp_worker.project_cache import Project, ProjectCache
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import (
     chunk_worker_seconds,
@@ -42,6 +45,7 @@ from containerapp_worker.telemetry import (
 from renderfarm import chunk_states
 from renderfarm.chunk_record import ChunkRecord, ChunkState
 from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
+from renderfarm.file_set import missing_warnings
 from renderfarm.manifest import JobManifest
 from renderfarm.messages import ChunkMessage
 from renderfarm.redact import without_paths
@@ -56,6 +60,8 @@ CANCEL_CHECK_S = 2.0
 #: How often, at most, it re-reads the manifest instead, in case a cancel's markers were cut
 #: short (1,000 replicas: about 17 reads/s of one manifest, far under its 500/s target).
 MANIFEST_CHECK_S = 60.0
+#: Tries at adding a job's missing-file warnings to its manifest when others write it meanwhile.
+WARN_ATTEMPTS = 4
 #: How often, at most, the chunk record is rewritten with frames uploaded since the last write;
 #: each write costs CPU that Blender, using every core, would rather have.
 PROGRESS_EVERY_S = 2.0
@@ -65,6 +71,8 @@ class Renderer(Protocol):
     """What the chunk needs of Blender (BlenderRunner in production)."""
 
     def open_scene(self, path: Path) -> None: ...
+    #: The files the open scene uses that are not on disk, named relative to ``root``.
+    def missing_files(self, root: Path) -> tuple[str, ...]: ...
     def apply(self, settings: RenderSettings) -> str | None: ...  # the device it renders on
     def render_frame(self, frame: int, out_path: Path) -> Path: ...
     def log_tail(self) -> tuple[str, ...]: ...
@@ -142,6 +150,16 @@ class ChunkRenderer:
     _prepared: tuple[Path, RenderSettings] | None = field(default=None, init=False)
     #: What the applied settings render on (CPU, OPTIX:NVIDIA H200), for the chunk record.
     _device: str | None = field(default=None, init=False)
+    #: Where file-set jobs' projects are laid out (None: this replica renders one-file scenes
+    #: only, as in tests that need no more).
+    projects: ProjectCache | None = None
+    #: The chunk's project on disk (None for a one-file scene), and the files its open scene
+    #: lacks (found once per opening).
+    _project: Project | None = field(default=None, init=False)
+    _missing: tuple[str, ...] = field(default=(), init=False)
+    #: Jobs whose manifest this replica knows to carry the warnings for their missing files: a
+    #: thousand chunks do not rewrite it a thousand times.
+    _warned: set[str] = field(default_factory=set, init=False)
 
     def render(self, message: ChunkMessage, *, lock_lost: threading.Event) -> Outcome:
         self._unrecorded.clear()  # a previous chunk that failed mid-write leaves nothing behind
@@ -153,7 +171,7 @@ class ChunkRenderer:
             "render-chunk",
             attributes={"job.id": message.job_id, "chunk.index": message.chunk_index},
         ):
-            self._manifest = None
+            self._manifest = self._project = None
             outcome = self._outcome(message, lock_lost)
         chunk_worker_seconds.record(
             self._timer.so_far().worker_s,
@@ -172,14 +190,20 @@ class ChunkRenderer:
             self._prepared = None
         return outcome
 
-    def _prepare(self, scene: Path, settings: RenderSettings) -> None:
+    def _prepare(
+        self, scene: Path, settings: RenderSettings, *, project: Project | None = None
+    ) -> None:
         """Open the scene and apply the settings, unless the last chunk left them so: a
-        replica rendering a job's chunks one after another opens its scene once."""
+        replica rendering a job's chunks one after another opens its scene once. A project's
+        scene is checked for the files it uses and the project lacks."""
         if self._prepared == (scene, settings):
             return
         self._prepared = self._device = None
+        self._missing = ()
         with self._timer.opening(), _calling_blender():
             self.renderer.open_scene(scene)
+            if project is not None:
+                self._missing = self.renderer.missing_files(project.folder)
             self._device = self.renderer.apply(settings)
         self._prepared = (scene, settings)
 
@@ -207,14 +231,10 @@ class ChunkRenderer:
             return self._cancelled(message, manifest)
         self._job_started = manifest.started_at is not None
         with self._timer.downloading():
-            # The job's own scene in its own tenant: what the API verified when it accepted it.
-            tenant, sha256 = manifest.tenant, manifest.spec.scene_sha256
-            scene = self.cache.get(
-                sha256,
-                lambda path: self.storage.download_scene(sha256, path, tenant=tenant),
-                tenant=tenant,
-            )
-        self._prepare(scene, message.render)
+            scene = self._scene(manifest)
+        self._prepare(scene, message.render, project=self._project)
+        if self._project is not None:
+            self._check_project(manifest)
         # This chunk's frames only: requests bounded by the chunk's size, not the job's.
         present = self._found = self.storage.jobs.frames_in(message.job_id, message.frames)
         todo = [frame for frame in message.frames if frame not in present]
@@ -231,6 +251,55 @@ class ChunkRenderer:
             return rendered
         self._done(message, manifest)
         return Outcome(verdict=Verdict.COMPLETE, frames_rendered=rendered)
+
+    def _scene(self, manifest: JobManifest) -> Path:
+        """The job's own scene in its own tenant, on local disk: the one-file scene the API
+        verified when it accepted the job, or the main file of its project, laid out."""
+        tenant, file_set = manifest.tenant, manifest.spec.file_set
+        if file_set is not None:
+            if self.projects is None:
+                raise TransientError("this replica renders no projects (file sets)")
+            self._project = self.projects.lay_out(file_set, tenant=tenant)
+            return self._project.main
+        sha256 = manifest.spec.scene_sha256
+        return self.cache.get(
+            sha256,
+            lambda path: self.storage.download_scene(sha256, path, tenant=tenant),
+            tenant=tenant,
+        )
+
+    def _check_project(self, manifest: JobManifest) -> None:
+        """Refuse a scene that uses files its project lacks, or, when the job allows it, say
+        so in the job's warnings."""
+        if not self._missing:
+            return
+        if not manifest.spec.allow_missing:
+            raise MissingFiles(f"the scene uses files that are missing: {', '.join(self._missing)}")
+        self._warn_missing(manifest)
+
+    def _warn_missing(self, manifest: JobManifest) -> None:
+        """Add the missing files to the job's warnings (best effort: the next chunk tries
+        again), once per job on this replica."""
+        warnings = missing_warnings(self._missing)
+        if manifest.job_id in self._warned or manifest.warned(warnings) is manifest:
+            self._warned.add(manifest.job_id)
+            return
+        for _ in range(WARN_ATTEMPTS):
+            try:
+                versioned = self.storage.jobs.read_manifest(manifest.job_id)
+                if versioned is None:
+                    return
+                warned = versioned.manifest.warned(warnings)
+                if warned is not versioned.manifest:
+                    self.storage.jobs.replace_manifest(warned, versioned.etag)
+            except ConcurrentUpdate:
+                continue
+            except (AzureError, DependencyUnavailable):
+                log.warning("could not add warnings to job %s", manifest.job_id, exc_info=True)
+                return
+            self._warned.add(manifest.job_id)
+            return
+        log.warning("could not add warnings to job %s: it kept changing", manifest.job_id)
 
     def _render_frames(
         self, message: ChunkMessage, frames: list[int], lock_lost: threading.Event
@@ -365,9 +434,10 @@ class ChunkRenderer:
         *,
         traceback: BaseException | None = None,
     ) -> Outcome:
-        # Shown to the client: Blender's words, without the folders of this replica's files.
-        log_tail = without_paths("\n".join(error.blender_log or self.renderer.log_tail()))
-        description = without_paths(error.description)
+        # Shown to the client: Blender's words, without the folders of this replica's files;
+        # a project's files keep their project paths.
+        log_tail = self._redacted("\n".join(error.blender_log or self.renderer.log_tail()))
+        description = self._redacted(error.description)
         text = f"{error.reason}: {description}"
         final = verdict is Verdict.DEAD_LETTER
         change = chunk_states.fail if final else chunk_states.retry_later
@@ -386,6 +456,11 @@ class ChunkRenderer:
             # The dead-letter handler settles a dead-lettered chunk too; a retried one retries.
             log.warning("could not record the failure of chunk %s", message.message_id)
         return Outcome(verdict=verdict, reason=error.reason, description=description)
+
+    def _redacted(self, text: str) -> str:
+        if self._project is not None:
+            text = text.replace(f"{self._project.folder}{os.sep}", "")
+        return without_paths(text)
 
     def _unexpected(self, message: ChunkMessage, error: Exception) -> Outcome:
         """An exception none of ours: the message goes back at once, as for a transient error,

@@ -94,3 +94,22 @@ class StateInDoubt(UnexpectedError):
     abandon the message, then exit non-zero so that a fresh replica takes over."""
 
     reason = "StateInDoubt"
+
+
+class FileMismatch(PoisonError):
+    """A file of the job's project is not the bytes its file set names (by sha256). The stored
+    blob is deleted, so that the client's next submit uploads the file again."""
+
+    reason = "FileMismatch"
+
+
+class FileNotStored(PoisonError):
+    """The job's file set names a file the farm does not hold (deleted since the submit)."""
+
+    reason = "FileNotStored"
+
+
+class MissingFiles(PoisonError):
+    """The scene uses files its project lacks, and the job did not allow it (allow_missing)."""
+
+    reason = "MissingFiles"

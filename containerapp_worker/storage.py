@@ -9,7 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from containerapp_worker.errors import SceneError, TransientError
@@ -39,6 +44,36 @@ class WorkerStorage:
                 blob.download_blob(max_concurrency=4).readinto(handle)
         except ResourceNotFoundError as error:
             raise SceneError(f"scene {sha256} is not in the scenes container") from error
+
+    def download_file_set(self, sha256: str, *, tenant: str) -> bytes | None:
+        """The file set's JSON as the API wrote it, or None when it is not stored."""
+        blob = self._scenes.get_blob_client(blob_layout.file_set_blob(tenant, sha256))
+        try:
+            return bytes(blob.download_blob().readall())
+        except ResourceNotFoundError:
+            return None
+
+    def download_file(self, sha256: str, destination: Path, *, tenant: str) -> str | None:
+        """One file of the tenant's projects, written to ``destination``; the blob's etag (for
+        a conditional delete when its bytes turn out wrong), or None when it is not stored."""
+        blob = self._scenes.get_blob_client(blob_layout.file_blob(tenant, sha256))
+        try:
+            with destination.open("wb") as handle:
+                download = blob.download_blob(max_concurrency=4)
+                download.readinto(handle)
+        except ResourceNotFoundError:
+            return None
+        return str(download.properties.etag)
+
+    def delete_file(self, sha256: str, *, tenant: str, etag: str) -> bool:
+        """Delete the tenant's file blob if it is still the one read (``etag``): a good copy
+        uploaded since is left alone. True when this call deleted it."""
+        blob = self._scenes.get_blob_client(blob_layout.file_blob(tenant, sha256))
+        try:
+            blob.delete_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return False
+        return True
 
     def upload_frame(self, job_id: str, frame: int, extension: str, path: Path) -> bool:
         """Write the frame's blob unless an earlier delivery did; True when this call wrote it."""

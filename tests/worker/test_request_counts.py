@@ -101,6 +101,9 @@ class FakeBlender:
     def open_scene(self, path: Path) -> None:
         self.opened.append(path)
 
+    def missing_files(self, root: Path) -> tuple[str, ...]:
+        return ()
+
     def apply(self, settings: RenderSettings) -> None:
         self.applied.append(settings)
 

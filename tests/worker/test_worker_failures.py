@@ -81,6 +81,9 @@ class BrokenBlender:
     def open_scene(self, path: Path) -> None:
         self._call("open_scene")
 
+    def missing_files(self, root: Path) -> tuple[str, ...]:
+        return ()
+
     def apply(self, settings: RenderSettings) -> None:
         self._call("apply")
 
