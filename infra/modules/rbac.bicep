@@ -277,6 +277,39 @@ resource workerReadsScenes 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
+// A project file whose bytes do not hash to its name is deleted by the worker that found it, so
+// that the client's next submit uploads it again. Contributor on scenes, narrowed by an ABAC
+// condition to that one action: deleting blobs under <tenant>/files/. Writes, tags and moves stay
+// denied, so the worker of an untrusted .blend writes nothing here.
+var deleteProjectFilesOnly = '''
+(
+ (
+  !(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write'})
+  AND !(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'})
+  AND !(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/move/action'})
+  AND !(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/write'})
+  AND !(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete'})
+ )
+ OR
+ (
+  ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete'}
+  AND @Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringLike '*/files/*'
+ )
+)
+'''
+
+resource workerDeletesBadProjectFiles 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(scenes.id, workerPrincipalId, blobDataContributor)
+  scope: scenes
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+    condition: deleteProjectFilesOnly
+    conditionVersion: '2.0'
+  }
+}
+
 // Jobs: per-chunk state (etag-conditional writes) and the frames themselves.
 resource workerJobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(jobs.id, workerPrincipalId, blobDataContributor)

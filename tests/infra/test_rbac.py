@@ -44,6 +44,8 @@ EXPECTED = {
     ("apiPrincipalId", "metricsPublisher", "appInsights"),
     # The workers (one identity for every pool).
     ("workerPrincipalId", "blobDataReader", "scenes"),
+    # ...and, by a condition, may delete a project file whose bytes do not hash to its name.
+    ("workerPrincipalId", "blobDataContributor", "scenes"),
     ("workerPrincipalId", "blobDataContributor", "jobs"),
     ("workerPrincipalId", "serviceBusReceiver", "queues[i]"),
     ("workerPrincipalId", "serviceBusSender", "eventsQueue"),
@@ -167,3 +169,17 @@ def test_the_queues_the_api_manages_are_the_ones_the_farm_page_reads() -> None:
     assert owner["loop_type"]["detail"]["array_name"] == "queueNames"
     params = parse(MAIN_BICEP)["modules"]["rbac"]["config"]["params"]
     assert params["queueNames"]["operator"]["operands"]["operand_1"] == "serviceBus"
+
+
+def test_the_workers_contributor_role_on_scenes_only_deletes_project_files() -> None:
+    """The worker opens untrusted .blend files: on scenes it reads, and deletes only blobs under
+    <tenant>/files/ (a file whose bytes do not hash to its name); every write stays denied."""
+    body = assignments()["workerDeletesBadProjectFiles"]
+    assert row(body) == ("workerPrincipalId", "blobDataContributor", "scenes")
+    assert body["properties"]["conditionVersion"] == "2.0"
+    condition = variable(module("rbac"), body["properties"]["condition"])
+    blobs = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+    for denied in ("write", "add/action", "move/action", "tags/write", "delete"):
+        assert f"!(ActionMatches{{'{blobs}/{denied}'}})" in condition, denied
+    assert f"ActionMatches{{'{blobs}/delete'}}" in condition
+    assert f"@Resource[{blobs}:path] StringLike '*/files/*'" in condition
