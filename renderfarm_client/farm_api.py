@@ -16,12 +16,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from .wire import ChunkProgress, parse_time
 
@@ -39,6 +40,11 @@ _FRAMES_PAGE = 1000
 #: The connection dropped before or during the answer (the API or storage restarting).
 _DROPPED = (http.client.RemoteDisconnected, http.client.IncompleteRead, ConnectionError)
 
+#: Entries per ``POST /api/files/missing`` (renderfarm.file_set.MAX_HASHES_PER_CALL).
+MAX_HASHES_PER_CALL = 1000
+#: Files uploaded at once: enough to hide each PUT's latency, few enough for a home uplink.
+UPLOAD_THREADS = 4
+
 #: Called with (bytes sent, bytes in all) while a scene uploads.
 Progress = Callable[[int, int], None]
 
@@ -49,9 +55,12 @@ __all__ = [
     "FarmClient",
     "FarmError",
     "FarmUnreachable",
+    "FileSetView",
+    "FilesSent",
     "JobLine",
     "JobProgress",
     "KeyRefused",
+    "LocalFile",
     "PreviewUrls",
     "RetryLater",
     "SceneTooLarge",
@@ -118,6 +127,40 @@ class CostView:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FileSetView:
+    """``files`` in the job's status: the project a job renders."""
+
+    main: str
+    files: int
+    bytes: int
+    sha256: str
+
+
+class LocalFile(Protocol):
+    """A file of a project on this machine (renderfarm_client.project.ProjectFile is one)."""
+
+    @property
+    def path(self) -> str: ...  # its path in the project, for messages
+    @property
+    def source(self) -> Path: ...  # where its bytes are read from
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesSent:
+    """What sending a project took: ``files`` in it, ``new`` contents uploaded (``new_bytes``),
+    ``present`` contents the farm had already (files with the same bytes count once)."""
+
+    files: int
+    new: int
+    new_bytes: int
+    present: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobProgress:
     """``GET /api/jobs/{id}``, with every page of frame URLs gathered."""
 
@@ -138,6 +181,10 @@ class JobProgress:
     farm_builds_previews: bool = False
     previews: PreviewUrls | None = None
     cost: CostView | None = None
+    #: What the farm warns of (files rendered without, for one).
+    warnings: tuple[str, ...] = ()
+    #: The project the job renders; None for a one-file scene.
+    files: FileSetView | None = None
 
     @property
     def is_over(self) -> bool:
@@ -199,6 +246,17 @@ def _previews(data: dict[str, Any] | None) -> PreviewUrls | None:
         return None
     return PreviewUrls(
         contact_sheet_url=str(data["contact_sheet_url"]), video_url=str(data["video_url"])
+    )
+
+
+def _file_set(data: dict[str, Any] | None) -> FileSetView | None:
+    if not data:
+        return None
+    return FileSetView(
+        main=str(data["main"]),
+        files=int(data["files"]),
+        bytes=int(data["bytes"]),
+        sha256=str(data["sha256"]),
     )
 
 
@@ -273,6 +331,98 @@ class FarmClient:
         self._upload(path, ticket["upload_url"], headers, on_progress, cancelled)
         return sha256, True
 
+    def missing_files(
+        self, entries: Sequence[tuple[str, int]], *, cancelled: threading.Event | None = None
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Which of these (sha256, size) contents the farm lacks: ({sha256: upload URL}, the
+        headers every upload sends). Asks at most MAX_HASHES_PER_CALL at a time."""
+        unique = sorted(set(entries))
+        urls: dict[str, str] = {}
+        headers: dict[str, str] = {}
+        for start in range(0, len(unique), MAX_HASHES_PER_CALL):
+            batch = unique[start : start + MAX_HASHES_PER_CALL]
+            answer = self._call(
+                "POST",
+                "/api/files/missing",
+                json_body={"files": [{"sha256": sha, "size": size} for sha, size in batch]},
+                retry=True,
+                cancelled=cancelled,
+            )
+            method = str(answer.get("upload_method") or "PUT").upper()
+            if method != "PUT":
+                raise FarmError(f"the farm asks for uploads by {method}, which this client lacks")
+            headers = {str(k): str(v) for k, v in (answer.get("upload_headers") or {}).items()}
+            urls.update({str(m["sha256"]): str(m["upload_url"]) for m in answer["missing"]})
+        return urls, headers
+
+    def upload_files(
+        self,
+        files: Sequence[LocalFile],
+        urls: dict[str, str],
+        headers: dict[str, str],
+        *,
+        on_progress: Progress | None = None,
+        cancelled: threading.Event | None = None,
+        threads: int = UPLOAD_THREADS,
+    ) -> None:
+        """PUT each file whose sha256 has a URL in ``urls`` (once per content), ``threads`` at a
+        time; ``on_progress`` hears (bytes sent, bytes in all) over every file together."""
+        chosen: dict[str, LocalFile] = {}
+        for file in files:
+            if file.sha256 in urls:
+                chosen.setdefault(file.sha256, file)
+        total = sum(file.size for file in chosen.values())
+        lock = threading.Lock()
+        sent: dict[str, int] = {}
+
+        def progress_of(sha256: str) -> Progress:
+            def heard(done: int, _size: int) -> None:
+                with lock:
+                    sent[sha256] = done
+                    so_far = sum(sent.values())
+                if on_progress is not None:
+                    on_progress(so_far, total)
+
+            return heard
+
+        def one(file: LocalFile) -> None:
+            self._upload(
+                file.source, urls[file.sha256], headers, progress_of(file.sha256), cancelled
+            )
+
+        if on_progress is not None:
+            on_progress(0, total)
+        if not chosen:
+            return
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(chosen)))) as pool:
+            futures = [pool.submit(one, file) for file in chosen.values()]
+        # Every upload has ended (the pool waits): report the first failure, in a fixed order.
+        for future in futures:
+            future.result()
+
+    def ensure_files(
+        self,
+        files: Sequence[LocalFile],
+        *,
+        on_plan: Callable[[FilesSent], None] | None = None,
+        on_progress: Progress | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> FilesSent:
+        """Upload the files this key's tenant does not have yet; ``on_plan`` hears the counts
+        before the first byte is sent."""
+        contents = {file.sha256: file.size for file in files}
+        urls, headers = self.missing_files(list(contents.items()), cancelled=cancelled)
+        plan = FilesSent(
+            files=len(files),
+            new=len(urls),
+            new_bytes=sum(contents[sha] for sha in urls if sha in contents),
+            present=len(contents) - len(urls),
+        )
+        if on_plan is not None:
+            on_plan(plan)
+        self.upload_files(files, urls, headers, on_progress=on_progress, cancelled=cancelled)
+        return plan
+
     def submit(
         self,
         body: dict[str, Any],
@@ -335,6 +485,8 @@ class FarmClient:
             farm_builds_previews="previews" in data,
             previews=_previews(data.get("previews")),
             cost=_cost(data.get("cost")),
+            warnings=tuple(str(line) for line in data.get("warnings") or ()),
+            files=_file_set(data.get("files")),
         )
 
     def jobs(self, *, limit: int = 20, state: str | None = None) -> list[JobLine]:

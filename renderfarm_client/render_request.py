@@ -25,7 +25,15 @@ class RenderOptions:
     blender: str | None = None  # a pinned major.minor; else the farm picks by the scene
     not_before: str | None = None  # RFC 3339: a deferred render
 
-    def job_body(self, scene_sha256: str) -> dict[str, Any]:
+    def job_body(
+        self,
+        scene_sha256: str | None = None,
+        *,
+        files: dict[str, Any] | None = None,
+        allow_missing: bool = False,
+    ) -> dict[str, Any]:
+        """The body of ``POST /api/jobs`` for a one-file scene (``scene_sha256``) or a project
+        (``files``: main, files, missing, as renderfarm_client.project's ``file_set()`` gives)."""
         render: dict[str, Any] = {"output_format": _lookup(FORMATS, self.output_format, "format")}
         if self.engine is not None:
             render["engine"] = _lookup(ENGINES, self.engine, "engine")
@@ -33,11 +41,12 @@ class RenderOptions:
             render["samples"] = self.samples
         if self.resolution is not None:
             render["resolution_x"], render["resolution_y"] = parse_resolution(self.resolution)
-        body: dict[str, Any] = {
-            "scene_sha256": scene_sha256,
-            "frames": self.frames,
-            "render": render,
-        }
+        body: dict[str, Any] = {"frames": self.frames, "render": render}
+        if files is not None:
+            body["files"] = files
+            body["allow_missing"] = allow_missing
+        else:
+            body["scene_sha256"] = scene_sha256
         if self.chunk_size is not None:
             body["chunk_size"] = self.chunk_size
         if self.priority is not None:

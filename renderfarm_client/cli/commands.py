@@ -23,7 +23,12 @@ from renderfarm_client.cli.options import (
     stderr,
     stdout,
 )
-from renderfarm_client.cli.rendering import report, submit_scene, watch_and_download
+from renderfarm_client.cli.rendering import (
+    print_warnings,
+    report,
+    submit_scene,
+    watch_and_download,
+)
 from renderfarm_client.farm_api import DEFAULT_API_URL, FarmError
 from renderfarm_client.job_follower import FrameDownloader, describe_failure
 from renderfarm_local.commands import LOCAL_ERRORS, keys, local, resolve_key
@@ -69,13 +74,41 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None) -> None:
     default=None,
     help="RFC 3339 time before which nothing renders, e.g. 2026-12-24T22:00:00Z",
 )
+@click.option(
+    "--project-root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="the folder project paths start at [default: the folder of SCENE]",
+)
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="submit even when files the scene uses are missing; the job warns of each",
+)
 @click.option("--wait", is_flag=True, help="show progress and download frames as they land")
 @click.pass_obj
-def submit(target: Target, /, scene: Path, wait: bool, out: Path | None, **kwargs: Any) -> None:
-    """Upload SCENE if the farm lacks it and render FRAMES of it."""
+def submit(
+    target: Target,
+    /,
+    scene: Path,
+    wait: bool,
+    out: Path | None,
+    *,
+    project_root: Path | None,
+    allow_missing: bool,
+    **kwargs: Any,
+) -> None:
+    """Trace SCENE and every file it needs, upload those the farm lacks, render FRAMES."""
     started = time.monotonic()
     with target.client() as client:
-        job = submit_scene(client, scene, options_from(**kwargs), stderr)
+        job = submit_scene(
+            client,
+            scene,
+            options_from(**kwargs),
+            stderr,
+            project_root=project_root,
+            allow_missing=allow_missing,
+        )
         if not wait:
             click.echo(job.job_id)
             stderr.print(f"follow it with: renderfarm status {job.job_id}")
@@ -105,6 +138,12 @@ def status(target: Target, /, job_id: str) -> None:
             (chunk.last_error or "").strip().splitlines()[-1:][0] if chunk.last_error else "",
         )
     stdout.print(table)
+    if progress.files is not None:
+        stdout.print(
+            f"project {progress.files.main}: {progress.files.files} files, "
+            f"{progress.files.bytes / 1e6:.1f} MB"
+        )
+    print_warnings(progress, stdout)
     if progress.state in {"failed", "cancelled"}:
         stdout.print(describe_failure(progress))
 

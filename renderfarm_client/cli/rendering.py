@@ -9,19 +9,28 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
     Task,
     TextColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from rich.text import Text
 
 from renderfarm_client.cli.farm_previews import fetch_previews
 from renderfarm_client.cli.preview import Preview
-from renderfarm_client.farm_api import FarmClient, FarmError, JobProgress, SubmittedJob
+from renderfarm_client.farm_api import (
+    FarmClient,
+    FarmError,
+    FilesSent,
+    JobProgress,
+    SubmittedJob,
+)
 from renderfarm_client.job_follower import FrameDownloader, describe_failure, follow_job
+from renderfarm_client.project import ProjectError, TracedProject, trace_project
 from renderfarm_client.render_request import RenderOptions
 from renderfarm_client.summary import RenderSummary, summarize
 
@@ -45,14 +54,28 @@ class RenderOutcome:
 
 
 def submit_scene(
-    client: FarmClient, scene: Path, options: RenderOptions, console: Console
+    client: FarmClient,
+    scene: Path,
+    options: RenderOptions,
+    console: Console,
+    *,
+    project_root: Path | None = None,
+    allow_missing: bool = False,
 ) -> SubmittedJob:
-    sha256, uploaded = client.ensure_scene(scene)
-    console.print(
-        f"scene {scene.name} ({sha256[:12]}): "
-        + ("uploaded" if uploaded else "the farm has it already")
-    )
-    job = client.submit(options.job_body(sha256))
+    """Trace ``scene`` and everything it needs, upload what the farm lacks, submit the job.
+    Files the scene uses that are not on this machine stop it before anything is sent, unless
+    ``allow_missing``."""
+    with trace_project(scene, project_root=project_root) as project:
+        if project.missing and not allow_missing:
+            raise ProjectError(missing_files_message(project))
+        for file in project.missing:
+            console.print(f"[yellow]missing[/]: {file.path} ({file.original})", soft_wrap=True)
+        send_project(client, project, console)
+        job = client.submit(
+            options.job_body(
+                files=project.file_set(allow_missing=allow_missing), allow_missing=allow_missing
+            )
+        )
     console.print(
         f"job [bold]{job.job_id}[/]: {job.frames_total} frames in {job.chunk_count} chunks "
         f"of {job.chunk_size}"
@@ -62,6 +85,44 @@ def submit_scene(
     if job.chunking_reason:
         console.print(f"chunks: {job.chunking_reason}", soft_wrap=True)
     return job
+
+
+def missing_files_message(project: TracedProject) -> str:
+    """One line naming every file the scene uses that is not on this machine."""
+    named = ", ".join(f"{file.path} ({file.original})" for file in project.missing)
+    count = len(project.missing)
+    return (
+        f"{count} file{'s' if count != 1 else ''} the scene uses "
+        f"{'are' if count != 1 else 'is'} not on this machine: {named}; "
+        "nothing was submitted (--allow-missing renders without them)"
+    )
+
+
+def send_project(client: FarmClient, project: TracedProject, console: Console) -> FilesSent:
+    """Upload what the farm lacks with one progress bar over all the bytes."""
+    columns = (
+        TextColumn("[bold]uploading"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("upload", total=None, visible=False)
+
+        def planned(plan: FilesSent) -> None:
+            console.print(
+                f"{plan.files} files, {plan.new} new ({plan.new_bytes / 1e6:.1f} MB), "
+                f"{plan.present} already on the farm"
+            )
+            bar.update(task, total=plan.new_bytes, visible=plan.new > 0)
+
+        sent = client.ensure_files(
+            project.files,
+            on_plan=planned,
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    return sent
 
 
 def watch_and_download(
@@ -126,3 +187,9 @@ def report(outcome: RenderOutcome, console: Console) -> None:
     console.print(f"blender      {rendered_by} rendered the frames", soft_wrap=True)
     for line in outcome.summary.lines():
         console.print(line, soft_wrap=True)
+    print_warnings(outcome.progress, console)
+
+
+def print_warnings(progress: JobProgress, console: Console) -> None:
+    for warning in progress.warnings:
+        console.print(f"[yellow]warning[/]: {warning}", soft_wrap=True, markup=True)

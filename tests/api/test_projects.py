@@ -37,7 +37,8 @@ def entry(path: str, data: bytes) -> dict[str, Any]:
 
 def missing(client: TestClient, files: dict[str, bytes], tenant: str = "acme") -> httpx.Response:
     body = {"files": [{"sha256": sha(data), "size": len(data)} for data in files.values()]}
-    return client.post("/api/files/missing", json=body, headers=auth(tenant))
+    response: httpx.Response = client.post("/api/files/missing", json=body, headers=auth(tenant))
+    return response
 
 
 def upload(client: TestClient, files: dict[str, bytes], tenant: str = "acme") -> int:
@@ -55,7 +56,7 @@ def upload(client: TestClient, files: dict[str, bytes], tenant: str = "acme") ->
     return len(answer.json()["missing"])
 
 
-def project_job(files: dict[str, bytes], main: str = "shot.blend", **fields: Any) -> dict:
+def project_job(files: dict[str, bytes], main: str = "shot.blend", **fields: Any) -> dict[str, Any]:
     return {
         "files": {"main": main, "files": [entry(path, data) for path, data in files.items()]},
         "frames": "1-2",
@@ -64,11 +65,13 @@ def project_job(files: dict[str, bytes], main: str = "shot.blend", **fields: Any
 
 
 def submit(client: TestClient, body: dict[str, Any], tenant: str = "acme") -> httpx.Response:
-    return client.post("/api/jobs", json=body, headers=auth(tenant))
+    response: httpx.Response = client.post("/api/jobs", json=body, headers=auth(tenant))
+    return response
 
 
 def no_jobs(client: TestClient, tenant: str = "acme") -> bool:
-    return client.get("/api/jobs", headers=auth(tenant)).json()["jobs"] == []
+    jobs: list[Any] = client.get("/api/jobs", headers=auth(tenant)).json()["jobs"]
+    return jobs == []
 
 
 PROJECT = {"shot.blend": MAIN, "lib/props.blend": LIBRARY, "textures/wood.png": TEXTURE}

@@ -15,8 +15,8 @@ from renderfarm.settings import Settings
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_client.farm_api import FarmClient
 from tests.api.conftest import auth, upload_scene
-from tests.scenes import whole_blend
 from tests.dashboard.conftest import SECRET, csrf_of, dashboard_settings, sign_in
+from tests.scenes import whole_blend
 from tests.services import Azurite, ServiceBusEmulator, free_port
 
 
