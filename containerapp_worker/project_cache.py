@@ -9,11 +9,14 @@ where a file whose bytes are wrong is caught. Such a file fails the chunk for go
 project path, and its blob is deleted (if nobody replaced it meanwhile) so that the client's next
 submit, which asks the API what is missing, uploads it again.
 
-A job's project is laid out at ``<tenant>/jobs/<file set sha256>/<project path>`` with hardlinks
-to the cached files (copies where the disk refuses links), and kept while chunks of the same file
-set follow one another, so Blender keeps its main file open; laying out another file set removes
-the folders of the others. The cached files are made read-only: a link shares its file, and
-nothing Blender does in the job folder may change the cache.
+A job's project is laid out at ``<tenant>/jobs/<process>/<file set sha256>/<project path>`` with
+hardlinks to the cached files (copies where the disk refuses links), and kept while chunks of the
+same file set follow one another, so Blender keeps its main file open; laying out another file
+set removes this process's other folders, and those of processes that have exited. The folders
+are per process because replicas on one machine (the local farm) share the cache: one must never
+remove a folder another's Blender is still reading its textures from, lazily, as it renders.
+The cached files are made read-only: a link shares its file, and nothing Blender does in the job
+folder may change the cache.
 
 The least recently used files go first when the cache outgrows its cap; the files of the project
 in use never do, even when they alone exceed it.
@@ -102,7 +105,7 @@ class ProjectCache:
             blob_layout.file_set_blob(tenant, ref.sha256)  # checks the tenant and the hash
         except ValueError as error:
             raise SceneError(f"cannot name a project folder: {error}") from None
-        return self._directory / tenant / JOBS / ref.sha256
+        return self._directory / tenant / JOBS / str(os.getpid()) / ref.sha256
 
     def lay_out(self, ref: FileSetRef, *, tenant: str) -> Project:
         """The job's project on disk, every file checked against its sha256."""
@@ -190,10 +193,11 @@ class ProjectCache:
             shutil.rmtree(partial, ignore_errors=True)
 
     def _remove_job_folders(self) -> None:
-        """Every laid-out project of this replica (any tenant's): one renders at a time."""
-        for jobs in self._directory.glob(f"*/{JOBS}"):
-            for folder in jobs.iterdir():
-                shutil.rmtree(folder, ignore_errors=True)
+        """Every project this process laid out (any tenant's: one renders at a time), and those
+        of processes that have exited; never another live replica's."""
+        for owner in self._directory.glob(f"*/{JOBS}/*"):
+            if owner.name == str(os.getpid()) or not _alive(owner.name):
+                shutil.rmtree(owner, ignore_errors=True)
 
     def evict(self, *, keep: set[Path]) -> None:
         files = sorted(
@@ -249,3 +253,17 @@ def _raise_problems(file_set: FileSet, failed: list[_Fetched]) -> None:
         paths = [entry.path for entry in file_set.files if entry.sha256 in hashes]
         if paths:
             raise kind(f"{text}: {', '.join(paths)}")
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process that laid out a folder still runs (a folder not named by a process
+    id is stale)."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it runs, as another user
+    return True

@@ -48,7 +48,8 @@ COLOURS: dict[str, tuple[float, float, float]] = {
     "seq_3": (0.1, 0.1, 0.9),
     "base": (0.9, 0.9, 0.1),
     "lib_tex": (0.1, 0.9, 0.9),
-    "outside": (0.9, 0.1, 0.9),
+    # Not magenta: that is what Blender renders for a missing image.
+    "outside": (0.4, 0.5, 0.1),
 }
 
 
@@ -251,6 +252,9 @@ def _camera_and_render() -> None:
     scene.render.resolution_x, scene.render.resolution_y = WIDTH, HEIGHT
     scene.render.resolution_percentage = 100
     scene.render.film_transparent = False
+    # Colours come out as the textures hold them (AgX, the default, shifts them), so a test
+    # can find each texture in a frame by its colour.
+    scene.view_settings.view_transform = "Standard"
     scene.frame_start, scene.frame_end = 1, FRAMES
 
 

@@ -112,7 +112,8 @@ def send_project(client: FarmClient, project: TracedProject, console: Console) -
 
         def planned(plan: FilesSent) -> None:
             console.print(
-                f"{plan.files} files, {plan.new} new ({plan.new_bytes / 1e6:.1f} MB), "
+                f"{plan.files} file{'s' if plan.files != 1 else ''}, {plan.new} new "
+                f"({plan.new_bytes / 1e6:.1f} MB), "
                 f"{plan.present} already on the farm"
             )
             bar.update(task, total=plan.new_bytes, visible=plan.new > 0)

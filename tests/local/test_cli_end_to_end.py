@@ -44,7 +44,7 @@ def test_submit_wait_downloads_every_frame_and_writes_previews_and_a_summary(
     assert (out / "preview.mp4").is_file()
     assert "(by the farm)" in result.stdout
     assert re.search(r"^cost\s+\$\d+\.\d+ per frame", result.stdout, re.MULTILINE)
-    assert "uploaded" in result.stderr
+    assert re.search(r"^1 file, [01] new \([\d.]+ MB\)", result.stderr, re.MULTILINE)
     assert re.search(r"^overhead\s+\d+\.\d s", result.stdout, re.MULTILINE)
     assert re.search(r"^frames\s+3$", result.stdout, re.MULTILINE)
 
@@ -58,7 +58,7 @@ def test_a_scene_the_farm_has_is_not_uploaded_again_and_a_job_can_be_cancelled(
         "submit", str(scene), "--frames", "1-400", "--chunk-size", "200", "--samples", "64"
     )
     assert submitted.code == 0, submitted.stderr
-    assert "the farm has it already" in submitted.stderr
+    assert "1 file, 0 new (0.0 MB), 1 already on the farm" in submitted.stderr
     job_id = JOB_LINE.search(submitted.stdout)
     assert job_id is not None
     cancelled = local_farm.cli("cancel", job_id[1])

@@ -81,7 +81,7 @@ def test_a_project_is_laid_out_in_its_own_folder_with_its_nested_paths(tmp_path:
     store = MemoryStore()
     ref = project(store, "acme", SHOT)
     laid = ProjectCache(tmp_path, max_bytes=10_000, store=store).lay_out(ref, tenant="acme")
-    assert laid.folder == tmp_path / "acme" / "jobs" / ref.sha256
+    assert laid.folder == tmp_path / "acme" / "jobs" / str(os.getpid()) / ref.sha256
     assert laid.main == laid.folder / "shot.blend"
     for path, data in SHOT.items():
         assert (laid.folder / path).read_bytes() == data
@@ -202,9 +202,28 @@ def test_the_least_recently_used_files_go_first_when_the_cache_is_full(tmp_path:
     assert not (cached / sha(b"o" * 100)).exists()
     assert (cached / sha(b"r" * 100)).exists()
     assert laid.main.read_bytes() == b"n" * 100
-    assert [p.name for p in (tmp_path / "acme" / "jobs").iterdir()] == [laid.folder.name], (
+    assert [p.name for p in laid.folder.parent.iterdir()] == [laid.folder.name], (
         "the other projects' folders are removed"
     )
+
+
+def test_a_replica_never_removes_the_project_another_live_replica_renders(
+    tmp_path: Path,
+) -> None:
+    """Replicas on one machine share the cache (the local farm): another's Blender may still
+    be reading textures from its folder, lazily, as it renders."""
+    store = MemoryStore()
+    other_replica = tmp_path / "acme" / "jobs" / str(os.getppid()) / ("a" * 64)
+    other_replica.mkdir(parents=True)
+    exited_replica = tmp_path / "acme" / "jobs" / "999999999" / ("b" * 64)
+    exited_replica.mkdir(parents=True)
+    cache = ProjectCache(tmp_path, max_bytes=10_000, store=store)
+
+    cache.lay_out(project(store, "acme", {"shot.blend": b"s" * 10}), tenant="acme")
+    cache.lay_out(project(store, "acme", {"shot.blend": b"t" * 10}), tenant="acme")
+
+    assert other_replica.is_dir()
+    assert not exited_replica.exists()
 
 
 def test_the_files_of_the_project_in_use_are_kept_even_beyond_the_cap(tmp_path: Path) -> None:
