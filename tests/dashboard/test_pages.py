@@ -15,6 +15,8 @@ from renderfarm.settings import Settings
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_client.farm_api import FarmClient
 from tests.api.conftest import auth, upload_scene
+from tests.api.test_projects import project_job
+from tests.api.test_projects import upload as upload_files
 from tests.dashboard.conftest import SECRET, csrf_of, dashboard_settings, sign_in
 from tests.scenes import whole_blend
 from tests.services import Azurite, ServiceBusEmulator, free_port
@@ -191,6 +193,22 @@ def test_a_job_page_says_how_its_chunks_were_sized(client: TestClient) -> None:
     job_id = submit_job(client)
     sign_in(client)
     assert "2 frames per chunk, as asked" in client.get(f"/jobs/{job_id}").text
+
+
+def test_a_project_job_page_names_its_main_file_and_warns_of_each_missing_file(
+    client: TestClient,
+) -> None:
+    main = whole_blend(b"BLENDER17-01v0503", uuid.uuid4().bytes)
+    upload_files(client, {"shot.blend": main})
+    body = project_job({"shot.blend": main}, allow_missing=True)
+    body["files"]["missing"] = ["textures/<b>gone</b>.png"]
+    response = client.post("/api/jobs", json=body, headers=auth())
+    assert response.status_code == 202, response.text
+    sign_in(client)
+    page = client.get(f"/jobs/{response.json()['job_id']}").text
+    assert "shot.blend</code> · 1 file," in page
+    assert "missing file: textures/&lt;b&gt;gone&lt;/b&gt;.png" in page
+    assert "<b>gone</b>" not in page
 
 
 def test_an_unknown_job_is_a_404_page_not_a_trace(client: TestClient) -> None:
