@@ -30,6 +30,8 @@ def collect(container: ContainerClient, *, now: datetime, keep: timedelta) -> Gc
     files: list[StoredBlob] = []
     file_sets: list[StoredBlob] = []
     sizes: dict[tuple[str, str], int] = {}
+    if not container.exists():  # a farm that never stored a scene
+        return GcReport(files_deleted=0, bytes_deleted=0, file_sets_deleted=0, files_kept=0)
     for item in container.list_blobs():
         parts = item.name.split("/")
         if len(parts) != 3:

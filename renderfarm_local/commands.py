@@ -37,6 +37,7 @@ from renderfarm_local.local_farm import (
     FarmLayout,
     FarmPorts,
     LocalFarm,
+    farm_storage,
     with_max_replicas,
     with_warm_workers,
 )
@@ -207,13 +208,22 @@ def local_run(scene: Path, out: Path | None, **kwargs: Any) -> None:
     show_default=True,
     help="keep project files a job has named within this many days",
 )
-@farm_options
-def local_gc(keep_days: int, **farm_args: Any) -> None:
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+)
+@click.option("--blob-port", type=click.IntRange(1, 65535), default=FarmPorts.standard().blob)
+def local_gc(keep_days: int, data_dir: Path, blob_port: int) -> None:
     """Delete the local farm's stored project files no job has named for --keep-days: what the
-    daily project_files_gc Function does in Azure."""
-    farm = _local_farm(**farm_args)
-    connection = farm.endpoints.storage_connection_string
-    with running(farm), BlobServiceClient.from_connection_string(connection) as blob:
+    daily project_files_gc Function does in Azure. Uses the running farm's storage, or starts
+    its Azurite alone."""
+    ports = replace(FarmPorts.standard(), blob=blob_port)
+    with (
+        farm_storage(FarmLayout(root=data_dir), ports) as connection,
+        BlobServiceClient.from_connection_string(connection) as blob,
+    ):
         gc = collect(
             blob.get_container_client(SCENES_CONTAINER),
             now=datetime.now(UTC),

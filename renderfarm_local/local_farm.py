@@ -4,10 +4,11 @@ use it, stop it (workers first)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -477,3 +478,28 @@ def with_max_replicas(params: ScalingParameters, max_replicas: int | None) -> Sc
         max_replicas=max_replicas,
         min_replicas=min(params.min_replicas, max_replicas),
     )
+
+
+@contextlib.contextmanager
+def farm_storage(layout: FarmLayout, ports: FarmPorts) -> Iterator[str]:
+    """A connection string to the local farm's Blob Storage: the running farm's Azurite when one
+    answers on ``ports.blob``, else Azurite alone on the farm's data, stopped (SIGTERM) after."""
+    if port_open(ports.blob):
+        yield services.azurite_connection_string(ports.blob)
+        return
+    if not services.AZURITE_BLOB.exists():
+        raise ProcessFailed("Azurite is not installed: run `make deps` (npm ci)")
+    supervisor = Supervisor()
+    try:
+        azurite = supervisor.start(
+            services.azurite_spec(
+                location=layout.azurite,
+                port=ports.blob,
+                log_path=layout.logs / "azurite.log",
+            ),
+            layer=0,
+        )
+        wait_until_ready(azurite, lambda: port_open(ports.blob), timeout_s=START_TIMEOUT_S)
+        yield services.azurite_connection_string(ports.blob)
+    finally:
+        supervisor.stop_all()

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from renderfarm_client.farm_api import FarmClient, JobProgress
+from renderfarm_local.supervisor import free_port
 from tests.local.conftest import RunningFarm
 from tests.projects import COLOURS, FRAMES, PYTHON, Project, build_project, write_png
 
@@ -235,3 +236,35 @@ def test_a_file_whose_stored_bytes_do_not_match_its_hash_fails_the_chunk_naming_
         "/api/files/missing", json={"files": [{"sha256": claimed, "size": len(texture)}]}
     ).json()
     assert [m["sha256"] for m in again["missing"]] == [claimed]
+
+
+def test_local_gc_keeps_what_jobs_named_lately_and_deletes_the_rest(
+    local_farm: RunningFarm, tmp_path: Path
+) -> None:
+    """Last in the module: with --keep-days 0 it empties the farm's store of project files."""
+    port = str(local_farm.farm.ports.blob)
+    kept = local_farm.cli("local", "gc", "--blob-port", port)
+    assert kept.code == 0, kept.stderr
+    assert re.search(
+        r"^0 files deleted \(0\.0 MB\), 0 file sets deleted, [1-9]\d* files kept",
+        kept.stdout,
+        re.MULTILINE,
+    ), kept.stdout
+    emptied = local_farm.cli("local", "gc", "--blob-port", port, "--keep-days", "0")
+    assert emptied.code == 0, emptied.stderr
+    assert re.search(r"^[1-9]\d* files deleted .* 0 files kept", emptied.stdout, re.MULTILINE), (
+        emptied.stdout
+    )
+    project = build_project(tmp_path / "artist")
+    _, said = submit(local_farm, project, frames="1")
+    assert re.search(r"(\d+) files, \1 new", said), said
+
+
+def test_local_gc_starts_the_farms_storage_alone_when_no_farm_runs(
+    local_farm: RunningFarm, tmp_path: Path
+) -> None:
+    result = local_farm.cli(
+        "local", "gc", "--data-dir", str(tmp_path / "farm"), "--blob-port", str(free_port())
+    )
+    assert result.code == 0, result.stderr
+    assert "0 files deleted (0.0 MB), 0 file sets deleted, 0 files kept" in result.stdout
