@@ -17,6 +17,7 @@ and since the rewrite is deterministic, a re-submit hashes to the same files and
 from __future__ import annotations
 
 import gzip
+import logging
 import pathlib
 import re
 import shutil
@@ -61,6 +62,9 @@ __all__ = [
     "outside_path",
     "trace_project",
 ]
+
+#: BAT logs each missing file as a warning; this module reports them itself, in the user's words.
+logging.getLogger("blender_asset_tracer").addHandler(logging.NullHandler())
 
 
 class ProjectError(FarmError):

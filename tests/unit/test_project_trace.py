@@ -266,3 +266,52 @@ def test_outside_paths_map_drives_and_shares_the_same_on_every_machine(
     original: str, expected: str
 ) -> None:
     assert outside_path(original) == expected
+
+
+#: A shot whose other kinds of files BAT must find: a sound, a movie clip (an image sequence
+#: clip), an Alembic cache file, an OpenVDB volume and a cloth point cache on disk.
+OTHER_KINDS = """
+import os, sys, wave, bpy
+root = sys.argv[-1]
+os.makedirs(root + "/media", exist_ok=True)
+os.makedirs(root + "/cache_cloth", exist_ok=True)
+with wave.open(root + "/media/beep.wav", "wb") as sound:
+    sound.setnchannels(1); sound.setsampwidth(2); sound.setframerate(8000)
+    sound.writeframes(bytes(1600))
+bpy.ops.wm.read_factory_settings(use_empty=False)
+bpy.ops.wm.alembic_export(filepath=root + "/media/cube.abc", start=1, end=1)
+bpy.data.sounds.load(root + "/media/beep.wav").use_fake_user = True
+volume = bpy.data.volumes.new("Smoke")
+volume.filepath = "//media/smoke.vdb"
+volume.use_fake_user = True
+open(root + "/media/smoke.vdb", "wb").write(b"vdb")
+bpy.ops.cachefile.open(filepath=root + "/media/cube.abc")
+for cache in bpy.data.cache_files:
+    cache.use_fake_user = True
+frame = bpy.data.images.new("clip", 4, 4)
+frame.filepath_raw = root + "/media/clip_0001.png"
+frame.file_format = "PNG"
+frame.save()
+bpy.data.movieclips.load(root + "/media/clip_0001.png").use_fake_user = True
+cache = bpy.data.objects["Cube"].modifiers.new("Cloth", "CLOTH").point_cache
+cache.use_disk_cache = True
+cache.use_external = True
+cache.filepath = "//cache_cloth/"
+cache.name = "cloth"
+open(root + "/cache_cloth/cloth_000001_00.bphys", "wb").write(b"bphys")
+bpy.ops.wm.save_as_mainfile(filepath=root + "/shot.blend", relative_remap=True)
+"""
+
+
+def test_sounds_clips_alembic_volumes_and_point_caches_are_each_a_file(tmp_path: Path) -> None:
+    subprocess.run([str(PYTHON), "-c", OTHER_KINDS, str(tmp_path)], check=True, capture_output=True)
+    with trace_project(tmp_path / "shot.blend") as traced:
+        assert traced.missing == ()
+        assert {file.path for file in traced.files} == {
+            "shot.blend",
+            "media/beep.wav",
+            "media/clip_0001.png",
+            "media/cube.abc",
+            "media/smoke.vdb",
+            "cache_cloth/cloth_000001_00.bphys",
+        }
