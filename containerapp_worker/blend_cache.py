@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Set
 from pathlib import Path
 
 from containerapp_worker.errors import SceneError
@@ -37,6 +37,21 @@ def file_sha256(path: Path) -> str:
         while block := handle.read(_CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def evict_least_recent(files: Iterable[Path], *, keep: Set[Path], max_bytes: int) -> None:
+    """Delete the least recently used of ``files`` until they and ``keep`` (never deleted, and
+    counted even when they alone exceed the cap) fit in ``max_bytes``."""
+    candidates = sorted(
+        (entry for entry in files if entry not in keep), key=lambda entry: entry.stat().st_mtime
+    )
+    total = sum(entry.stat().st_size for entry in candidates)
+    total += sum(entry.stat().st_size for entry in keep if entry.is_file())
+    for entry in candidates:
+        if total <= max_bytes:
+            break
+        total -= entry.stat().st_size
+        entry.unlink(missing_ok=True)
 
 
 class BlendCache:
@@ -71,18 +86,9 @@ class BlendCache:
         return path
 
     def evict(self, *, keep: Path) -> None:
-        files = sorted(
-            # Files of the older flat layout (``<sha256>.blend``) age out too. No deeper: a
-            # project's laid-out .blends (project_cache.py, under PROJECTS) are not this cache's.
-            (entry for entry in self._scenes() if entry != keep),
-            key=lambda entry: entry.stat().st_mtime,
-        )
-        total = sum(entry.stat().st_size for entry in files) + keep.stat().st_size
-        for entry in files:
-            if total <= self._max_bytes:
-                break
-            total -= entry.stat().st_size
-            entry.unlink(missing_ok=True)
+        # Files of the older flat layout (``<sha256>.blend``) age out too. No deeper: a
+        # project's laid-out .blends (project_cache.py, under PROJECTS) are not this cache's.
+        evict_least_recent(self._scenes(), keep={keep}, max_bytes=self._max_bytes)
 
     def _scenes(self) -> list[Path]:
         return [

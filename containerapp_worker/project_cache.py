@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from containerapp_worker.blend_cache import file_sha256
+from containerapp_worker.blend_cache import evict_least_recent, file_sha256
 from containerapp_worker.errors import FileMismatch, FileNotStored, PoisonError, SceneError
 from renderfarm import blob_layout
 from renderfarm.file_set import FileEntry, FileSet, FileSetError, FileSetRef, path_problem
@@ -200,17 +200,7 @@ class ProjectCache:
                 shutil.rmtree(owner, ignore_errors=True)
 
     def evict(self, *, keep: set[Path]) -> None:
-        files = sorted(
-            (entry for entry in self._cached_files() if entry not in keep),
-            key=lambda entry: entry.stat().st_mtime,
-        )
-        total = sum(entry.stat().st_size for entry in files)
-        total += sum(entry.stat().st_size for entry in keep if entry.is_file())
-        for entry in files:
-            if total <= self._max_bytes:
-                break
-            total -= entry.stat().st_size
-            entry.unlink(missing_ok=True)
+        evict_least_recent(self._cached_files(), keep=keep, max_bytes=self._max_bytes)
 
     def _cached_files(self) -> list[Path]:
         return [

@@ -386,6 +386,9 @@ class FarmClient:
             return heard
 
         def one(file: LocalFile) -> None:
+            # An upload still waiting its turn when the user cancelled never opens a connection.
+            if cancelled is not None and cancelled.is_set():
+                raise TransferCancelled(f"uploading {file.path} cancelled")
             self._upload(
                 file.source, urls[file.sha256], headers, progress_of(file.sha256), cancelled
             )

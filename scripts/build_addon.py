@@ -2,9 +2,21 @@
 
 The zip holds ``addon/renderfarm_blender/`` at its root (``blender_manifest.toml`` first, as
 Blender's "Install from Disk" and ``bpy.ops.extensions.package_install_files`` expect) and, in
-``client_core/``, a copy of the client core: the top-level modules of ``renderfarm_client/``,
-which import only the standard library and each other (relatively). The repository holds that
-code once; this copy exists only in the zip.
+``client_core/``, a copy of the client core: the top-level modules of ``renderfarm_client/``.
+They import each other (relatively) and the standard library, except ``project.py`` and
+``bat_compat.py``, which import:
+
+- blender-asset-tracer: its wheel, fetched from PyPI at the version requirements-dev.txt pins,
+  goes in the zip's ``wheels/``, which the manifest lists and Blender installs (the repository
+  holds no copy of it);
+- ``zstandard``, for zstd-compressed .blend files, not bundled: Blender's own Python ships it
+  (Blender's build lists it "for Python scripts that read .blend files"; the ``bpy`` wheel, which
+  has no Python of its own, requires it from PyPI instead).
+
+The repository holds the client's code once; this copy exists only in the zip.
+
+Licence: the project is MIT, but the zip bundles BAT (GPL-2.0-or-later), so the add-on as
+distributed is GPL-2.0-or-later (its manifest says so); MIT code may be distributed under the GPL.
 
 Usage: python scripts/build_addon.py [--out DIR]; prints the zip's path.
 """
@@ -12,7 +24,9 @@ Usage: python scripts/build_addon.py [--out DIR]; prints the zip's path.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -22,7 +36,30 @@ ADDON = REPO / "addon" / "renderfarm_blender"
 CLIENT_CORE = REPO / "renderfarm_client"
 VENDORED = "client_core"
 MANIFEST = "blender_manifest.toml"
+WHEELS = "wheels"
+#: The CLI's own pin, so that the add-on traces with the same BAT.
+REQUIREMENTS = REPO / "requirements-dev.txt"
+BUNDLED = ("blender-asset-tracer",)
 _SKIP = {"__pycache__"}
+
+
+def pinned(name: str) -> str:
+    """``name==version`` as requirements-dev.txt pins it."""
+    for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
+        if line.split("==")[0].strip() == name:
+            return line.strip()
+    raise SystemExit(f"{name} is not pinned in {REQUIREMENTS.name}")
+
+
+def fetch_wheels(folder: Path) -> list[Path]:
+    """The bundled packages' wheels (pure Python, from PyPI or pip's cache)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "--quiet"]
+        + ["--no-deps", "--only-binary", ":all:", "--dest", str(folder)]
+        + [pinned(name) for name in BUNDLED],
+        check=True,
+    )
+    return sorted(folder.glob("*.whl"))
 
 
 def addon_files() -> list[tuple[Path, str]]:
@@ -43,8 +80,15 @@ def build(out_dir: Path) -> Path:
     target = out_dir / f"{manifest['id']}-{manifest['version']}.zip"
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".zip.part")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for source, name in addon_files():
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+    ):
+        wheels = [(wheel, f"{WHEELS}/{wheel.name}") for wheel in fetch_wheels(Path(scratch))]
+        listed = {name.removeprefix("./") for name in manifest.get("wheels", ())}
+        if listed != {name for _, name in wheels}:
+            raise SystemExit(f"{MANIFEST} lists {sorted(listed)}, the pins give {wheels}")
+        for source, name in [*addon_files(), *wheels]:
             archive.write(source, name)
     partial.replace(target)
     return target

@@ -61,8 +61,14 @@ class RENDERFARM_PT_output(bpy.types.Panel):
         else:
             row.scale_y = 1.4
             row.operator("renderfarm.submit", icon="RENDER_ANIMATION")
+        layout.prop(props, "allow_missing")
         if props.message:
             layout.label(text=props.message, icon="INFO")
+        if submission is not None and submission.done:
+            job_id = submission.job.job_id if submission.job is not None else None
+            if job_id not in tasks.state.warnings:  # until the farm's own list is in
+                for warning in submission.warnings:
+                    layout.label(text=warning, icon="ERROR")
 
     def _draw_jobs(self, layout: bpy.types.UILayout, props: Any) -> None:
         box = layout.box()
@@ -84,6 +90,8 @@ class RENDERFARM_PT_output(bpy.types.Panel):
                 ("renderfarm.cancel_job", "X"),
             ):
                 row.operator(operator, text="", icon=icon).job_id = job.job_id
+            for warning in tasks.state.warnings.get(job.job_id, ()):
+                box.label(text=warning, icon="ERROR")
             note = tasks.state.notes.get(job.job_id)
             if note:
                 box.label(text=note)

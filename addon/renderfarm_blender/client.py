@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the repository's copy, for the type checker
-    from renderfarm_client import farm_api, job_follower, render_request
-else:  # the copy the build put into the extension
-    from .client_core import farm_api, job_follower, render_request
+    from renderfarm_client import farm_api, job_follower, project, render_request
+else:  # the copy the build put into the extension (project.py needs the bundled BAT wheel)
+    from .client_core import farm_api, job_follower, project, render_request
 
-__all__ = ["FarmSettings", "explain", "farm_api", "job_follower", "render_request"]
+__all__ = ["FarmSettings", "explain", "farm_api", "job_follower", "project", "render_request"]
 
 log = logging.getLogger(__name__)
 

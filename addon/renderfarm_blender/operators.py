@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import bpy
 
-from . import packing, tasks
+from . import saving, tasks
 from .client import PackingError, explain, farm_api
 from .properties import render_options
 
 
 class RENDERFARM_OT_submit(bpy.types.Operator):
-    """Pack the scene into a temporary copy, upload it if the farm lacks it, and render it"""
+    """Trace the scene's files, upload those the farm lacks, and render it"""
 
     bl_idname = "renderfarm.submit"
     bl_label = "Submit to farm"
@@ -29,12 +29,16 @@ class RENDERFARM_OT_submit(bpy.types.Operator):
         try:
             options = render_options(scene)
             options.job_body("0" * 64)  # bad input is refused before anything is saved
-            blend = packing.packed_copy()
+            main = saving.main_file()
         except (farm_api.FarmError, PackingError) as error:
             return self._fail(scene, explain(error))
         submission = tasks.Submission(
             scene_name=scene.name,
-            blend=blend,
+            blend=main.blend,
+            project_root=main.project_root,
+            main_name=main.main_name,
+            temporary=main.temporary,
+            allow_missing=scene.renderfarm.allow_missing,
             settings=tasks.current_settings(),
             options=options,
         )
@@ -153,7 +157,10 @@ class RENDERFARM_OT_refresh_jobs(bpy.types.Operator):
     bl_label = "Refresh"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        tasks.refresh_jobs(tasks.current_settings())
+        scene = context.scene
+        tasks.refresh_jobs(
+            tasks.current_settings(), scene.renderfarm.last_job_id if scene else None
+        )
         return {"FINISHED"}
 
 

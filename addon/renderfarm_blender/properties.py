@@ -96,6 +96,11 @@ class RENDERFARM_PG_scene(bpy.types.PropertyGroup):
     override_resolution: bpy.props.BoolProperty(name="Resolution", default=False)
     resolution_x: bpy.props.IntProperty(name="X", default=1920, min=4, max=65536)
     resolution_y: bpy.props.IntProperty(name="Y", default=1080, min=4, max=65536)
+    allow_missing: bpy.props.BoolProperty(
+        name="Allow missing files",
+        description="Submit even when files the scene uses are missing; the job warns of each",
+        default=False,
+    )
     last_job_id: bpy.props.StringProperty(name="Last job", default="")
     message: bpy.props.StringProperty(name="Message", default="")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .client import FarmSettings, explain, farm_api, job_follower, render_request
+from .client import FarmSettings, explain, farm_api, job_follower, project, render_request
 
 POLL_S = 0.2
 
@@ -25,24 +25,31 @@ Timer = Callable[[], float | None]
 #: Registers a timer function to be first called after so many seconds (``bpy.app.timers``).
 Schedule = Callable[[Timer, float], None]
 
-_UPLOADING = "uploading the scene"
+_UPLOADING = "uploading the project"
 _SUBMITTING = "submitting the job"
 
 
 @dataclass(kw_only=True)
 class Submission:
-    """One scene going to the farm: its upload's progress, then the job or the error. ``blend``
-    is a temporary file, deleted when the submission ends."""
+    """One scene going to the farm: the project traced from ``blend``, the upload's progress,
+    then the job or the error. ``blend`` is deleted when the submission ends if ``temporary``
+    (a copy of the open file's current state); the job names it ``main_name``."""
 
     scene_name: str
     blend: Path
     settings: FarmSettings
     options: render_request.RenderOptions
+    project_root: Path | None = None
+    main_name: str | None = None
+    allow_missing: bool = False
+    temporary: bool = True
+    #: Files the scene uses that are missing here, which the job renders without (warnings).
+    warnings: list[str] = field(default_factory=list)
     retry_for_s: float = farm_api.RETRY_FOR_S
     cancelled: threading.Event = field(default_factory=threading.Event)
     sent: int = 0
     total: int = 0
-    stage: str = "hashing the scene"
+    stage: str = "tracing the project"
     job: farm_api.SubmittedJob | None = None
     error: str | None = None
     #: Each wait to try again, as the line the panel showed (why, and when it tries again).
@@ -56,13 +63,29 @@ class Submission:
         is posted only once the scene is on the farm whole; a cancel stops every wait."""
         try:
             client = self.settings.client(retry_for_s=self.retry_for_s, on_retry=self._retrying)
-            sha256, _ = client.ensure_scene(
-                self.blend, on_progress=self._progress, cancelled=self.cancelled
-            )
-            if self.cancelled.is_set():
-                raise farm_api.TransferCancelled("submission cancelled")
-            self.stage, self.posting = _SUBMITTING, True
-            self.job = client.submit(self.options.job_body(sha256), cancelled=self.cancelled)
+            with project.trace_project(
+                self.blend,
+                project_root=self.project_root,
+                main_name=self.main_name,
+                cancelled=self.cancelled,
+            ) as traced:
+                if traced.missing and not self.allow_missing:
+                    named = ", ".join(file.path for file in traced.missing)
+                    raise project.ProjectError(
+                        f"Missing files: {named} (tick Allow missing files to render without)"
+                    )
+                self.warnings = [f"missing file: {file.path}" for file in traced.missing]
+                client.ensure_files(
+                    traced.files, on_progress=self._progress, cancelled=self.cancelled
+                )
+                if self.cancelled.is_set():
+                    raise farm_api.TransferCancelled("submission cancelled")
+                self.stage, self.posting = _SUBMITTING, True
+                body = self.options.job_body(
+                    files=traced.file_set(allow_missing=self.allow_missing),
+                    allow_missing=self.allow_missing,
+                )
+                self.job = client.submit(body, cancelled=self.cancelled)
         except farm_api.TransferCancelled:
             self.error = (
                 "Cancelled before the farm confirmed the job: see the jobs list"
@@ -72,7 +95,8 @@ class Submission:
         except Exception as error:
             self.error = explain(error)
         finally:
-            self.blend.unlink(missing_ok=True)
+            if self.temporary:
+                self.blend.unlink(missing_ok=True)
             self.done = True
 
     def _retrying(self, line: str) -> None:
@@ -87,13 +111,16 @@ class Submission:
         if self.done:
             return self.outcome()
         if self.stage == _UPLOADING and self.total:
-            return f"Uploading the scene: {self.sent / 2**20:.0f} of {self.total / 2**20:.0f} MiB"
+            return f"Uploading the project: {self.sent / 2**20:.0f} of {self.total / 2**20:.0f} MiB"
         return self.stage[:1].upper() + self.stage[1:] + " ..."
 
     def outcome(self) -> str:
         if self.job is not None:
             job = self.job
-            return f"Job {job.job_id}: {job.frames_total} frames in {job.chunk_count} chunks"
+            line = f"Job {job.job_id}: {job.frames_total} frames in {job.chunk_count} chunks"
+            if self.warnings:
+                line += f" ({len(self.warnings)} missing files: see the job's warnings)"
+            return line
         return self.error or "Submission failed"
 
 
@@ -107,6 +134,8 @@ class State:
     panel_drawn_at: float = 0.0
     #: One line per job id, from actions on a job (cancel, download).
     notes: dict[str, str] = field(default_factory=dict)
+    #: What the farm warns of, per job id: the watched job's ``warnings`` from its status.
+    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _nothing() -> None:
@@ -178,9 +207,10 @@ class Runner:
 
         self.run(submission.run, done, tick)
 
-    def refresh_jobs(self, settings: FarmSettings) -> None:
+    def refresh_jobs(self, settings: FarmSettings, *, watch: str | None = None) -> None:
         """Fetch the latest jobs unless a fetch is running; the panel shows them when it
-        lands."""
+        lands. ``watch`` (the scene's last job) also has its status fetched, for its warnings
+        (the jobs list carries none)."""
         state = self.state
         if state.jobs_busy:
             return
@@ -190,7 +220,10 @@ class Runner:
         def work() -> None:
             try:
                 # A list that refreshes itself retries nothing: the next refresh is the retry.
-                result["jobs"] = settings.client(retry_for_s=0).jobs(limit=10)
+                client = settings.client(retry_for_s=0)
+                result["jobs"] = jobs = client.jobs(limit=10)
+                if watch and any(job.job_id == watch for job in jobs):
+                    result["warnings"] = client.status(watch, with_frames=False).warnings
             except Exception as error:
                 result["error"] = explain(error)
 
@@ -200,6 +233,8 @@ class Runner:
             state.jobs_error = result.get("error")
             if "jobs" in result:
                 state.jobs = result["jobs"]
+            if "warnings" in result and watch:
+                state.warnings[watch] = result["warnings"]
 
         self.run(work, done)
 

@@ -71,8 +71,9 @@ def submit(
     runner.submit(submission, report=report, on_done=on_done)
 
 
-def refresh_jobs(settings: FarmSettings) -> None:
-    runner.refresh_jobs(settings)
+def refresh_jobs(settings: FarmSettings, watch: str | None = None) -> None:
+    """The jobs list, and the warnings of ``watch`` (the scene's last job)."""
+    runner.refresh_jobs(settings, watch=watch)
 
 
 def job_action(
@@ -92,7 +93,8 @@ def _jobs_timer() -> float | None:
     if time.monotonic() - state.panel_drawn_at > PANEL_OPEN_S:
         return None  # nobody is looking: stop until the panel draws again
     if time.monotonic() - state.jobs_at >= JOBS_REFRESH_S:
-        refresh_jobs(current_settings())
+        scene = bpy.context.scene
+        refresh_jobs(current_settings(), scene.renderfarm.last_job_id if scene else None)
     return 1.0
 
 

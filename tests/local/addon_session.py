@@ -1,12 +1,14 @@
 """The add-on in a headless Blender, as a person would use it: run by test_addon_end_to_end.py
-as ``python addon_session.py ZIP WORKDIR SCENE`` with BLENDER_USER_* pointing at empty folders (bpy
-imports once per process: this process is the isolation). Prints one JSON line of results.
+as ``python addon_session.py ZIP WORKDIR SHOT`` with BLENDER_USER_* pointing at empty folders (bpy
+imports once per process: this process is the isolation). SHOT is the main .blend of a project
+built by ``tests/projects.py`` (linked libraries, each with its own texture). Prints one JSON line
+of results.
 
-Steps: install the built zip with package_install_files and enable it; set the preferences;
-submit the example scene (tiny: overrides); submit a scene whose plane shows an external image
-texture; try a scene whose texture is missing; submit a scene made here and never saved; wait
-for the three jobs; download the textured job's frame with the add-on into the scene's output
-path.
+Steps: render frame 1 of the shot with bare Blender (the reference); install the built zip with
+package_install_files (its BAT wheel included) and enable it; set the preferences; submit the
+shot as saved; change it without saving (a plane hidden from render) and submit its current
+state; try it with a texture gone (refused, naming it); submit a scene made here and never saved;
+wait for the three jobs; download the two shot jobs' frames with the add-on.
 """
 
 from __future__ import annotations
@@ -24,10 +26,17 @@ import bpy
 
 EXT = "bl_ext.user_default.renderfarm"
 WAIT_S = 150
+#: The plane hidden from render before the second submit (its texture is "wood").
+HIDDEN = "Wood"
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def digests(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (hidden ones included) and its sha256."""
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 def install(zip_path: Path) -> None:
@@ -40,14 +49,17 @@ def install(zip_path: Path) -> None:
     prefs.api_key = os.environ["FARM_KEY"]
 
 
-def tiny(scene: Any, frames: tuple[int, int]) -> None:
+def one_frame(scene: Any, *, tiny: bool) -> None:
+    """Frame 1 only; the shot keeps its own engine, samples and 64x48, a made-up scene gets
+    tiny overrides."""
     props = scene.renderfarm
     props.use_scene_range = False
-    props.frame_start, props.frame_end = frames
-    props.engine = "cycles"
-    props.override_samples, props.samples = True, 2
-    props.override_resolution = True
-    props.resolution_x, props.resolution_y = 64, 48
+    props.frame_start = props.frame_end = 1
+    if tiny:
+        props.engine = "cycles"
+        props.override_samples, props.samples = True, 2
+        props.override_resolution = True
+        props.resolution_x, props.resolution_y = 64, 48
 
 
 def submit() -> tuple[str | None, str]:
@@ -59,47 +71,24 @@ def submit() -> tuple[str | None, str]:
     return scene.renderfarm.last_job_id or None, scene.renderfarm.message
 
 
-def textured_scene(path: Path, texture: str) -> None:
-    """A camera that sees only a plane emitting an image texture (no lights, black world); the
-    image is referenced by the path ``texture`` relative to the saved file."""
-    bpy.ops.wm.read_homefile(use_empty=True)  # factory settings would drop the add-on
-    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+def bare_render(shot: Path, target: Path) -> None:
+    """Frame 1 as bare Blender renders it, with the settings the farm makes deterministic
+    (seed 0, no adaptive sampling, no denoising)."""
+    bpy.ops.wm.open_mainfile(filepath=str(shot), load_ui=False)
     scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.view_settings.view_transform = "Standard"
-    scene.frame_start = scene.frame_end = 1
-    world = bpy.data.worlds.new("black")
-    world.color = (0, 0, 0)
-    scene.world = world
-    mesh = bpy.data.meshes.new("plane")
-    mesh.from_pydata([(-2, -2, 0), (2, -2, 0), (2, 2, 0), (-2, 2, 0)], [], [(0, 1, 2, 3)])
-    plane = bpy.data.objects.new("plane", mesh)
-    scene.collection.objects.link(plane)
-    material = bpy.data.materials.new("textured")
-    if bpy.app.version < (5, 0, 0):
-        material.use_nodes = True  # always on from 5.0
-    nodes, links = material.node_tree.nodes, material.node_tree.links
-    nodes.clear()
-    image = nodes.new("ShaderNodeTexImage")
-    image.image = bpy.data.images.load(str(path.parent / "texture.png"), check_existing=False)
-    image.image.filepath = texture
-    emission = nodes.new("ShaderNodeEmission")
-    out = nodes.new("ShaderNodeOutputMaterial")
-    links.new(image.outputs["Color"], emission.inputs["Color"])
-    links.new(emission.outputs["Emission"], out.inputs["Surface"])
-    mesh.materials.append(material)
-    camera = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
-    camera.data.type = "ORTHO"
-    camera.data.ortho_scale = 2.0
-    camera.location = (0, 0, 5)
-    scene.collection.objects.link(camera)
-    scene.camera = camera
-    bpy.ops.wm.save_mainfile()
+    scene.cycles.seed = 0
+    scene.cycles.use_animated_seed = False
+    scene.cycles.use_adaptive_sampling = False
+    scene.cycles.use_denoising = False
+    scene.frame_set(1)
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.filepath = str(target)
+    bpy.ops.render.render(write_still=True)
 
 
 def unsaved_scene() -> None:
     """A new file, never saved: a camera looking at a cube."""
-    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.read_homefile(use_empty=True)  # factory settings would drop the add-on
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
     scene.frame_start = scene.frame_end = 1
@@ -115,68 +104,79 @@ def unsaved_scene() -> None:
     scene.camera = camera
 
 
-def wait(job_ids: list[str]) -> dict[str, str]:
+def wait(job_ids: list[str]) -> dict[str, dict[str, Any]]:
     client_module = sys.modules[f"{EXT}.client"]
     settings = client_module.FarmSettings.resolve(os.environ["FARM_URL"], os.environ["FARM_KEY"])
     client = settings.client()
-    states: dict[str, str] = {}
+    ended = {"completed", "failed", "cancelled"}
     deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        states = {job: client.status(job, with_frames=False).state for job in job_ids}
-        if all(state in {"completed", "failed", "cancelled"} for state in states.values()):
+    while True:
+        progress = {job: client.status(job, with_frames=False) for job in job_ids}
+        if all(p.state in ended for p in progress.values()) or time.monotonic() > deadline:
             break
         time.sleep(1)
-    return states
+    return {
+        job: {
+            "state": p.state,
+            "error": p.error,
+            "warnings": list(p.warnings),
+            "main": p.files.main if p.files else None,
+        }
+        for job, p in progress.items()
+    }
+
+
+def download(job_id: str, template: Path) -> None:
+    """The add-on's Download button, into ``template`` as the scene's output path."""
+    bpy.context.scene.render.filepath = str(template)
+    bpy.ops.renderfarm.download_frames(job_id=job_id)
 
 
 def main() -> None:
-    zip_path, work = Path(sys.argv[1]), Path(sys.argv[2])
+    zip_path, work, shot = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    project = shot.parent
     results: dict[str, Any] = {}
+    bare_render(shot, work / "bare" / "shot.png")
     install(zip_path)
+    # Blender installed the manifest's BAT wheel (this Python has BAT too: it cannot tell).
+    local = Path(os.environ["BLENDER_USER_EXTENSIONS"]) / ".local"
+    results["bat_wheel_installed"] = any(local.glob("lib/*/site-packages/blender_asset_tracer"))
+    before = digests(project)
 
-    # The example scene, from a copy that stands for the person's own file.
-    example = work / "user" / "example.blend"
-    example.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(sys.argv[3], example)
-    before = sha256(example)
-    bpy.ops.wm.open_mainfile(filepath=str(example), load_ui=False)
-    tiny(bpy.context.scene, (1, 2))
-    results["example_job"], results["example_message"] = submit()
-    results["example_untouched"] = sha256(example) == before
-    results["example_filepath"] = bpy.data.filepath
+    # The shot as saved: traced from the artist's own file.
+    bpy.ops.wm.open_mainfile(filepath=str(shot), load_ui=False)
+    one_frame(bpy.context.scene, tiny=False)
+    results["saved_job"], results["saved_message"] = submit()
 
-    # A scene whose texture lives beside it, referenced by a relative path.
-    textured = work / "user" / "textured.blend"
-    textured_scene(textured, "//texture.png")
-    before = sha256(textured)
-    tiny(bpy.context.scene, (1, 1))
-    results["textured_job"], results["textured_message"] = submit()
-    image = bpy.data.images["texture.png"]
-    results["textured_untouched"] = sha256(textured) == before
-    results["texture_still_external"] = image.packed_file is None
-    results["texture_path"] = image.filepath
+    # Unsaved changes: the plane is hidden now, not in the file on disk.
+    bpy.data.objects[HIDDEN].hide_render = True
+    bpy.ops.ed.undo_push(message="hide a plane")  # what an edit in the UI does
+    results["dirty_before_submit"] = bpy.data.is_dirty
+    results["changed_job"], results["changed_message"] = submit()
+    results["changed_still_dirty"] = bpy.data.is_dirty
+    results["filepath_after"] = bpy.data.filepath
 
-    # The same scene with its texture gone.
-    missing = work / "user" / "missing.blend"
-    textured_scene(missing, "//missing-texture.png")
-    tiny(bpy.context.scene, (1, 1))
+    # A texture gone: refused before any job, naming it.
+    wood = project / "textures" / "wood.png"
+    shutil.move(wood, work / "wood.png")
     results["missing_job"], results["missing_message"] = submit()
+    shutil.move(work / "wood.png", wood)
+    results["project_untouched"] = digests(project) == before
+    results["project_files_after"] = sorted(digests(project))
 
-    # A scene that was never saved: packed from memory into a temporary file.
+    # A scene never saved: saved from memory into a temporary folder.
     unsaved_scene()
     results["unsaved_had_no_file"] = bpy.data.filepath == ""
-    tiny(bpy.context.scene, (1, 1))
+    one_frame(bpy.context.scene, tiny=True)
     results["unsaved_job"], results["unsaved_message"] = submit()
     results["unsaved_still_unsaved"] = bpy.data.filepath == ""
 
-    jobs = [results[name] for name in ("example_job", "textured_job", "unsaved_job")]
-    jobs = [job for job in jobs if job]
-    results["states"] = wait(jobs)
-    if results["textured_job"]:
-        bpy.ops.wm.open_mainfile(filepath=str(textured), load_ui=False)
-        bpy.context.scene.render.filepath = str(work / "frames" / "textured_###")
-        bpy.ops.renderfarm.download_frames(job_id=results["textured_job"])
-        results["downloaded"] = sorted(p.name for p in (work / "frames").glob("*"))
+    jobs = [results[name] for name in ("saved_job", "changed_job", "unsaved_job")]
+    results["jobs"] = wait([job for job in jobs if job])
+    for name in ("saved", "changed"):
+        if results[f"{name}_job"]:
+            download(results[f"{name}_job"], work / "frames" / f"{name}_###")
+    results["downloaded"] = sorted(p.name for p in (work / "frames").glob("*"))
     print("RESULTS " + json.dumps(results))
 
 

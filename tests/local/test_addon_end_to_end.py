@@ -1,7 +1,10 @@
 """The Blender add-on, built by ``make addon``, installed into a headless Blender and used
-against the local farm (one farm for the module, tiny frames): submit, pack, refuse, download,
-and submit a scene never saved. The add-on's faults (progress, cancel, drops, a busy farm) and
-its UI path are tested without Blender in test_addon_runner.py."""
+against the local farm (one farm for the module, one 64x48 frame a job): a project with linked
+libraries (each with its own texture) is traced, uploaded and rendered as bare Blender renders
+it; unsaved changes are sent as they are while the artist's files stay byte-identical; a missing
+texture is refused naming it; a scene never saved renders. The add-on's faults (progress, cancel,
+drops, a busy farm, missing files) and its UI path are tested without Blender in
+test_addon_runner.py."""
 
 from __future__ import annotations
 
@@ -12,18 +15,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from renderfarm_client.farm_api import FarmClient
-from renderfarm_local.services import REPO
 from scripts.build_addon import build
 from tests.local.conftest import RunningFarm
+from tests.projects import COLOURS, build_project
 
 pytestmark = [pytest.mark.local_farm, pytest.mark.slow]
 SESSION = Path(__file__).with_name("addon_session.py")
-TEXTURE_RGB = (40, 200, 90)
 SESSION_TIMEOUT_S = 300
+#: Cycles with a fixed seed renders the same pixels on every run; PNG rounding aside.
+PIXEL_TOLERANCE = 2
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +36,7 @@ def session(local_farm: RunningFarm, tmp_path_factory: pytest.TempPathFactory) -
     """One Blender process does everything a person would (start-up is paid once)."""
     work = tmp_path_factory.mktemp("addon")
     package = build(work / "dist")
-    (work / "user").mkdir()
-    Image.new("RGB", (16, 16), TEXTURE_RGB).save(work / "user" / "texture.png")
+    project = build_project(work / "artist")
     home = work / "blender-home"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("RENDERFARM_")},
@@ -43,13 +47,7 @@ def session(local_farm: RunningFarm, tmp_path_factory: pytest.TempPathFactory) -
         "FARM_KEY": local_farm.farm.endpoints.api_key,
     }
     done = subprocess.run(
-        [
-            sys.executable,
-            str(SESSION),
-            str(package),
-            str(work),
-            str(REPO / "examples/example.blend"),
-        ],
+        [sys.executable, str(SESSION), str(package), str(work), str(project.main)],
         cwd=work,
         env=env,
         capture_output=True,
@@ -62,51 +60,71 @@ def session(local_farm: RunningFarm, tmp_path_factory: pytest.TempPathFactory) -
     return {**json.loads(lines[-1].removeprefix("RESULTS ")), "work": work}
 
 
-def test_the_example_scene_renders_through_the_farm(
-    session: dict[str, Any], local_farm: RunningFarm
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.size == (64, 48)
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def has_colour(path: Path, rgb: tuple[float, float, float]) -> bool:
+    """Whether some pixel shows this texture's colour (sRGB, as Blender wrote it)."""
+    target = np.array([round(c * 255) for c in rgb])
+    return bool((np.abs(pixels(path) - target).max(axis=2) <= 12).any())
+
+
+def completed(session: dict[str, Any], name: str) -> dict[str, Any]:
+    job = session[f"{name}_job"]
+    assert job, session[f"{name}_message"]
+    status: dict[str, Any] = session["jobs"][job]
+    assert status["state"] == "completed", status
+    return status
+
+
+def test_a_project_with_linked_libraries_renders_as_bare_blender_renders_it(
+    session: dict[str, Any],
 ) -> None:
-    job = session["example_job"]
-    assert job, session["example_message"]
-    assert session["states"][job] == "completed"
-    endpoints = local_farm.farm.endpoints
-    with FarmClient(api_url=endpoints.api_url, api_key=endpoints.api_key) as client:
-        progress = client.status(job)
-    assert sorted(progress.frame_urls) == [1, 2]
+    assert session["bat_wheel_installed"], "Blender installed the wheel the manifest lists"
+    status = completed(session, "saved")
+    assert status["main"] == "shot.blend" and status["warnings"] == []
+    assert "saved_001.png" in session["downloaded"]
+    frame = session["work"] / "frames" / "saved_001.png"
+    difference = np.abs(pixels(frame) - pixels(session["work"] / "bare" / "shot.png")).max()
+    assert difference <= PIXEL_TOLERANCE, (
+        f"the farm's frame differs from bare Blender's by {difference}"
+    )
+    # The library's own texture (relative to the library), and the one its library links.
+    assert has_colour(frame, COLOURS["lib_tex"]) and has_colour(frame, COLOURS["base"])
+    assert has_colour(frame, COLOURS["wood"])
 
 
-def test_the_persons_file_is_left_as_it_was(session: dict[str, Any]) -> None:
-    assert session["example_untouched"] and session["textured_untouched"]
-    assert session["example_filepath"].endswith("user/example.blend")
-    assert session["texture_still_external"] and session["texture_path"] == "//texture.png"
-
-
-def test_an_external_texture_is_packed_and_shows_in_the_frame(session: dict[str, Any]) -> None:
-    job = session["textured_job"]
-    assert job, session["textured_message"]
-    assert session["states"][job] == "completed"
-    assert session["downloaded"] == ["textured_001.png"]
-    with Image.open(session["work"] / "frames" / "textured_001.png") as frame:
-        assert frame.size == (64, 48)
-        pixel = frame.convert("RGB").getpixel((32, 24))
-    assert isinstance(pixel, tuple)
-    assert all(abs(a - b) <= 3 for a, b in zip(pixel, TEXTURE_RGB, strict=True)), pixel
+def test_unsaved_changes_are_sent_as_they_are_and_the_artists_files_stay_byte_identical(
+    session: dict[str, Any],
+) -> None:
+    assert session["dirty_before_submit"] and session["changed_still_dirty"]
+    assert session["filepath_after"].endswith("artist/project/shot.blend")
+    status = completed(session, "changed")
+    assert status["main"] == "shot.blend", "the job names the artist's file, not the copy"
+    frame = session["work"] / "frames" / "changed_001.png"
+    assert not has_colour(frame, COLOURS["wood"]), "the hidden plane is hidden on the farm"
+    assert has_colour(frame, COLOURS["lib_tex"])
+    assert session["project_untouched"]
+    hidden = [path for path in session["project_files_after"] if "renderfarm-" in path]
+    assert hidden == [], "the copy of the unsaved state is removed"
 
 
 def test_a_missing_texture_is_named_and_no_job_is_made(
     session: dict[str, Any], local_farm: RunningFarm
 ) -> None:
     assert session["missing_job"] is None
-    assert "missing-texture.png" in session["missing_message"]
+    assert "textures/wood.png" in session["missing_message"]
     assert "\n" not in session["missing_message"].strip()
     endpoints = local_farm.farm.endpoints
     with FarmClient(api_url=endpoints.api_url, api_key=endpoints.api_key) as client:
         jobs = {line.job_id for line in client.jobs(limit=100)}
-    assert jobs == {session["example_job"], session["textured_job"], session["unsaved_job"]}
+    assert jobs == {session["saved_job"], session["changed_job"], session["unsaved_job"]}
 
 
-def test_a_scene_never_saved_is_packed_from_memory_and_renders(session: dict[str, Any]) -> None:
+def test_a_scene_never_saved_renders(session: dict[str, Any]) -> None:
     assert session["unsaved_had_no_file"]
-    job = session["unsaved_job"]
-    assert job, session["unsaved_message"]
-    assert session["states"][job] == "completed"
+    completed(session, "unsaved")
     assert session["unsaved_still_unsaved"], "the session still has no file of its own"

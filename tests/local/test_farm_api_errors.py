@@ -146,7 +146,7 @@ def test_cli_with_a_missing_scene_prints_one_line_and_exits_1(
     url = f"http://127.0.0.1:{free_port()}"
     missing = tmp_path / "nope.blend"
     assert main(["--api-url", url, "submit", str(missing), "--frames", "1-3"]) == 1
-    assert capsys.readouterr().err == f"error: no scene at {missing}\n"
+    assert capsys.readouterr().err == f"error: no .blend at {missing}\n"
 
 
 def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
