@@ -159,9 +159,11 @@ def _libraries(data: Any) -> Iterator[UsedFile]:
         if getattr(library, "packed_file", None) is not None:
             continue
         missing = sorted(lacking.get(library.name, ()))
+        # Relative to the main file, indirect libraries too: Blender keeps every library's
+        # path relative to the file it opened, not to the library that linked it.
         yield UsedFile(
             written=library.filepath,
-            library=getattr(library, "parent", None),
+            library=None,
             lacking=f"lacks {', '.join(missing)}" if missing else "",
         )
 
