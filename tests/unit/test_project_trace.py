@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from blender_asset_tracer.trace import expanders
 
+from renderfarm.blend_whole import BlendWalker
 from renderfarm.file_set import OUTSIDE_ROOT, FileSetIn, path_problem
 from renderfarm_client import bat_compat, project
 from renderfarm_client.project import ProjectError, TracedProject, outside_path, trace_project
@@ -147,6 +148,19 @@ def test_the_rewritten_main_file_finds_every_file_once_laid_out(
     assert all(resolves for _, resolves in found.values()), found
     assert {"library:lib.blend", "library:base.blend"} <= set(found)
     assert any(key.startswith("font:") for key in found), found
+
+
+def test_a_rewritten_blend_is_one_zstd_frame_the_farm_takes_for_whole(built: Project) -> None:
+    """As small as Blender's own save, the same bytes on every trace (no time in it), and whole
+    by the API's check."""
+    with trace_project(built.main) as traced:
+        [main] = [file for file in traced.files if file.rewritten]
+        data = main.source.read_bytes()
+    assert data[:4] == b"\x28\xb5\x2f\xfd"
+    assert len(data) < 2 * built.main.stat().st_size
+    walker = BlendWalker()
+    walker.feed(data)
+    walker.finish()
 
 
 def test_the_artists_files_stay_byte_identical(fresh: Project) -> None:
