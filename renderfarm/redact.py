@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 
-# An absolute POSIX path: its folders are dropped, its last part (a file name) kept.
-_FOLDERS = re.compile(r"(?<![\w:/])(?:/[\w.+@-]+)+/(?=[\w.+@-])")
+# An absolute POSIX path: its folders are dropped, its last part (a file name) kept. Not a
+# relative one: ``../assets/crate.blend`` and Blender's ``//../tex/wood.png`` name the user's
+# files, not the server's folders.
+_FOLDERS = re.compile(r"(?<![\w:/.~-])(?:/[\w.+@-]+)+/(?=[\w.+@-])")
 
 
 def without_paths(text: str) -> str:
