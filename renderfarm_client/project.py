@@ -35,6 +35,7 @@ from blender_asset_tracer.pack import Packer, transfer
 
 from . import bat_compat
 from .farm_api import FarmError, sha256_of
+from .hash_cache import USER_CACHE, HashCache, UserCache, user_cache
 
 #: The folder of a file set for files from outside the project root: the value of
 #: ``renderfarm.file_set.OUTSIDE_ROOT`` (the client core does not import the domain package).
@@ -163,12 +164,16 @@ def trace_project(
     main_name: str | None = None,
     cancelled: threading.Event | None = None,
     hash_workers: int = HASH_WORKERS,
+    hash_cache: HashCache | UserCache | None = USER_CACHE,
 ) -> TracedProject:
     """Trace ``blend`` and every file it needs, recursively; hash them.
 
     ``project_root`` (default: the folder of ``blend``) is what project paths are relative to.
     ``main_name`` renames the main file in the set (the add-on traces a temporary copy saved next
-    to the artist's file, yet the job must name the file as the artist knows it)."""
+    to the artist's file, yet the job must name the file as the artist knows it).
+    ``hash_cache`` keeps the artist's files' hashes between traces (default: the user's cache,
+    ``hash_cache.user_cache()``; None hashes every file); BAT's rewritten copies are always
+    hashed."""
     blend = Path(blend)
     if not blend.is_file():
         raise ProjectError(f"no .blend at {blend}")
@@ -186,7 +191,8 @@ def trace_project(
         recorded, main, missing = _pack(absolute_blend, absolute_root, staging)
         if main_name is not None:
             main = _renamed(main, main_name, recorded)
-        files = _hashed(recorded, cancelled=cancelled, workers=hash_workers)
+        cache = user_cache() if hash_cache is USER_CACHE else hash_cache
+        files = _hashed(recorded, cancelled=cancelled, workers=hash_workers, cache=cache)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -322,16 +328,21 @@ def _renamed(main: str, name: str, recorded: dict[str, _Recorded]) -> str:
 
 
 def _hashed(
-    recorded: dict[str, _Recorded], *, cancelled: threading.Event | None, workers: int
+    recorded: dict[str, _Recorded],
+    *,
+    cancelled: threading.Event | None,
+    workers: int,
+    cache: HashCache | None,
 ) -> tuple[ProjectFile, ...]:
     def one(item: tuple[str, _Recorded]) -> ProjectFile:
         path, file = item
+        if cache is not None and not file.rewritten:
+            digest, size = cache.sha256(file.source, cancelled=cancelled)
+        else:
+            # A rewritten copy is a fresh temporary file: nothing to look up.
+            digest, size = sha256_of(file.source, cancelled=cancelled), file.source.stat().st_size
         return ProjectFile(
-            path=path,
-            source=file.source,
-            sha256=sha256_of(file.source, cancelled=cancelled),
-            size=file.source.stat().st_size,
-            rewritten=file.rewritten,
+            path=path, source=file.source, sha256=digest, size=size, rewritten=file.rewritten
         )
 
     items = sorted(recorded.items())

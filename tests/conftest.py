@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from tests.services import Azurite, ServiceBusEmulator, run_azurite, run_service
 
 # The test processes' farms run side by side: none's services wait behind another's Blenders.
 os.environ[SERVICE_NICENESS_ENV] = "0"
+# The client's hash cache (renderfarm_client/hash_cache.py) never in the user's own cache
+# folder: a folder of this test process's, inherited by every CLI it starts.
+os.environ.setdefault("RENDERFARM_CACHE_DIR", tempfile.mkdtemp(prefix="renderfarm-test-cache-"))
 
 
 @pytest.fixture(scope="session")
