@@ -5,7 +5,8 @@ Container ``scenes``: ``<tenant>/<sha256>.blend``, and the files of projects,
 content hash within its tenant's folder: a tenant's uploads are deduplicated, but no tenant can
 learn whether another holds the same bytes, nor name another's scene in a job.
 Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``, ``<id>/cancel/<n>`` (empty: the
-cancel signal for a chunk that was rendering), ``<id>/frames/<frame:06d>.<ext>``,
+cancel signal for a chunk that was rendering), ``<id>/settled/<level>/<parent>/<slot>`` (the
+ledger tree's markers), ``<id>/frames/<frame:06d>.<ext>``,
 ``<id>/thumbs/<frame:06d>.jpg``,
 ``<id>/previews/{contact-sheet.png,preview.mp4}``, and the listing index
 ``_tenants/<tenant>/<newest-first key>_<id>``.
@@ -100,6 +101,17 @@ def cancel_blob(job_id: str, index: int) -> str:
 def settled_blob(job_id: str) -> str:
     """The ledger of the job's settled chunks (renderfarm.job_end)."""
     return f"{job_id}/settled.json"
+
+
+def ledger_node_blob(job_id: str, level: int, index: int, *, fanout: int) -> str:
+    """``<id>/settled/<level>/<parent>/<slot>``: a marker of the ledger tree (renderfarm.job_end),
+    named under its parent so that one listing finds a node's children, and no others."""
+    return f"{ledger_children_prefix(job_id, level + 1, index // fanout)}{index % fanout}"
+
+
+def ledger_children_prefix(job_id: str, level: int, index: int) -> str:
+    """Where the markers of node (``level``, ``index``)'s children are."""
+    return f"{job_id}/settled/{level - 1}/{index}/"
 
 
 def schedule_blob(job_id: str) -> str:

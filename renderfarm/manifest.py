@@ -17,7 +17,7 @@ from renderfarm.blend_header import BlenderVersion
 from renderfarm.blender_pools import queue_key
 from renderfarm.chunk_plan import ChunkPlan, PlanSource
 from renderfarm.chunking import TARGET_CHUNKS, Chunk, plan_chunks, planned_chunk_size
-from renderfarm.job_end import JobOutcome
+from renderfarm.job_end import LEDGER_BLOB, LEDGER_TREE, JobOutcome
 from renderfarm.job_spec import JobSpec
 from renderfarm.messages import ChunkMessage
 
@@ -64,6 +64,9 @@ class JobManifest:
     #: allow_missing): set at submit from what the client found missing, and by the first
     #: worker that finds more.
     warnings: tuple[str, ...] = ()
+    #: How its settled chunks are noted (renderfarm.job_end): the tree for every new job; jobs
+    #: from before it keep their one ledger blob.
+    ledger: int = LEDGER_BLOB
 
     @classmethod
     def new(
@@ -103,6 +106,7 @@ class JobManifest:
             scene_saved_by=scene_saved_by,
             blender_pinned=blender_pinned,
             warnings=warnings,
+            ledger=LEDGER_TREE,
         )
 
     @cached_property
@@ -186,6 +190,7 @@ class JobManifest:
                 "previews_at": self.previews_at.isoformat() if self.previews_at else None,
                 "chunking": self.chunking.to_dict() if self.chunking else None,
                 "warnings": list(self.warnings),
+                "ledger": self.ledger,
             },
             separators=(",", ":"),
         )
@@ -218,6 +223,7 @@ class JobManifest:
             previews_at=_time(data.get("previews_at")),
             chunking=ChunkPlan.from_dict(data["chunking"]) if data.get("chunking") else None,
             warnings=tuple(str(w) for w in data.get("warnings", ())),
+            ledger=int(data.get("ledger", LEDGER_BLOB)),
         )
 
 

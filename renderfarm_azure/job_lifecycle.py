@@ -3,9 +3,13 @@ each settled chunk goes into the ledger of settled chunks and, after the last, t
 outcome is written (once, etag-conditionally); each comes with the event that says so.
 
 Called by whoever settles a chunk: the worker (done, poison-failed, cancelled) and the
-dead-letter handler (failed). The order makes every step safe to repeat: a crash anywhere
-leaves the chunk's message unsettled, its redelivery settles the chunk again, and each step
-finds its work done or does it. Two settlers of a job's last two chunks both see a full ledger;
+dead-letter handler (failed). The ledger is a tree of marker blobs (renderfarm.job_end): no blob
+is written by every settler, and no settler loses an etag race, however many settle at once.
+
+The order makes every step safe to repeat: a crash anywhere leaves the chunk's message
+unsettled, its redelivery settles the chunk again, and each step finds its work done or does it
+(a settler that finds a node's marker already written still goes on up: the one that wrote it
+may have died before its parent). Two settlers of a job's last two chunks both see a full ledger;
 the manifest's etag lets one record the end, and both send the event, whose deterministic id
 makes Service Bus keep one.
 """
@@ -19,14 +23,24 @@ from datetime import UTC, datetime
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.servicebus import ServiceBusClient
-from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
+from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ContentSettings
 
 from renderfarm import blob_layout as layout
 from renderfarm.chunk_plan import measured_timings, settings_key
 from renderfarm.chunk_record import ChunkState
 from renderfarm.errors import ConcurrentUpdate, JobNotFound
 from renderfarm.events import EventType, JobEvent
-from renderfarm.job_end import JobOutcome, SettledChunks
+from renderfarm.job_end import (
+    FANOUT,
+    LEDGER_TREE,
+    JobOutcome,
+    LedgerTree,
+    Node,
+    SettledChunks,
+    code_of,
+    combined,
+    outcome_of,
+)
 from renderfarm.manifest import JobManifest
 from renderfarm.ports import EventPublisher
 from renderfarm.settings import Settings
@@ -39,6 +53,8 @@ log = logging.getLogger(__name__)
 
 WRITE_ATTEMPTS = 32
 _JSON = ContentSettings(content_type="application/json")
+#: The metadata key of a ledger marker's code (d, f or c: renderfarm.job_end).
+_CODE = "code"
 
 END_EVENTS = {
     JobOutcome.COMPLETED: EventType.JOB_COMPLETED,
@@ -69,11 +85,68 @@ class JobLifecycle:
     def chunk_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
         """Note chunk ``index`` settled as ``state``; after the job's last chunk, record the
         job's end. Returns the job's outcome once it has one."""
-        ledger = self._add_to_ledger(manifest, index, state)
-        outcome = ledger.outcome(cancelled=manifest.cancelled_at is not None)
+        cancelled = manifest.cancelled_at is not None
+        if manifest.ledger == LEDGER_TREE:
+            code = self._settle_in_tree(manifest, index, state)
+            outcome = None if code is None else outcome_of(code, cancelled=cancelled)
+        else:
+            outcome = self._add_to_ledger(manifest, index, state).outcome(cancelled=cancelled)
         if outcome is None:
             return None
         return self.record_end(manifest.job_id, outcome)
+
+    def _settle_in_tree(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
+        """Write the chunk's marker, then, while a node's children are all there, the node's
+        (renderfarm.job_end); the code of every chunk together once the root is written."""
+        tree = LedgerTree(len(manifest.chunks))
+        node, code = tree.leaf(index), code_of(state)
+        self._put_marker(manifest.job_id, node, code)
+        while not tree.is_root(node):
+            node = tree.parent(node)
+            codes = self._children_codes(manifest.job_id, node)
+            if len(codes) < tree.child_count(node):
+                return None  # a sibling is still rendering: its settler goes on from here
+            code = combined(codes)
+            self._ensure_marker(manifest.job_id, node, code)
+        return code
+
+    def _marker(self, job_id: str, node: Node) -> BlobClient:
+        name = layout.ledger_node_blob(job_id, node.level, node.index, fanout=FANOUT)
+        return self._jobs.get_blob_client(name)
+
+    def _put_marker(self, job_id: str, node: Node, code: str) -> None:
+        """A chunk's own marker: no one else writes it, so it is written outright (the latest
+        word wins, as a failed chunk may finish after all)."""
+        self._marker(job_id, node).upload_blob(b"", overwrite=True, metadata={_CODE: code})
+
+    def _ensure_marker(self, job_id: str, node: Node, code: str) -> None:
+        """A node's marker, created once by whichever settler saw its children complete first.
+        One that says otherwise (a child's word changed since) is corrected over its etag."""
+        blob = self._marker(job_id, node)
+        try:
+            blob.upload_blob(b"", overwrite=False, metadata={_CODE: code})
+            return
+        except ResourceExistsError:
+            pass
+        for _ in range(WRITE_ATTEMPTS):
+            properties = blob.get_blob_properties()
+            if (properties.metadata or {}).get(_CODE) == code:
+                return
+            try:
+                blob.set_blob_metadata(
+                    {_CODE: code},
+                    etag=properties.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+                return
+            except ResourceModifiedError:
+                continue
+        raise LedgerContention(f"a ledger marker of job {job_id} kept changing")
+
+    def _children_codes(self, job_id: str, node: Node) -> list[str]:
+        prefix = layout.ledger_children_prefix(job_id, node.level, node.index)
+        listed = self._jobs.list_blobs(name_starts_with=prefix, include=["metadata"])
+        return [item.metadata[_CODE] for item in listed if (item.metadata or {}).get(_CODE)]
 
     def record_start(self, job_id: str) -> None:
         """The job's first frame is in Blob: set ``started_at`` once and say so. Several

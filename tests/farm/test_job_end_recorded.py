@@ -12,6 +12,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from renderfarm import blob_layout as layout
+from renderfarm.job_end import FANOUT
 from tests.farm.conftest import WAIT_S, Farm
 from tests.services import ServiceBusEmulator, events_of
 
@@ -39,7 +40,12 @@ def test_completion_is_recorded_by_the_worker_with_no_status_read(
     manifest = stored_manifest(farm, job_id)
     assert manifest["outcome"] == "completed"
     assert manifest["started_at"] <= manifest["finished_at"]
-    settled = json.loads(farm.jobs.download_blob(layout.settled_blob(job_id)).readall())
-    assert settled["chunks"] == "ddd"
+    # The ledger tree: a marker per chunk, and the root that the last settler wrote.
+    chunks = farm.jobs.list_blobs(name_starts_with=f"{job_id}/settled/0/", include=["metadata"])
+    assert sorted((item.name, item.metadata["code"]) for item in chunks) == [
+        (layout.ledger_node_blob(job_id, 0, index, fanout=FANOUT), "d") for index in range(3)
+    ]
+    root = farm.jobs.get_blob_client(layout.ledger_node_blob(job_id, 1, 0, fanout=FANOUT))
+    assert root.get_blob_properties().metadata["code"] == "d"
     types = [event.type.value for event in events_of(farm_bus, job_id)]
     assert types == ["job.accepted", "job.started", "job.completed"]

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from renderfarm.chunk_record import ChunkState
-from renderfarm.job_end import JobOutcome, SettledChunks
+from renderfarm.job_end import (
+    FANOUT,
+    JobOutcome,
+    LedgerTree,
+    Node,
+    SettledChunks,
+    combined,
+    outcome_of,
+)
 
 
 def settled(*states: ChunkState) -> SettledChunks:
@@ -52,3 +60,40 @@ def test_only_settled_states_go_into_the_ledger(state: ChunkState) -> None:
 def test_a_chunk_outside_the_job_is_refused() -> None:
     with pytest.raises(ValueError, match="not in a job of 2 chunks"):
         SettledChunks.empty(2).with_chunk(2, ChunkState.DONE)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "widths"),
+    [
+        (1, [1, 1]),
+        (32, [32, 1]),
+        (33, [33, 2, 1]),
+        (1024, [1024, 32, 1]),
+        (10_000, [10_000, 313, 10, 1]),
+    ],
+)
+def test_the_ledger_tree_has_a_root_above_every_chunk_and_nodes_of_32(
+    chunks: int, widths: list[int]
+) -> None:
+    tree = LedgerTree(chunks)
+    assert [tree.width(level) for level in range(tree.root_level + 1)] == widths
+    node = tree.leaf(chunks - 1)
+    while not tree.is_root(node):
+        node = tree.parent(node)
+        assert 1 <= tree.child_count(node) <= FANOUT
+    assert node == Node(tree.root_level, 0)
+
+
+def test_the_last_node_of_a_level_counts_only_the_children_it_has() -> None:
+    tree = LedgerTree(10_000)
+    assert tree.child_count(Node(1, 312)) == 10_000 - 312 * 32
+    assert tree.child_count(Node(2, 9)) == 313 - 9 * 32
+
+
+def test_codes_combine_cancelled_over_failed_over_done() -> None:
+    assert combined("ddd") == "d"
+    assert combined("dfd") == "f"
+    assert combined("fdc") == "c"
+    assert outcome_of("d", cancelled=True) == JobOutcome.CANCELLED
+    with pytest.raises(ValueError, match="not settled"):
+        combined("d.")
