@@ -125,6 +125,8 @@ var queuePrefix = 'render-chunks'
 var scenesContainer = 'scenes'
 var jobsContainer = 'jobs'
 var webhooksContainer = 'webhooks'
+// The API's rate-limit counters, shared by every instance (renderfarm/rate_limit.py).
+var rateLimitTable = 'ratelimits'
 // What the farm says happened to jobs (job.accepted .. chunk.failed), and the webhook POSTs
 // those events fan out to: one queue each, beside the pool queues.
 var eventsQueue = 'job-events'
@@ -191,6 +193,7 @@ module storage 'modules/storage.bicep' = {
     scenesContainer: scenesContainer
     jobsContainer: jobsContainer
     webhooksContainer: webhooksContainer
+    rateLimitTable: rateLimitTable
     deploymentContainer: deploymentContainer
     skuName: storageSku
   }
@@ -236,6 +239,7 @@ module rbac 'modules/rbac.bicep' = {
     scenesContainer: scenesContainer
     jobsContainer: jobsContainer
     webhooksContainer: webhooksContainer
+    rateLimitTable: rateLimitTable
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     queueNames: serviceBus.outputs.queueNames
     eventsQueueName: serviceBus.outputs.eventsQueueName
@@ -263,6 +267,8 @@ module api 'modules/functionapp.bicep' = {
     deploymentContainer: deploymentContainer
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     storageAccountUrl: storage.outputs.dataBlobEndpoint
+    tableEndpoint: storage.outputs.dataTableEndpoint
+    rateLimitTable: rateLimitTable
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     queuePrefix: queuePrefix
     blenderVersions: blenderVersions

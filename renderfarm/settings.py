@@ -82,6 +82,14 @@ class Settings(BaseSettings):
 
     # Limits.
     rate_limit_per_minute: int = Field(default=120, ge=1)
+    # One rate limit for every API instance: the counters in a table (renderfarm.rate_limit),
+    # reached by a connection string (Azurite's TableEndpoint=..., locally) or the storage
+    # account's table endpoint with managed identity (Azure). Neither: each process counts alone.
+    rate_limit_table_connection_string: str | None = None
+    rate_limit_table_endpoint: str | None = None
+    rate_limit_table: str = "ratelimits"
+    # While the table is unreachable each process limits on its own and asks it again this often.
+    rate_limit_store_retry_seconds: float = Field(default=5.0, gt=0)
     max_queued_frames_per_tenant: int = Field(default=100_000, ge=1)
     # 8 MiB: a job naming a project of 20,000 files is about 3 MiB of JSON.
     max_request_bytes: int = Field(default=8 * 1024**2, ge=1024)

@@ -15,7 +15,7 @@ from renderfarm.chunk_plan import FarmCapacity
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.job_service import JobService
 from renderfarm.project_checks import ProjectChecks
-from renderfarm.rate_limit import RateLimiter
+from renderfarm.rate_limit import Limiter
 from renderfarm.settings import Settings
 from renderfarm_azure import clients
 from renderfarm_azure.chunk_sender import ServiceBusChunkQueue
@@ -26,6 +26,7 @@ from renderfarm_azure.key_source import KeySource, KeyVaultKeySource, StaticKeyS
 from renderfarm_azure.keyvault import settings_secret_client
 from renderfarm_azure.project_store import BlobProjectStore
 from renderfarm_azure.queue_counts import AdminQueueMonitor, EmulatorQueueMonitor, queue_monitor
+from renderfarm_azure.rate_limit_store import rate_limiter
 from renderfarm_azure.sas import FRAME_URL_LIFETIME, SasFrameLinks, SasSigner
 from renderfarm_azure.scene_store import BlobSceneStore
 from renderfarm_azure.senders import QueueSenders
@@ -53,7 +54,7 @@ class Services:
     events: ServiceBusEventPublisher
     job_service: JobService
     keys: KeySource
-    rate_limiter: RateLimiter
+    rate_limiter: Limiter
     blob_breaker: CircuitBreaker
     webhooks: WebhookRegistry
 
@@ -122,9 +123,7 @@ class Services:
             senders=senders,
             events=events,
             keys=_key_source(settings),
-            rate_limiter=RateLimiter(
-                per_minute=settings.rate_limit_per_minute, clock=time.monotonic
-            ),
+            rate_limiter=rate_limiter(settings, wall_clock=time.time, monotonic=time.monotonic),
             blob_breaker=blob_breaker,
             webhooks=webhook_registry(settings, blob_service, breaker=blob_breaker),
         )

@@ -69,12 +69,18 @@ class FarmPorts:
     management: int
     api: int
     keyvault: int
+    table: int = 10002  # Azurite's Table service: the API's shared rate-limit counters
 
     @classmethod
     def standard(cls) -> FarmPorts:
         """The emulators' usual ports, so other tools find them where they expect."""
         return cls(
-            blob=10000, amqp=5672, management=5300, api=DEFAULT_API_PORT, keyvault=KEYVAULT_PORT
+            blob=10000,
+            amqp=5672,
+            management=5300,
+            api=DEFAULT_API_PORT,
+            keyvault=KEYVAULT_PORT,
+            table=10002,
         )
 
     @classmethod
@@ -85,10 +91,11 @@ class FarmPorts:
             management=free_port(),
             api=free_port(),
             keyvault=free_port(),
+            table=free_port(),
         )
 
     def busy(self) -> list[int]:
-        ports = (self.blob, self.amqp, self.management, self.api, self.keyvault)
+        ports = (self.blob, self.amqp, self.management, self.api, self.keyvault, self.table)
         return [port for port in ports if port_open(port)]
 
 
@@ -177,6 +184,7 @@ class FarmEndpoints:
     api_key: str
     storage_connection_string: str
     servicebus_connection_string: str
+    rate_limit_table_connection_string: str
     management_url: str
     vault: LocalVault
 
@@ -207,6 +215,9 @@ class LocalFarm:
             api_key=local_api_key(layout),
             storage_connection_string=services.azurite_connection_string(ports.blob),
             servicebus_connection_string=services.servicebus_connection_string(ports.amqp),
+            rate_limit_table_connection_string=services.azurite_table_connection_string(
+                ports.table
+            ),
             management_url=f"http://127.0.0.1:{ports.management}",
             vault=LocalVault(
                 url=f"https://127.0.0.1:{ports.keyvault}", ca_bundle=layout.keyvault / "cert.pem"
@@ -251,6 +262,10 @@ class LocalFarm:
             "RENDERFARM_ENVIRONMENT": "development",
             "RENDERFARM_STORAGE_CONNECTION_STRING": self.endpoints.storage_connection_string,
             "RENDERFARM_SERVICEBUS_CONNECTION_STRING": self.endpoints.servicebus_connection_string,
+            # One rate limit for the API, counted in Azurite's Table service as in Azure's.
+            "RENDERFARM_RATE_LIMIT_TABLE_CONNECTION_STRING": (
+                self.endpoints.rate_limit_table_connection_string
+            ),
             "RENDERFARM_QUEUE_PREFIX": services.QUEUE_PREFIX,
             "RENDERFARM_BLENDER_VERSIONS": ",".join(self.blender_versions),
             # API keys (and webhook secrets) in the local vault, read as in Azure.
@@ -288,6 +303,15 @@ class LocalFarm:
             layer=0,  # the others write to it: it stops last
         )
         wait_until_ready(azurite, lambda: port_open(self.ports.blob), timeout_s=START_TIMEOUT_S)
+        table = self._supervisor.start(
+            services.azurite_table_spec(
+                location=self.layout.azurite,
+                port=self.ports.table,
+                log_path=logs / "azurite-table.log",
+            ),
+            layer=0,
+        )
+        wait_until_ready(table, lambda: port_open(self.ports.table), timeout_s=START_TIMEOUT_S)
         bus = self._supervisor.start(
             services.servicebus_spec(
                 port=self.ports.amqp,

@@ -19,6 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 AZURITE_BLOB = REPO / "node_modules" / ".bin" / "azurite-blob"
 #: Makes Azurite answer a write once it is on disk (it saves every 5 s otherwise): see the file.
 AZURITE_DURABLE_WRITES = REPO / "emulators" / "azurite" / "durable_writes.js"
+#: Azurite's Table service (the shared rate-limit counters), a process of its own.
+AZURITE_TABLE = REPO / "node_modules" / "azurite" / "dist" / "src" / "table" / "main.js"
+#: Makes the Table service save its data on SIGTERM, as it does on SIGINT: see the file.
+AZURITE_TABLE_SIGTERM = REPO / "emulators" / "azurite" / "table_sigterm.js"
 SERVICEBUS_CONFIG = REPO / "emulators" / "servicebus" / "config.json"
 SCALING_CONFIG = REPO / "infra" / "scaling.json"
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -55,6 +59,14 @@ def azurite_connection_string(port: int) -> str:
     )
 
 
+def azurite_table_connection_string(port: int) -> str:
+    """Azurite's Table service alone: what RENDERFARM_RATE_LIMIT_TABLE_CONNECTION_STRING takes."""
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+        f"AccountKey={AZURITE_KEY};TableEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+
+
 def servicebus_connection_string(port: int) -> str:
     return (
         f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=RootManageSharedAccessKey;"
@@ -81,6 +93,28 @@ def azurite_spec(*, location: Path, port: int, log_path: Path | None = None) -> 
         str(port),
     ]
     return ProcessSpec(name="azurite", argv=argv, log_path=log_path, niceness=service_niceness())
+
+
+def azurite_table_spec(*, location: Path, port: int, log_path: Path | None = None) -> ProcessSpec:
+    argv = [
+        shutil.which("node") or "node",
+        "--require",
+        str(AZURITE_TABLE_SIGTERM),
+        str(AZURITE_TABLE),
+        "--silent",
+        "--location",
+        str(location),
+        "--loose",
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--tableHost",
+        "127.0.0.1",
+        "--tablePort",
+        str(port),
+    ]
+    return ProcessSpec(
+        name="azurite-table", argv=argv, log_path=log_path, niceness=service_niceness()
+    )
 
 
 def servicebus_spec(

@@ -28,10 +28,12 @@ from renderfarm_local.supervisor import free_port, port_open
 __all__ = [
     "REPO",
     "Azurite",
+    "AzuriteTable",
     "ServiceBusEmulator",
     "events_of",
     "free_port",
     "run_azurite",
+    "run_azurite_table",
     "run_servicebus",
     "servicebus_connection_string",
     "stop_process",
@@ -69,6 +71,12 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) ->
 class Azurite:
     blob_port: int
     location: Path
+    table_port: int
+
+    @property
+    def table_connection_string(self) -> str:
+        """Azurite's Table service (the shared rate-limit counters)."""
+        return local_services.azurite_table_connection_string(self.table_port)
 
     @property
     def blob_endpoint(self) -> str:
@@ -89,9 +97,44 @@ def run_azurite(location: Path) -> Iterator[Azurite]:
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_until(lambda: port_open(port), process, "Azurite")
-        yield Azurite(blob_port=port, location=location)
+        with run_azurite_table(location) as table:
+            yield Azurite(blob_port=port, location=location, table_port=table.port)
     finally:
         stop_process(process)
+
+
+@dataclass(kw_only=True)
+class AzuriteTable:
+    """Azurite's Table service, a process of its own that a test may stop and start again."""
+
+    port: int
+    location: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def connection_string(self) -> str:
+        return local_services.azurite_table_connection_string(self.port)
+
+    def start(self) -> None:
+        """(Re)start the process on the same port and data folder."""
+        spec = local_services.azurite_table_spec(location=self.location, port=self.port)
+        process = subprocess.Popen(spec.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = process
+        _wait_until(lambda: port_open(self.port), process, "Azurite's Table service")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        return stop_process(self.process, sig) if self.process is not None else 0
+
+
+@contextlib.contextmanager
+def run_azurite_table(location: Path) -> Iterator[AzuriteTable]:
+    location.mkdir(parents=True, exist_ok=True)
+    table = AzuriteTable(port=free_port(), location=location)
+    table.start()
+    try:
+        yield table
+    finally:
+        table.stop()
 
 
 @dataclass(kw_only=True)

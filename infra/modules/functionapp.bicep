@@ -18,6 +18,12 @@ param deploymentContainer string
 param appInsightsConnectionString string
 
 param storageAccountUrl string
+
+@description('The data account\'s table endpoint: the rate-limit counters every API instance shares.')
+param tableEndpoint string
+
+@description('The table of those counters (storage module).')
+param rateLimitTable string
 param serviceBusNamespace string
 
 @description('Chunk queues are named <queuePrefix>-<major.minor>[-gpu][-high|-low], one per Blender version, device and priority band.')
@@ -91,6 +97,8 @@ var hostSettings = {
 var renderfarmSettings = {
   RENDERFARM_ENVIRONMENT: 'production'
   RENDERFARM_STORAGE_ACCOUNT_URL: storageAccountUrl
+  RENDERFARM_RATE_LIMIT_TABLE_ENDPOINT: tableEndpoint
+  RENDERFARM_RATE_LIMIT_TABLE: rateLimitTable
   RENDERFARM_SERVICEBUS_NAMESPACE: serviceBusNamespace
   RENDERFARM_QUEUE_PREFIX: queuePrefix
   RENDERFARM_BLENDER_VERSIONS: join(blenderVersions, ',')

@@ -6,6 +6,7 @@ param hostAccountName string
 param scenesContainer string
 param jobsContainer string
 param webhooksContainer string
+param rateLimitTable string
 param serviceBusNamespaceName string
 
 @description('Every pool queue: the API sends to each and its dead-letter Function reads each; workers and KEDA read them.')
@@ -35,6 +36,7 @@ var blobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data 
 var blobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
 var blobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
 var blobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a' // Storage Blob Delegator
+var tableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor
 var serviceBusSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
 var serviceBusReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
 var serviceBusOwner = '090c5cfd-751d-490a-894a-3ce6f1109419' // Azure Service Bus Data Owner
@@ -60,6 +62,10 @@ resource jobs 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05
 
 resource webhooks 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   name: '${dataAccountName}/default/${webhooksContainer}'
+}
+
+resource rateLimits 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  name: '${dataAccountName}/default/${rateLimitTable}'
 }
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
@@ -137,6 +143,18 @@ resource apiWebhooks 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: webhooks
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The rate-limit counters every API instance shares: reads, inserts, conditional updates and
+// deletes of old days' entities, in this one table.
+resource apiRateLimits 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(rateLimits.id, apiPrincipalId, tableDataContributor)
+  scope: rateLimits
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', tableDataContributor)
     principalId: apiPrincipalId
     principalType: 'ServicePrincipal'
   }

@@ -13,6 +13,9 @@ param jobsContainer string
 @description('Webhook records (URL, events, delivery stats); their secrets are in Key Vault.')
 param webhooksContainer string
 
+@description('The API\'s rate-limit counters (Table Storage), shared by every instance.')
+param rateLimitTable string
+
 param deploymentContainer string
 
 @allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
@@ -96,6 +99,19 @@ resource webhooks 'Microsoft.Storage/storageAccounts/blobServices/containers@202
   }
 }
 
+// The API's rate limit is one for the whole farm: every instance counts in this table, with its
+// identity (no shared key). Counters of past days are deleted by the API (renderfarm_azure/
+// rate_limit_store.py): Table Storage has no TTL.
+resource dataTables 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: data
+  name: 'default'
+}
+
+resource rateLimits 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: dataTables
+  name: rateLimitTable
+}
+
 resource host 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_43: 'stfn' plus uniqueString(): 17 lower-case letters and digits
   // checkov:skip=CKV_AZURE_35: see the data account
@@ -168,5 +184,6 @@ resource dataBlobLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview'
 
 output dataAccountName string = data.name
 output dataBlobEndpoint string = data.properties.primaryEndpoints.blob
+output dataTableEndpoint string = data.properties.primaryEndpoints.table
 output hostAccountName string = host.name
 output hostBlobEndpoint string = host.properties.primaryEndpoints.blob

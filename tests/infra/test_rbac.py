@@ -16,6 +16,8 @@ BUILT_IN_ROLES = {
     "blobDataContributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",  # Storage Blob Data Contributor
     "blobDataReader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",  # Storage Blob Data Reader
     "blobDelegator": "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",  # Storage Blob Delegator
+    # Storage Table Data Contributor
+    "tableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "serviceBusSender": "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39",  # Azure Service Bus Data Sender
     "serviceBusReceiver": "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0",  # Azure Service Bus Data Receiver
     "serviceBusOwner": "090c5cfd-751d-490a-894a-3ce6f1109419",  # Azure Service Bus Data Owner
@@ -32,6 +34,8 @@ EXPECTED = {
     ("apiPrincipalId", "blobDataContributor", "jobs"),
     ("apiPrincipalId", "blobDataContributor", "webhooks"),
     ("apiPrincipalId", "blobDelegator", "dataAccount"),
+    # The rate-limit counters every API instance shares, in their one table.
+    ("apiPrincipalId", "tableDataContributor", "rateLimits"),
     ("apiPrincipalId", "serviceBusSender", "queues[i]"),
     ("apiPrincipalId", "serviceBusReceiver", "queues[i]"),
     # The dashboard's Farm page: queue counts need Manage (Data Owner), on the pool queues only.
