@@ -3,8 +3,11 @@ key once between them, and fail open (per process) while the table is down."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -13,13 +16,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from azure.data.tables import TableClient
 from fastapi.testclient import TestClient
 
 from renderfarm.rate_limit import CounterContended, CounterStoreUnavailable, Window
-from renderfarm.settings import Settings
+from renderfarm.settings import ENV_PREFIX, Settings
 from renderfarm_azure.rate_limit_store import TableCounterStore, partition_key, row_key
+from renderfarm_local.services import api_spec, http_json
 from tests.api.conftest import auth, settings_for
 from tests.services import Azurite, AzuriteTable, ServiceBusEmulator, free_port, run_azurite_table
 
@@ -216,3 +221,48 @@ class black_hole:
 
     def __exit__(self, *exc: object) -> None:
         self._server.close()
+
+
+@contextlib.contextmanager
+def api_process(settings: Settings, log: Path) -> Iterator[str]:
+    """The API under uvicorn in a process of its own, as the local farm and Azure run it."""
+    port = free_port()
+    env = {
+        f"{ENV_PREFIX}{name.upper()}": str(value)
+        for name, value in settings.model_dump(exclude_none=True).items()
+    }
+    spec = api_spec(port=port, env=env)
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            list(spec.argv), env=dict(spec.env), cwd=spec.cwd, stdout=output, stderr=output
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while http_json(f"{url}/api/health") is None:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the API did not answer"
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def test_two_api_processes_give_a_key_its_limit_once(
+    azurite: Azurite, servicebus: ServiceBusEmulator, tmp_path: Path
+) -> None:
+    settings = shared_settings(
+        azurite, servicebus, azurite.table_connection_string, rate_limit_per_minute=5
+    )
+    with (
+        api_process(settings, tmp_path / "first.log") as first,
+        api_process(settings, tmp_path / "second.log") as second,
+    ):
+        fresh_window()
+        answers = [
+            httpx.get(f"{url}/api/jobs", headers=auth(), timeout=10)
+            for _ in range(4)
+            for url in (first, second)
+        ]
+    assert [answer.status_code for answer in answers] == [200] * 5 + [429] * 3
