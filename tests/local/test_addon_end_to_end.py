@@ -24,9 +24,15 @@ from scripts.build_addon import build
 from tests.local.conftest import RunningFarm
 from tests.projects import COLOURS, build_project
 
-pytestmark = [pytest.mark.local_farm, pytest.mark.slow]
-SESSION = Path(__file__).with_name("addon_session.py")
+#: One Blender session does every test's work in the module fixture (about 25 s alone; minutes
+#: on a loaded machine): the fixture's setup gets the session's own limit, not the default 120 s.
 SESSION_TIMEOUT_S = 300
+pytestmark = [
+    pytest.mark.local_farm,
+    pytest.mark.slow,
+    pytest.mark.timeout(SESSION_TIMEOUT_S + 60),
+]
+SESSION = Path(__file__).with_name("addon_session.py")
 #: Cycles with a fixed seed renders the same pixels on every run; PNG rounding aside.
 PIXEL_TOLERANCE = 2
 

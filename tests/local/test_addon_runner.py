@@ -374,7 +374,8 @@ def test_a_large_upload_shows_rising_progress_and_a_cancel_stops_it_with_no_job(
     assert cancelled_at and time.monotonic() - cancelled_at[0] < 2.0
     assert sent == sorted(sent) and len(set(sent)) >= 3, sent
     uploading = [line for line in ui.lines if line.startswith("Uploading the project: ")]
-    assert len(uploading) >= 3 and all(line.endswith(" of 257 MiB") for line in uploading)
+    of_total = f" of {work.total / MIB:.0f} MiB"  # the texture and the project's other files
+    assert len(uploading) >= 3 and all(line.endswith(of_total) for line in uploading)
     assert 256 * MIB < work.total < 257 * MIB and work.sent < work.total
     assert ui.lines[-1] == "Cancelled: no job was created"
     assert ("POST", "/api/jobs") not in farm.seen()

@@ -104,9 +104,9 @@ def test_ctrl_c_stops_azurite_the_emulators_the_api_and_every_worker(tmp_path: P
             lambda: any("containerapp_worker" in c for c in _children(up.pid).values()), "a worker"
         )
         children = _children(up.pid)
-        # Azurite, the Service Bus and Key Vault emulators, the API, dead letters, job events,
-        # webhook deliveries, a worker
-        assert len(children) == 8, children
+        # Azurite's Blob and Table services, the Service Bus and Key Vault emulators, the API,
+        # dead letters, job events, webhook deliveries, a worker
+        assert len(children) == 9, children
         up.send_signal(signal.SIGINT)
         assert up.wait(CLI_TIMEOUT_S) == 0
     finally:
