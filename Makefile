@@ -123,6 +123,9 @@ bench: deps
 	$(PY) -m bench.bench_farm
 	$(PY) -m bench.bench_azure_model
 	$(PY) -m bench.bench_gpu
+	$(PY) -m bench.bench_assets
+	$(PY) -m bench.bench_ledger
+	$(PY) -m bench.bench_scale --workload one-job --workers 50 --frames 500 --kill-fraction 0.05
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .mypy_cache .ruff_cache
