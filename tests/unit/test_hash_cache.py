@@ -13,24 +13,10 @@ from typing import Any
 
 import pytest
 
-from renderfarm_client.farm_api import sha256_of
 from renderfarm_client.hash_cache import FILE_NAME, HashCache, cache_dir, user_cache
 
 #: Longer than any file system clock's tick that a test runs on (ext4 on older kernels: ~4 ms).
 _TICK_S = 0.05
-
-
-@pytest.fixture
-def hashed(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The files whose bytes the cache read to hash them, in order."""
-    calls: list[Path] = []
-
-    def counting(path: Path, **kwargs: Any) -> str:
-        calls.append(path)
-        return sha256_of(path, **kwargs)
-
-    monkeypatch.setattr("renderfarm_client.hash_cache.sha256_of", counting)
-    return calls
 
 
 def _cache(tmp_path: Path, **kwargs: int) -> HashCache:

@@ -288,19 +288,6 @@ def test_outside_paths_map_drives_and_shares_the_same_on_every_machine(
     assert outside_path(original) == expected
 
 
-@pytest.fixture
-def hashed(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The artist's files whose bytes the hash cache read, in the order it read them."""
-    calls: list[Path] = []
-
-    def counting(path: Path, **kwargs: Any) -> str:
-        calls.append(path)
-        return sha256_of(path, **kwargs)
-
-    monkeypatch.setattr("renderfarm_client.hash_cache.sha256_of", counting)
-    return calls
-
-
 def _artists(traced: TracedProject) -> set[Path]:
     return {file.source.resolve() for file in traced.files if not file.rewritten}
 
