@@ -27,13 +27,13 @@ from azure.core.exceptions import AzureError
 from containerapp_worker.blend_cache import BlendCache
 from containerapp_worker.chunk_timer import AttemptTimer
 from containerapp_worker.errors import (
-    MissingFiles,
     PoisonError,
     StateInDoubt,
     TransientError,
     UnexpectedError,
     WorkerError,
 )
+from containerapp_worker.missing_files import MissingFilesPolicy
 from containerapp_worker.project_cache import Project, ProjectCache
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import (
@@ -45,7 +45,6 @@ from containerapp_worker.telemetry import (
 from renderfarm import chunk_states
 from renderfarm.chunk_record import ChunkRecord, ChunkState
 from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
-from renderfarm.file_set import missing_warnings
 from renderfarm.manifest import JobManifest
 from renderfarm.messages import ChunkMessage
 from renderfarm.redact import without_paths
@@ -60,8 +59,6 @@ CANCEL_CHECK_S = 2.0
 #: How often, at most, it re-reads the manifest instead, in case a cancel's markers were cut
 #: short (1,000 replicas: about 17 reads/s of one manifest, far under its 500/s target).
 MANIFEST_CHECK_S = 60.0
-#: Tries at adding a job's missing-file warnings to its manifest when others write it meanwhile.
-WARN_ATTEMPTS = 4
 #: How often, at most, the chunk record is rewritten with frames uploaded since the last write;
 #: each write costs CPU that Blender, using every core, would rather have.
 PROGRESS_EVERY_S = 2.0
@@ -157,9 +154,7 @@ class ChunkRenderer:
     #: lacks (found once per opening).
     _project: Project | None = field(default=None, init=False)
     _missing: tuple[str, ...] = field(default=(), init=False)
-    #: Jobs whose manifest this replica knows to carry the warnings for their missing files: a
-    #: thousand chunks do not rewrite it a thousand times.
-    _warned: set[str] = field(default_factory=set, init=False)
+    _missing_files: MissingFilesPolicy = field(default_factory=MissingFilesPolicy, init=False)
 
     def render(self, message: ChunkMessage, *, lock_lost: threading.Event) -> Outcome:
         self._unrecorded.clear()  # a previous chunk that failed mid-write leaves nothing behind
@@ -234,7 +229,7 @@ class ChunkRenderer:
             scene = self._scene(manifest)
         self._prepare(scene, message.render, project=self._project)
         if self._project is not None:
-            self._check_project(manifest)
+            self._missing_files.check(manifest, self._missing, jobs=self.storage.jobs)
         # This chunk's frames only: requests bounded by the chunk's size, not the job's.
         present = self._found = self.storage.jobs.frames_in(message.job_id, message.frames)
         todo = [frame for frame in message.frames if frame not in present]
@@ -267,39 +262,6 @@ class ChunkRenderer:
             lambda path: self.storage.download_scene(sha256, path, tenant=tenant),
             tenant=tenant,
         )
-
-    def _check_project(self, manifest: JobManifest) -> None:
-        """Refuse a scene that uses files its project lacks, or, when the job allows it, say
-        so in the job's warnings."""
-        if not self._missing:
-            return
-        if not manifest.spec.allow_missing:
-            raise MissingFiles(f"the scene uses files that are missing: {', '.join(self._missing)}")
-        self._warn_missing(manifest)
-
-    def _warn_missing(self, manifest: JobManifest) -> None:
-        """Add the missing files to the job's warnings (best effort: the next chunk tries
-        again), once per job on this replica."""
-        warnings = missing_warnings(self._missing)
-        if manifest.job_id in self._warned or manifest.warned(warnings) is manifest:
-            self._warned.add(manifest.job_id)
-            return
-        for _ in range(WARN_ATTEMPTS):
-            try:
-                versioned = self.storage.jobs.read_manifest(manifest.job_id)
-                if versioned is None:
-                    return
-                warned = versioned.manifest.warned(warnings)
-                if warned is not versioned.manifest:
-                    self.storage.jobs.replace_manifest(warned, versioned.etag)
-            except ConcurrentUpdate:
-                continue
-            except (AzureError, DependencyUnavailable):
-                log.warning("could not add warnings to job %s", manifest.job_id, exc_info=True)
-                return
-            self._warned.add(manifest.job_id)
-            return
-        log.warning("could not add warnings to job %s: it kept changing", manifest.job_id)
 
     def _render_frames(
         self, message: ChunkMessage, frames: list[int], lock_lost: threading.Event

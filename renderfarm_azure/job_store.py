@@ -5,7 +5,7 @@ containerapp_worker/storage.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
@@ -135,6 +135,27 @@ class BlobJobStore:
             raise ConcurrentUpdate(manifest.job_id) from error
         self._manifests.put(manifest.job_id, Versioned(manifest=manifest, etag=written["etag"]))
         return str(written["etag"])
+
+    def update_manifest(
+        self, job_id: str, change: Callable[[JobManifest], JobManifest], *, attempts: int
+    ) -> JobManifest | None:
+        """Apply ``change`` to the manifest as stored and write it over its etag, reading again
+        when someone wrote meanwhile; the manifest as it then stands (None: no such job).
+        A change that returns the manifest itself writes nothing. ConcurrentUpdate after
+        ``attempts`` lost races."""
+        for _ in range(attempts):
+            current = self.read_manifest(job_id)
+            if current is None:
+                return None
+            changed = change(current.manifest)
+            if changed is current.manifest:
+                return changed
+            try:
+                self.replace_manifest(changed, current.etag)
+            except ConcurrentUpdate:
+                continue
+            return changed
+        raise ConcurrentUpdate(f"the manifest of job {job_id} kept changing")
 
     def chunk_summaries(self, job_id: str) -> dict[int, ChunkSummary]:
         def listing() -> dict[int, ChunkSummary]:

@@ -200,7 +200,7 @@ def test_with_allow_missing_the_job_renders_and_warns_once_of_its_missing_files(
     assert [outcome.verdict for outcome in outcomes] == [Verdict.COMPLETE] * 2
     manifest = farm.manifest(first.job_id)
     assert manifest.warnings == (f"missing file: {CHECKER}",)
-    assert first.job_id in farm.chunks._warned
+    assert first.job_id in farm.chunks._missing_files._warned
 
 
 def test_a_warning_already_in_the_manifest_is_not_written_again(farm: Farm) -> None:

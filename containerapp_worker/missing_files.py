@@ -1,0 +1,52 @@
+"""What a chunk does when its scene uses files its project lacks (issue 22: never a silent wrong
+frame): fail for good, naming each file, or, when the job allows it, render and say so in the
+job's warnings, written once per job on this replica so that a thousand chunks do not rewrite
+the manifest a thousand times."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from azure.core.exceptions import AzureError
+
+from containerapp_worker.errors import MissingFiles
+from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable
+from renderfarm.file_set import missing_warnings
+from renderfarm.manifest import JobManifest
+from renderfarm_azure.job_store import BlobJobStore
+
+log = logging.getLogger(__name__)
+
+#: Tries at adding a job's warnings to its manifest when others write it meanwhile.
+WARN_ATTEMPTS = 4
+
+
+@dataclass
+class MissingFilesPolicy:
+    #: Jobs whose manifest this replica knows to carry the warnings for their missing files.
+    _warned: set[str] = field(default_factory=set)
+
+    def check(self, manifest: JobManifest, missing: tuple[str, ...], *, jobs: BlobJobStore) -> None:
+        """Raise MissingFiles for a job that does not allow them; else add them to its warnings
+        (best effort: the next chunk tries again)."""
+        if not missing:
+            return
+        if not manifest.spec.allow_missing:
+            raise MissingFiles(f"the scene uses files that are missing: {', '.join(missing)}")
+        warnings = missing_warnings(missing)
+        if manifest.job_id in self._warned or manifest.warned(warnings) is manifest:
+            self._warned.add(manifest.job_id)
+            return
+        try:
+            written = jobs.update_manifest(
+                manifest.job_id, lambda current: current.warned(warnings), attempts=WARN_ATTEMPTS
+            )
+        except ConcurrentUpdate:
+            log.warning("could not add warnings to job %s: it kept changing", manifest.job_id)
+            return
+        except (AzureError, DependencyUnavailable):
+            log.warning("could not add warnings to job %s", manifest.job_id, exc_info=True)
+            return
+        if written is not None:
+            self._warned.add(manifest.job_id)
