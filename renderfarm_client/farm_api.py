@@ -41,7 +41,7 @@ _FRAMES_PAGE = 1000
 _DROPPED = (http.client.RemoteDisconnected, http.client.IncompleteRead, ConnectionError)
 
 #: Entries per ``POST /api/files/missing`` (renderfarm.file_set.MAX_HASHES_PER_CALL).
-MAX_HASHES_PER_CALL = 1000
+MAX_HASHES_PER_CALL = 500
 #: Files uploaded at once: enough to hide each PUT's latency, few enough for a home uplink.
 UPLOAD_THREADS = 4
 

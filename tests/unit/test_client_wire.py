@@ -12,9 +12,11 @@ from pydantic import TypeAdapter
 
 import renderfarm_client
 from functions.schemas import JobStatusPublic, chunk_public
+from renderfarm import file_set
 from renderfarm.chunk_record import ChunkState
 from renderfarm.chunk_usage import ChunkUsage
 from renderfarm.status import ChunkStatus
+from renderfarm_client import farm_api
 from renderfarm_client.wire import CHUNK_STATES, ChunkProgress
 
 CORE = Path(renderfarm_client.__file__).parent
@@ -73,3 +75,9 @@ def test_the_client_core_imports_only_the_standard_library() -> None:
                     module.name,
                     name,
                 )
+
+
+def test_the_client_asks_about_no_more_files_a_call_than_the_api_takes() -> None:
+    """The client core cannot import the domain: its copy of the limit must agree with it
+    (at 1,000 a project of more than 500 files was refused with a 422)."""
+    assert farm_api.MAX_HASHES_PER_CALL == file_set.MAX_HASHES_PER_CALL
