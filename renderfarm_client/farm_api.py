@@ -17,13 +17,13 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
+from .file_uploads import UPLOAD_THREADS, FilesSent, LocalFile, Progress, upload_each_once
 from .wire import ChunkProgress, parse_time
 
 DEFAULT_API_URL = "http://127.0.0.1:7071"
@@ -42,11 +42,6 @@ _DROPPED = (http.client.RemoteDisconnected, http.client.IncompleteRead, Connecti
 
 #: Entries per ``POST /api/files/missing`` (renderfarm.file_set.MAX_HASHES_PER_CALL).
 MAX_HASHES_PER_CALL = 500
-#: Files uploaded at once: enough to hide each PUT's latency, few enough for a home uplink.
-UPLOAD_THREADS = 4
-
-#: Called with (bytes sent, bytes in all) while a scene uploads.
-Progress = Callable[[int, int], None]
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -134,30 +129,6 @@ class FileSetView:
     files: int
     bytes: int
     sha256: str
-
-
-class LocalFile(Protocol):
-    """A file of a project on this machine (renderfarm_client.project.ProjectFile is one)."""
-
-    @property
-    def path(self) -> str: ...  # its path in the project, for messages
-    @property
-    def source(self) -> Path: ...  # where its bytes are read from
-    @property
-    def sha256(self) -> str: ...
-    @property
-    def size(self) -> int: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class FilesSent:
-    """What sending a project took: ``files`` in it, ``new`` contents uploaded (``new_bytes``),
-    ``present`` contents the farm had already (files with the same bytes count once)."""
-
-    files: int
-    new: int
-    new_bytes: int
-    present: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -367,41 +338,14 @@ class FarmClient:
     ) -> None:
         """PUT each file whose sha256 has a URL in ``urls`` (once per content), ``threads`` at a
         time; ``on_progress`` hears (bytes sent, bytes in all) over every file together."""
-        chosen: dict[str, LocalFile] = {}
-        for file in files:
-            if file.sha256 in urls:
-                chosen.setdefault(file.sha256, file)
-        total = sum(file.size for file in chosen.values())
-        lock = threading.Lock()
-        sent: dict[str, int] = {}
 
-        def progress_of(sha256: str) -> Progress:
-            def heard(done: int, _size: int) -> None:
-                with lock:
-                    sent[sha256] = done
-                    so_far = sum(sent.values())
-                if on_progress is not None:
-                    on_progress(so_far, total)
-
-            return heard
-
-        def one(file: LocalFile) -> None:
+        def one(file: LocalFile, progress: Progress) -> None:
             # An upload still waiting its turn when the user cancelled never opens a connection.
             if cancelled is not None and cancelled.is_set():
                 raise TransferCancelled(f"uploading {file.path} cancelled")
-            self._upload(
-                file.source, urls[file.sha256], headers, progress_of(file.sha256), cancelled
-            )
+            self._upload(file.source, urls[file.sha256], headers, progress, cancelled)
 
-        if on_progress is not None:
-            on_progress(0, total)
-        if not chosen:
-            return
-        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(chosen)))) as pool:
-            futures = [pool.submit(one, file) for file in chosen.values()]
-        # Every upload has ended (the pool waits): report the first failure, in a fixed order.
-        for future in futures:
-            future.result()
+        upload_each_once(files, urls, one, on_progress=on_progress, threads=threads)
 
     def ensure_files(
         self,
