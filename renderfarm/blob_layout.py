@@ -40,40 +40,40 @@ def is_job_id(text: str) -> bool:
 
 def scene_blob(tenant: str, sha256: str) -> str:
     """``scenes/<tenant>/<sha256>.blend``: a scene is stored under its content hash, per tenant."""
-    if not is_tenant(tenant):
-        raise ValueError("a tenant is 1-63 lower-case letters, digits or hyphens")
-    if not is_sha256(sha256):
-        raise ValueError("scene sha256 must be 64 lower-case hex digits")
-    return f"{tenant}/{sha256}.blend"
+    return f"{_tenant_folder(tenant)}{_checked(sha256, 'scene')}.blend"
 
 
 def files_prefix(tenant: str) -> str:
     """``scenes/<tenant>/files/``: every file of the tenant's projects, named by its sha256."""
-    if not is_tenant(tenant):
-        raise ValueError("a tenant is 1-63 lower-case letters, digits or hyphens")
-    return f"{tenant}/files/"
+    return f"{_tenant_folder(tenant)}files/"
 
 
 def file_blob(tenant: str, sha256: str) -> str:
     """``scenes/<tenant>/files/<sha256>``: one file of a project, stored once per tenant."""
-    if not is_sha256(sha256):
-        raise ValueError("a file's sha256 must be 64 lower-case hex digits")
-    return f"{files_prefix(tenant)}{sha256}"
+    return f"{files_prefix(tenant)}{_checked(sha256, 'file')}"
 
 
 def file_sets_prefix(tenant: str) -> str:
-    if not is_tenant(tenant):
-        raise ValueError("a tenant is 1-63 lower-case letters, digits or hyphens")
-    return f"{tenant}/filesets/"
+    return f"{_tenant_folder(tenant)}filesets/"
 
 
 def file_set_blob(tenant: str, sha256: str) -> str:
     """``scenes/<tenant>/filesets/<sha256>.json``: a project's paths and hashes
     (renderfarm.file_set), written by the API when a job names it; the blob's last-modified time
     is when a job last did, which the clean-up reads."""
+    return f"{file_sets_prefix(tenant)}{_checked(sha256, 'file set')}.json"
+
+
+def _tenant_folder(tenant: str) -> str:
+    if not is_tenant(tenant):
+        raise ValueError("a tenant is 1-63 lower-case letters, digits or hyphens")
+    return f"{tenant}/"
+
+
+def _checked(sha256: str, what: str) -> str:
     if not is_sha256(sha256):
-        raise ValueError("a file set's sha256 must be 64 lower-case hex digits")
-    return f"{file_sets_prefix(tenant)}{sha256}.json"
+        raise ValueError(f"{what} sha256 must be 64 lower-case hex digits")
+    return sha256
 
 
 def job_prefix(job_id: str) -> str:

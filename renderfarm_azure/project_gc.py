@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
+from renderfarm.blob_layout import file_blob, file_set_blob, is_sha256
 from renderfarm.file_gc import StoredBlob, Sweep, is_recent, sweep
 from renderfarm.file_set import FileSet
 
@@ -37,6 +38,8 @@ def collect(container: ContainerClient, *, now: datetime, keep: timedelta) -> Gc
         if len(parts) != 3:
             continue  # a one-file scene, <tenant>/<sha256>.blend: kept as before
         tenant, kind, name = parts
+        if not is_sha256(name.removesuffix(".json")):
+            continue  # nothing the farm wrote
         blob = StoredBlob(
             tenant=tenant, sha256=name.removesuffix(".json"), modified=item.last_modified
         )
@@ -64,7 +67,7 @@ def _named_by(
         if not is_recent(blob, now=now, keep=keep):
             continue
         try:
-            body = container.download_blob(f"{blob.tenant}/filesets/{blob.sha256}.json").readall()
+            body = container.download_blob(file_set_blob(blob.tenant, blob.sha256)).readall()
         except ResourceNotFoundError:
             continue
         named.update((blob.tenant, entry.sha256) for entry in FileSet.from_json(body).files)
@@ -72,8 +75,8 @@ def _named_by(
 
 
 def _delete(container: ContainerClient, doomed: Sweep) -> None:
-    names = [f"{b.tenant}/files/{b.sha256}" for b in doomed.files] + [
-        f"{b.tenant}/filesets/{b.sha256}.json" for b in doomed.file_sets
+    names = [file_blob(b.tenant, b.sha256) for b in doomed.files] + [
+        file_set_blob(b.tenant, b.sha256) for b in doomed.file_sets
     ]
     for name in names:
         try:
