@@ -29,6 +29,7 @@ from renderfarm_client.cli.options import options_from, render_options, stderr, 
 from renderfarm_client.cli.rendering import report, submit_scene, watch_and_download
 from renderfarm_client.farm_api import FarmClient, FarmError
 from renderfarm_local import services
+from renderfarm_local.farm_storage import farm_storage
 from renderfarm_local.keys_command import keys
 from renderfarm_local.live_view import farm_view, latest_jobs
 from renderfarm_local.local_farm import (
@@ -37,7 +38,6 @@ from renderfarm_local.local_farm import (
     FarmLayout,
     FarmPorts,
     LocalFarm,
-    farm_storage,
     with_max_replicas,
     with_warm_workers,
 )
@@ -219,9 +219,9 @@ def local_gc(keep_days: int, data_dir: Path, blob_port: int) -> None:
     """Delete the local farm's stored project files no job has named for --keep-days: what the
     daily project_files_gc Function does in Azure. Uses the running farm's storage, or starts
     its Azurite alone."""
-    ports = replace(FarmPorts.standard(), blob=blob_port)
+    layout = FarmLayout(root=data_dir)
     with (
-        farm_storage(FarmLayout(root=data_dir), ports) as connection,
+        farm_storage(location=layout.azurite, port=blob_port, logs=layout.logs) as connection,
         BlobServiceClient.from_connection_string(connection) as blob,
     ):
         gc = collect(

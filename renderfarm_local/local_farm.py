@@ -4,11 +4,10 @@ use it, stop it (workers first)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from renderfarm_local.autoscaler import (
     PoolQueueDepth,
     ScalePoll,
 )
+from renderfarm_local.farm_storage import START_TIMEOUT_S, start_blob_storage
 from renderfarm_local.pools import DEFAULT_BLENDER, LocalPool, local_pools
 from renderfarm_local.replicas_report import ReplicasReporter
 from renderfarm_local.scaling_rule import ScaleRule, ScalingParameters
@@ -46,7 +46,6 @@ DEFAULT_DATA_DIR = services.REPO / ".emulator-data" / "local-farm"
 DEFAULT_API_PORT = 7071  # what `func start` uses
 KEYVAULT_PORT = 8443  # the Key Vault emulator's usual HTTPS port
 LOCAL_TENANT = "local"
-START_TIMEOUT_S = 60.0
 #: The Functions that Service Bus triggers in Azure, run here as supervised processes.
 QUEUE_CONSUMERS = (
     # chunks that died without a word (MaxDeliveryCount, TTL) fail, and may end their job
@@ -296,13 +295,9 @@ class LocalFarm:
 
     def _start_services(self) -> None:
         logs = self.layout.logs
-        azurite = self._supervisor.start(
-            services.azurite_spec(
-                location=self.layout.azurite, port=self.ports.blob, log_path=logs / "azurite.log"
-            ),
-            layer=0,  # the others write to it: it stops last
+        start_blob_storage(
+            self._supervisor, location=self.layout.azurite, port=self.ports.blob, logs=logs
         )
-        wait_until_ready(azurite, lambda: port_open(self.ports.blob), timeout_s=START_TIMEOUT_S)
         table = self._supervisor.start(
             services.azurite_table_spec(
                 location=self.layout.azurite,
@@ -502,28 +497,3 @@ def with_max_replicas(params: ScalingParameters, max_replicas: int | None) -> Sc
         max_replicas=max_replicas,
         min_replicas=min(params.min_replicas, max_replicas),
     )
-
-
-@contextlib.contextmanager
-def farm_storage(layout: FarmLayout, ports: FarmPorts) -> Iterator[str]:
-    """A connection string to the local farm's Blob Storage: the running farm's Azurite when one
-    answers on ``ports.blob``, else Azurite alone on the farm's data, stopped (SIGTERM) after."""
-    if port_open(ports.blob):
-        yield services.azurite_connection_string(ports.blob)
-        return
-    if not services.AZURITE_BLOB.exists():
-        raise ProcessFailed("Azurite is not installed: run `make deps` (npm ci)")
-    supervisor = Supervisor()
-    try:
-        azurite = supervisor.start(
-            services.azurite_spec(
-                location=layout.azurite,
-                port=ports.blob,
-                log_path=layout.logs / "azurite.log",
-            ),
-            layer=0,
-        )
-        wait_until_ready(azurite, lambda: port_open(ports.blob), timeout_s=START_TIMEOUT_S)
-        yield services.azurite_connection_string(ports.blob)
-    finally:
-        supervisor.stop_all()
