@@ -1,19 +1,22 @@
 """The farm against bare Blender on the same frames of the same scene, in one run.
 
-Three measurements, one after another on this machine:
+Measurements alternate, ``--rounds`` times (this machine is shared: alternating spreads its
+noise over both sides), and each figure is the median of its rounds:
 
 - **bare**: one bpy process renders every frame with the worker's own Blender code (scripts off,
-  the job's settings applied), timed from its start (``import bpy`` and opening included);
+  the job's settings applied), timed from its start (``import bpy`` and opening included) to its
+  first and its last frame on disk;
 - **farm, 1 worker** (``make run``'s default, on every core) and **farm, N workers** (N: one
   per core, each on its share of the cores): a whole local farm (Azurite, the Service Bus
-  emulator, the API, the autoscaler, workers) is started, the scene uploaded, and the job timed
-  from its submission to its last frame in Blob, as ``make run`` does. Chunk sizes are the
-  API's own plan unless ``--chunk-size`` is given.
+  emulator, the API, the autoscaler, warm workers) is started, and the job timed from the
+  scene's upload to its first and its last frame in Blob (a listing every 50 ms), as ``make run``
+  does. Chunk sizes are the API's own plan unless ``--chunk-size`` is given.
 
 Besides wall times it prints Blender's own seconds per frame in each, so the cost of what runs
-beside the render is visible apart from the farm's fixed overhead.
+beside the render is visible apart from the farm's fixed overhead. The last line is one JSON
+object with the medians.
 
-    .venv/bin/python -m bench.bench_farm [--frames 48] [--workers 1,2] [--chunk-size N]
+    .venv/bin/python -m bench.bench_farm [--frames 48] [--workers 1,2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -40,14 +43,17 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_BLEND = REPO_ROOT / "examples" / "example.blend"
 CHILD = "--render-bare"
-POLL_S = 1.0  # as the CLI's job follower: status polling costs the API CPU beside Blender
+POLL_S = 1.0  # for the final status: as the CLI's job follower
+WATCH_S = 0.05  # how often the job's frames in Blob are looked for while it runs
+SETTLE_S = 3.0  # after the workers are ready, before the job: the services' start-up work ends
 JOB_TIMEOUT_S = 900
 
 
 @dataclass(frozen=True, kw_only=True)
 class Run:
     name: str
-    wall_s: float
+    wall_s: float  # to the last frame on disk, or in Blob
+    first_frame_s: float
     frame_seconds: list[float]
     chunk_size: int | None = None
     note: str = ""
@@ -57,8 +63,9 @@ class Run:
         return statistics.fmean(self.frame_seconds)
 
 
-def render_bare(blend: Path, frames: int, out_dir: Path) -> list[float]:
-    """The child's work: every frame in this process, each timed as the worker times it."""
+def render_bare(blend: Path, frames: int, out_dir: Path) -> dict[str, Any]:
+    """The child's work: every frame in this process, each timed as the worker times it, and
+    the wall clock when the first and the last were on disk."""
     sys.path.insert(0, str(REPO_ROOT))
     from containerapp_worker.blender_runner import BlenderRunner  # noqa: PLC0415 - loads bpy
     from renderfarm.render_settings import RenderSettings  # noqa: PLC0415
@@ -66,16 +73,17 @@ def render_bare(blend: Path, frames: int, out_dir: Path) -> list[float]:
     runner = BlenderRunner()
     runner.open_scene(blend)
     runner.apply(RenderSettings())
-    seconds = []
+    seconds, written = [], []
     for frame in range(1, frames + 1):
         started = time.perf_counter()
         runner.render_frame(frame, out_dir / f"{frame:04d}.png")
         seconds.append(time.perf_counter() - started)
-    return seconds
+        written.append(time.time())
+    return {"seconds": seconds, "first_at": written[0], "last_at": written[-1]}
 
 
 def measure_bare(blend: Path, frames: int, scratch: Path) -> Run:
-    started = time.perf_counter()
+    started = time.time()  # the child's clock is this machine's: its times are comparable
     done = subprocess.run(
         [sys.executable, "-m", "bench.bench_farm", CHILD, str(blend), str(frames), str(scratch)],
         check=True,
@@ -83,9 +91,13 @@ def measure_bare(blend: Path, frames: int, scratch: Path) -> Run:
         cwd=REPO_ROOT,
         text=True,
     )
-    wall = time.perf_counter() - started
-    seconds = json.loads(done.stdout.strip().splitlines()[-1])
-    return Run(name="bare Blender, one process", wall_s=wall, frame_seconds=seconds)
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    return Run(
+        name="bare Blender, one process",
+        wall_s=times["last_at"] - started,
+        first_frame_s=times["first_at"] - started,
+        frame_seconds=times["seconds"],
+    )
 
 
 @contextlib.contextmanager
@@ -121,10 +133,28 @@ def local_farm(scratch: Path, workers: int) -> Iterator[Any]:
     with _quiet():
         farm.start()
     try:
+        _wait_warm(farm.layout.logs, workers)
         yield farm
     finally:
         with _quiet():
             farm.stop()
+
+
+def _wait_warm(logs: Path, workers: int) -> None:
+    """Until every worker waits for messages (its log's "ready" line), then a moment more for the
+    services' own start-up work to end: the farm is measured warm, as a pool kept warm runs."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready = [
+            log
+            for log in logs.glob("worker*.log")
+            if '"status": "ready"' in log.read_text(errors="replace")
+        ]
+        if len(ready) >= workers:
+            time.sleep(SETTLE_S)
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{workers} worker(s) did not start in 120 s")
 
 
 def _submit(api: httpx.Client, blend: Path, frames: int, chunk_size: int | None) -> dict[str, Any]:
@@ -148,26 +178,51 @@ def _submit(api: httpx.Client, blend: Path, frames: int, chunk_size: int | None)
     return dict(job.json())
 
 
-def _wait_done(api: httpx.Client, job_id: str, frames: int) -> dict[str, Any]:
+def _watch_frames(connection_string: str, job_id: str, frames: int) -> tuple[float, float]:
+    """When the job's first and its last frame were in Blob (perf_counter), looked for every
+    WATCH_S: a HEAD of frame 1, then of the last frame, then a listing to see that every frame
+    is there (a chunk may end before the one before it). Cheaper for Azurite than a listing each
+    time, and for the API than its status, both of which would take CPU from Blender."""
+    from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415 - parent only
+    from azure.storage.blob import ContainerClient  # noqa: PLC0415
+
+    from renderfarm.blob_layout import (  # noqa: PLC0415
+        JOBS_CONTAINER,
+        frame_blob,
+        frames_prefix,
+    )
+
+    jobs = ContainerClient.from_connection_string(connection_string, JOBS_CONTAINER)
+
+    def there(frame: int) -> bool:
+        try:
+            jobs.get_blob_client(frame_blob(job_id, frame, "png")).get_blob_properties()
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def all_there() -> bool:
+        names = jobs.list_blob_names(name_starts_with=frames_prefix(job_id))
+        return sum(1 for _ in names) >= frames
+
+    first: float | None = None
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while time.monotonic() < deadline:
-        answer = api.get(f"/api/jobs/{job_id}", params={"frames_limit": 0})
-        if answer.status_code != 200:
-            raise RuntimeError(f"status of job {job_id}: {answer.status_code} {answer.text}")
-        status = answer.json()
-        if status["frames_done"] >= frames:
-            return dict(status)
-        if status["state"] in {"failed", "cancelled"}:
-            raise RuntimeError(f"job {job_id} {status['state']}: {status.get('error')}")
-        time.sleep(POLL_S)
+        if first is None and there(1):
+            first = time.perf_counter()
+        if first is not None and there(frames) and all_there():
+            return first, time.perf_counter()
+        time.sleep(WATCH_S)
     raise RuntimeError(f"job {job_id} did not finish in {JOB_TIMEOUT_S} s")
 
 
 def _settled(api: httpx.Client, job_id: str) -> dict[str, Any]:
     """The status once every chunk has written its last record (render seconds are final)."""
     for _ in range(40):
-        status = api.get(f"/api/jobs/{job_id}").json()
-        if status["state"] == "completed":
+        status = api.get(f"/api/jobs/{job_id}", params={"frames_limit": 0}).json()
+        if status["state"] in {"completed", "failed", "cancelled"}:
+            if status["state"] != "completed":
+                raise RuntimeError(f"job {job_id} {status['state']}: {status.get('error')}")
             return dict(status)
         time.sleep(POLL_S)
     return dict(status)
@@ -182,15 +237,15 @@ def measure_farm(
         with httpx.Client(base_url=endpoints.api_url, headers=headers, timeout=30) as api:
             submitted = time.perf_counter()
             job = _submit(api, blend, frames, chunk_size)
-            _wait_done(api, job["job_id"], frames)
-            wall = time.perf_counter() - submitted
+            first, last = _watch_frames(endpoints.storage_connection_string, job["job_id"], frames)
             status = _settled(api, job["job_id"])
         render_s = _render_seconds(endpoints.storage_connection_string, job["job_id"])
     per_frame = render_s / frames
     chunking = status.get("chunking") or {}
     return Run(
         name=f"farm, {workers} worker{'s' if workers > 1 else ''}",
-        wall_s=wall,
+        wall_s=last - submitted,
+        first_frame_s=first - submitted,
         frame_seconds=[per_frame],
         chunk_size=int(job["chunk_size"]),
         note=chunking.get("reason", ""),
@@ -212,20 +267,48 @@ def _render_seconds(connection_string: str, job_id: str) -> float:
     return sum(summary.usage.render_s for summary in store.chunk_summaries(job_id).values())
 
 
-def report(frames: int, runs: list[Run]) -> str:
-    bare = runs[0]
+def median_run(runs: list[Run]) -> Run:
+    """One run of medians: wall times, first frames, and Blender's seconds per frame."""
+    return Run(
+        name=runs[0].name,
+        wall_s=statistics.median(run.wall_s for run in runs),
+        first_frame_s=statistics.median(run.first_frame_s for run in runs),
+        frame_seconds=[statistics.median(run.per_frame_s for run in runs)],
+        chunk_size=runs[0].chunk_size,
+        note=runs[0].note,
+    )
+
+
+def report(frames: int, rounds: int, medians: list[Run]) -> str:
+    bare = medians[0]
     lines = [
-        f"{frames} frames of {EXAMPLE_BLEND.name} on {os.cpu_count()} cores",
-        f"{'':<28} {'wall s':>8} {'ratio':>6} {'s/frame':>8} {'ratio':>6}  chunk",
+        f"{frames} frames of {EXAMPLE_BLEND.name} on {os.cpu_count()} cores, "
+        f"medians of {rounds} alternating rounds",
+        f"{'':<28} {'wall s':>8} {'ratio':>6} {'first s':>8} {'+s':>6} {'s/frame':>8} "
+        f"{'ratio':>6}  chunk",
     ]
-    for run in runs:
+    for run in medians:
         chunk = f"{run.chunk_size}" if run.chunk_size else "-"
         lines.append(
-            f"{run.name:<28} {run.wall_s:8.1f} {run.wall_s / bare.wall_s:6.2f} "
+            f"{run.name:<28} {run.wall_s:8.1f} {run.wall_s / bare.wall_s:6.3f} "
+            f"{run.first_frame_s:8.2f} {run.first_frame_s - bare.first_frame_s:+6.2f} "
             f"{run.per_frame_s:8.3f} {run.per_frame_s / bare.per_frame_s:6.2f}  {chunk}"
             + (f"  ({run.note})" if run.note else "")
         )
-    return "\n".join(lines)
+    summary = {
+        "frames": frames,
+        "rounds": rounds,
+        "bare_wall_s": round(bare.wall_s, 2),
+        "bare_first_frame_s": round(bare.first_frame_s, 2),
+        **{
+            f"farm_{run.name.split()[1]}w": {
+                "wall_ratio": round(run.wall_s / bare.wall_s, 3),
+                "first_frame_over_bare_s": round(run.first_frame_s - bare.first_frame_s, 2),
+            }
+            for run in medians[1:]
+        },
+    }
+    return "\n".join([*lines, json.dumps(summary)])
 
 
 def main(argv: list[str]) -> None:
@@ -236,24 +319,24 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--workers", default=f"1,{os.cpu_count() or 1}")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--blend", type=Path, default=EXAMPLE_BLEND)
     args = parser.parse_args(argv)
     counts = sorted({int(n) for n in args.workers.split(",")})
+    blend = args.blend.resolve()
+    rounds: list[list[Run]] = []
     with tempfile.TemporaryDirectory(prefix="bench-farm-") as scratch:
-        root = Path(scratch)
-        runs = [measure_bare(args.blend.resolve(), args.frames, root / "bare")]
-        for workers in counts:
-            runs.append(
-                measure_farm(
-                    args.blend.resolve(),
-                    args.frames,
-                    workers,
-                    args.chunk_size,
-                    root / f"farm-{workers}",
-                )
-            )
-    print(report(args.frames, runs))
+        for number in range(args.rounds):
+            root = Path(scratch) / f"round-{number}"
+            runs = [measure_bare(blend, args.frames, root / "bare")]
+            for workers in counts:
+                farm_root = root / f"farm-{workers}"
+                runs.append(measure_farm(blend, args.frames, workers, args.chunk_size, farm_root))
+            print(report(args.frames, 1, runs).splitlines()[-1], flush=True)  # this round's
+            rounds.append(runs)
+    medians = [median_run([runs[column] for runs in rounds]) for column in range(len(rounds[0]))]
+    print(report(args.frames, args.rounds, medians))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """The worker loop: receive one message (PEEK_LOCK, no prefetch), render its chunk, settle it.
 
-A worker serves its pool's queues, one per priority band, highest first: before each message it
-asks each queue in turn, the higher ones with a short wait (PROBE_WAIT_S) and the lowest with the
-full ``receive_wait_s``, and takes the first message it gets. A high message therefore waits at
-most for the chunk in progress (plus one receive wait when the worker is idle), and an idle worker
-makes one receive per queue per cycle: a bounded request rate (tests/worker/test_request_counts).
+A worker serves its pool's queues, one per priority band, highest first, and takes the first
+message it gets. Right after a chunk it asks each queue in turn with a short wait (PROBE_WAIT_S):
+the next chunk starts one round trip after the last, not after a wait on an empty higher band.
+Once a pass finds nothing the worker is idle, and each pass shares ``receive_wait_s`` equally
+among the queues: a message in any band waits at most one pass (about ``receive_wait_s``, half
+that on average), and an idle worker makes one receive per queue per pass, a bounded request
+rate (tests/worker/test_priority_bands). A high message waits at most for the chunk in
+progress.
 
 A replica holds at most one message at a time, so KEDA's queue length is the farm's backlog and a
 killed replica strands at most one chunk, which comes back when its lock expires.
@@ -57,9 +60,11 @@ MIN_RENEW_EVERY_S = 0.5
 UNKNOWN_LOCK_S = 30.0
 #: The exit status of a replica whose state is in doubt: the platform starts a fresh one.
 EXIT_IN_DOUBT = 3
-#: How long a receive waits on each queue above the lowest: long enough for a message already
-#: there to arrive (a flow and a transfer), short enough that an empty high queue costs little.
-PROBE_WAIT_S = 0.2
+#: How long a receive waits on each queue right after a chunk: long enough for a message already
+#: there to arrive (a flow and a transfer, a few milliseconds in one region), short enough that
+#: an empty higher band costs the next chunk little (bench/bench_farm.py: at 0.2 s, the gaps
+#: between a job's chunks were 4 % of its wall time).
+PROBE_WAIT_S = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,8 +74,9 @@ class WorkerOptions:
     queue_names: tuple[str, ...] = ()
     once: bool = False  # Container Apps Jobs: one message per execution
     max_messages: int = 0  # 0: until stopped
-    receive_wait_s: float = 2.0  # how long one receive waits; bounds how fast an idle stop is
-    probe_wait_s: float = PROBE_WAIT_S  # the wait on each queue above the lowest
+    #: How long an idle pass over the queues waits in all; bounds how fast an idle stop is.
+    receive_wait_s: float = 2.0
+    probe_wait_s: float = PROBE_WAIT_S  # the wait on each queue right after a chunk
     max_receive_failures: int = 3  # failed receives in a row (each after the SDK's retries)
 
     @property
@@ -146,13 +152,15 @@ class Worker:
         return RunEnd(handled=self._handled, in_doubt=self._doubt)
 
     def _serve(self, receivers: list[ServiceBusReceiver]) -> None:
+        idle = True  # a fresh replica waits as an idle one
         while not self._stop.is_set() and not self._doubt:
             waited = time.perf_counter()
-            received = self._receive_highest(receivers)
+            received = self._receive_highest(receivers, idle=idle)
             idle_seconds.record(time.perf_counter() - waited)
             if received is None:  # receiving failed: try again, or stop in doubt
                 continue
             receiver, messages = received
+            idle = not messages
             if not messages:
                 if self._options.once:
                     break
@@ -163,21 +171,21 @@ class Worker:
                 break
 
     def _receive_highest(
-        self, receivers: list[ServiceBusReceiver]
+        self, receivers: list[ServiceBusReceiver], *, idle: bool
     ) -> tuple[ServiceBusReceiver, list[ServiceBusReceivedMessage]] | None:
         """The first message of the highest queue that gives one, with its receiver: a short
-        wait on each queue above the lowest, the full wait on the lowest (one message at most;
-        each empty receive takes its credit back: containerapp_worker/link_credit.py). None
-        when receiving failed."""
-        last = len(receivers) - 1
-        for position, receiver in enumerate(receivers):
-            wait = self._options.receive_wait_s if position == last else self._options.probe_wait_s
+        wait on each queue after a chunk, an equal share of the idle wait on each once idle (one
+        message at most; each empty receive takes its credit back:
+        containerapp_worker/link_credit.py). None when receiving failed."""
+        options = self._options
+        wait = options.receive_wait_s / len(receivers) if idle else options.probe_wait_s
+        for receiver in receivers:
             messages = self._receive(receiver, wait)
             if messages is None:
                 return None
             if messages:
                 return receiver, messages
-        return receivers[last], []
+        return receivers[-1], []
 
     def _receive(
         self, receiver: ServiceBusReceiver, wait_s: float

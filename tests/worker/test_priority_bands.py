@@ -36,10 +36,10 @@ QUEUES: dict[str, dict[str, Any]] = {
     queue: {"LockDuration": "PT30S", "MaxDeliveryCount": 5} for queue in (HIGH, NORMAL, LOW)
 }
 PER_QUEUE = 3
-#: An idle worker's cycle is two probes (PROBE_WAIT_S on high and normal) and the full wait on
-#: low (receive_wait_s, 2 s): two flow frames per receive, one granting a message's credit and
-#: one taking it back when none came (containerapp_worker/link_credit.py), about 6 / 2.4 s = 2.5
-#: frames a second. Twice that is the bound.
+#: An idle worker's pass shares receive_wait_s (2 s) among its three queues: two flow frames per
+#: receive, one granting a message's credit and one taking it back when none came
+#: (containerapp_worker/link_credit.py), about 6 / 2 s = 3 frames a second. Not quite twice that
+#: is the bound.
 IDLE_FRAMES_PER_S = 5.0
 
 
