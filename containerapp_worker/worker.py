@@ -41,7 +41,8 @@ from azure.servicebus.exceptions import ServiceBusError
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
-from containerapp_worker.chunk_renderer import ChunkRenderer, Health, Outcome, Verdict
+from containerapp_worker.chunk_outcome import Health, Outcome, Verdict
+from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.errors import StateInDoubt, UnexpectedError
 from containerapp_worker.link_credit import revoke_unused_credit
 from containerapp_worker.lock_renewer import LockRenewer

@@ -19,7 +19,8 @@ from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, Servic
 from azure.storage.blob import ContainerClient
 
 from renderfarm import chunk_states
-from renderfarm.chunk_record import ChunkRecord, ChunkState
+from renderfarm.chunk_record import ChunkRecord
+from renderfarm.chunk_settlement import settle_chunk
 from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable
 from renderfarm.messages import ChunkMessage, MessageFormatError, parse_message_id
 from renderfarm_azure.chunk_records import RecordContention, update_chunk_record
@@ -89,10 +90,13 @@ def _settle(lifecycle: JobLifecycle, record: ChunkRecord) -> None:
     if versioned is None:
         log.warning("dead-lettered chunk of job %s, which has no manifest", record.job_id)
         return
-    manifest = versioned.manifest
-    if record.state is ChunkState.FAILED:
-        lifecycle.chunk_failed(manifest, record.chunk_index, record.last_error or "")
-    lifecycle.chunk_settled(manifest, record.chunk_index, record.state)
+    settle_chunk(
+        lifecycle,
+        versioned.manifest,
+        record.chunk_index,
+        record.state,
+        error=record.last_error or "",
+    )
 
 
 def handle(

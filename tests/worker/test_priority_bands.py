@@ -20,7 +20,7 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.servicebus._pyamqp._connection import Connection
 
-from containerapp_worker.chunk_renderer import Outcome, Verdict
+from containerapp_worker.chunk_outcome import Outcome, Verdict
 from containerapp_worker.worker import RunEnd, Worker, WorkerOptions
 from renderfarm.blend_header import BlenderVersion
 from renderfarm.blender_pools import pool_queues

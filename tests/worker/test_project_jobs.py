@@ -21,7 +21,8 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from containerapp_worker.blend_cache import BlendCache
 from containerapp_worker.blender_runner import BlenderRunner
-from containerapp_worker.chunk_renderer import ChunkRenderer, Outcome, Verdict
+from containerapp_worker.chunk_outcome import Outcome, Verdict
+from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.project_cache import ProjectCache
 from containerapp_worker.storage import WorkerStorage
 from renderfarm import blob_layout as layout

@@ -25,9 +25,10 @@ from azure.core.pipeline import PipelineResponse
 from azure.core.pipeline.transport import HttpRequest, HttpResponse
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from containerapp_worker import chunk_renderer
+from containerapp_worker import chunk_attempt
 from containerapp_worker.blend_cache import BlendCache
-from containerapp_worker.chunk_renderer import ChunkRenderer, Outcome, Verdict
+from containerapp_worker.chunk_outcome import Outcome, Verdict
+from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.storage import WorkerStorage
 from renderfarm import blob_layout as layout
 from renderfarm.chunk_record import ChunkState
@@ -213,7 +214,7 @@ def rig(azurite: Azurite, tmp_path: Path) -> Iterator[Rig]:
 def test_a_chunk_costs_the_same_requests_in_a_job_of_10_frames_as_in_one_of_2000(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(chunk_renderer, "PROGRESS_EVERY_S", 3600.0)  # writes at start and end
+    monkeypatch.setattr(chunk_attempt, "PROGRESS_EVERY_S", 3600.0)  # writes at start and end
     small, big = rig.job(10), rig.job(2_000)
     costs = []
     for manifest in (small, big):
@@ -230,7 +231,7 @@ def test_a_chunk_costs_the_same_requests_in_a_job_of_10_frames_as_in_one_of_2000
 def test_a_rendering_chunk_polls_its_own_cancel_marker_not_the_manifest(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(chunk_renderer, "CANCEL_CHECK_S", 0.05)
+    monkeypatch.setattr(chunk_attempt, "CANCEL_CHECK_S", 0.05)
     manifest = rig.job(10)
     outcome = rig.render(manifest, 1, FakeBlender(seconds=0.06))
     assert outcome.verdict is Verdict.COMPLETE
@@ -245,7 +246,7 @@ def test_a_rendering_chunk_polls_its_own_cancel_marker_not_the_manifest(
 def test_a_cancel_marker_stops_the_chunk_at_its_next_check(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(chunk_renderer, "CANCEL_CHECK_S", 0.05)
+    monkeypatch.setattr(chunk_attempt, "CANCEL_CHECK_S", 0.05)
     manifest = rig.job(10)
 
     def cancel_at_frame_8(frame: int) -> None:

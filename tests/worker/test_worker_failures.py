@@ -24,7 +24,8 @@ from azure.storage.blob import BlobServiceClient
 from fastapi.testclient import TestClient
 
 from containerapp_worker.blend_cache import BlendCache
-from containerapp_worker.chunk_renderer import ChunkRenderer, Lifecycle
+from containerapp_worker.chunk_attempt import Lifecycle
+from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import EXIT_IN_DOUBT, RunEnd, Worker, WorkerOptions
 from functions.app import create_app
