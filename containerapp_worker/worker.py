@@ -44,10 +44,10 @@ from opentelemetry.context import Context
 from containerapp_worker.chunk_outcome import Health, Outcome, Verdict
 from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.errors import StateInDoubt, UnexpectedError
-from containerapp_worker.link_credit import revoke_unused_credit
 from containerapp_worker.lock_renewer import LockRenewer
 from containerapp_worker.telemetry import chunks_settled, idle_seconds, trace_context, tracer
 from renderfarm.messages import ChunkMessage, MessageFormatError
+from renderfarm_azure.link_credit import revoke_unused_credit
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class Worker:
         """The first message of the highest queue that gives one, with its receiver: a short
         wait on each queue after a chunk, an equal share of the idle wait on each once idle (one
         message at most; each empty receive takes its credit back:
-        containerapp_worker/link_credit.py). None when receiving failed."""
+        renderfarm_azure/link_credit.py). None when receiving failed."""
         options = self._options
         wait = options.receive_wait_s / len(receivers) if idle else options.probe_wait_s
         for receiver in receivers:

@@ -14,7 +14,6 @@ logic as a supervised process, ``python -m functions.events``.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,10 +21,13 @@ from functools import lru_cache
 from typing import Any
 
 import azure.functions as func
+from azure.servicebus import ServiceBusReceivedMessage
 
-from renderfarm.errors import DependencyUnavailable, JobNotFound
-from renderfarm.events import EventFormatError, EventType, JobEvent
+from renderfarm.errors import JobNotFound
+from renderfarm.events import EventType, JobEvent
 from renderfarm.settings import Settings, get_settings
+from renderfarm_azure import queue_consumer
+from renderfarm_azure.queue_consumer import COMPLETE, ConsumerOptions, Settlement
 from renderfarm_azure.services import Services
 from renderfarm_azure.webhooks.fan_out import fan_out
 from renderfarm_azure.webhooks.services import WebhookServices, webhook_services
@@ -110,41 +112,25 @@ def handle_event_message(message: func.ServiceBusMessage) -> None:
 
 
 def serve(worker: EventConsumer, *, stop: threading.Event, wait_s: float = 2.0) -> int:
-    """The local farm's loop: PEEK_LOCK one batch at a time, complete what was handled,
-    dead-letter what is not an event, abandon what failed for a retry."""
-    handled = 0
+    """The local farm's loop (renderfarm_azure.queue_consumer): an event that is not one is
+    dead-lettered, one that failed is abandoned for a retry."""
+
+    def handle(message: ServiceBusReceivedMessage) -> Settlement:
+        worker.handle(b"".join(message.body))
+        return COMPLETE
+
     settings = worker.services.settings
     with worker.services.servicebus.get_queue_receiver(settings.events_queue) as receiver:
-        while not stop.is_set():
-            for message in receiver.receive_messages(max_message_count=10, max_wait_time=wait_s):
-                try:
-                    worker.handle(b"".join(message.body))
-                except EventFormatError as error:
-                    receiver.dead_letter_message(
-                        message, reason="BadEvent", error_description=str(error)[:1000]
-                    )
-                    continue
-                except DependencyUnavailable:
-                    log.warning("event %s: retrying later", message.message_id, exc_info=True)
-                    receiver.abandon_message(message)
-                    continue
-                receiver.complete_message(message)
-                handled += 1
-    return handled
+        return queue_consumer.run(
+            receiver, handle, stop=stop, options=ConsumerOptions(wait_s=wait_s)
+        )
 
 
 def main() -> int:
     """``python -m functions.events``: the Function's logic as a process."""
-    from renderfarm.json_logging import configure_json_logging  # noqa: PLC0415 (entry point)
-
-    configure_json_logging()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     worker = consumer()
     worker.services.ensure_containers()
-    serve(worker, stop=stop)
-    return 0
+    return queue_consumer.serve_forever([lambda stop: serve(worker, stop=stop)])
 
 
 if __name__ == "__main__":

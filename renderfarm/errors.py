@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class DependencyUnavailable(RuntimeError):
     """Blob Storage or Service Bus did not answer in time: retry after ``retry_after`` seconds."""
@@ -41,6 +43,13 @@ class QueuedFramesCapExceeded(RuntimeError):
     def __init__(self, *, waiting: int, asked: int, cap: int):
         super().__init__(f"{waiting} frames waiting + {asked} asked exceeds the cap of {cap}")
         self.waiting, self.asked, self.cap = waiting, asked, cap
+
+
+class UnreadableMessage(ValueError):
+    """A queue message that is not what its queue carries: dead-letter it with ``reason``, since
+    no retry can help (renderfarm_azure.queue_consumer)."""
+
+    reason: ClassVar[str] = "UnreadableMessage"
 
 
 class ConcurrentUpdate(RuntimeError):

@@ -15,6 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from renderfarm.errors import UnreadableMessage
+
 SCHEMA_VERSION = 1
 CONTENT_TYPE = "application/json"
 #: The Service Bus subject of event messages (the chunk messages say ``render-chunk``).
@@ -30,8 +32,10 @@ class EventType(StrEnum):
     CHUNK_FAILED = "chunk.failed"  # dead-lettered: it will not be retried
 
 
-class EventFormatError(ValueError):
+class EventFormatError(UnreadableMessage):
     """A message on the events queue that is not an event: dead-letter it."""
+
+    reason = "BadEvent"
 
 
 def event_id(event_type: EventType, job_id: str, chunk_index: int | None = None) -> str:

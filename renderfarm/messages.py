@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from renderfarm.errors import UnreadableMessage
 from renderfarm.job_spec import render_settings_from_dict, render_settings_to_dict
 from renderfarm.render_settings import RenderSettings
 
@@ -23,8 +24,10 @@ TRACE_PROPERTIES = ("traceparent", "tracestate")
 SCHEMA_VERSION = 1
 
 
-class MessageFormatError(ValueError):
+class MessageFormatError(UnreadableMessage):
     """A message body that is not a chunk message: dead-letter it, retrying will not help."""
+
+    reason = "NotAChunkMessage"
 
 
 def message_id(job_id: str, chunk_index: int) -> str:

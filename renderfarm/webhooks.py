@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from renderfarm.errors import UnreadableMessage
 from renderfarm.events import EventType, JobEvent
 
 SCHEMA_VERSION = 1
@@ -56,8 +57,10 @@ class WebhookNotFound(LookupError):
     """No such webhook for this tenant (another tenant's is reported the same way)."""
 
 
-class DeliveryFormatError(ValueError):
+class DeliveryFormatError(UnreadableMessage):
     """A message on the deliveries queue that is not a delivery: dead-letter it."""
+
+    reason = "NotAWebhookDelivery"
 
 
 def new_webhook_id() -> str:

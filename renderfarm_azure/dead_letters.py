@@ -10,32 +10,23 @@ triggered Function; locally `python -m renderfarm_azure.dead_letters` runs the s
 from __future__ import annotations
 
 import logging
-import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from azure.core.exceptions import AzureError
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, ServiceBusSubQueue
 from azure.storage.blob import ContainerClient
 
 from renderfarm import chunk_states
 from renderfarm.chunk_record import ChunkRecord
 from renderfarm.chunk_settlement import settle_chunk
-from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable
 from renderfarm.messages import ChunkMessage, MessageFormatError, parse_message_id
-from renderfarm_azure.chunk_records import RecordContention, update_chunk_record
-from renderfarm_azure.job_lifecycle import JobLifecycle, LedgerContention, job_lifecycle
+from renderfarm_azure import queue_consumer
+from renderfarm_azure.chunk_records import update_chunk_record
+from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
+from renderfarm_azure.queue_consumer import COMPLETE, ConsumerOptions, Settlement
 
 log = logging.getLogger(__name__)
-
-#: What makes a dead letter wait for the next pass: every step is safe to repeat.
-SETTLE_FAILURES = (
-    AzureError,
-    RecordContention,
-    LedgerContention,
-    DependencyUnavailable,
-    ConcurrentUpdate,
-)
 
 
 def chunk_of(body: bytes, message_id: str | None) -> tuple[str, int] | None:
@@ -125,55 +116,39 @@ def drain(
     once: bool = False,
     lifecycle: JobLifecycle | None = None,
 ) -> int:
-    """Record and complete dead-lettered chunks until stopped (or the queue is empty, ``once``)."""
-    handled = 0
+    """Record and complete dead-lettered chunks until stopped (or the queue is empty, ``once``);
+    a chunk that cannot be recorded now is abandoned, for the next pass."""
+
+    def record(message: ServiceBusReceivedMessage) -> Settlement:
+        handle(jobs, message, lifecycle)
+        return COMPLETE
+
+    options = ConsumerOptions(wait_s=wait_s, once=once)
     with client.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
-        while not stop.is_set():
-            messages = receiver.receive_messages(max_message_count=10, max_wait_time=wait_s)
-            if not messages and once:
-                break
-            for message in messages:
-                try:
-                    handle(jobs, message, lifecycle)
-                except SETTLE_FAILURES:
-                    log.warning(
-                        "could not record dead letter %s", message.message_id, exc_info=True
-                    )
-                    receiver.abandon_message(message)  # kept for the next pass
-                    continue
-                receiver.complete_message(message)
-                handled += 1
-    return handled
+        return queue_consumer.run(receiver, record, stop=stop, options=options)
 
 
 def main() -> int:
-    """The local farm's dead-letter handler: the Function's logic as a process, one thread (and
-    one Service Bus client: they are not thread-safe) per chunk queue (pool, band and device)."""
+    """The local farm's dead-letter handler: the Function's logic as a process, one consumer
+    (with its own Service Bus clients) per chunk queue (pool, band and device)."""
     from renderfarm.blender_pools import farm_queues  # noqa: PLC0415 (entry point)
-    from renderfarm.json_logging import configure_json_logging  # noqa: PLC0415
     from renderfarm.settings import Settings  # noqa: PLC0415
     from renderfarm_azure import clients  # noqa: PLC0415
 
-    configure_json_logging()
     settings = Settings()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     blob_service = clients.blob_service(settings)
     jobs = blob_service.get_container_client(settings.jobs_container)
 
-    def serve(queue: str) -> None:
-        with clients.servicebus(settings) as client, clients.servicebus(settings) as events:
-            lifecycle = job_lifecycle(settings, blob_service=blob_service, bus=events)
-            drain(client, jobs, queue, stop=stop, lifecycle=lifecycle)
+    def consumer(queue: str) -> Callable[[threading.Event], int]:
+        def serve(stop: threading.Event) -> int:
+            with clients.servicebus(settings) as client, clients.servicebus(settings) as events:
+                lifecycle = job_lifecycle(settings, blob_service=blob_service, bus=events)
+                return drain(client, jobs, queue, stop=stop, lifecycle=lifecycle)
+
+        return serve
 
     queues = farm_queues(settings.queue_prefix, settings.blender_pools(), gpu=settings.gpu_workers)
-    threads = [threading.Thread(target=serve, args=(queue,), name=queue) for queue in queues]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return 0
+    return queue_consumer.serve_forever([consumer(queue) for queue in queues])
 
 
 if __name__ == "__main__":

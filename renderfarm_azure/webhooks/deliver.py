@@ -18,19 +18,14 @@ runs ``Deliverer.handle`` per message; locally ``python -m renderfarm_azure.webh
 from __future__ import annotations
 
 import logging
-import signal
 import ssl
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from azure.core.exceptions import AzureError
-from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver
-from azure.servicebus.exceptions import ServiceBusError
+from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
 
-from renderfarm.errors import DependencyUnavailable
 from renderfarm.webhook_urls import HostUnresolvable, Resolver, WebhookUrlRejected, vet_url
 from renderfarm.webhooks import (
     DEAD_LETTER_REASON,
@@ -40,6 +35,13 @@ from renderfarm.webhooks import (
     RetryPolicy,
     Webhook,
     outcome_of,
+)
+from renderfarm_azure import queue_consumer
+from renderfarm_azure.queue_consumer import (
+    COMPLETE,
+    TRANSIENT_ERRORS,
+    ConsumerOptions,
+    Settlement,
 )
 from renderfarm_azure.webhooks import transport
 from renderfarm_azure.webhooks.queue import DeliveryQueue
@@ -51,20 +53,6 @@ log = logging.getLogger(__name__)
 NOT_A_DELIVERY = "NotAWebhookDelivery"
 #: POSTs in flight at once in the local consumer.
 DEFAULT_CONCURRENCY = 8
-POLL_S = 0.1
-#: What leaves a message for another try (abandoned locally, an exception in the Function).
-TRANSIENT_ERRORS = (AzureError, ServiceBusError, DependencyUnavailable, OSError)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Settlement:
-    """What to do with the message: complete it, or dead-letter it with a reason."""
-
-    dead_letter_reason: str | None = None
-    description: str = ""
-
-
-COMPLETE = Settlement()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,29 +176,6 @@ class Deliverer:
         )
 
 
-def settle(
-    receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage, result: Future[Settlement]
-) -> None:
-    """Apply a finished delivery's settlement; a transient failure leaves it for another try."""
-    try:
-        settlement = result.result()
-    except TRANSIENT_ERRORS:
-        log.warning("delivery %s left for another try", message.message_id, exc_info=True)
-        receiver.abandon_message(message)
-        return
-    try:
-        if settlement.dead_letter_reason:
-            receiver.dead_letter_message(
-                message,
-                reason=settlement.dead_letter_reason,
-                error_description=settlement.description,
-            )
-        else:
-            receiver.complete_message(message)
-    except ServiceBusError:  # the lock was lost: Service Bus delivers it again, tried again
-        log.warning("delivery %s not settled", message.message_id, exc_info=True)
-
-
 def serve(
     deliverer: Deliverer,
     client: ServiceBusClient,
@@ -220,49 +185,32 @@ def serve(
     concurrency: int = DEFAULT_CONCURRENCY,
     wait_s: float = 1.0,
 ) -> int:
-    """Deliver until stopped, ``concurrency`` POSTs at a time; returns the messages settled.
+    """Deliver until stopped, ``concurrency`` POSTs at a time (renderfarm_azure.queue_consumer);
+    returns the messages settled."""
 
-    The receiver is used from this thread only (the SDK's is not thread-safe); the POSTs run in
-    a pool and each message is settled here as soon as its POST is over.
-    """
-    settled = 0
-    with (
-        client.get_queue_receiver(queue) as receiver,
-        ThreadPoolExecutor(concurrency, thread_name_prefix="webhook-post") as pool,
-    ):
-        pending: dict[Future[Settlement], ServiceBusReceivedMessage] = {}
-        while not stop.is_set() or pending:
-            room = 0 if stop.is_set() else concurrency - len(pending)
-            if room:
-                batch = receiver.receive_messages(
-                    max_message_count=room, max_wait_time=POLL_S if pending else wait_s
-                )
-                for message in batch:
-                    pending[pool.submit(deliverer.handle, b"".join(message.body))] = message
-            done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
-            for future in done:
-                settle(receiver, pending.pop(future), future)
-                settled += 1
-    return settled
+    def handle(message: ServiceBusReceivedMessage) -> Settlement:
+        return deliverer.handle(b"".join(message.body))
+
+    options = ConsumerOptions(wait_s=wait_s, concurrency=concurrency)
+    with client.get_queue_receiver(queue) as receiver:
+        return queue_consumer.run(receiver, handle, stop=stop, options=options)
 
 
 def main() -> int:
     """The local farm's deliveries consumer: the Function's logic as a process."""
-    from renderfarm.json_logging import configure_json_logging  # noqa: PLC0415 (entry point)
-    from renderfarm.settings import Settings  # noqa: PLC0415
+    from renderfarm.settings import Settings  # noqa: PLC0415 (entry point)
     from renderfarm_azure import clients  # noqa: PLC0415
     from renderfarm_azure.webhooks.services import webhook_services  # noqa: PLC0415
 
-    configure_json_logging()
     settings = Settings()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     services = webhook_services(settings)
+
+    def deliver(stop: threading.Event) -> int:
+        with clients.servicebus(settings) as client:
+            return serve(services.deliverer(), client, settings.webhook_deliveries_queue, stop=stop)
+
     try:
         services.ensure_container()
-        with clients.servicebus(settings) as client:
-            serve(services.deliverer(), client, settings.webhook_deliveries_queue, stop=stop)
+        return queue_consumer.serve_forever([deliver])
     finally:
         services.close()
-    return 0

@@ -38,7 +38,7 @@ QUEUES: dict[str, dict[str, Any]] = {
 PER_QUEUE = 3
 #: An idle worker's pass shares receive_wait_s (2 s) among its three queues: two flow frames per
 #: receive, one granting a message's credit and one taking it back when none came
-#: (containerapp_worker/link_credit.py), about 6 / 2 s = 3 frames a second. Not quite twice that
+#: (renderfarm_azure/link_credit.py), about 6 / 2 s = 3 frames a second. Not quite twice that
 #: is the bound.
 IDLE_FRAMES_PER_S = 5.0
 
