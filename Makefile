@@ -21,7 +21,8 @@ PYTEST_ARGS ?= -n $(TEST_PROCESSES) --dist loadscope
 
 # Headless Chromium and its WebDriver for the dashboard's browser tests (tests/dashboard).
 BROWSER_PACKAGES := chromium chromium-driver
-# Shared libraries bpy 5.0.1 links against, and Mesa EGL for Workbench and EEVEE (FACTS.md).
+# Shared libraries bpy links against, and Mesa EGL for Workbench and EEVEE
+# (docs/facts.md "Blender's system libraries").
 APT_PACKAGES := libx11-6 libxext6 libxfixes3 libxi6 libxrender1 libxkbcommon0 libsm6 \
 	libegl1 libegl-mesa0 libgl1-mesa-dri \
 	$(BROWSER_PACKAGES)
@@ -86,8 +87,8 @@ system-deps:
 # `make run SCENE=path.blend FRAMES=1-100`. One worker, started with the farm, rendering on every
 # core: on 2 cores bench/bench_farm.py measured one worker 1.04x bare Blender and two (a core
 # each) 1.27x; on an earlier day two 1.02x and one 1.10x. One loses little where two win, and
-# much less than two where they lose (README, "Speed"). `make run MAX_REPLICAS=2` runs more;
-# the Bicep's maxReplicas is for Azure.
+# much less than two where they lose (docs/cost-and-speed.md "Cores"). `make run MAX_REPLICAS=2`
+# runs more; the Bicep's maxReplicas is for Azure.
 SCENE ?= examples/example.blend
 FRAMES ?= 1-48
 # Empty: the farm plans chunk sizes from what earlier renders of the scene measured

@@ -34,8 +34,8 @@ PROBE = (480, 270)
 TARGET = (1920, 1080)
 
 #: Container Apps: a replica's start with the image already on the node. Published reports
-#: range from about 10 s (small images) to 30-47 s (jobs, pull included: FACTS.md); a Blender
-#: image is large, so the middle of that range.
+#: range from about 10 s (small images) to 30-47 s (jobs, pull included: docs/facts.md
+#: "Container Apps start-up"); a Blender image is large, so the middle of that range.
 CONTAINER_APPS_START_S = 20.0
 #: KEDA polls the queue every pollingInterval (infra/scaling.json): on average half of it.
 KEDA_DELAY_S = json.loads((REPO_ROOT / "infra" / "scaling.json").read_text())["pollingInterval"] / 2

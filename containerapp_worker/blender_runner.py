@@ -207,7 +207,7 @@ class BlenderRunner:
 
     @staticmethod
     def _make_cycles_deterministic(scene: Any) -> None:
-        """Same pixels on every replica and every retry (measured: see FACTS.md)."""
+        """Same pixels on every replica and every retry (docs/facts.md "Deterministic pixels")."""
         cycles = scene.cycles
         cycles.seed = 0
         cycles.use_animated_seed = False

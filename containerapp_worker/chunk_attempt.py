@@ -46,7 +46,8 @@ from renderfarm_azure.job_lifecycle import LedgerContention
 log = logging.getLogger(__name__)
 
 #: How often, at most, a rendering chunk looks for its cancel marker (a HEAD of a blob only its
-#: worker reads: 0.5 requests/s per blob however many replicas render the job; docs "Cancel").
+#: worker reads: 0.5 requests/s per blob however many replicas render the job;
+#: docs/reliability.md "Cancel").
 CANCEL_CHECK_S = 2.0
 #: How often, at most, it re-reads the manifest instead, in case a cancel's markers were cut
 #: short (1,000 replicas: about 17 reads/s of one manifest, far under its 500/s target).

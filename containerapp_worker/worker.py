@@ -52,8 +52,8 @@ from renderfarm_azure.link_credit import revoke_unused_credit
 log = logging.getLogger(__name__)
 
 #: Renew when a third of the lock has passed; a failed renewal is retried every RENEW_RETRY_S for
-#: the two thirds left, so the lock outlives a Service Bus outage shorter than that (README:
-#: "Lock duration and renewal").
+#: the two thirds left, so the lock outlives a Service Bus outage shorter than that
+#: (docs/reliability.md "Lock duration and renewal").
 RENEW_FRACTION = 1 / 3
 RENEW_RETRY_S = 2.0
 MIN_RENEW_EVERY_S = 0.5

@@ -221,8 +221,8 @@ class CostBreakdownPublic(BaseModel):
 
 
 class CostPublic(BaseModel):
-    """An estimate of the job's marginal cost at list prices; see the README for what it
-    leaves out."""
+    """An estimate of the job's marginal cost at list prices; what it leaves out:
+    docs/cost-and-speed.md "What it leaves out"."""
 
     worker_seconds: float = Field(description="pick-up to settle, every chunk and attempt")
     render_seconds: float = Field(description="Blender's time on the frames")

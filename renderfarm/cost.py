@@ -8,7 +8,8 @@ The estimate is the job's marginal cost at list prices (renderfarm/prices/<versi
 - Blob Storage: write, read and list transactions (frames, thumbnails, chunk records, manifest,
   previews, one download of each frame) and the frames' bytes stored for STORAGE_MONTHS.
 It leaves out what no job causes alone (free grants, Service Bus's base charge, the Functions
-app, idle replicas, egress, Key Vault, Log Analytics, the registry): see the README.
+app, idle replicas, egress, Key Vault, Log Analytics, the registry): docs/cost-and-speed.md
+"What it leaves out".
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ MAX_SCHEDULE_AHEAD = timedelta(days=30)
 #: How old the per-tenant count of waiting frames may be before it is counted again.
 CAP_ESTIMATE_SECONDS = 5.0
 #: Without settings that say otherwise: infra/scaling.json's maxReplicas, and a Container Apps
-#: replica's cold start with a Blender image (pull cached; FACTS.md).
+#: replica's cold start with a Blender image (pull cached; docs/facts.md "Container Apps start-up").
 DEFAULT_CAPACITY = FarmCapacity(replicas=10, replica_start_s=20.0)
 
 

@@ -1,9 +1,10 @@
 """Priority bands: a job's priority (0..9, or a band's name) decides which queue its chunks wait
 in, and a worker takes from the highest band's queue first.
 
-The mapping (README: "Priority"): 0-3 low, 4-6 normal, 7-9 high; the default priority, 5, is
-normal. A band's name stands for the middle of its range: low 2, normal 5, high 8, so a job's
-priority is always stored and sent as an integer, the same wire shape as before bands existed.
+The mapping (docs/pools.md "Priority bands"): 0-3 low, 4-6 normal, 7-9 high; the default
+priority, 5, is normal. A band's name stands for the middle of its range: low 2, normal 5, high
+8, so a job's priority is always stored and sent as an integer, the same wire shape as before
+bands existed.
 Must run on Python 3.11 too (the workers of the Blender 4.5 pool).
 """
 

@@ -34,7 +34,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
 
 // A chunk's lock: the worker renews it every third (10 s) and retries a failed renewal, so it
 // outlives a Service Bus outage of 18 s or more, and a killed worker's chunk comes back after
-// 20-30 s (README: "Lock duration and renewal").
+// 20-30 s (docs/reliability.md "Lock duration and renewal").
 resource queues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [for queueName in queueNames: {
   parent: namespace
   name: queueName

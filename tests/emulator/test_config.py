@@ -40,7 +40,8 @@ def test_bundled_config_loads_one_render_chunks_queue_per_blender_pool_and_band(
         *("job-events", "webhook-deliveries"),
     ]
     for chunks in config.queues:
-        # A chunk's lock is shorter: a killed worker's chunk waits for it (README, "Lock duration").
+        # A chunk's lock is shorter: a killed worker's chunk waits for it
+        # (docs/reliability.md "Lock duration and renewal").
         is_chunks = chunks.name.startswith("render-chunks")
         assert chunks.lock_duration_ms == (30_000 if is_chunks else 60_000)
         assert chunks.max_delivery_count == (5 if is_chunks else 10)
