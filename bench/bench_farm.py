@@ -257,14 +257,14 @@ def _render_seconds(connection_string: str, job_id: str) -> float:
     from azure.storage.blob import BlobServiceClient  # noqa: PLC0415 - parent only
 
     from renderfarm.circuit_breaker import CircuitBreaker  # noqa: PLC0415
-    from renderfarm_azure.job_store import BlobJobStore  # noqa: PLC0415
+    from renderfarm_azure.chunk_record_store import BlobChunkRecords  # noqa: PLC0415
 
     container = BlobServiceClient.from_connection_string(connection_string).get_container_client(
         "jobs"
     )
     breaker = CircuitBreaker(name="bench", threshold=100, open_seconds=1, clock=time.monotonic)
-    store = BlobJobStore(container=container, breaker=breaker)
-    return sum(summary.usage.render_s for summary in store.chunk_summaries(job_id).values())
+    chunks = BlobChunkRecords(container=container, breaker=breaker)
+    return sum(summary.usage.render_s for summary in chunks.chunk_summaries(job_id).values())
 
 
 def median_run(runs: list[Run]) -> Run:

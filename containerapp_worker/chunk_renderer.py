@@ -217,7 +217,7 @@ class ChunkRenderer:
         # The attempt counts before the work runs, and before the manifest is read: a cancel
         # either lists this record and writes its marker, or was written before this read.
         self._record(message, self._started)
-        versioned = self.storage.jobs.read_manifest(message.job_id)
+        versioned = self.storage.jobs.manifests.read_manifest(message.job_id)
         if versioned is None:
             raise PoisonError(f"job {message.job_id} has no manifest")
         manifest = self._manifest = versioned.manifest
@@ -229,9 +229,11 @@ class ChunkRenderer:
             scene = self._scene(manifest)
         self._prepare(scene, message.render, project=self._project)
         if self._project is not None:
-            self._missing_files.check(manifest, self._missing, jobs=self.storage.jobs)
+            self._missing_files.check(
+                manifest, self._missing, manifests=self.storage.jobs.manifests
+            )
         # This chunk's frames only: requests bounded by the chunk's size, not the job's.
-        present = self._found = self.storage.jobs.frames_in(message.job_id, message.frames)
+        present = self._found = self.storage.jobs.frames.frames_in(message.job_id, message.frames)
         todo = [frame for frame in message.frames if frame not in present]
         log.info(
             "rendering chunk",
@@ -295,9 +297,9 @@ class ChunkRenderer:
     def _cancel_seen(self, message: ChunkMessage) -> bool:
         """The chunk's cancel marker, or, every MANIFEST_CHECK_S, the manifest itself."""
         if time.monotonic() - self._manifest_read_at < MANIFEST_CHECK_S:
-            return self.storage.jobs.cancel_signalled(message.job_id, message.chunk_index)
+            return self.storage.jobs.chunks.cancel_signalled(message.job_id, message.chunk_index)
         self._manifest_read_at = time.monotonic()
-        versioned = self.storage.jobs.read_manifest(message.job_id)
+        versioned = self.storage.jobs.manifests.read_manifest(message.job_id)
         return versioned is None or not versioned.manifest.accepts_work()
 
     def _render_one(self, frame: int, scratch: Path, extension: str) -> RenderedFrame:
