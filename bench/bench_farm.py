@@ -114,13 +114,8 @@ def _quiet() -> Iterator[None]:
 @contextlib.contextmanager
 def local_farm(scratch: Path, workers: int) -> Iterator[Any]:
     from renderfarm_local import services  # noqa: PLC0415 - the farm's imports, parent only
-    from renderfarm_local.local_farm import (  # noqa: PLC0415
-        FarmLayout,
-        FarmPorts,
-        LocalFarm,
-        with_max_replicas,
-        with_warm_workers,
-    )
+    from renderfarm_local.farm_layout import FarmLayout, FarmPorts  # noqa: PLC0415
+    from renderfarm_local.local_farm import LocalFarm, with_max_replicas, with_warm_workers  # noqa: PLC0415
     from renderfarm_local.scaling_rule import ScalingParameters  # noqa: PLC0415
 
     # As `make run` (renderfarm local run) runs it: its workers start with the farm.

@@ -61,13 +61,9 @@ def test_a_change_that_returns_its_argument_writes_nothing() -> None:
 
 def test_the_version_the_caller_holds_is_tried_first_without_a_read() -> None:
     cell = Cell(5)
+    held: tuple[int | None, str | None] = (5, "1")
     update_conditionally(
-        read=cell.read,
-        change=add_one,
-        write=cell.write,
-        attempts=3,
-        what="the cell",
-        known=(5, "1"),
+        read=cell.read, change=add_one, write=cell.write, attempts=3, what="the cell", known=held
     )
     assert (cell.reads, cell.value) == (0, 6)
 
