@@ -37,7 +37,7 @@ from renderfarm.chunking import Chunk, plan_chunks
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.settings import Settings
 from renderfarm_azure.chunk_records import update_chunk_record
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.job_store import BlobJobStores
 from tests.scenes import whole_blend
 from tests.services import free_port, run_azurite, run_servicebus
 
@@ -165,12 +165,12 @@ def measure_job(
     return SizeFigures(status=reads, chunk_start=starts)
 
 
-def chunk_start(store: BlobJobStore, job_id: str, frames: tuple[int, ...]) -> None:
+def chunk_start(store: BlobJobStores, job_id: str, frames: tuple[int, ...]) -> None:
     """What a worker reads and writes before it renders a chunk's first frame
     (containerapp_worker.chunk_renderer): its record, the manifest, which frames exist."""
-    store.update_chunk_record(job_id, 0, lambda current: current or _rendering(job_id))
-    assert store.read_manifest(job_id) is not None
-    store.frames_in(job_id, frames)
+    store.chunks.update_chunk_record(job_id, 0, lambda current: current or _rendering(job_id))
+    assert store.manifests.read_manifest(job_id) is not None
+    store.frames.frames_in(job_id, frames)
 
 
 def _rendering(job_id: str, frames_done: tuple[int, ...] = ()) -> ChunkRecord:
@@ -185,14 +185,16 @@ def _rendering(job_id: str, frames_done: tuple[int, ...] = ()) -> ChunkRecord:
 
 def record_rendering_chunk(settings: Settings, job_id: str, frames_done: tuple[int, ...]) -> None:
     store = job_store(settings)
-    store.update_chunk_record(job_id, 0, lambda _: _rendering(job_id, frames_done))
+    store.chunks.update_chunk_record(job_id, 0, lambda _: _rendering(job_id, frames_done))
 
 
-def job_store(settings: Settings) -> BlobJobStore:
+def job_store(settings: Settings) -> BlobJobStores:
     assert settings.storage_connection_string
     service = BlobServiceClient.from_connection_string(settings.storage_connection_string)
     breaker = CircuitBreaker(name="bench", threshold=1000, open_seconds=1, clock=time.monotonic)
-    return BlobJobStore(container=service.get_container_client("jobs"), breaker=breaker)
+    return BlobJobStores.in_container(
+        container=service.get_container_client("jobs"), breaker=breaker
+    )
 
 
 def upload_scene(http: httpx.Client) -> str:

@@ -114,13 +114,8 @@ def _quiet() -> Iterator[None]:
 @contextlib.contextmanager
 def local_farm(scratch: Path, workers: int) -> Iterator[Any]:
     from renderfarm_local import services  # noqa: PLC0415 - the farm's imports, parent only
-    from renderfarm_local.local_farm import (  # noqa: PLC0415
-        FarmLayout,
-        FarmPorts,
-        LocalFarm,
-        with_max_replicas,
-        with_warm_workers,
-    )
+    from renderfarm_local.farm_layout import FarmLayout, FarmPorts  # noqa: PLC0415
+    from renderfarm_local.local_farm import LocalFarm, with_max_replicas, with_warm_workers  # noqa: PLC0415
     from renderfarm_local.scaling_rule import ScalingParameters  # noqa: PLC0415
 
     # As `make run` (renderfarm local run) runs it: its workers start with the farm.
@@ -257,14 +252,14 @@ def _render_seconds(connection_string: str, job_id: str) -> float:
     from azure.storage.blob import BlobServiceClient  # noqa: PLC0415 - parent only
 
     from renderfarm.circuit_breaker import CircuitBreaker  # noqa: PLC0415
-    from renderfarm_azure.job_store import BlobJobStore  # noqa: PLC0415
+    from renderfarm_azure.chunk_record_store import BlobChunkRecords  # noqa: PLC0415
 
     container = BlobServiceClient.from_connection_string(connection_string).get_container_client(
         "jobs"
     )
     breaker = CircuitBreaker(name="bench", threshold=100, open_seconds=1, clock=time.monotonic)
-    store = BlobJobStore(container=container, breaker=breaker)
-    return sum(summary.usage.render_s for summary in store.chunk_summaries(job_id).values())
+    chunks = BlobChunkRecords(container=container, breaker=breaker)
+    return sum(summary.usage.render_s for summary in chunks.chunk_summaries(job_id).values())
 
 
 def median_run(runs: list[Run]) -> Run:

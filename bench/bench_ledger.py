@@ -68,7 +68,7 @@ def new_job(lifecycle: JobLifecycle, chunks: int, ledger: int) -> JobManifest:
         blender_pinned=False,
     )
     manifest = replace(manifest, ledger=ledger)
-    assert lifecycle.store.create_manifest(manifest) is not None
+    assert lifecycle.store.manifests.create_manifest(manifest) is not None
     return manifest
 
 
@@ -103,7 +103,7 @@ def measure(settings: Settings, chunks: int, settlers: int, ledger: int) -> Figu
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
-    ended = lifecycles[0].store.read_manifest(manifest.job_id)
+    ended = lifecycles[0].store.manifests.read_manifest(manifest.job_id)
     for bus in buses:
         bus.close()
     blobs.close()

@@ -72,7 +72,7 @@ from renderfarm.manifest import JobManifest
 from renderfarm.render_settings import RenderSettings
 from renderfarm.settings import Settings
 from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.job_store import BlobJobStores
 from tests.services import ServiceBusEmulator, run_azurite, run_servicebus, write_config
 
 BLENDER = "5.3.0"  # the API reads bench_api.SCENE's header as 5.3: its pool's queues
@@ -403,7 +403,7 @@ def measure(plan: Plan, scratch: Path) -> dict[str, Any]:
         for container in (settings.scenes_container, settings.jobs_container):
             with contextlib.suppress(Exception):  # the API may have made it already
                 service.create_container(container)
-        store = BlobJobStore(
+        store = BlobJobStores.in_container(
             container=service.get_container_client(settings.jobs_container),
             breaker=CircuitBreaker(
                 name="bench", threshold=1_000_000, open_seconds=0.0, clock=time.monotonic
@@ -475,7 +475,7 @@ def wait_for_end(
     *,
     jobs: list[str],
     bus: ServiceBusEmulator,
-    store: BlobJobStore,
+    store: BlobJobStores,
     deadline: float,
     prefix: str,
 ) -> bool:
@@ -496,7 +496,7 @@ def wait_for_end(
             TALLY.status_s.append(time.perf_counter() - t0)
             # The manifest is the truth for the end: one status read per poll is the sample.
             for job_id in list(open_jobs):
-                versioned = store.read_manifest(job_id)
+                versioned = store.manifests.read_manifest(job_id)
                 if versioned is not None and versioned.manifest.outcome is not None:
                     open_jobs.discard(job_id)
         if not open_jobs and all(bus.counts(queue)["total_message_count"] == 0 for queue in queues):
@@ -531,7 +531,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def figures(
     plan: Plan,
-    store: BlobJobStore,
+    store: BlobJobStores,
     jobs: list[str],
     ended: bool,
     end_events: Counter[str],
@@ -543,8 +543,10 @@ def figures(
     latencies: list[float] = []
     outcomes: Counter[str] = Counter()
     for job_id in jobs:
-        frames_done += len(store.frames_present(job_id) & frozenset(range(1, plan.frames + 1)))
-        versioned = store.read_manifest(job_id)
+        frames_done += len(
+            store.frames.frames_present(job_id) & frozenset(range(1, plan.frames + 1))
+        )
+        versioned = store.manifests.read_manifest(job_id)
         manifest = versioned.manifest if versioned is not None else None
         outcomes[str(manifest.outcome if manifest is not None else None)] += 1
         if manifest is not None and manifest.finished_at and job_id in TALLY.last_upload:

@@ -37,7 +37,8 @@ from renderfarm_azure.chunk_records import read_chunk_record
 from renderfarm_client.farm_api import FarmClient
 from renderfarm_client.render_request import RenderOptions
 from renderfarm_local import services
-from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm
+from renderfarm_local.farm_layout import FarmLayout, FarmPorts
+from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.scaling_rule import ScalingParameters
 from renderfarm_local.supervisor import ManagedProcess
 

@@ -127,7 +127,7 @@ class ChunkAttempt:
     # --- the job's manifest -----------------------------------------------------------------
 
     def read_manifest(self) -> JobManifest | None:
-        versioned = self.storage.jobs.read_manifest(self.message.job_id)
+        versioned = self.storage.jobs.manifests.read_manifest(self.message.job_id)
         self.manifest_read_at = time.monotonic()
         self.manifest = versioned.manifest if versioned is not None else None
         if self.manifest is not None:
@@ -173,9 +173,9 @@ class ChunkAttempt:
         """The chunk's cancel marker, or, every MANIFEST_CHECK_S, the manifest itself."""
         message = self.message
         if time.monotonic() - self.manifest_read_at < MANIFEST_CHECK_S:
-            return self.storage.jobs.cancel_signalled(message.job_id, message.chunk_index)
+            return self.storage.jobs.chunks.cancel_signalled(message.job_id, message.chunk_index)
         self.manifest_read_at = time.monotonic()
-        versioned = self.storage.jobs.read_manifest(message.job_id)
+        versioned = self.storage.jobs.manifests.read_manifest(message.job_id)
         return versioned is None or not versioned.manifest.accepts_work()
 
     def _render_one(

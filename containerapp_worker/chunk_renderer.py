@@ -138,9 +138,12 @@ class ChunkRenderer:
             scene = self._scene(attempt, manifest)
         self._prepare(attempt, scene, message.render)
         if attempt.project is not None:
-            self._missing_files.check(manifest, self._missing, jobs=self.storage.jobs)
+            self._missing_files.check(
+                manifest, self._missing, manifests=self.storage.jobs.manifests
+            )
         # This chunk's frames only: requests bounded by the chunk's size, not the job's.
-        present = attempt.found = self.storage.jobs.frames_in(message.job_id, message.frames)
+        frames = self.storage.jobs.frames
+        present = attempt.found = frames.frames_in(message.job_id, message.frames)
         todo = [frame for frame in message.frames if frame not in present]
         log.info(
             "rendering chunk",

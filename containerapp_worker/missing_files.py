@@ -14,7 +14,8 @@ from containerapp_worker.errors import MissingFiles
 from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable
 from renderfarm.file_set import missing_warnings
 from renderfarm.manifest import JobManifest
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm.manifest_updates import update_manifest
+from renderfarm.ports import ManifestStore
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,9 @@ class MissingFilesPolicy:
     #: Jobs whose manifest this replica knows to carry the warnings for their missing files.
     _warned: set[str] = field(default_factory=set)
 
-    def check(self, manifest: JobManifest, missing: tuple[str, ...], *, jobs: BlobJobStore) -> None:
+    def check(
+        self, manifest: JobManifest, missing: tuple[str, ...], *, manifests: ManifestStore
+    ) -> None:
         """Raise MissingFiles for a job that does not allow them; else add them to its warnings
         (best effort: the next chunk tries again)."""
         if not missing:
@@ -39,9 +42,12 @@ class MissingFilesPolicy:
             self._warned.add(manifest.job_id)
             return
         try:
-            written = jobs.update_manifest(
-                manifest.job_id, lambda current: current.warned(warnings), attempts=WARN_ATTEMPTS
-            )
+            written = update_manifest(
+                manifests,
+                manifest.job_id,
+                lambda current: current.warned(warnings),
+                attempts=WARN_ATTEMPTS,
+            ).value
         except ConcurrentUpdate:
             log.warning("could not add warnings to job %s: it kept changing", manifest.job_id)
             return

@@ -1,6 +1,6 @@
 """What only the worker does in Blob Storage: download scenes, upload frames, write its chunk's
 record. Every read of the ``jobs`` container (manifests, frames present, chunk records, cancel
-markers) goes through ``jobs``, the adapter the API shares (renderfarm_azure/job_store.py)."""
+markers) goes through ``jobs``, the stores the API shares (renderfarm_azure/job_store.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from renderfarm.chunk_record import ChunkRecord
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm_azure import chunk_records
 from renderfarm_azure.chunk_records import Mutation
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.job_store import BlobJobStores
 
 log = logging.getLogger(__name__)
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "exr": "image/x-exr"}
@@ -33,8 +33,8 @@ class WorkerStorage:
     def __init__(self, service: BlobServiceClient, *, scenes: str, jobs: str) -> None:
         self._scenes = service.get_container_client(scenes)
         self._jobs = service.get_container_client(jobs)
-        self.jobs = BlobJobStore(container=self._jobs, breaker=_never_open())
-        self._written: dict[tuple[str, int], chunk_records.Versioned] = {}
+        self.jobs = BlobJobStores.in_container(container=self._jobs, breaker=_never_open())
+        self._written: dict[tuple[str, int], chunk_records.StoredChunkRecord] = {}
 
     def download_scene(self, sha256: str, destination: Path, *, tenant: str) -> None:
         """The tenant's scene, the one the API verified when it accepted the job."""
@@ -106,7 +106,7 @@ class WorkerStorage:
         last usually still stands and the read is skipped."""
         key = (job_id, index)
         try:
-            written = self.jobs.update_chunk_record(
+            written = self.jobs.chunks.update_chunk_record(
                 job_id, index, mutate, last_written=self._written.get(key)
             )
         except chunk_records.RecordContention as error:

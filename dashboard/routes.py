@@ -1,7 +1,7 @@
 """The dashboard's pages: sign-in, jobs, one job, the farm, webhooks; and the fragments that
 the jobs and job pages poll (static/dashboard.js) while something renders.
 
-Every page reads through the domain's JobService and the narrow ports (FrameLinks, QueueMonitor,
+Every page reads through the domain's job use cases and the narrow ports (FrameLinks, QueueMonitor,
 the webhook registry), as the API does; errors become pages, never stack traces.
 """
 
@@ -23,7 +23,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from dashboard import session as sessions
 from dashboard import views
 from dashboard.farm import read_replicas
-from functions.deps import FrameLinksDep, JobServiceDep, WebhookRegistryDep, get_services
+from functions.deps import (
+    FrameLinksDep,
+    JobCancelDep,
+    JobListingDep,
+    JobStatusDep,
+    WebhookRegistryDep,
+    get_services,
+)
 from renderfarm import blob_layout as layout
 from renderfarm.api_keys import hash_key
 from renderfarm.blender_pools import farm_queues
@@ -228,7 +235,7 @@ class ChunkLogs(Protocol):
 
 
 def get_chunk_logs(services: ServicesDep) -> ChunkLogs:
-    return services.jobs
+    return services.jobs.chunks
 
 
 ChunkLogsDep = Annotated[ChunkLogs, Depends(get_chunk_logs)]
@@ -305,8 +312,8 @@ def _state_filter(state: str | None) -> JobState | None:
         return None
 
 
-def _rows(job_service: JobServiceDep, tenant: str, state: JobState | None) -> list[views.JobRow]:
-    page = job_service.list_jobs(tenant=tenant, size=JOBS_PER_PAGE, cursor=None, state=state)
+def _rows(listing: JobListingDep, tenant: str, state: JobState | None) -> list[views.JobRow]:
+    page = listing.list_jobs(tenant=tenant, size=JOBS_PER_PAGE, cursor=None, state=state)
     now = _now()
     return [views.job_row(status, now) for _, status in page.statuses]
 
@@ -314,11 +321,11 @@ def _rows(job_service: JobServiceDep, tenant: str, state: JobState | None) -> li
 @router.get("/", response_class=HTMLResponse)
 @router.get("/jobs/rows", response_class=HTMLResponse)
 def jobs_page(
-    request: Request, signed: SignedDep, job_service: JobServiceDep, state: str | None = None
+    request: Request, signed: SignedDep, listing: JobListingDep, state: str | None = None
 ) -> HTMLResponse:
     """The jobs page, or (``/jobs/rows``) only its rows, which the page's script swaps in."""
     chosen = _state_filter(state)
-    rows = _rows(job_service, signed.tenant, chosen)
+    rows = _rows(listing, signed.tenant, chosen)
     rows_only = request.url.path.endswith("/rows")
     return _page(
         request,
@@ -339,13 +346,13 @@ def _job_context(
     request: Request,
     job_id: str,
     signed: Signed,
-    job_service: JobServiceDep,
+    statuses: JobStatusDep,
     links: FrameLinksDep,
     logs: ChunkLogs,
 ) -> dict[str, Any]:
     if not layout.is_job_id(job_id):
         raise NotFoundPage(job_id)
-    manifest, status = job_service.status(job_id, tenant=signed.tenant)
+    manifest, status = statuses.status(job_id, tenant=signed.tenant)
     troubled = views.troubled(status)[:MAX_LOGS_READ]
     tails = logs.chunk_logs(job_id, troubled) if troubled else {}
     request.state.media_origin = links.origin
@@ -388,7 +395,7 @@ def job_page(
     request: Request,
     job_id: str,
     signed: SignedDep,
-    job_service: JobServiceDep,
+    statuses: JobStatusDep,
     links: FrameLinksDep,
     logs: ChunkLogsDep,
 ) -> HTMLResponse:
@@ -397,7 +404,7 @@ def job_page(
         request=request,
         job_id=job_id,
         signed=signed,
-        job_service=job_service,
+        statuses=statuses,
         links=links,
         logs=logs,
     )
@@ -407,11 +414,11 @@ def job_page(
 
 @router.get("/jobs/{job_id}/cancel", response_class=HTMLResponse)
 def cancel_confirm(
-    request: Request, job_id: str, signed: SignedDep, job_service: JobServiceDep
+    request: Request, job_id: str, signed: SignedDep, statuses: JobStatusDep
 ) -> HTMLResponse:
     if not layout.is_job_id(job_id):
         raise NotFoundPage(job_id)
-    _, status = job_service.status(job_id, tenant=signed.tenant)
+    _, status = statuses.status(job_id, tenant=signed.tenant)
     return _page(
         request,
         "cancel.html",
@@ -420,11 +427,11 @@ def cancel_confirm(
 
 
 @router.post("/jobs/{job_id}/cancel")
-def cancel(job_id: str, signed: SignedDep, form: FormDep, job_service: JobServiceDep) -> Response:
+def cancel(job_id: str, signed: SignedDep, form: FormDep, canceller: JobCancelDep) -> Response:
     signed.check_csrf(_one(form, "csrf"))
     if not layout.is_job_id(job_id):
         raise NotFoundPage(job_id)
-    job_service.cancel(job_id, tenant=signed.tenant)
+    canceller.cancel(job_id, tenant=signed.tenant)
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 

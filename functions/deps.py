@@ -1,4 +1,4 @@
-"""Dependencies shared by the routes: narrow views of the process's services (the job service,
+"""Dependencies shared by the routes: narrow views of the process's services (the job use cases,
 frame links, the webhook registry), and the caller's tenant. Routes ask for what they use, never
 for the whole bag of services with its raw SDK clients."""
 
@@ -11,7 +11,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.problems import Problem
 from renderfarm.api_keys import hash_key
-from renderfarm.job_service import JobService
+from renderfarm.job_cancel import JobCancel
+from renderfarm.job_listing import JobListing
+from renderfarm.job_status_reader import JobStatusReader
+from renderfarm.job_submission import JobSubmission
 from renderfarm.ports import FrameLinks
 from renderfarm_azure.project_store import BlobProjectStore
 from renderfarm_azure.scene_store import BlobSceneStore
@@ -30,8 +33,20 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_job_service(services: ServicesDep) -> JobService:
-    return services.job_service
+def get_job_submission(services: ServicesDep) -> JobSubmission:
+    return services.job_use_cases.submission
+
+
+def get_job_status(services: ServicesDep) -> JobStatusReader:
+    return services.job_use_cases.status
+
+
+def get_job_listing(services: ServicesDep) -> JobListing:
+    return services.job_use_cases.listing
+
+
+def get_job_cancel(services: ServicesDep) -> JobCancel:
+    return services.job_use_cases.cancel
 
 
 def get_frame_links(services: ServicesDep) -> FrameLinks:
@@ -50,7 +65,10 @@ def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
     return services.webhooks
 
 
-JobServiceDep = Annotated[JobService, Depends(get_job_service)]
+JobSubmissionDep = Annotated[JobSubmission, Depends(get_job_submission)]
+JobStatusDep = Annotated[JobStatusReader, Depends(get_job_status)]
+JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
+JobCancelDep = Annotated[JobCancel, Depends(get_job_cancel)]
 FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
 SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
 ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]

@@ -64,8 +64,8 @@ class EventConsumer:
         )
 
     def _finalize_and_summarize(self, event: JobEvent) -> dict[str, Any] | None:
-        jobs = self.services.job_service
-        versioned = self.services.jobs.read_manifest(event.job_id)
+        statuses = self.services.job_use_cases.status
+        versioned = self.services.jobs.manifests.read_manifest(event.job_id)
         if versioned is None or versioned.manifest.tenant != event.tenant:
             log.warning("event %s names no job of its tenant", event.id)
             return None
@@ -78,7 +78,7 @@ class EventConsumer:
             )
             build_previews(container, versioned.manifest)
         try:
-            manifest, status = jobs.status(event.job_id, tenant=event.tenant)
+            manifest, status = statuses.status(event.job_id, tenant=event.tenant)
         except JobNotFound:
             return None
         # The status the API answers, less what a webhook need not carry.

@@ -1,4 +1,4 @@
-"""What the job service needs from storage and the queue: narrow interfaces, declared here by
+"""What the job use cases need from storage and the queue: narrow interfaces, declared here by
 their consumer, implemented by the Azure adapters (and by in-memory fakes in unit tests)."""
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from renderfarm.messages import ChunkMessage
 
 
 @dataclass(frozen=True, kw_only=True)
-class Versioned:
+class StoredManifest:
+    """A job's manifest as read, with the etag a conditional write goes over."""
+
     manifest: JobManifest
     etag: str
 
@@ -50,23 +52,28 @@ class SceneTimingsStore(Protocol):
         """Fold ``measured`` into what is stored (a running average)."""
 
 
-class JobStore(Protocol):
+class ManifestStore(Protocol):
+    """Each job's manifest, and the sequence numbers of its scheduled messages."""
+
     def create_manifest(self, manifest: JobManifest) -> str | None:
         """Write a new manifest and return its etag; None when one with that id exists."""
 
-    def read_manifest(self, job_id: str) -> Versioned | None: ...
+    def read_manifest(self, job_id: str) -> StoredManifest | None: ...
 
     def replace_manifest(self, manifest: JobManifest, etag: str) -> str:
         """Overwrite if unchanged since read, else raise ConcurrentUpdate; the new etag."""
 
+    def save_schedule(self, job_id: str, sequence_numbers: Sequence[int]) -> None:
+        """Keep the scheduled messages' sequence numbers, to cancel them with the job."""
+
+    def read_schedule(self, job_id: str) -> tuple[int, ...]: ...
+
+
+class ChunkRecords(Protocol):
+    """Each chunk's record (its state, attempts and last error) and its cancel marker."""
+
     def chunk_summaries(self, job_id: str) -> Mapping[int, ChunkSummary]:
         """Every chunk record's state and attempts, by index, from one listing."""
-
-    def frames_present(
-        self, job_id: str, name_prefixes: Sequence[str] | None = None
-    ) -> frozenset[int]:
-        """The frames whose blobs exist: a listing of ``<id>/frames/``, or of only the names
-        under ``<id>/frames/<prefix>`` for each of ``name_prefixes``."""
 
     def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
         """Last errors of these chunks' records (a download each: ask only for a few)."""
@@ -74,17 +81,26 @@ class JobStore(Protocol):
     def signal_cancel(self, job_id: str, indexes: Sequence[int]) -> None:
         """Tell the workers of these chunks that the job is cancelled (a marker each)."""
 
+
+class FrameIndex(Protocol):
+    """Which of a job's frames are stored, from listings of their names."""
+
+    def frames_present(
+        self, job_id: str, name_prefixes: Sequence[str] | None = None
+    ) -> frozenset[int]:
+        """The frames whose blobs exist: a listing of ``<id>/frames/``, or of only the names
+        under ``<id>/frames/<prefix>`` for each of ``name_prefixes``."""
+
+
+class TenantIndex(Protocol):
+    """Each tenant's jobs, newest first, each marked once it is over."""
+
     def index_job(self, manifest: JobManifest) -> None: ...
 
     def index_page(self, tenant: str, *, size: int, cursor: str | None) -> IndexPage: ...
 
     def mark_terminal(self, manifest: JobManifest) -> None:
         """Note in the index that the job is over, so the queued-frames count skips it."""
-
-    def save_schedule(self, job_id: str, sequence_numbers: Sequence[int]) -> None:
-        """Keep the scheduled messages' sequence numbers, to cancel them with the job."""
-
-    def read_schedule(self, job_id: str) -> tuple[int, ...]: ...
 
 
 class SceneStore(Protocol):

@@ -1,7 +1,7 @@
 """Job status from what Blob Storage holds: the manifest, chunk records and the frames present.
 
 A frame's blob is the truth about that frame. Which frames are present comes from the chunk
-records where they can say (renderfarm.job_service lists frames only where they cannot); a
+records where they can say (renderfarm.job_status_reader lists frames only where they cannot); a
 record adds what frames cannot say (attempts, errors, a worker that is rendering or gave up).
 """
 

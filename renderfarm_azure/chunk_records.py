@@ -9,20 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
 from renderfarm import blob_layout
 from renderfarm.chunk_record import ChunkRecord
+from renderfarm.conditional_update import KeptChanging, update_conditionally
+from renderfarm_azure.conditional_blob import read_with_etag, upload_over
 
 WRITE_ATTEMPTS = 8
 _JSON = ContentSettings(content_type="application/json")
 
 Mutation = Callable[[ChunkRecord | None], ChunkRecord]
+#: A chunk's record as written, with the etag the next conditional write goes over.
+StoredChunkRecord = tuple[ChunkRecord, str]
 
 
-class RecordContention(RuntimeError):
+class RecordContention(KeptChanging):
     """The record changed under every attempt: try again later."""
 
 
@@ -30,15 +32,8 @@ def read_chunk_record(
     jobs: ContainerClient, job_id: str, index: int
 ) -> tuple[ChunkRecord | None, str | None]:
     """The record and its etag, or (None, None) when no one has written it yet."""
-    blob = jobs.get_blob_client(blob_layout.chunk_blob(job_id, index))
-    try:
-        downloader = blob.download_blob()
-    except ResourceNotFoundError:
-        return None, None
-    return ChunkRecord.from_json(downloader.readall()), downloader.properties.etag
-
-
-Versioned = tuple[ChunkRecord, str]
+    body, etag = read_with_etag(jobs.get_blob_client(blob_layout.chunk_blob(job_id, index)))
+    return (None, None) if body is None else (ChunkRecord.from_json(body), etag)
 
 
 def update_chunk_record(
@@ -47,32 +42,27 @@ def update_chunk_record(
     index: int,
     mutate: Mutation,
     *,
-    last_written: Versioned | None = None,
-) -> Versioned:
+    last_written: StoredChunkRecord | None = None,
+) -> StoredChunkRecord:
     """Apply ``mutate`` and write; return the record and its new etag. ``last_written`` (what
     this writer wrote last) saves the read when no one else wrote since."""
     blob = jobs.get_blob_client(blob_layout.chunk_blob(job_id, index))
-    current: ChunkRecord | None = last_written[0] if last_written else None
-    etag: str | None = last_written[1] if last_written else None
-    for attempt in range(WRITE_ATTEMPTS):
-        if attempt or last_written is None:
-            current, etag = read_chunk_record(jobs, job_id, index)
-        record = mutate(current)
-        try:
-            if etag is None:  # first write: only if still absent
-                written = blob.upload_blob(
-                    record.to_json(), metadata=record.to_metadata(), content_settings=_JSON
-                )
-            else:  # only over the version we read
-                written = blob.upload_blob(
-                    record.to_json(),
-                    overwrite=True,
-                    metadata=record.to_metadata(),
-                    content_settings=_JSON,
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            return record, str(written["etag"])
-        except (ResourceExistsError, ResourceModifiedError):
-            continue
-    raise RecordContention(f"chunk record {job_id}/{index} kept changing")
+
+    def write(record: ChunkRecord | None, etag: str | None) -> str:
+        assert record is not None  # a mutation always makes a record
+        return upload_over(
+            blob, record.to_json(), etag, metadata=record.to_metadata(), content_settings=_JSON
+        )
+
+    known: tuple[ChunkRecord | None, str | None] | None = last_written
+    updated = update_conditionally(
+        read=lambda: read_chunk_record(jobs, job_id, index),
+        change=mutate,
+        write=write,
+        attempts=WRITE_ATTEMPTS,
+        what=f"chunk record {job_id}/{index}",
+        known=known,
+        contention=RecordContention,
+    )
+    assert updated.value is not None and updated.etag is not None
+    return updated.value, updated.etag

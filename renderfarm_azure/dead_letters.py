@@ -77,7 +77,7 @@ def record_dead_letter(
 
 
 def _settle(lifecycle: JobLifecycle, record: ChunkRecord) -> None:
-    versioned = lifecycle.store.read_manifest(record.job_id)
+    versioned = lifecycle.store.manifests.read_manifest(record.job_id)
     if versioned is None:
         log.warning("dead-lettered chunk of job %s, which has no manifest", record.job_id)
         return

@@ -20,15 +20,15 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError
 from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ContentSettings
 
 from renderfarm import blob_layout as layout
 from renderfarm.chunk_plan import measured_timings, settings_key
 from renderfarm.chunk_record import ChunkState
-from renderfarm.errors import ConcurrentUpdate, JobNotFound
+from renderfarm.conditional_update import KeptChanging, update_conditionally
+from renderfarm.errors import JobNotFound
 from renderfarm.events import EventType, JobEvent
 from renderfarm.job_end import (
     FANOUT,
@@ -42,11 +42,13 @@ from renderfarm.job_end import (
     outcome_of,
 )
 from renderfarm.manifest import JobManifest
+from renderfarm.manifest_updates import update_manifest
 from renderfarm.ports import EventPublisher
 from renderfarm.settings import Settings
+from renderfarm_azure.conditional_blob import read_with_etag, set_metadata_over, upload_over
 from renderfarm_azure.event_publisher import ServiceBusEventPublisher
 from renderfarm_azure.guard import breaker
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.job_store import BlobJobStores
 from renderfarm_azure.senders import QueueSenders
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,7 @@ END_EVENTS = {
 }
 
 
-class LedgerContention(RuntimeError):
+class LedgerContention(KeptChanging):
     """The ledger changed under every attempt: settle the chunk again later."""
 
 
@@ -72,7 +74,7 @@ class JobLifecycle:
         self,
         *,
         jobs: ContainerClient,
-        store: BlobJobStore,
+        store: BlobJobStores,
         events: EventPublisher,
         clock: Callable[[], datetime],
     ):
@@ -128,20 +130,23 @@ class JobLifecycle:
             return
         except ResourceExistsError:
             pass
-        for _ in range(WRITE_ATTEMPTS):
+
+        def read() -> tuple[str | None, str | None]:
             properties = blob.get_blob_properties()
-            if (properties.metadata or {}).get(_CODE) == code:
-                return
-            try:
-                blob.set_blob_metadata(
-                    {_CODE: code},
-                    etag=properties.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-                return
-            except ResourceModifiedError:
-                continue
-        raise LedgerContention(f"a ledger marker of job {job_id} kept changing")
+            return (properties.metadata or {}).get(_CODE), str(properties.etag)
+
+        def write(new_code: str | None, etag: str | None) -> str:
+            assert new_code is not None and etag is not None  # the marker exists: created above
+            return set_metadata_over(blob, {_CODE: new_code}, etag)
+
+        update_conditionally(
+            read=read,
+            change=lambda found: found if found == code else code,
+            write=write,
+            attempts=WRITE_ATTEMPTS,
+            what=f"a ledger marker of job {job_id}",
+            contention=LedgerContention,
+        )
 
     def _children_codes(self, job_id: str, node: Node) -> list[str]:
         prefix = layout.ledger_children_prefix(job_id, node.level, node.index)
@@ -151,26 +156,25 @@ class JobLifecycle:
     def record_start(self, job_id: str) -> None:
         """The job's first frame is in Blob: set ``started_at`` once and say so. Several
         chunks' first frames may race here; the etag lets one write, the event id keeps one."""
-        for _ in range(WRITE_ATTEMPTS):
-            current = self._store.read_manifest(job_id)
-            if current is None or current.manifest.started_at is not None:
-                return
-            manifest = current.manifest.started(self._clock())
-            try:
-                self._store.replace_manifest(manifest, current.etag)
-            except ConcurrentUpdate:
-                continue
-            self._events.publish(
-                [
-                    JobEvent(
-                        type=EventType.JOB_STARTED,
-                        job_id=job_id,
-                        tenant=manifest.tenant,
-                        at=manifest.started_at or self._clock(),
-                    )
-                ]
-            )
-            return
+        updated = update_manifest(
+            self._store.manifests,
+            job_id,
+            lambda m: m if m.started_at is not None else m.started(self._clock()),
+            attempts=WRITE_ATTEMPTS,
+        )
+        manifest = updated.value
+        if manifest is None or not updated.wrote:
+            return  # no such job, or another settler said it started
+        self._events.publish(
+            [
+                JobEvent(
+                    type=EventType.JOB_STARTED,
+                    job_id=job_id,
+                    tenant=manifest.tenant,
+                    at=manifest.started_at or self._clock(),
+                )
+            ]
+        )
 
     def chunk_failed(self, manifest: JobManifest, index: int, error: str) -> None:
         """Say a chunk failed for good (dead-lettered): the worker and the dead-letter handler
@@ -191,36 +195,34 @@ class JobLifecycle:
     def record_end(self, job_id: str, outcome: str) -> str:
         """Write the outcome into the manifest unless one is there, then say how the job ended
         (again, if a crash came between: the event's id keeps it one)."""
-        for _ in range(WRITE_ATTEMPTS):
-            current = self._store.read_manifest(job_id)
-            if current is None:
-                raise JobNotFound(job_id)
-            manifest = current.manifest
-            if manifest.outcome is None:
-                manifest = manifest.ended(outcome, self._clock())
-                try:
-                    self._store.replace_manifest(manifest, current.etag)
-                except ConcurrentUpdate:
-                    continue
-                log.info("job %s %s", job_id, outcome, extra={"job_id": job_id})
-                if manifest.outcome == JobOutcome.COMPLETED:
-                    self._remember_timings(manifest)
-            self._store.mark_terminal(manifest)
-            self._announce(manifest)
-            return str(manifest.outcome)
-        raise ConcurrentUpdate(f"job {job_id} kept changing")
+        updated = update_manifest(
+            self._store.manifests,
+            job_id,
+            lambda m: m if m.outcome is not None else m.ended(outcome, self._clock()),
+            attempts=WRITE_ATTEMPTS,
+        )
+        manifest = updated.value
+        if manifest is None:
+            raise JobNotFound(job_id)
+        if updated.wrote:
+            log.info("job %s %s", job_id, outcome, extra={"job_id": job_id})
+            if manifest.outcome == JobOutcome.COMPLETED:
+                self._remember_timings(manifest)
+        self._store.index.mark_terminal(manifest)
+        self._announce(manifest)
+        return str(manifest.outcome)
 
     def _remember_timings(self, manifest: JobManifest) -> None:
         """What this job measured, for planning the chunks of the scene's next jobs
         (renderfarm.chunk_plan). Best effort: a failure costs only the measurement."""
         try:
-            usage = self._store.chunk_summaries(manifest.job_id)
+            usage = self._store.chunks.chunk_summaries(manifest.job_id)
             frames = {chunk.index: len(chunk.frames) for chunk in manifest.chunks}
             measured = measured_timings(
                 [(frames.get(index, 0), summary.usage) for index, summary in usage.items()]
             )
             if measured is not None:
-                self._store.record_scene_timings(
+                self._store.timings.record_scene_timings(
                     manifest.tenant,
                     manifest.spec.scene_sha256,
                     settings_key(manifest.spec.render),
@@ -244,30 +246,28 @@ class JobLifecycle:
 
     def _add_to_ledger(self, manifest: JobManifest, index: int, state: ChunkState) -> SettledChunks:
         blob = self._jobs.get_blob_client(layout.settled_blob(manifest.job_id))
-        for _ in range(WRITE_ATTEMPTS):
-            try:
-                download = blob.download_blob()
-                ledger, etag = SettledChunks.from_json(download.readall()), download.properties.etag
-            except ResourceNotFoundError:
-                ledger, etag = SettledChunks.empty(len(manifest.chunks)), None
-            if ledger.state_of(index) is state:
-                return ledger  # a redelivery: already noted
-            ledger = ledger.with_chunk(index, state)
-            try:
-                if etag is None:
-                    blob.upload_blob(ledger.to_json(), overwrite=False, content_settings=_JSON)
-                else:
-                    blob.upload_blob(
-                        ledger.to_json(),
-                        overwrite=True,
-                        content_settings=_JSON,
-                        etag=etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except (ResourceExistsError, ResourceModifiedError):
-                continue
-            return ledger
-        raise LedgerContention(f"the ledger of job {manifest.job_id} kept changing")
+
+        def read() -> tuple[SettledChunks, str | None]:
+            body, etag = read_with_etag(blob)
+            if body is None:
+                return SettledChunks.empty(len(manifest.chunks)), None
+            return SettledChunks.from_json(body), etag
+
+        def noted(ledger: SettledChunks) -> SettledChunks:
+            # a redelivery finds the chunk noted already: nothing to write
+            return ledger if ledger.state_of(index) is state else ledger.with_chunk(index, state)
+
+        def write(ledger: SettledChunks, etag: str | None) -> str:
+            return upload_over(blob, ledger.to_json(), etag, content_settings=_JSON)
+
+        return update_conditionally(
+            read=read,
+            change=noted,
+            write=write,
+            attempts=WRITE_ATTEMPTS,
+            what=f"the ledger of job {manifest.job_id}",
+            contention=LedgerContention,
+        ).value
 
 
 def job_lifecycle(
@@ -278,7 +278,7 @@ def job_lifecycle(
     jobs = blob_service.get_container_client(settings.jobs_container)
     return JobLifecycle(
         jobs=jobs,
-        store=BlobJobStore(container=jobs, breaker=breaker("blob storage")),
+        store=BlobJobStores.in_container(container=jobs, breaker=breaker("blob storage")),
         events=ServiceBusEventPublisher(
             senders=QueueSenders(client=bus, breaker=breaker("service bus")),
             queue_name=settings.events_queue,

@@ -30,9 +30,9 @@ from PIL import Image, UnidentifiedImageError
 
 from renderfarm import blob_layout as layout
 from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.errors import ConcurrentUpdate
 from renderfarm.manifest import JobManifest
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm.manifest_updates import update_manifest
+from renderfarm_azure.manifest_store import BlobManifests
 from renderfarm_media.previews import (
     MAX_VIDEO_SIZE,
     READABLE_EXTENSIONS,
@@ -190,19 +190,15 @@ def _upload_once(jobs: ContainerClient, name: str, path: Path) -> bool:
 
 def _record_previews(jobs: ContainerClient, job_id: str, at: datetime) -> None:
     """Say in the manifest that the previews exist, so a status read knows without a listing."""
-    store = BlobJobStore(
+    manifests = BlobManifests(
         container=jobs,
         breaker=CircuitBreaker(
             name="blob storage", threshold=_MANIFEST_TRIES, open_seconds=1.0, clock=time.monotonic
         ),
     )
-    for _ in range(_MANIFEST_TRIES):
-        current = store.read_manifest(job_id)
-        if current is None or current.manifest.previews_at is not None:
-            return
-        try:
-            store.replace_manifest(current.manifest.with_previews(at), current.etag)
-        except ConcurrentUpdate:
-            continue  # someone else wrote the manifest: read it again
-        return
-    raise ConcurrentUpdate(f"job {job_id} kept changing while its previews were recorded")
+    update_manifest(
+        manifests,
+        job_id,
+        lambda m: m if m.previews_at is not None else m.with_previews(at),
+        attempts=_MANIFEST_TRIES,
+    )

@@ -11,9 +11,13 @@ from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient
 
 from renderfarm.api_keys import KeyRing
+from renderfarm.backpressure import Backpressure
 from renderfarm.chunk_plan import FarmCapacity
 from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.job_service import JobService
+from renderfarm.job_cancel import JobCancel
+from renderfarm.job_listing import JobListing
+from renderfarm.job_status_reader import JobStatusReader
+from renderfarm.job_submission import JobSubmission
 from renderfarm.project_checks import ProjectChecks
 from renderfarm.rate_limit import Limiter
 from renderfarm.settings import Settings
@@ -21,7 +25,7 @@ from renderfarm_azure import clients
 from renderfarm_azure.chunk_sender import ServiceBusChunkQueue
 from renderfarm_azure.event_publisher import ServiceBusEventPublisher
 from renderfarm_azure.guard import breaker, guarded
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.job_store import BlobJobStores
 from renderfarm_azure.key_source import KeySource, KeyVaultKeySource, StaticKeySource
 from renderfarm_azure.keyvault import settings_secret_client
 from renderfarm_azure.project_store import BlobProjectStore
@@ -39,11 +43,21 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobUseCases:
+    """What the API and the dashboard do with jobs, each over the ports it needs."""
+
+    submission: JobSubmission
+    status: JobStatusReader
+    listing: JobListing
+    cancel: JobCancel
+
+
+@dataclass(frozen=True, kw_only=True)
 class Services:
     settings: Settings
     blob_service: BlobServiceClient
     servicebus: ServiceBusClient
-    jobs: BlobJobStore
+    jobs: BlobJobStores
     scenes: BlobSceneStore
     projects: BlobProjectStore
     signer: SasSigner
@@ -52,7 +66,7 @@ class Services:
     queue: ServiceBusChunkQueue
     senders: QueueSenders
     events: ServiceBusEventPublisher
-    job_service: JobService
+    job_use_cases: JobUseCases
     keys: KeySource
     rate_limiter: Limiter
     blob_breaker: CircuitBreaker
@@ -64,7 +78,7 @@ class Services:
         blob_service = clients.blob_service(settings)
         bus = clients.servicebus(settings)
         signer = SasSigner(service=blob_service, breaker=blob_breaker)
-        jobs = BlobJobStore(
+        jobs = BlobJobStores.in_container(
             container=blob_service.get_container_client(settings.jobs_container),
             breaker=blob_breaker,
         )
@@ -100,25 +114,8 @@ class Services:
             ),
             queue_monitor=queue_monitor(settings, bus_breaker),
             queue=queue,
-            job_service=JobService(
-                store=jobs,
-                scenes=scenes,
-                queue=queue,
-                clock=utc_now,
-                max_queued_frames=settings.max_queued_frames_per_tenant,
-                blenders=blenders,
-                events=events,
-                gpu_workers=settings.gpu_workers,
-                timings=jobs,
-                capacity=FarmCapacity(
-                    replicas=settings.worker_max_replicas,
-                    replica_start_s=settings.worker_start_seconds,
-                ),
-                projects=ProjectChecks(
-                    store=projects,
-                    max_files=settings.max_project_files,
-                    max_bytes=settings.max_project_bytes,
-                ),
+            job_use_cases=_job_use_cases(
+                settings, jobs=jobs, scenes=scenes, projects=projects, queue=queue, events=events
             ),
             senders=senders,
             events=events,
@@ -146,6 +143,63 @@ class Services:
         self.senders.close()
         self.servicebus.close()
         self.blob_service.close()
+
+
+def _job_use_cases(
+    settings: Settings,
+    *,
+    jobs: BlobJobStores,
+    scenes: BlobSceneStore,
+    projects: BlobProjectStore,
+    queue: ServiceBusChunkQueue,
+    events: ServiceBusEventPublisher,
+) -> JobUseCases:
+    """Submit, status, listing and cancel over the adapters, sharing one backpressure count."""
+    statuses = JobStatusReader(
+        manifests=jobs.manifests, chunks=jobs.chunks, frames=jobs.frames, clock=utc_now
+    )
+    backpressure = Backpressure(
+        index=jobs.index,
+        chunks=jobs.chunks,
+        max_queued_frames=settings.max_queued_frames_per_tenant,
+    )
+    submission = JobSubmission(
+        manifests=jobs.manifests,
+        index=jobs.index,
+        scenes=scenes,
+        queue=queue,
+        events=events,
+        backpressure=backpressure,
+        clock=utc_now,
+        blenders=settings.blender_pools(),
+        gpu_workers=settings.gpu_workers,
+        timings=jobs.timings,
+        capacity=FarmCapacity(
+            replicas=settings.worker_max_replicas,
+            replica_start_s=settings.worker_start_seconds,
+        ),
+        projects=ProjectChecks(
+            store=projects,
+            max_files=settings.max_project_files,
+            max_bytes=settings.max_project_bytes,
+        ),
+    )
+    cancel = JobCancel(
+        manifests=jobs.manifests,
+        chunks=jobs.chunks,
+        index=jobs.index,
+        queue=queue,
+        events=events,
+        statuses=statuses,
+        backpressure=backpressure,
+        clock=utc_now,
+    )
+    return JobUseCases(
+        submission=submission,
+        status=statuses,
+        listing=JobListing(index=jobs.index, statuses=statuses),
+        cancel=cancel,
+    )
 
 
 def _key_source(settings: Settings) -> KeySource:

@@ -29,18 +29,11 @@ from renderfarm_client.cli.options import options_from, render_options, stderr, 
 from renderfarm_client.cli.rendering import report, submit_scene, watch_and_download
 from renderfarm_client.farm_api import FarmClient, FarmError
 from renderfarm_local import services
+from renderfarm_local.farm_layout import DEFAULT_API_PORT, DEFAULT_DATA_DIR, FarmLayout, FarmPorts
 from renderfarm_local.farm_storage import farm_storage
 from renderfarm_local.keys_command import keys
 from renderfarm_local.live_view import farm_view, latest_jobs
-from renderfarm_local.local_farm import (
-    DEFAULT_API_PORT,
-    DEFAULT_DATA_DIR,
-    FarmLayout,
-    FarmPorts,
-    LocalFarm,
-    with_max_replicas,
-    with_warm_workers,
-)
+from renderfarm_local.local_farm import LocalFarm, with_max_replicas, with_warm_workers
 from renderfarm_local.pools import DEFAULT_BLENDER, PoolUnavailable, local_pools
 from renderfarm_local.scaling_rule import ScalingConfigError, ScalingParameters
 from renderfarm_local.supervisor import ProcessFailed

@@ -23,7 +23,7 @@ from renderfarm.settings import is_loopback_url
 from renderfarm_azure.api_key_admin import ApiKeyAdmin, ApiKeyError, StoredKey, parse_lifetime
 from renderfarm_azure.key_source import KEYVAULT_CACHE_SECONDS
 from renderfarm_azure.keyvault import LocalVaultError, secret_client
-from renderfarm_local.local_farm import DEFAULT_DATA_DIR, FarmLayout, LocalVault
+from renderfarm_local.farm_layout import DEFAULT_DATA_DIR, FarmLayout, LocalVault
 
 stdout = Console()
 stderr = Console(stderr=True)

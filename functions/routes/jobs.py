@@ -7,7 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from opentelemetry import propagate
 
-from functions.deps import FrameLinksDep, JobServiceDep, TenantDep
+from functions.deps import (
+    FrameLinksDep,
+    JobCancelDep,
+    JobListingDep,
+    JobStatusDep,
+    JobSubmissionDep,
+    TenantDep,
+)
 from functions.openapi import LOCATION, answers, link
 from functions.problems import Problem
 from functions.schemas import (
@@ -97,7 +104,7 @@ def submit_job(
     request: Request,
     response: Response,
     tenant: TenantDep,
-    job_service: JobServiceDep,
+    submission: JobSubmissionDep,
     idempotency_key: Annotated[
         str | None,
         # The route checks the pattern itself, to name the header as it is spelled.
@@ -127,7 +134,7 @@ def submit_job(
     with tracer.start_as_current_span("submit_job") as span:
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
-        submitted = job_service.submit(
+        submitted = submission.submit(
             body, tenant=tenant, idempotency_key=idempotency_key, trace_context=carrier
         )
         manifest = submitted.manifest
@@ -163,14 +170,14 @@ def job_status(
     job_id: JobId,
     request: Request,
     tenant: TenantDep,
-    job_service: JobServiceDep,
+    statuses: JobStatusDep,
     links: FrameLinksDep,
     frames_offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     frames_limit: Annotated[int, Query(ge=0, le=MAX_FRAME_URLS)] = 100,
 ) -> JobStatusPublic:
     """State, counts, per-chunk state and read URLs of a page of the frames present."""
     request.state.job_id = job_id
-    manifest, status = job_service.status(job_id, tenant=tenant)
+    manifest, status = statuses.status(job_id, tenant=tenant)
     return status_public(links, manifest, status, frames_offset, frames_limit)
 
 
@@ -189,7 +196,7 @@ def job_status(
 )
 def list_jobs(
     tenant: TenantDep,
-    job_service: JobServiceDep,
+    listing: JobListingDep,
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048, pattern=r"^[\x21-\x7e]+$")] = None,
@@ -200,7 +207,7 @@ def list_jobs(
     find (of a chunk that failed or was cancelled part-way); the job's own status
     (``GET /api/jobs/{job_id}``) counts those too.
     """
-    page = job_service.list_jobs(tenant=tenant, size=limit, cursor=cursor, state=state)
+    page = listing.list_jobs(tenant=tenant, size=limit, cursor=cursor, state=state)
     return JobListPublic(
         jobs=[
             JobSummaryPublic(
@@ -235,12 +242,12 @@ def cancel_job(
     job_id: JobId,
     request: Request,
     tenant: TenantDep,
-    job_service: JobServiceDep,
+    canceller: JobCancelDep,
     links: FrameLinksDep,
 ) -> JobStatusPublic:
     """Cancel the job (again is harmless); workers stop at their next frame."""
     request.state.job_id = job_id
-    manifest, status = job_service.cancel(job_id, tenant=tenant)
+    manifest, status = canceller.cancel(job_id, tenant=tenant)
     return status_public(links, manifest, status, 0, 0)
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobClient, ContainerClient, ContentSettings
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import ContainerClient, ContentSettings
 
 from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.conditional_update import KeptChanging, update_conditionally
+from renderfarm.errors import ConcurrentUpdate
 from renderfarm.webhooks import DeliveryStats, TooManyWebhooks, Webhook, is_webhook_id
+from renderfarm_azure.conditional_blob import upload_over
 from renderfarm_azure.guard import guarded
 
 RECORDS_PREFIX = "webhooks/"
@@ -27,7 +29,7 @@ _JSON = ContentSettings(content_type="application/json")
 StatsChange = Callable[[DeliveryStats], DeliveryStats]
 
 
-class StatsContention(RuntimeError):
+class StatsContention(KeptChanging):
     """The record changed under every attempt of a stats update."""
 
 
@@ -96,30 +98,31 @@ class WebhookStore:
     def update_stats(self, tenant: str, webhook_id: str, change: StatsChange) -> Webhook | None:
         """Apply ``change`` to the record's stats over the version read; None when it is gone."""
         blob = self._container.get_blob_client(record_blob(tenant, webhook_id))
-        for _ in range(WRITE_ATTEMPTS):
-            found = self._read(tenant, webhook_id)
-            if found is None:
-                return None
-            current, etag = found
-            updated = replace(current, stats=change(current.stats))
-            try:
-                self._write_over(blob, updated, etag)
-            except (ResourceModifiedError, ResourceNotFoundError, ResourceExistsError):
-                continue  # written or deleted meanwhile: read again
-            return updated
-        raise StatsContention(f"webhook {tenant}/{webhook_id} kept changing")
 
-    def _write_over(self, blob: BlobClient, webhook: Webhook, etag: str) -> None:
-        guarded(
-            self._breaker,
-            lambda: blob.upload_blob(
-                webhook.to_json(),
-                overwrite=True,
-                content_settings=_JSON,
-                etag=etag,
-                match_condition=MatchConditions.IfNotModified,
-            ),
-        )
+        def read() -> tuple[Webhook | None, str | None]:
+            found = self._read(tenant, webhook_id)
+            return (None, None) if found is None else found
+
+        def write(webhook: Webhook | None, etag: str | None) -> str:
+            assert webhook is not None and etag is not None  # only a record read is changed
+            try:
+                return upload_over(
+                    blob, webhook.to_json(), etag, content_settings=_JSON, breaker=self._breaker
+                )
+            except ResourceNotFoundError as error:  # deleted meanwhile: read again, find none
+                raise ConcurrentUpdate(f"webhook {tenant}/{webhook_id} was deleted") from error
+
+        def changed(current: Webhook | None) -> Webhook | None:
+            return None if current is None else replace(current, stats=change(current.stats))
+
+        return update_conditionally(
+            read=read,
+            change=changed,
+            write=write,
+            attempts=WRITE_ATTEMPTS,
+            what=f"webhook {tenant}/{webhook_id}",
+            contention=StatsContention,
+        ).value
 
     def _read(self, tenant: str, webhook_id: str) -> tuple[Webhook, str] | None:
         if not is_webhook_id(webhook_id):

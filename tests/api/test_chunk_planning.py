@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
 from fastapi.testclient import TestClient
 
 from renderfarm.chunk_plan import SceneTimings, settings_key
@@ -18,7 +18,7 @@ from renderfarm.events import JobEvent
 from renderfarm.render_settings import RenderSettings
 from renderfarm.settings import Settings
 from renderfarm_azure.job_lifecycle import JobLifecycle
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.job_store import BlobJobStores
 from tests.api.conftest import auth, settings_for, upload_scene
 from tests.services import Azurite, ServiceBusEmulator
 
@@ -30,13 +30,15 @@ class NoEvents:
         pass
 
 
-def jobs_store(settings: Settings) -> BlobJobStore:
+def jobs_container(settings: Settings) -> ContainerClient:
     assert settings.storage_connection_string
     service = BlobServiceClient.from_connection_string(settings.storage_connection_string)
+    return service.get_container_client(settings.jobs_container)
+
+
+def jobs_store(settings: Settings) -> BlobJobStores:
     breaker = CircuitBreaker(name="blob", threshold=5, open_seconds=1, clock=time.monotonic)
-    return BlobJobStore(
-        container=service.get_container_client(settings.jobs_container), breaker=breaker
-    )
+    return BlobJobStores.in_container(container=jobs_container(settings), breaker=breaker)
 
 
 def written_as(record: ChunkRecord) -> Callable[[ChunkRecord | None], ChunkRecord]:
@@ -83,7 +85,7 @@ def test_earlier_timings_of_the_scene_plan_its_next_job(
     client, settings = farm_client(azurite, servicebus, make_client)
     scene = upload_scene(client)
     measured = SceneTimings(seconds_per_frame=30.0, chunk_overhead_s=0.5, open_s=1.0, frames=48)
-    jobs_store(settings).record_scene_timings(
+    jobs_store(settings).timings.record_scene_timings(
         TENANT, scene, settings_key(RenderSettings()), measured
     )
     job = submit(client, scene, "1-250")
@@ -114,9 +116,8 @@ def test_unreadable_timings_plan_as_if_nothing_was_measured(
 ) -> None:
     client, settings = farm_client(azurite, servicebus, make_client)
     scene = upload_scene(client)
-    store = jobs_store(settings)
     blob = f"_timings/{TENANT}/{scene}/{settings_key(RenderSettings())}.json"
-    store._container.upload_blob(blob, b"{not json", overwrite=True)
+    jobs_container(settings).upload_blob(blob, b"{not json", overwrite=True)
     job = submit(client, scene, "1-40")
     assert job["chunking"]["source"] == "default"  # type: ignore[index]
 
@@ -136,15 +137,15 @@ def test_a_completed_job_leaves_its_timings_for_the_next(
         record = ChunkRecord(
             job_id=job_id, chunk_index=index, state=ChunkState.DONE, attempts=1, usage=usage
         )
-        store.update_chunk_record(job_id, index, written_as(record))
+        store.chunks.update_chunk_record(job_id, index, written_as(record))
     lifecycle = JobLifecycle(
-        jobs=store._container,
+        jobs=jobs_container(settings),
         store=store,
         events=NoEvents(),
         clock=lambda: datetime.now(UTC),
     )
     assert lifecycle.record_end(job_id, "completed") == "completed"
-    timings = store.read_scene_timings(TENANT, scene, settings_key(RenderSettings()))
+    timings = store.timings.read_scene_timings(TENANT, scene, settings_key(RenderSettings()))
     assert timings is not None
     assert timings.seconds_per_frame == 0.9  # 10.8 s over 12 frames
     assert timings.open_s == 2.0 and timings.frames == 12

@@ -20,7 +20,7 @@ from renderfarm.job_end import LEDGER_BLOB
 from renderfarm.manifest import JobManifest
 from renderfarm.settings import Settings
 from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.job_store import BlobJobStores
 from tests.api.conftest import auth
 from tests.services import ServiceBusEmulator, events_of
 
@@ -77,12 +77,12 @@ def test_two_settlers_of_the_last_two_chunks_record_one_completion(
     for _ in range(5):  # the race, several times over
         job_id = submit(client, scene, chunks=2)
         store = lifecycles[0].store
-        manifest = store.read_manifest(job_id)
+        manifest = store.manifests.read_manifest(job_id)
         assert manifest is not None
         outcomes = settle_at_once(lifecycles, manifest.manifest)
         assert "completed" in outcomes  # at least one saw the full ledger; none saw another end
         assert set(outcomes) <= {"completed", None}
-        ended = store.read_manifest(job_id)
+        ended = store.manifests.read_manifest(job_id)
         assert ended is not None
         assert (ended.manifest.outcome, ended.manifest.finished_at is not None) == (
             "completed",
@@ -100,12 +100,12 @@ def test_a_redelivered_last_chunk_records_nothing_new_and_sends_no_second_event(
 ) -> None:
     job_id = submit(client, scene, chunks=1)
     store = lifecycles[0].store
-    versioned = store.read_manifest(job_id)
+    versioned = store.manifests.read_manifest(job_id)
     assert versioned is not None
     assert lifecycles[0].chunk_settled(versioned.manifest, 0, ChunkState.DONE) == "completed"
-    first = store.read_manifest(job_id)
+    first = store.manifests.read_manifest(job_id)
     assert lifecycles[1].chunk_settled(versioned.manifest, 0, ChunkState.DONE) == "completed"
-    again = store.read_manifest(job_id)
+    again = store.manifests.read_manifest(job_id)
     assert first is not None and again is not None
     assert again.manifest.finished_at == first.manifest.finished_at
     types = [event.type.value for event in events_of(servicebus, job_id)]
@@ -119,8 +119,8 @@ def test_a_failed_chunk_fails_the_job_once_every_chunk_has_settled(
     lifecycles: list[JobLifecycle],
 ) -> None:
     job_id = submit(client, scene, chunks=2)
-    store: BlobJobStore = lifecycles[0].store
-    versioned = store.read_manifest(job_id)
+    store: BlobJobStores = lifecycles[0].store
+    versioned = store.manifests.read_manifest(job_id)
     assert versioned is not None
     manifest = versioned.manifest
     lifecycles[0].chunk_failed(manifest, 0, "SceneError: corrupt")
@@ -177,7 +177,7 @@ def test_many_settlers_at_once_record_one_end_and_none_gives_up(
     no blob that every settler writes, so none can be lost to an etag race."""
     chunks = 100
     job_id = submit(client, scene, chunks=chunks)
-    versioned = many_lifecycles[0].store.read_manifest(job_id)
+    versioned = many_lifecycles[0].store.manifests.read_manifest(job_id)
     assert versioned is not None
     manifest = versioned.manifest
     start = threading.Barrier(SETTLERS)
@@ -211,7 +211,7 @@ def test_a_failed_chunk_that_finishes_after_all_completes_the_job(
 ) -> None:
     """The latest word about a chunk wins, up the tree too, until the job's end is written."""
     job_id = submit(client, scene, chunks=2)
-    versioned = lifecycles[0].store.read_manifest(job_id)
+    versioned = lifecycles[0].store.manifests.read_manifest(job_id)
     assert versioned is not None
     manifest = versioned.manifest
     assert lifecycles[0].chunk_settled(manifest, 0, ChunkState.FAILED) is None
@@ -224,10 +224,10 @@ def test_a_job_from_before_the_tree_still_ends_through_its_ledger_blob(
 ) -> None:
     job_id = submit(client, scene, chunks=2)
     store = lifecycles[0].store
-    versioned = store.read_manifest(job_id)
+    versioned = store.manifests.read_manifest(job_id)
     assert versioned is not None
     legacy = replace(versioned.manifest, ledger=LEDGER_BLOB)
-    store.replace_manifest(legacy, versioned.etag)
+    store.manifests.replace_manifest(legacy, versioned.etag)
     assert lifecycles[0].chunk_settled(legacy, 0, ChunkState.DONE) is None
     assert lifecycles[1].chunk_settled(legacy, 1, ChunkState.DONE) == "completed"
     ledger = jobs_container.download_blob(layout.settled_blob(job_id)).readall()

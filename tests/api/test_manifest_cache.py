@@ -12,7 +12,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.job_spec import JobRequest
 from renderfarm.manifest import JobManifest
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.manifest_store import BlobManifests
 from tests.services import Azurite
 
 
@@ -22,9 +22,9 @@ def container(azurite: Azurite) -> ContainerClient:
     return service.create_container(f"jobs-{uuid.uuid4().hex[:12]}")
 
 
-def store(container: ContainerClient) -> BlobJobStore:
+def store(container: ContainerClient) -> BlobManifests:
     breaker = CircuitBreaker(name="blob", threshold=5, open_seconds=1, clock=time.monotonic)
-    return BlobJobStore(container=container, breaker=breaker)
+    return BlobManifests(container=container, breaker=breaker)
 
 
 def manifest() -> JobManifest:

@@ -20,7 +20,8 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from renderfarm import blob_layout
 from renderfarm_client.farm_api import FarmClient, JobProgress
-from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm
+from renderfarm_local.farm_layout import FarmLayout, FarmPorts
+from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.services import SERVICEBUS_CONFIG
 from renderfarm_local.supervisor import ServiceState
 from tests.local.conftest import TEST_SCALING

@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from renderfarm_azure.api_key_admin import ApiKeyAdmin
-from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm
+from renderfarm_local.farm_layout import FarmLayout, FarmPorts
+from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.services import REPO
 from tests.local.conftest import TEST_SCALING
 from tests.scenes import build_cycles_scene, write_corrupt_blend

@@ -10,7 +10,7 @@ import pytest
 
 from renderfarm.api_keys import hash_key
 from renderfarm_client.cli import EXIT_FAILED, main
-from renderfarm_local.local_farm import FarmLayout, LocalVault
+from renderfarm_local.farm_layout import FarmLayout, LocalVault
 from tests.keyvault.emulator import KeyVaultEmulator
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm
+from renderfarm_local.farm_layout import FarmLayout, FarmPorts
+from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.scaling_rule import ScalingParameters
 from renderfarm_local.services import REPO
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from renderfarm_client.farm_api import FarmClient, JobProgress
-from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm
+from renderfarm_local.farm_layout import FarmLayout, FarmPorts
+from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.pools import local_pools
 from tests.blend_files import blender_python
 from tests.local.conftest import TEST_SCALING

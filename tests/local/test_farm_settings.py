@@ -9,8 +9,9 @@ import pytest
 from rich.console import Console
 
 from renderfarm_local.autoscaler import ScalePoll
+from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.live_view import farm_view
-from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm, tunable_settings
+from renderfarm_local.local_farm import LocalFarm, tunable_settings
 from renderfarm_local.supervisor import ServiceHealth, ServiceState
 from renderfarm_local.worker_pool import PoolCounts
 from tests.local.conftest import TEST_SCALING

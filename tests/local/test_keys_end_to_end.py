@@ -11,7 +11,8 @@ import pytest
 
 from renderfarm.api_keys import hash_key
 from renderfarm_azure.api_key_admin import ApiKeyAdmin
-from renderfarm_local.local_farm import LOCAL_TENANT, FarmLayout, FarmPorts, LocalFarm
+from renderfarm_local.farm_layout import FarmLayout, FarmPorts
+from renderfarm_local.local_farm import LOCAL_TENANT, LocalFarm
 from tests.local.conftest import TEST_SCALING, RunningFarm
 
 pytestmark = pytest.mark.local_farm

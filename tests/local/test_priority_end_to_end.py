@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from renderfarm_client.farm_api import FarmClient, JobProgress
-from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm
+from renderfarm_local.farm_layout import FarmLayout, FarmPorts
+from renderfarm_local.local_farm import LocalFarm
 from tests.local.conftest import TEST_SCALING
 from tests.scenes import build_cycles_scene
 

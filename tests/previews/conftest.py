@@ -20,7 +20,7 @@ from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.job_spec import JobRequest
 from renderfarm.manifest import JobManifest
 from renderfarm.render_settings import OutputFormat
-from renderfarm_azure.job_store import BlobJobStore
+from renderfarm_azure.manifest_store import BlobManifests
 from tests.services import Azurite
 
 FRAME_SIZE = (96, 54)
@@ -50,11 +50,11 @@ def job_manifest(frames: str, *, output: OutputFormat = OutputFormat.PNG) -> Job
     ).enqueued()
 
 
-def store(jobs: ContainerClient) -> BlobJobStore:
+def store(jobs: ContainerClient) -> BlobManifests:
     breaker = CircuitBreaker(
         name="blob storage", threshold=5, open_seconds=1.0, clock=time.monotonic
     )
-    return BlobJobStore(container=jobs, breaker=breaker)
+    return BlobManifests(container=jobs, breaker=breaker)
 
 
 def png(shade: int, size: tuple[int, int] = FRAME_SIZE) -> bytes:

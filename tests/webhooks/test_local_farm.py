@@ -12,7 +12,8 @@ from standardwebhooks import Webhook as StandardWebhook
 from renderfarm.settings import Settings
 from renderfarm_azure.webhooks.fan_out import fan_out
 from renderfarm_azure.webhooks.services import webhook_services
-from renderfarm_local.local_farm import FarmLayout, FarmPorts, LocalFarm
+from renderfarm_local.farm_layout import FarmLayout, FarmPorts
+from renderfarm_local.local_farm import LocalFarm
 from tests.local.conftest import TEST_SCALING
 from tests.webhooks.conftest import Receiver, job_event, summary_of
 

@@ -103,7 +103,7 @@ class Farm:
             scene_saved_by="5.3",
             blender_pinned=False,
         )
-        assert self.chunks.storage.jobs.create_manifest(manifest) is not None
+        assert self.chunks.storage.jobs.manifests.create_manifest(manifest) is not None
         return manifest.messages()
 
     def render(self, message: ChunkMessage) -> Outcome:

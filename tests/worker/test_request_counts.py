@@ -157,7 +157,7 @@ class Rig:
             scene_saved_by="5.3",
             blender_pinned=False,
         )
-        assert self.storage.jobs.create_manifest(manifest)
+        assert self.storage.jobs.manifests.create_manifest(manifest)
         frames = [
             f for chunk in manifest.chunks if chunk.index not in missing for f in chunk.frames
         ]
@@ -251,13 +251,13 @@ def test_a_cancel_marker_stops_the_chunk_at_its_next_check(
 
     def cancel_at_frame_8(frame: int) -> None:
         if frame == 8:
-            rig.storage.jobs.signal_cancel(manifest.job_id, [1])
+            rig.storage.jobs.chunks.signal_cancel(manifest.job_id, [1])
 
     blender = FakeBlender(seconds=0.06, on_frame=cancel_at_frame_8)
     outcome = rig.render(manifest, 1, blender)
     assert (outcome.verdict, outcome.reason) == (Verdict.COMPLETE, "JobCancelled")
     assert blender.rendered == [6, 7, 8]
-    found = rig.storage.jobs.read_chunk_record(manifest.job_id, 1)
+    found = rig.storage.jobs.chunks.read_chunk_record(manifest.job_id, 1)
     assert found is not None and found[0].state is ChunkState.CANCELLED
 
 
@@ -281,7 +281,7 @@ def test_a_replica_opens_the_scene_once_for_consecutive_chunks_of_a_job(rig: Rig
     assert (len(blender.opened), len(blender.applied)) == (1, 1)
     assert blender.logs_forgotten == 3  # each chunk's error report has its own lines only
     assert blender.rendered == list(range(1, 16))
-    found = rig.storage.jobs.read_chunk_record(manifest.job_id, 2)
+    found = rig.storage.jobs.chunks.read_chunk_record(manifest.job_id, 2)
     assert found is not None and found[0].usage.open_s == 0.0
 
 

@@ -1,14 +1,16 @@
-"""The job service's rules, over in-memory stores (fakes of our own ports, not of Azure)."""
+"""The job use cases' rules (submit, status, listing, cancel, backpressure), over in-memory stores
+(fakes of our own ports, not of Azure)."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from renderfarm.backpressure import Backpressure
 from renderfarm.blend_header import BlenderVersion, BlendHeaderError
 from renderfarm.blender_pools import NoBlenderPool
 from renderfarm.chunk_record import ChunkState, ChunkSummary
@@ -23,11 +25,14 @@ from renderfarm.errors import (
     SceneNotUsable,
 )
 from renderfarm.events import JobEvent
-from renderfarm.job_service import JobService
+from renderfarm.job_cancel import JobCancel
+from renderfarm.job_listing import JobListing
 from renderfarm.job_spec import JobRequest
+from renderfarm.job_status_reader import JobStatusReader
+from renderfarm.job_submission import JobSubmission
 from renderfarm.manifest import EnqueueState, JobManifest
 from renderfarm.messages import ChunkMessage
-from renderfarm.ports import IndexEntry, IndexPage, Versioned
+from renderfarm.ports import IndexEntry, IndexPage, StoredManifest
 from renderfarm.status import JobState
 
 SCENE = "e" * 64
@@ -36,7 +41,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 class MemoryStore:
     def __init__(self) -> None:
-        self.manifests: dict[str, Versioned] = {}
+        self.manifests: dict[str, StoredManifest] = {}
         self.index: dict[str, list[str]] = {}
         self.frames: dict[str, set[int]] = {}
         self.chunks: dict[str, dict[int, ChunkSummary]] = {}
@@ -53,7 +58,7 @@ class MemoryStore:
     def _put(self, manifest: JobManifest) -> str:
         self.writes += 1
         self.version += 1
-        self.manifests[manifest.job_id] = Versioned(manifest=manifest, etag=str(self.version))
+        self.manifests[manifest.job_id] = StoredManifest(manifest=manifest, etag=str(self.version))
         return str(self.version)
 
     def create_manifest(self, manifest: JobManifest) -> str | None:
@@ -61,7 +66,7 @@ class MemoryStore:
             return None
         return self._put(manifest)
 
-    def read_manifest(self, job_id: str) -> Versioned | None:
+    def read_manifest(self, job_id: str) -> StoredManifest | None:
         self.manifest_reads += 1
         return self.manifests.get(job_id)
 
@@ -189,24 +194,58 @@ class Events:
 POOLS = (BlenderVersion(4, 5), BlenderVersion(5, 3))
 
 
-def service(  # noqa: PLR0917 (a test helper: positional for brevity)
+@dataclass(frozen=True, kw_only=True)
+class UseCases:
+    submission: JobSubmission
+    statuses: JobStatusReader
+    listing: JobListing
+    cancelling: JobCancel
+    backpressure: Backpressure
+
+
+def use_cases(  # noqa: PLR0917 (a test helper: positional for brevity)
     store: MemoryStore,
     queue: Queue,
     cap: int = 1000,
     scenes: Scenes | None = None,
     events: Events | None = None,
     clock: Callable[[], datetime] = lambda: T0,
-) -> JobService:
-    """A service whose estimate of waiting frames is always stale, so every submit counts."""
-    return JobService(
-        store=store,
-        scenes=scenes or Scenes(SCENE),
-        queue=queue,
-        clock=clock,
+    monotonic: Callable[[], float] | None = None,
+) -> UseCases:
+    """Every use case over one store; unless ``monotonic`` says otherwise, the estimate of
+    waiting frames is always stale, so every submit counts."""
+    events = events or Events()
+    backpressure = Backpressure(
+        index=store,
+        chunks=store,
         max_queued_frames=cap,
-        blenders=POOLS,
-        events=events or Events(),
-        monotonic=itertools.count(step=60).__next__,
+        monotonic=monotonic or itertools.count(step=60).__next__,
+    )
+    statuses = JobStatusReader(manifests=store, chunks=store, frames=store, clock=clock)
+    return UseCases(
+        submission=JobSubmission(
+            manifests=store,
+            index=store,
+            scenes=scenes or Scenes(SCENE),
+            queue=queue,
+            events=events,
+            backpressure=backpressure,
+            clock=clock,
+            blenders=POOLS,
+        ),
+        statuses=statuses,
+        listing=JobListing(index=store, statuses=statuses),
+        cancelling=JobCancel(
+            manifests=store,
+            chunks=store,
+            index=store,
+            queue=queue,
+            events=events,
+            statuses=statuses,
+            backpressure=backpressure,
+            clock=clock,
+        ),
+        backpressure=backpressure,
     )
 
 
@@ -216,7 +255,7 @@ def job(frames: str = "1-10", **fields: object) -> JobRequest:
 
 def test_a_submitted_job_is_enqueued_only_after_every_chunk_is_sent() -> None:
     store, queue = MemoryStore(), Queue()
-    submitted = service(store, queue).submit(
+    submitted = use_cases(store, queue).submission.submit(
         job(chunk_size=3), tenant="acme", idempotency_key=None, trace_context={}
     )
     assert len(queue.sent) == 4
@@ -227,13 +266,15 @@ def test_a_submitted_job_is_enqueued_only_after_every_chunk_is_sent() -> None:
 
 def test_a_submit_reads_no_manifest_it_wrote_itself() -> None:
     store, queue = MemoryStore(), Queue()
-    service(store, queue).submit(job(), tenant="acme", idempotency_key=None, trace_context={})
+    use_cases(store, queue).submission.submit(
+        job(), tenant="acme", idempotency_key=None, trace_context={}
+    )
     assert (store.manifest_reads, store.writes) == (0, 2)  # created, then marked enqueued
 
 
 def test_a_submit_that_finds_its_manifest_changed_reads_it_again() -> None:
     store, queue = MemoryStore(), Queue()
-    svc = service(store, queue)
+    svc = use_cases(store, queue)
     original_send = queue.send
 
     def send_and_race(*args: object, **kwargs: object) -> None:
@@ -242,7 +283,7 @@ def test_a_submit_that_finds_its_manifest_changed_reads_it_again() -> None:
         store._put(store.manifests[job_id].manifest)  # another writer in between
 
     queue.send = send_and_race  # type: ignore[method-assign]
-    submitted = svc.submit(job(), tenant="acme", idempotency_key=None, trace_context={})
+    submitted = svc.submission.submit(job(), tenant="acme", idempotency_key=None, trace_context={})
     assert submitted.manifest.enqueue_state is EnqueueState.ENQUEUED
     assert store.manifest_reads == 1
 
@@ -251,21 +292,27 @@ def test_a_failed_send_leaves_a_job_that_says_it_failed_to_enqueue() -> None:
     store, queue = MemoryStore(), Queue()
     queue.down = True
     with pytest.raises(EnqueueFailed) as caught:
-        service(store, queue).submit(job(), tenant="acme", idempotency_key=None, trace_context={})
+        use_cases(store, queue).submission.submit(
+            job(), tenant="acme", idempotency_key=None, trace_context={}
+        )
     manifest = store.manifests[caught.value.job_id].manifest
     assert manifest.enqueue_state is EnqueueState.FAILED
     assert not manifest.accepts_work()
-    _, status = service(store, queue).status(caught.value.job_id, tenant="acme")
+    _, status = use_cases(store, queue).statuses.status(caught.value.job_id, tenant="acme")
     assert status.state is JobState.FAILED
 
 
 def test_a_retry_after_a_crash_midway_sends_the_chunks_again() -> None:
     store, queue = MemoryStore(), Queue()
-    svc = service(store, queue)
-    first = svc.submit(job(chunk_size=10), tenant="acme", idempotency_key="k", trace_context={})
+    svc = use_cases(store, queue)
+    first = svc.submission.submit(
+        job(chunk_size=10), tenant="acme", idempotency_key="k", trace_context={}
+    )
     crashed = replace(first.manifest, enqueue_state=EnqueueState.ENQUEUING)
     store._put(crashed)  # as if the process died before marking it enqueued
-    again = svc.submit(job(chunk_size=10), tenant="acme", idempotency_key="k", trace_context={})
+    again = svc.submission.submit(
+        job(chunk_size=10), tenant="acme", idempotency_key="k", trace_context={}
+    )
     assert again.replayed
     assert again.manifest.enqueue_state is EnqueueState.ENQUEUED
     assert len(queue.sent) == 2  # sent twice; the queue's duplicate detection drops the second
@@ -273,25 +320,25 @@ def test_a_retry_after_a_crash_midway_sends_the_chunks_again() -> None:
 
 def test_a_retry_after_a_crash_before_listing_lists_the_job() -> None:
     store, queue = MemoryStore(), Queue()
-    svc = service(store, queue)
-    first = svc.submit(job(), tenant="acme", idempotency_key="k", trace_context={})
+    svc = use_cases(store, queue)
+    first = svc.submission.submit(job(), tenant="acme", idempotency_key="k", trace_context={})
     store.index.clear()  # as if the process died between the manifest and the listing
     store._put(replace(first.manifest, enqueue_state=EnqueueState.ENQUEUING))
-    svc.submit(job(), tenant="acme", idempotency_key="k", trace_context={})
+    svc.submission.submit(job(), tenant="acme", idempotency_key="k", trace_context={})
     assert [job_id for ids in store.index.values() for job_id in ids] == [first.manifest.job_id]
 
 
 def test_an_idempotency_key_reused_for_another_job_is_refused() -> None:
-    svc = service(MemoryStore(), Queue())
-    svc.submit(job(), tenant="acme", idempotency_key="k", trace_context={})
+    svc = use_cases(MemoryStore(), Queue())
+    svc.submission.submit(job(), tenant="acme", idempotency_key="k", trace_context={})
     with pytest.raises(IdempotencyKeyReused):
-        svc.submit(job("1-11"), tenant="acme", idempotency_key="k", trace_context={})
+        svc.submission.submit(job("1-11"), tenant="acme", idempotency_key="k", trace_context={})
 
 
 def test_an_unknown_scene_is_refused_before_anything_is_written() -> None:
     store = MemoryStore()
     with pytest.raises(SceneNotUsable):
-        service(store, Queue()).submit(
+        use_cases(store, Queue()).submission.submit(
             job(scene_sha256="f" * 64), tenant="acme", idempotency_key=None, trace_context={}
         )
     assert store.manifests == {}
@@ -299,7 +346,7 @@ def test_an_unknown_scene_is_refused_before_anything_is_written() -> None:
 
 def test_the_scene_is_checked_and_read_in_the_submitting_tenant() -> None:
     scenes = Scenes(SCENE)
-    service(MemoryStore(), Queue(), scenes=scenes).submit(
+    use_cases(MemoryStore(), Queue(), scenes=scenes).submission.submit(
         job(), tenant="globex", idempotency_key=None, trace_context={}
     )
     assert scenes.tenants_asked == ["globex", "globex"]
@@ -307,76 +354,75 @@ def test_the_scene_is_checked_and_read_in_the_submitting_tenant() -> None:
 
 def test_the_queued_frames_cap_counts_only_the_tenants_unfinished_frames() -> None:
     store, queue = MemoryStore(), Queue()
-    svc = service(store, queue, cap=15)
-    first = svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+    svc = use_cases(store, queue, cap=15)
+    first = svc.submission.submit(
+        job("1-10"), tenant="acme", idempotency_key=None, trace_context={}
+    )
     with pytest.raises(QueuedFramesCapExceeded):
-        svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
-    svc.submit(job("1-10"), tenant="globex", idempotency_key=None, trace_context={})
+        svc.submission.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+    svc.submission.submit(job("1-10"), tenant="globex", idempotency_key=None, trace_context={})
     done = ChunkSummary(state=ChunkState.DONE, attempts=1)
     store.chunks[first.manifest.job_id] = {i: done for i in range(6)}  # chunks of one frame
-    assert svc.queued_frames("acme") == 4
-    svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+    assert svc.backpressure.queued_frames("acme") == 4
+    svc.submission.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
 
 
 def test_another_tenants_job_is_not_found() -> None:
-    svc = service(MemoryStore(), Queue())
-    job_id = svc.submit(
+    svc = use_cases(MemoryStore(), Queue())
+    job_id = svc.submission.submit(
         job(), tenant="acme", idempotency_key=None, trace_context={}
     ).manifest.job_id
     with pytest.raises(JobNotFound):
-        svc.status(job_id, tenant="globex")
+        svc.statuses.status(job_id, tenant="globex")
     with pytest.raises(JobNotFound):
-        svc.cancel(job_id, tenant="globex")
+        svc.cancelling.cancel(job_id, tenant="globex")
 
 
 def test_a_job_recorded_complete_no_longer_lists_its_frames() -> None:
     store, queue = MemoryStore(), Queue()
-    svc = service(store, queue)
-    job_id = svc.submit(job("1-3"), tenant="acme", idempotency_key=None, trace_context={})
+    svc = use_cases(store, queue)
+    job_id = svc.submission.submit(
+        job("1-3"), tenant="acme", idempotency_key=None, trace_context={}
+    )
     job_id_text = job_id.manifest.job_id
     current = store.manifests[job_id_text]  # as the settler of its last chunk records it
     store.replace_manifest(current.manifest.ended("completed", T0), current.etag)
     listings = store.frame_listings
-    assert svc.status(job_id_text, tenant="acme")[1].state is JobState.COMPLETED
+    assert svc.statuses.status(job_id_text, tenant="acme")[1].state is JobState.COMPLETED
     assert store.frame_listings == listings
 
 
 def test_a_cancelled_job_no_longer_counts_against_the_cap() -> None:
     store, queue = MemoryStore(), Queue()
-    svc = service(store, queue, cap=10)
-    first = svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
-    svc.cancel(first.manifest.job_id, tenant="acme")
-    assert svc.queued_frames("acme") == 0
+    svc = use_cases(store, queue, cap=10)
+    first = svc.submission.submit(
+        job("1-10"), tenant="acme", idempotency_key=None, trace_context={}
+    )
+    svc.cancelling.cancel(first.manifest.job_id, tenant="acme")
+    assert svc.backpressure.queued_frames("acme") == 0
 
 
 def test_the_cap_counts_again_once_its_estimate_is_old() -> None:
     store, queue = MemoryStore(), Queue()
     now = [0.0]
-    svc = JobService(
-        store=store,
-        scenes=Scenes(SCENE),
-        queue=queue,
-        clock=lambda: T0,
-        max_queued_frames=15,
-        blenders=POOLS,
-        events=Events(),
-        monotonic=lambda: now[0],
+    svc = use_cases(store, queue, cap=15, monotonic=lambda: now[0])
+    first = svc.submission.submit(
+        job("1-10"), tenant="acme", idempotency_key=None, trace_context={}
     )
-    first = svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
     store.frames[first.manifest.job_id] = set(range(1, 11))
     done = ChunkSummary(state=ChunkState.DONE, attempts=1)
     store.chunks[first.manifest.job_id] = {i: done for i in range(10)}
     with pytest.raises(QueuedFramesCapExceeded):  # the estimate still counts the first job
-        svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+        svc.submission.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
     now[0] += 5.0
-    svc.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
+    svc.submission.submit(job("1-10"), tenant="acme", idempotency_key=None, trace_context={})
 
 
 def test_job_lists_read_chunk_records_instead_of_listing_every_frame() -> None:
     store, queue = MemoryStore(), Queue()
-    svc = service(store, queue)
+    svc = use_cases(store, queue)
     ids = [
-        svc.submit(
+        svc.submission.submit(
             job("1-4", chunk_size=2), tenant="acme", idempotency_key=None, trace_context={}
         ).manifest.job_id
         for _ in range(2)
@@ -385,15 +431,15 @@ def test_job_lists_read_chunk_records_instead_of_listing_every_frame() -> None:
     rendering = ChunkSummary(state=ChunkState.RENDERING, attempts=1)
     store.chunks[ids[0]] = {0: done, 1: done}
     store.chunks[ids[1]] = {0: done, 1: rendering}
-    page = svc.list_jobs(tenant="acme", size=10, cursor=None, state=None)
+    page = svc.listing.list_jobs(tenant="acme", size=10, cursor=None, state=None)
     assert store.frame_listings == 0
     states = {m.job_id: (s.state, s.frames_done) for m, s in page.statuses}
     assert states == {ids[0]: (JobState.COMPLETED, 4), ids[1]: (JobState.RENDERING, 2)}
 
 
-def _three_chunk_job(store: MemoryStore) -> tuple[JobService, str]:
-    svc = service(store, Queue())
-    accepted = svc.submit(
+def _three_chunk_job(store: MemoryStore) -> tuple[UseCases, str]:
+    svc = use_cases(store, Queue())
+    accepted = svc.submission.submit(
         job("1-300", chunk_size=100), tenant="acme", idempotency_key=None, trace_context={}
     )
     return svc, accepted.manifest.job_id
@@ -408,7 +454,7 @@ def test_status_trusts_a_rendering_chunks_record_for_its_frames_and_lists_none()
     )
     store.chunks[job_id] = {0: done, 1: rendering}  # chunk 2 has not started
     store.frames[job_id] = set(range(1, 161))  # 151-160 uploaded, not yet recorded
-    _, status = svc.status(job_id, tenant="acme")
+    _, status = svc.statuses.status(job_id, tenant="acme")
     assert status.frames_done == 100 + 50
     assert status.frames_present[-1] == 150
     assert store.frame_listings == 0
@@ -422,7 +468,7 @@ def test_status_lists_the_frames_of_a_chunk_that_failed_part_way() -> None:
     failed = ChunkSummary(state=ChunkState.FAILED, attempts=3, frames_done=frozenset({101}))
     store.chunks[job_id] = {0: done, 1: failed, 2: done}
     store.frames[job_id] = set(range(1, 151)) | set(range(201, 301))
-    _, status = svc.status(job_id, tenant="acme")
+    _, status = svc.statuses.status(job_id, tenant="acme")
     assert status.frames_done == 100 + 50 + 100
     # Two listings, of the blocks 100-199 and 200-299, rather than 19 exact prefixes.
     assert store.listed_prefixes == [("0001", "0002")]
@@ -434,7 +480,7 @@ def test_status_lists_the_frames_of_a_record_that_does_not_name_them() -> None:
     older_worker = ChunkSummary(state=ChunkState.RENDERING, attempts=1)  # no frames metadata
     store.chunks[job_id] = {0: older_worker}
     store.frames[job_id] = set(range(1, 41))
-    _, status = svc.status(job_id, tenant="acme")
+    _, status = svc.statuses.status(job_id, tenant="acme")
     assert status.frames_done == 40
     assert store.listed_prefixes == [("0000", "0001")]
 
@@ -443,9 +489,11 @@ def test_a_scene_saved_by_4_5_goes_to_the_4_5_pool_and_one_saved_by_5_3_to_5_3()
     other = "f" * 64
     store, queue = MemoryStore(), Queue()
     scenes = Scenes(SCENE, other, heads={SCENE: SAVED_BY_4_5, other: SAVED_BY_5_3})
-    jobs = service(store, queue, scenes=scenes)
-    old = jobs.submit(job(), tenant="acme", idempotency_key=None, trace_context={}).manifest
-    new = jobs.submit(
+    jobs = use_cases(store, queue, scenes=scenes)
+    old = jobs.submission.submit(
+        job(), tenant="acme", idempotency_key=None, trace_context={}
+    ).manifest
+    new = jobs.submission.submit(
         JobRequest(scene_sha256=other, frames="1-2"),
         tenant="acme",
         idempotency_key=None,
@@ -459,7 +507,7 @@ def test_a_scene_saved_by_4_5_goes_to_the_4_5_pool_and_one_saved_by_5_3_to_5_3()
 def test_a_pinned_blender_wins_over_the_scenes_own() -> None:
     store, queue = MemoryStore(), Queue()
     scenes = Scenes(SCENE, heads={SCENE: SAVED_BY_4_5})
-    submitted = service(store, queue, scenes=scenes).submit(
+    submitted = use_cases(store, queue, scenes=scenes).submission.submit(
         job(blender="5.3"), tenant="acme", idempotency_key=None, trace_context={}
     )
     assert (submitted.manifest.blender, submitted.manifest.blender_pinned) == ("5.3", True)
@@ -469,7 +517,7 @@ def test_a_pinned_blender_wins_over_the_scenes_own() -> None:
 def test_a_pin_the_farm_does_not_run_is_refused_before_anything_is_written() -> None:
     store, queue = MemoryStore(), Queue()
     with pytest.raises(NoBlenderPool) as refused:
-        service(store, queue).submit(
+        use_cases(store, queue).submission.submit(
             job(blender="4.2"), tenant="acme", idempotency_key=None, trace_context={}
         )
     assert refused.value.supported == ("4.5", "5.3")
@@ -481,7 +529,7 @@ def test_a_scene_newer_than_every_pool_is_refused() -> None:
     store, queue = MemoryStore(), Queue()
     scenes = Scenes(SCENE, heads={SCENE: b"BLENDER17-01v0600REN"})
     with pytest.raises(NoBlenderPool, match="newer than every pool"):
-        service(store, queue, scenes=scenes).submit(
+        use_cases(store, queue, scenes=scenes).submission.submit(
             job(), tenant="acme", idempotency_key=None, trace_context={}
         )
     assert not store.manifests
@@ -491,7 +539,7 @@ def test_a_file_that_is_not_a_blend_is_refused_before_anything_is_written() -> N
     store, queue = MemoryStore(), Queue()
     scenes = Scenes(SCENE, heads={SCENE: b"PK\x03\x04 a zip, not a scene"})
     with pytest.raises(BlendHeaderError):
-        service(store, queue, scenes=scenes).submit(
+        use_cases(store, queue, scenes=scenes).submission.submit(
             job(), tenant="acme", idempotency_key=None, trace_context={}
         )
     assert not store.manifests
@@ -500,8 +548,10 @@ def test_a_file_that_is_not_a_blend_is_refused_before_anything_is_written() -> N
 
 def test_a_status_read_never_writes_even_when_every_frame_is_in() -> None:
     store, queue = MemoryStore(), Queue()
-    jobs = service(store, queue)
-    job_id = jobs.submit(job("1-2"), tenant="acme", idempotency_key=None, trace_context={})
+    jobs = use_cases(store, queue)
+    job_id = jobs.submission.submit(
+        job("1-2"), tenant="acme", idempotency_key=None, trace_context={}
+    )
     store.frames[job_id.manifest.job_id] = {1, 2}
     # The workers recorded every frame and have yet to record their chunks done.
     store.chunks[job_id.manifest.job_id] = {
@@ -511,7 +561,7 @@ def test_a_status_read_never_writes_even_when_every_frame_is_in() -> None:
         for chunk in job_id.manifest.chunks
     }
     writes = store.writes
-    _, status = jobs.status(job_id.manifest.job_id, tenant="acme")
+    _, status = jobs.statuses.status(job_id.manifest.job_id, tenant="acme")
     assert status.state is JobState.COMPLETED  # read from the frames; recorded by the settler
     assert store.writes == writes
     assert store.read_manifest(job_id.manifest.job_id).manifest.outcome is None  # type: ignore[union-attr]
@@ -519,7 +569,7 @@ def test_a_status_read_never_writes_even_when_every_frame_is_in() -> None:
 
 def test_an_accepted_job_says_so_once_its_chunks_are_on_the_queue() -> None:
     store, queue, events = MemoryStore(), Queue(), Events()
-    submitted = service(store, queue, events=events).submit(
+    submitted = use_cases(store, queue, events=events).submission.submit(
         job(), tenant="acme", idempotency_key=None, trace_context={}
     )
     assert events.types() == ["job.accepted"]
@@ -528,12 +578,12 @@ def test_an_accepted_job_says_so_once_its_chunks_are_on_the_queue() -> None:
 
 def test_cancelling_records_the_end_once_and_says_so_once() -> None:
     store, queue, events = MemoryStore(), Queue(), Events()
-    jobs = service(store, queue, events=events)
-    job_id = jobs.submit(
+    jobs = use_cases(store, queue, events=events)
+    job_id = jobs.submission.submit(
         job(), tenant="acme", idempotency_key=None, trace_context={}
     ).manifest.job_id
-    jobs.cancel(job_id, tenant="acme")
-    manifest, status = jobs.cancel(job_id, tenant="acme")
+    jobs.cancelling.cancel(job_id, tenant="acme")
+    manifest, status = jobs.cancelling.cancel(job_id, tenant="acme")
     assert (manifest.outcome, manifest.finished_at, status.state) == (
         "cancelled",
         T0,
@@ -545,8 +595,8 @@ def test_cancelling_records_the_end_once_and_says_so_once() -> None:
 
 def test_cancelling_marks_each_unsettled_chunk_for_its_worker_and_again_on_a_retry() -> None:
     store, queue = MemoryStore(), Queue()
-    jobs = service(store, queue)
-    job_id = jobs.submit(
+    jobs = use_cases(store, queue)
+    job_id = jobs.submission.submit(
         job(chunk_size=2), tenant="acme", idempotency_key=None, trace_context={}
     ).manifest.job_id
     store.chunks[job_id] = {
@@ -555,22 +605,22 @@ def test_cancelling_marks_each_unsettled_chunk_for_its_worker_and_again_on_a_ret
         2: ChunkSummary(state=ChunkState.PENDING, attempts=1),  # handed back, to be redelivered
         3: ChunkSummary(state=ChunkState.CANCELLED, attempts=1),
     }  # chunk 4 has no record: its worker reads the manifest after recording its start
-    jobs.cancel(job_id, tenant="acme")
+    jobs.cancelling.cancel(job_id, tenant="acme")
     assert store.cancel_markers[job_id] == {1, 2}
     store.cancel_markers.clear()
-    jobs.cancel(job_id, tenant="acme")  # the first one's markers may have been cut short
+    jobs.cancelling.cancel(job_id, tenant="acme")  # the first one's markers may have been cut short
     assert store.cancel_markers[job_id] == {1, 2}
 
 
 def test_a_completed_job_stays_completed_when_cancelled_late() -> None:
     store, queue, events = MemoryStore(), Queue(), Events()
-    jobs = service(store, queue, events=events)
-    job_id = jobs.submit(
+    jobs = use_cases(store, queue, events=events)
+    job_id = jobs.submission.submit(
         job(), tenant="acme", idempotency_key=None, trace_context={}
     ).manifest.job_id
     current = store.manifests[job_id]
     store.replace_manifest(current.manifest.ended("completed", T0), current.etag)
-    manifest, status = jobs.cancel(job_id, tenant="acme")
+    manifest, status = jobs.cancelling.cancel(job_id, tenant="acme")
     assert (manifest.outcome, manifest.cancelled_at, status.state) == (
         "completed",
         None,
@@ -582,9 +632,9 @@ def test_a_completed_job_stays_completed_when_cancelled_late() -> None:
 def test_a_deferred_job_is_scheduled_until_its_time_and_cancelling_unschedules_it() -> None:
     store, queue = MemoryStore(), Queue()
     now = [T0]
-    jobs = service(store, queue, clock=lambda: now[0])
+    jobs = use_cases(store, queue, clock=lambda: now[0])
     later = T0 + timedelta(hours=2)
-    manifest = jobs.submit(
+    manifest = jobs.submission.submit(
         job("1-4", chunk_size=2, not_before=later.isoformat()),
         tenant="acme",
         idempotency_key=None,
@@ -592,21 +642,21 @@ def test_a_deferred_job_is_scheduled_until_its_time_and_cancelling_unschedules_i
     ).manifest
     assert not queue.sent
     assert {at for at, _ in queue.scheduled.values()} == {later}
-    assert jobs.status(manifest.job_id, tenant="acme")[1].state is JobState.SCHEDULED
-    jobs.cancel(manifest.job_id, tenant="acme")
+    assert jobs.statuses.status(manifest.job_id, tenant="acme")[1].state is JobState.SCHEDULED
+    jobs.cancelling.cancel(manifest.job_id, tenant="acme")
     assert queue.scheduled == {}
 
 
 def test_a_deferred_job_is_queued_once_its_time_has_come() -> None:
     store, queue = MemoryStore(), Queue()
     now = [T0]
-    jobs = service(store, queue, clock=lambda: now[0])
+    jobs = use_cases(store, queue, clock=lambda: now[0])
     later = T0 + timedelta(minutes=1)
-    job_id = jobs.submit(
+    job_id = jobs.submission.submit(
         job(not_before=later.isoformat()), tenant="acme", idempotency_key=None, trace_context={}
     ).manifest.job_id
     now[0] = later + timedelta(seconds=1)
-    assert jobs.status(job_id, tenant="acme")[1].state is JobState.QUEUED
+    assert jobs.statuses.status(job_id, tenant="acme")[1].state is JobState.QUEUED
 
 
 @pytest.mark.parametrize(
@@ -618,7 +668,7 @@ def test_a_not_before_in_the_past_or_too_far_ahead_is_refused(
 ) -> None:
     store, queue = MemoryStore(), Queue()
     with pytest.raises(InvalidSchedule, match=reason):
-        service(store, queue).submit(
+        use_cases(store, queue).submission.submit(
             job(not_before=(T0 + offset).isoformat()),
             tenant="acme",
             idempotency_key=None,
