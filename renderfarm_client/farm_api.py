@@ -23,8 +23,9 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from renderfarm.wire import ChunkProgress, parse_time
+
 from .file_uploads import UPLOAD_THREADS, FilesSent, LocalFile, Progress, upload_each_once
-from .wire import ChunkProgress, parse_time
 
 DEFAULT_API_URL = "http://127.0.0.1:7071"
 REQUEST_TIMEOUT_S = 30.0
