@@ -23,7 +23,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from dashboard import session as sessions
 from dashboard import views
 from dashboard.farm import read_replicas
-from functions.deps import FrameLinksDep, JobServiceDep, WebhookRegistryDep, get_services
 from renderfarm import blob_layout as layout
 from renderfarm.api_keys import hash_key
 from renderfarm.blender_pools import farm_queues
@@ -36,6 +35,7 @@ from renderfarm.webhooks import TooManyWebhooks, WebhookNotFound
 from renderfarm_azure.guard import breaker
 from renderfarm_azure.services import Services
 from renderfarm_azure.session_secret import SessionSecret, SessionSecretMissing
+from web_deps.services import FrameLinksDep, JobServiceDep, WebhookRegistryDep, get_services
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,5 @@
-"""Dependencies shared by the routes: narrow views of the process's services (the job service,
-frame links, the webhook registry), and the caller's tenant. Routes ask for what they use, never
-for the whole bag of services with its raw SDK clients."""
+"""The API's own dependency: the caller's tenant, from a Bearer API key. The views of the
+process's services that the API shares with the dashboard are in ``web_deps.services``."""
 
 from __future__ import annotations
 
@@ -11,50 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.problems import Problem
 from renderfarm.api_keys import hash_key
-from renderfarm.job_service import JobService
-from renderfarm.ports import FrameLinks
-from renderfarm_azure.project_store import BlobProjectStore
-from renderfarm_azure.scene_store import BlobSceneStore
-from renderfarm_azure.services import Services
-from renderfarm_azure.webhooks.registry import WebhookRegistry
+from web_deps.services import ServicesDep
 
 _bearer = HTTPBearer(auto_error=False, description="API key: Authorization: Bearer <key>")
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="renderfarm"'}
-
-
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services()
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def get_job_service(services: ServicesDep) -> JobService:
-    return services.job_service
-
-
-def get_frame_links(services: ServicesDep) -> FrameLinks:
-    return services.frame_links
-
-
-def get_scene_store(services: ServicesDep) -> BlobSceneStore:
-    return services.scenes
-
-
-def get_project_store(services: ServicesDep) -> BlobProjectStore:
-    return services.projects
-
-
-def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
-    return services.webhooks
-
-
-JobServiceDep = Annotated[JobService, Depends(get_job_service)]
-FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
-SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
-ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]
-WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]
 
 
 def get_tenant(

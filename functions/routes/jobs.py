@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from opentelemetry import propagate
 
-from functions.deps import FrameLinksDep, JobServiceDep, TenantDep
+from functions.deps import TenantDep
 from functions.openapi import LOCATION, answers, link
 from functions.problems import Problem
 from functions.schemas import (
@@ -31,6 +31,7 @@ from renderfarm.manifest import JobManifest
 from renderfarm.ports import FrameLinks
 from renderfarm.status import JobState, JobStatus
 from renderfarm_azure.telemetry import frames_counter, jobs_counter, tracer
+from web_deps.services import FrameLinksDep, JobServiceDep
 
 router = APIRouter(tags=["jobs"])
 

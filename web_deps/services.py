@@ -1,0 +1,52 @@
+"""Narrow views of the process's services, as request dependencies: a route asks for what it
+uses (the job service, frame links, a store, the webhook registry), never for the whole bag of
+services with its raw SDK clients, unless it reads the settings or a port no view names."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from renderfarm.job_service import JobService
+from renderfarm.ports import FrameLinks
+from renderfarm_azure.project_store import BlobProjectStore
+from renderfarm_azure.scene_store import BlobSceneStore
+from renderfarm_azure.services import Services
+from renderfarm_azure.webhooks.registry import WebhookRegistry
+
+
+def get_services(request: Request) -> Services:
+    """The app's services (``app.state.services``: a LazyServices the app factory set)."""
+    services: Services = request.app.state.services()
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_job_service(services: ServicesDep) -> JobService:
+    return services.job_service
+
+
+def get_frame_links(services: ServicesDep) -> FrameLinks:
+    return services.frame_links
+
+
+def get_scene_store(services: ServicesDep) -> BlobSceneStore:
+    return services.scenes
+
+
+def get_project_store(services: ServicesDep) -> BlobProjectStore:
+    return services.projects
+
+
+def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
+    return services.webhooks
+
+
+JobServiceDep = Annotated[JobService, Depends(get_job_service)]
+FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
+SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
+ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]
+WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]
