@@ -13,7 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from renderfarm_client.cli import main
+from renderfarm_cli import main
 from renderfarm_client.cli.options import options_from, render_options
 from renderfarm_client.farm_api import FarmClient, FarmError, KeyRefused, RetryLater
 from renderfarm_client.render_request import RenderOptions
