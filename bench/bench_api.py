@@ -37,8 +37,8 @@ from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.settings import Settings
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_azure.job_store import BlobJobStore
-from tests.scenes import whole_blend
-from tests.services import free_port, run_azurite, run_servicebus
+from testbed.emulators import free_port, run_azurite, run_servicebus
+from testbed.scenes import whole_blend
 from webapp.app import create_app
 
 KEY = "rf_bench-key"

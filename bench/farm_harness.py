@@ -22,7 +22,7 @@ from emulators.servicebus.config import BUNDLED_CONFIG
 from renderfarm.api_keys import hash_key
 from renderfarm.settings import Settings
 from renderfarm_local.services import python_env
-from tests.services import REPO, run_azurite, run_servicebus, stop_process
+from testbed.emulators import REPO, run_azurite, run_servicebus, stop_process
 from webapp.app import create_app
 
 API_KEY = "rf_bench-key-000001"
