@@ -14,7 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import ValidationError
 
-from dashboard import routes as dashboard
+from dashboard.pages import STATIC_DIR, not_found_page
+from dashboard.routes import router as dashboard_router
 from dashboard.security import SecurityHeadersMiddleware
 from functions.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from functions.openapi import install_openapi
@@ -54,9 +55,9 @@ def create_app(
     for module in (health, scenes, files, jobs, webhooks):
         router.include_router(module.router)
     app.include_router(router)
-    app.include_router(dashboard.router)
-    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
-    install_problem_handlers(app, api_prefix=API_PREFIX, page_not_found=dashboard.not_found_page)
+    app.include_router(dashboard_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_problem_handlers(app, api_prefix=API_PREFIX, page_not_found=not_found_page)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: _max_request_bytes(settings))
     app.add_middleware(SecurityHeadersMiddleware)
