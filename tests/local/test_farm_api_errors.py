@@ -199,7 +199,7 @@ def test_a_request_that_is_not_safe_to_repeat_is_sent_once() -> None:
     with http_stub(lambda _: DROP) as stub:
         client = FarmClient(api_url=stub.url, api_key="k")
         with client, pytest.raises(FarmError, match="failed"):
-            client._call("POST", "/api/webhooks", json_body={}, retry=False)
+            client.http.call("POST", "/api/webhooks", json_body={}, retry=False)
         assert len(stub.seen) == 1
 
 
