@@ -98,7 +98,7 @@ MAX_REPLICAS ?= 1
 RUN_ARGS ?=
 
 run: deps $(call pool_venvs,$(BLENDER))
-	$(PY) -m renderfarm_local local run "$(SCENE)" --frames "$(FRAMES)" \
+	$(PY) -m renderfarm_cli local run "$(SCENE)" --frames "$(FRAMES)" \
 		$(if $(CHUNK_SIZE),--chunk-size $(CHUNK_SIZE)) --max-replicas $(MAX_REPLICAS) --blender "$(BLENDER)" $(RUN_ARGS)
 
 # `make addon` builds dist/renderfarm-<version>.zip, the Blender extension with the client core in it.

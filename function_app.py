@@ -1,6 +1,6 @@
 """The Azure Functions entry point (Python v2 model).
 
-- ``http_app_func``: the FastAPI app (functions/app.py) behind one HTTP function, anonymous at the
+- ``http_app_func``: the FastAPI app (webapp/app.py) behind one HTTP function, anonymous at the
   host because the app checks API keys itself, identically under uvicorn and in Azure.
 - ``dead_letters_<major>_<minor>``: one per Blender pool (RENDERFARM_BLENDER_VERSIONS); each marks
   the chunk of every message dead-lettered on its pool's queue failed in its job's status.
@@ -16,7 +16,6 @@ import os
 
 import azure.functions as func
 
-from functions.app import create_app
 from functions.dead_letter_trigger import CONNECTION, dead_letter_queues, handle_dead_letter
 from functions.events import FUNCTION_NAME as EVENTS_FUNCTION
 from functions.events import events_queue, handle_event_message
@@ -24,6 +23,7 @@ from functions.gc_trigger import FUNCTION_NAME as GC_FUNCTION
 from functions.gc_trigger import SCHEDULE as GC_SCHEDULE
 from functions.gc_trigger import collect_project_files
 from functions.webhook_trigger import FUNCTION_NAME, deliveries_queue, handle_delivery
+from webapp.app import create_app
 
 app = func.AsgiFunctionApp(app=create_app(), http_auth_level=func.AuthLevel.ANONYMOUS)
 

@@ -29,7 +29,6 @@ import uvicorn
 from azure.storage.blob import BlobServiceClient
 
 from emulators.servicebus.config import BUNDLED_CONFIG
-from functions.app import create_app
 from renderfarm import blob_layout as layout
 from renderfarm.api_keys import hash_key
 from renderfarm.chunk_record import ChunkRecord, ChunkState
@@ -38,8 +37,9 @@ from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.settings import Settings
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_azure.job_store import BlobJobStores
-from tests.scenes import whole_blend
-from tests.services import free_port, run_azurite, run_servicebus
+from testbed.emulators import free_port, run_azurite, run_servicebus
+from testbed.scenes import whole_blend
+from webapp.app import create_app
 
 KEY = "rf_bench-key"
 FRAMES = 10_000

@@ -36,7 +36,7 @@ from renderfarm.settings import Settings
 from renderfarm_client.farm_api import FarmClient, FilesSent
 from renderfarm_client.hash_cache import FILE_NAME, RACY_WINDOW_NS, HashCache
 from renderfarm_client.project import trace_project
-from tests.services import run_azurite, run_servicebus
+from testbed.emulators import run_azurite, run_servicebus
 
 TENANT = "bench"
 #: A .blend whose images are the project's files: made by bpy, traced without it.

@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("--resolution", type=int, default=512)
     args = parser.parse_args()
     from containerapp_worker.blender_runner import BlenderRunner  # noqa: PLC0415 (bpy)
-    from tests.scenes import build_cycles_scene  # noqa: PLC0415
+    from testbed.scenes import build_cycles_scene  # noqa: PLC0415
 
     runner = BlenderRunner()
     common = {

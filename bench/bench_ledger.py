@@ -35,7 +35,7 @@ from renderfarm.manifest import JobManifest
 from renderfarm.render_settings import RenderSettings
 from renderfarm.settings import Settings
 from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
-from tests.services import run_azurite, run_servicebus
+from testbed.emulators import run_azurite, run_servicebus
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -73,7 +73,7 @@ from renderfarm.render_settings import RenderSettings
 from renderfarm.settings import Settings
 from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
 from renderfarm_azure.job_store import BlobJobStores
-from tests.services import ServiceBusEmulator, run_azurite, run_servicebus, write_config
+from testbed.emulators import ServiceBusEmulator, run_azurite, run_servicebus, write_config
 
 BLENDER = "5.3.0"  # the API reads bench_api.SCENE's header as 5.3: its pool's queues
 POOL = BlenderVersion(5, 3)

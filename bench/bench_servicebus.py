@@ -16,7 +16,7 @@ from pathlib import Path
 
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
-from tests.services import run_servicebus, write_config
+from testbed.emulators import run_servicebus, write_config
 
 QUEUE = "bench"
 BATCH_SIZE = 100

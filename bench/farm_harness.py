@@ -19,11 +19,11 @@ with warnings.catch_warnings():  # the figures only: not Starlette's note on its
     from fastapi.testclient import TestClient
 
 from emulators.servicebus.config import BUNDLED_CONFIG
-from functions.app import create_app
 from renderfarm.api_keys import hash_key
 from renderfarm.settings import Settings
 from renderfarm_local.services import python_env
-from tests.services import REPO, run_azurite, run_servicebus, stop_process
+from testbed.emulators import REPO, run_azurite, run_servicebus, stop_process
+from webapp.app import create_app
 
 API_KEY = "rf_bench-key-000001"
 READY_TIMEOUT_S = 60

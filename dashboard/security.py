@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-#: The API's paths (functions/app.py serves it there).
+#: The API's paths (webapp/app.py serves it there).
 API_PREFIX = "/api"
 BASE_HEADERS = {
     "x-content-type-options": "nosniff",

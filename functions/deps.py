@@ -1,6 +1,5 @@
-"""Dependencies shared by the routes: narrow views of the process's services (the job use cases,
-frame links, the webhook registry), and the caller's tenant. Routes ask for what they use, never
-for the whole bag of services with its raw SDK clients."""
+"""The API's own dependency: the caller's tenant, from a Bearer API key. The views of the
+process's services that the API shares with the dashboard are in ``web_deps.services``."""
 
 from __future__ import annotations
 
@@ -11,68 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.problems import Problem
 from renderfarm.api_keys import hash_key
-from renderfarm.job_cancel import JobCancel
-from renderfarm.job_listing import JobListing
-from renderfarm.job_status_reader import JobStatusReader
-from renderfarm.job_submission import JobSubmission
-from renderfarm.ports import FrameLinks
-from renderfarm_azure.project_store import BlobProjectStore
-from renderfarm_azure.scene_store import BlobSceneStore
-from renderfarm_azure.services import Services
-from renderfarm_azure.webhooks.registry import WebhookRegistry
+from web_deps.services import ServicesDep
 
 _bearer = HTTPBearer(auto_error=False, description="API key: Authorization: Bearer <key>")
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="renderfarm"'}
-
-
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services()
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def get_job_submission(services: ServicesDep) -> JobSubmission:
-    return services.job_use_cases.submission
-
-
-def get_job_status(services: ServicesDep) -> JobStatusReader:
-    return services.job_use_cases.status
-
-
-def get_job_listing(services: ServicesDep) -> JobListing:
-    return services.job_use_cases.listing
-
-
-def get_job_cancel(services: ServicesDep) -> JobCancel:
-    return services.job_use_cases.cancel
-
-
-def get_frame_links(services: ServicesDep) -> FrameLinks:
-    return services.frame_links
-
-
-def get_scene_store(services: ServicesDep) -> BlobSceneStore:
-    return services.scenes
-
-
-def get_project_store(services: ServicesDep) -> BlobProjectStore:
-    return services.projects
-
-
-def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
-    return services.webhooks
-
-
-JobSubmissionDep = Annotated[JobSubmission, Depends(get_job_submission)]
-JobStatusDep = Annotated[JobStatusReader, Depends(get_job_status)]
-JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
-JobCancelDep = Annotated[JobCancel, Depends(get_job_cancel)]
-FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
-SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
-ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]
-WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]
 
 
 def get_tenant(

@@ -82,7 +82,7 @@ class EventConsumer:
         except JobNotFound:
             return None
         # The status the API answers, less what a webhook need not carry.
-        from functions.routes.jobs import status_public  # noqa: PLC0415 (routes import us not)
+        from functions.job_status import status_public  # noqa: PLC0415 (kept lazy, as it was)
 
         public = status_public(self.services.frame_links, manifest, status, 0, 0)
         summary: dict[str, Any] = public.model_dump(mode="json", exclude=SUMMARY_EXCLUDES)

@@ -18,7 +18,7 @@ from renderfarm.manifest import EnqueueState, JobManifest
 from renderfarm.priority import Band
 from renderfarm.render_settings import Device
 from renderfarm.status import ChunkStatus, JobState
-from renderfarm_client.wire import ChunkProgress
+from renderfarm.wire import ChunkProgress
 
 
 def _absent_not_null(schema: dict[str, Any]) -> None:
@@ -189,8 +189,9 @@ class JobAcceptedPublic(BaseModel):
     status_url: str
 
 
-#: A chunk's status on the wire is written once, in the client's stdlib module (the add-on runs
-#: it in Blender's Python): add a chunk field there, and to the domain's ChunkStatus.
+#: A chunk's status on the wire is written once, in the stdlib module renderfarm/wire.py that the
+#: client reads it with too (the add-on runs it in Blender's Python): add a chunk field there, and
+#: to the domain's ChunkStatus.
 ChunkPublic = ChunkProgress
 
 

@@ -1,4 +1,4 @@
-"""The local farm's commands, wired into ``renderfarm`` by ``renderfarm_client.cli``:
+"""The local farm's commands, registered in ``renderfarm`` by ``renderfarm_cli``:
 ``renderfarm local up|run|gc`` and ``renderfarm keys`` (which manage this machine's farm and vault,
 not a farm over HTTP), the local farm's key for a farm on this machine, and the errors these
 commands end with."""

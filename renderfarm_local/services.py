@@ -183,7 +183,7 @@ def api_spec(*, port: int, env: Mapping[str, str], log_path: Path | None = None)
         "-m",
         "uvicorn",
         "--factory",
-        "functions.app:create_app",
+        "webapp.app:create_app",
         "--host",
         "127.0.0.1",
         "--port",

@@ -2,9 +2,10 @@
 
 The zip holds ``addon/renderfarm_blender/`` at its root (``blender_manifest.toml`` first, as
 Blender's "Install from Disk" and ``bpy.ops.extensions.package_install_files`` expect) and, in
-``client_core/``, a copy of the client core: the top-level modules of ``renderfarm_client/``.
-They import each other (relatively) and the standard library, except ``project.py`` and
-``bat_compat.py``, which import:
+``client_core/``, a copy of the client core: the top-level modules of ``renderfarm_client/``
+and the wire shapes it shares with the API (``renderfarm/wire.py``), whose absolute imports are
+made relative in the copy (as pip's ``vendoring`` tool rewrites what it vendors). They import
+each other and the standard library, except ``project.py`` and ``bat_compat.py``, which import:
 
 - blender-asset-tracer: its wheel, fetched from PyPI at the version requirements-dev.txt pins,
   goes in the zip's ``wheels/``, which the manifest lists and Blender installs (the repository
@@ -41,6 +42,8 @@ WHEELS = "wheels"
 REQUIREMENTS = REPO / "requirements-dev.txt"
 BUNDLED = ("blender-asset-tracer",)
 _SKIP = {"__pycache__"}
+#: Modules outside renderfarm_client/ that the client core imports (standard library only).
+SHARED = {"renderfarm.wire": REPO / "renderfarm" / "wire.py"}
 
 
 def pinned(name: str) -> str:
@@ -72,7 +75,17 @@ def addon_files() -> list[tuple[Path, str]]:
             files.append((path, relative.as_posix()))
     for path in sorted(CLIENT_CORE.glob("*.py")):
         files.append((path, f"{VENDORED}/{path.name}"))
+    for path in SHARED.values():
+        files.append((path, f"{VENDORED}/{path.name}"))
     return files
+
+
+def vendored(path: Path) -> str:
+    """A client core module as the zip holds it: imports of the shared modules made relative."""
+    text = path.read_text(encoding="utf-8")
+    for module in SHARED:
+        text = text.replace(f"from {module} import", f"from .{module.rpartition('.')[2]} import")
+    return text
 
 
 def build(out_dir: Path) -> Path:
@@ -89,7 +102,10 @@ def build(out_dir: Path) -> Path:
         if listed != {name for _, name in wheels}:
             raise SystemExit(f"{MANIFEST} lists {sorted(listed)}, the pins give {wheels}")
         for source, name in [*addon_files(), *wheels]:
-            archive.write(source, name)
+            if name.startswith(f"{VENDORED}/"):
+                archive.writestr(name, vendored(source))
+            else:
+                archive.write(source, name)
     partial.replace(target)
     return target
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from functions.deps import ProjectStoreDep, TenantDep
+from functions.deps import TenantDep
 from functions.openapi import answers
 from functions.schemas import FilesMissingIn, FilesMissingPublic, FileUploadPublic
+from web_deps.services import ProjectStoreDep
 
 router = APIRouter(tags=["files"])
 

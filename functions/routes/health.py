@@ -7,11 +7,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from fastapi import APIRouter, Response
 
-from functions.deps import ServicesDep
 from functions.openapi import RETRY_AFTER, problem
 from functions.problems import PROBLEM_JSON
 from functions.schemas import HealthPublic, ProblemPublic
 from renderfarm.errors import DependencyUnavailable
+from web_deps.services import ServicesDep
 
 router = APIRouter(tags=["health"])
 

@@ -7,37 +7,29 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from opentelemetry import propagate
 
-from functions.deps import (
+from functions.deps import TenantDep
+from functions.job_status import status_public
+from functions.openapi import LOCATION, answers, link
+from functions.problems import Problem
+from functions.schemas import (
+    JobAcceptedPublic,
+    JobListPublic,
+    JobStatusPublic,
+    JobSummaryPublic,
+    blender_public,
+    chunking_public,
+)
+from renderfarm.idempotency import KEY_PATTERN, is_valid_key
+from renderfarm.job_spec import JobRequest
+from renderfarm.status import JobState
+from renderfarm_azure.telemetry import frames_counter, jobs_counter, tracer
+from web_deps.services import (
     FrameLinksDep,
     JobCancelDep,
     JobListingDep,
     JobStatusDep,
     JobSubmissionDep,
-    TenantDep,
 )
-from functions.openapi import LOCATION, answers, link
-from functions.problems import Problem
-from functions.schemas import (
-    FileSetPublic,
-    FrameUrlPublic,
-    JobAcceptedPublic,
-    JobListPublic,
-    JobStatusPublic,
-    JobSummaryPublic,
-    PreviewsPublic,
-    blender_public,
-    chunk_public,
-    chunking_public,
-    cost_public,
-)
-from renderfarm import blob_layout as layout
-from renderfarm.cost import job_cost
-from renderfarm.idempotency import KEY_PATTERN, is_valid_key
-from renderfarm.job_spec import JobRequest
-from renderfarm.manifest import JobManifest
-from renderfarm.ports import FrameLinks
-from renderfarm.status import JobState, JobStatus
-from renderfarm_azure.telemetry import frames_counter, jobs_counter, tracer
 
 router = APIRouter(tags=["jobs"])
 
@@ -249,60 +241,3 @@ def cancel_job(
     request.state.job_id = job_id
     manifest, status = canceller.cancel(job_id, tenant=tenant)
     return status_public(links, manifest, status, 0, 0)
-
-
-def status_public(
-    links: FrameLinks, manifest: JobManifest, status: JobStatus, offset: int, limit: int
-) -> JobStatusPublic:
-    page = status.frames_present[offset : offset + limit]
-    urls: list[FrameUrlPublic] = []
-    expiry = None
-    for frame in page:
-        link = links.read_link(layout.frame_blob(manifest.job_id, frame, manifest.output_extension))
-        urls.append(FrameUrlPublic(frame=frame, url=link.url))
-        expiry = link.expires_at
-    more = offset + limit < len(status.frames_present)
-    return JobStatusPublic(
-        job_id=status.job_id,
-        state=status.state,
-        scene_sha256=manifest.spec.scene_sha256,
-        priority=manifest.spec.priority,
-        priority_band=manifest.spec.band,
-        device=manifest.spec.render.device,
-        blender=blender_public(manifest, status.blender_versions),
-        frames_total=status.frames_total,
-        frames_done=status.frames_done,
-        frames_failed=status.frames_failed,
-        created_at=status.created_at,
-        started_at=status.started_at,
-        finished_at=status.finished_at,
-        cancelled_at=status.cancelled_at,
-        error=status.error,
-        chunks=[chunk_public(chunk) for chunk in status.chunks],
-        frame_urls=urls,
-        frame_urls_next_offset=offset + limit if more else None,
-        frame_urls_expire_at=expiry,
-        previews=_previews_public(links, manifest),
-        cost=cost_public(job_cost(status)),
-        chunking=chunking_public(manifest),
-        files=_files_public(manifest),
-        warnings=list(status.warnings),
-    )
-
-
-def _files_public(manifest: JobManifest) -> FileSetPublic | None:
-    ref = manifest.spec.file_set
-    if ref is None:
-        return None
-    return FileSetPublic(main=ref.main, files=ref.files, bytes=ref.bytes, sha256=ref.sha256)
-
-
-def _previews_public(links: FrameLinks, manifest: JobManifest) -> PreviewsPublic | None:
-    """Read URLs of the previews, once the manifest says they are built (no listing)."""
-    if manifest.previews_at is None:
-        return None
-    sheet = links.read_link(layout.contact_sheet_blob(manifest.job_id))
-    video = links.read_link(layout.preview_video_blob(manifest.job_id))
-    return PreviewsPublic(
-        contact_sheet_url=sheet.url, video_url=video.url, expires_at=sheet.expires_at
-    )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from functions.deps import SceneStoreDep, TenantDep
+from functions.deps import TenantDep
 from functions.openapi import answers, link
 from functions.schemas import SceneTicketPublic
 from renderfarm.scene import SceneUpload
+from web_deps.services import SceneStoreDep
 
 router = APIRouter(tags=["scenes"])
 

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.deps import TenantDep, WebhookRegistryDep
+from functions.deps import TenantDep
 from functions.openapi import LOCATION, answers, link
 from renderfarm.events import EventType
 from renderfarm.webhook_urls import MAX_URL_LENGTH
 from renderfarm.webhooks import Webhook
+from web_deps.services import WebhookRegistryDep
 
 router = APIRouter(tags=["webhooks"])
 

@@ -1,13 +1,11 @@
-"""The ``renderfarm`` command: drive any farm over HTTP (here), or run the whole farm on this
-machine (``local`` and ``keys``, from renderfarm_local).
-
-Every failure a person can act on ends as one line on stderr and a non-zero exit, never a
-traceback.
+"""The client's commands of ``renderfarm``: drive any farm over HTTP (submit, status, jobs,
+cancel, download). The command itself, with the local farm's ``local`` and ``keys`` beside
+these, is composed in ``renderfarm_cli``; each command here reads its farm from the group's
+``Target`` (``ctx.obj``).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,37 +27,10 @@ from renderfarm_client.cli.rendering import (
     submit_scene,
     watch_and_download,
 )
-from renderfarm_client.farm_api import DEFAULT_API_URL, FarmError
 from renderfarm_client.job_follower import FrameDownloader, describe_failure
-from renderfarm_local.commands import LOCAL_ERRORS, keys, local, resolve_key
-
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
-#: Failures that end as one line on stderr and exit 1.
-KNOWN_ERRORS: tuple[type[Exception], ...] = (FarmError, *LOCAL_ERRORS)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--api-url",
-    envvar="RENDERFARM_API_URL",
-    default=DEFAULT_API_URL,
-    show_default=True,
-    help="the farm's URL [env RENDERFARM_API_URL]",
-)
-@click.option(
-    "--api-key",
-    envvar="RENDERFARM_API_KEY",
-    default=None,
-    help="[env RENDERFARM_API_KEY; default: the local farm's key]",
-)
-@click.pass_context
-def cli(ctx: click.Context, api_url: str, api_key: str | None) -> None:
-    """Render Blender scenes on a renderfarm, in Azure or on this machine."""
-    ctx.obj = Target(api_url=api_url, api_key=resolve_key(api_url, api_key))
-
-
-@cli.command()
+@click.command()
 @render_options
 @click.option(
     "--blender",
@@ -117,7 +88,7 @@ def submit(
     report(outcome, stdout)
 
 
-@cli.command()
+@click.command()
 @click.argument("job_id")
 @click.pass_obj
 def status(target: Target, /, job_id: str) -> None:
@@ -148,7 +119,7 @@ def status(target: Target, /, job_id: str) -> None:
         stdout.print(describe_failure(progress))
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--state",
     type=click.Choice(["scheduled", "queued", "rendering", "completed", "failed", "cancelled"]),
@@ -171,7 +142,7 @@ def jobs(target: Target, /, state: str | None, limit: int) -> None:
     stdout.print(table if lines else "no jobs yet")
 
 
-@cli.command()
+@click.command()
 @click.argument("job_id")
 @click.pass_obj
 def cancel(target: Target, /, job_id: str) -> None:
@@ -181,7 +152,7 @@ def cancel(target: Target, /, job_id: str) -> None:
     stdout.print(f"job {job_id}: {state}")
 
 
-@cli.command()
+@click.command()
 @click.argument("job_id")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.pass_obj
@@ -205,26 +176,5 @@ def download(target: Target, /, job_id: str, out: Path | None) -> None:
         stdout.print(f"job {job_id} is {progress.state}: run this again for the rest")
 
 
-# This machine's farm and vault: commands of renderfarm_local, under the same command.
-cli.add_command(local)
-cli.add_command(keys)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The console script: run the command, turn known failures into one line and an exit code."""
-    try:
-        result = cli.main(args=argv, prog_name="renderfarm", standalone_mode=False)
-    except KNOWN_ERRORS as error:
-        click.echo(f"error: {error}", err=True)
-        return EXIT_FAILED
-    except click.ClickException as error:
-        error.show()
-        return error.exit_code
-    except (KeyboardInterrupt, click.Abort):
-        stderr.print("interrupted")
-        return EXIT_INTERRUPTED
-    return result if isinstance(result, int) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+#: What ``renderfarm`` registers of the client.
+COMMANDS: tuple[click.Command, ...] = (submit, status, jobs, cancel, download)

@@ -40,7 +40,6 @@ from schemathesis.generation.hypothesis.builder import (
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from starlette.requests import Request
 
-from functions.app import create_app
 from functions.openapi import RATE_LIMIT_HEADERS
 from functions.problems import (
     PROBLEM_JSON,
@@ -74,6 +73,7 @@ from renderfarm_local.services import api_spec, http_json
 from renderfarm_local.supervisor import ManagedProcess
 from tests.api.conftest import KEYS, SCENE_BYTES, auth, settings_for
 from tests.services import Azurite, ServiceBusEmulator, free_port
+from webapp.app import create_app
 
 KEY = KEYS["acme"]
 SCENE_SHA256 = hashlib.sha256(SCENE_BYTES).hexdigest()

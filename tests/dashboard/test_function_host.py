@@ -9,10 +9,10 @@ from typing import Any
 
 import azure.functions as func
 
-from functions.app import create_app
 from renderfarm.settings import Settings
 from tests.api.conftest import KEYS
 from tests.services import REPO
+from webapp.app import create_app
 
 
 class _Context:

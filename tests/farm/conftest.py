@@ -19,7 +19,6 @@ from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode, ServiceBus
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from fastapi.testclient import TestClient
 
-from functions.app import create_app
 from renderfarm.api_keys import hash_key
 from renderfarm.settings import Settings
 from renderfarm_local.services import python_env
@@ -32,6 +31,7 @@ from tests.services import (
     stop_process,
     write_config,
 )
+from webapp.app import create_app
 
 API_KEY = "rf_farm-test-key-0001"
 TENANT = "studio"

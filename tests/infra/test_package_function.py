@@ -81,6 +81,11 @@ def test_repository_funcignore_keeps_the_api_and_drops_the_rest(tmp_path: Path) 
 
     for kept in ("function_app.py", "host.json", "requirements.txt", "renderfarm/settings.py"):
         assert not ignored(kept), kept
+    for kept in ("webapp/app.py", "web_deps/services.py", "functions/routes/jobs.py"):
+        assert not ignored(kept), kept
+    # The client, the command and the test bed never run in the Function App.
+    for folder in ("renderfarm_client", "renderfarm_cli", "renderfarm_local", "testbed"):
+        assert ignored(folder, is_folder=True), folder
     for folder in ("tests", "infra", "emulators", "containerapp_worker", "bench", ".venv"):
         assert ignored(folder, is_folder=True), folder
     # Every local venv stays out: a Blender pool's (.venv-blender-<version>) is about a GB.
@@ -100,7 +105,7 @@ def test_the_dashboards_templates_and_static_files_ship(tmp_path: Path) -> None:
     }
     assert {"dashboard/templates/job.html", "dashboard/static/dashboard.js"} <= wanted
     assert wanted <= members, sorted(wanted - members)
-    assert "dashboard/routes.py" in members
+    assert "dashboard/routes/jobs.py" in members
     assert not any(member.startswith("node_modules/") for member in members)
 
 

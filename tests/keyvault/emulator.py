@@ -1,4 +1,4 @@
-"""Start the Key Vault emulator as a child process on a free loopback port, as tests/services.py
+"""Start the Key Vault emulator as a child process on a free loopback port, as testbed/emulators.py
 starts the Service Bus emulator, and make SDK clients that trust it."""
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class RunningFarm:
             "COLUMNS": "200",
         }
         done = subprocess.run(
-            [sys.executable, "-m", "renderfarm_local", *args],
+            [sys.executable, "-m", "renderfarm_cli", *args],
             cwd=REPO,
             env=env,
             capture_output=True,

@@ -13,7 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from renderfarm_client.cli import main
+from renderfarm_cli import main
 from renderfarm_client.cli.options import options_from, render_options
 from renderfarm_client.farm_api import FarmClient, FarmError, KeyRefused, RetryLater
 from renderfarm_client.render_request import RenderOptions
@@ -199,7 +199,7 @@ def test_a_request_that_is_not_safe_to_repeat_is_sent_once() -> None:
     with http_stub(lambda _: DROP) as stub:
         client = FarmClient(api_url=stub.url, api_key="k")
         with client, pytest.raises(FarmError, match="failed"):
-            client._call("POST", "/api/webhooks", json_body={}, retry=False)
+            client.http.call("POST", "/api/webhooks", json_body={}, retry=False)
         assert len(stub.seen) == 1
 
 

@@ -54,7 +54,7 @@ def test_ctrl_c_stops_azurite_the_emulators_the_api_and_every_worker(tmp_path: P
         [
             sys.executable,
             "-m",
-            "renderfarm_local",
+            "renderfarm_cli",
             "local",
             "up",
             "--free-ports",
@@ -82,7 +82,7 @@ def test_ctrl_c_stops_azurite_the_emulators_the_api_and_every_worker(tmp_path: P
             [
                 sys.executable,
                 "-m",
-                "renderfarm_local",
+                "renderfarm_cli",
                 "submit",
                 str(scene),
                 "--frames",

@@ -1,5 +1,5 @@
-"""One chunk shape on the wire: the API serialises what the client parses, and the client core
-stays runnable by Blender's bundled Python (standard library only)."""
+"""One chunk shape on the wire (renderfarm/wire.py): the API serialises what the client parses,
+and the client core stays runnable by Blender's bundled Python (standard library only)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from pydantic import TypeAdapter
 
 import renderfarm_client
 from functions.schemas import JobStatusPublic, chunk_public
-from renderfarm import file_set
+from renderfarm import file_set, wire
 from renderfarm.chunk_record import ChunkState
 from renderfarm.chunk_usage import ChunkUsage
 from renderfarm.status import ChunkStatus
+from renderfarm.wire import CHUNK_STATES, ChunkProgress
 from renderfarm_client import farm_api
-from renderfarm_client.wire import CHUNK_STATES, ChunkProgress
 
 CORE = Path(renderfarm_client.__file__).parent
+WIRE = Path(wire.__file__)
 
 
 def test_the_wire_knows_every_chunk_state_of_the_domain() -> None:
@@ -53,28 +54,40 @@ def test_the_openapi_chunk_schema_comes_from_the_wire_module() -> None:
 
 
 #: Tracing a project needs blender-asset-tracer (and, through it, zstandard): the add-on bundles
-#: its wheel; every other module of the core stays standard library only.
+#: its wheel; every other module of the core stays standard library only, but for the wire
+#: module, which the add-on build copies next to the core.
 _TRACING = {"project.py", "bat_compat.py"}
 _TRACING_IMPORTS = {"blender_asset_tracer", "zstandard"}
+_SHARED = {"renderfarm.wire"}
+
+
+def _absolute_imports(module: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.append(node.module or "")
+    return names
+
+
+def _standard(name: str) -> bool:
+    top = name.partition(".")[0]
+    return top in sys.stdlib_module_names or top == "__future__"
 
 
 def test_the_client_core_imports_only_the_standard_library() -> None:
     for module in sorted(CORE.glob("*.py")):
         allowed = _TRACING_IMPORTS if module.name in _TRACING else set()
-        tree = ast.parse(module.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                assert top in sys.stdlib_module_names or top in {"__future__", *allowed}, (
-                    module.name,
-                    name,
-                )
+        for name in _absolute_imports(module):
+            assert _standard(name) or name in _SHARED or name.partition(".")[0] in allowed, (
+                module.name,
+                name,
+            )
+
+
+def test_the_wire_module_imports_only_the_standard_library() -> None:
+    assert all(_standard(name) for name in _absolute_imports(WIRE)), _absolute_imports(WIRE)
 
 
 def test_the_client_asks_about_no_more_files_a_call_than_the_api_takes() -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from renderfarm_cli import main
 from renderfarm_client import farm_api
-from renderfarm_client.cli.commands import main
 from renderfarm_client.farm_api import FarmClient
 from tests.http_stub import Reply, Seen, http_stub
 from tests.projects import build_project

@@ -28,7 +28,6 @@ from containerapp_worker.chunk_attempt import Lifecycle
 from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import EXIT_IN_DOUBT, RunEnd, Worker, WorkerOptions
-from functions.app import create_app
 from renderfarm import blob_layout as layout
 from renderfarm.api_keys import hash_key
 from renderfarm.chunk_record import ChunkRecord, ChunkState
@@ -37,6 +36,7 @@ from renderfarm.settings import Settings
 from renderfarm_azure.chunk_records import read_chunk_record
 from renderfarm_azure.job_lifecycle import job_lifecycle
 from tests.services import Azurite, ServiceBusEmulator, run_servicebus, write_config
+from webapp.app import create_app
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,13 +1,15 @@
 """The job status on the wire, written once: the API answers with these shapes and the client
 reads them back into the same classes.
 
-Why here and why stdlib dataclasses: the client core must run on Blender's bundled Python, so it
-may import neither the domain (``renderfarm/``, which needs pydantic) nor pydantic. The API's
-pydantic models (``functions/schemas.py``) use these dataclasses as field types: pydantic
-validates and serialises a standard dataclass and builds its JSON schema (attribute docstrings
-become field descriptions, ``Literal`` an enum), so the OpenAPI document, the server's answer and
-the client's parsing cannot drift apart. ``CHUNK_STATES`` mirrors the domain's ``ChunkState``;
-a unit test holds them equal.
+Why here and why stdlib dataclasses: neither side owns the contract, so it lives in the domain
+package, which both import; and the client core must run on Blender's bundled Python, so this
+module imports the standard library only (no pydantic, nothing else of ``renderfarm/``; the
+add-on build copies it next to the client core). The API's pydantic models
+(``functions/schemas.py``) use these dataclasses as field types: pydantic validates and
+serialises a standard dataclass and builds its JSON schema (attribute docstrings become field
+descriptions, ``Literal`` an enum), so the OpenAPI document, the server's answer and the client's
+parsing cannot drift apart. ``CHUNK_STATES`` mirrors the domain's ``ChunkState``; a unit test
+holds them equal.
 """
 
 from __future__ import annotations

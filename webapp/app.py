@@ -1,10 +1,10 @@
-"""The FastAPI app: routes under /api, problem+json errors, limits, logs and traces; the web
-dashboard (dashboard/) at ``/``, its files under ``/static``."""
+"""The FastAPI app: the API's routes under /api, with problem+json errors, limits, logs and
+traces; the web dashboard (dashboard/) at ``/``, its files under ``/static``. The uvicorn
+factory (``webapp.app:create_app``) and the Functions entry point (function_app.py) both
+build it here."""
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -14,49 +14,19 @@ from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import ValidationError
 
-from dashboard import routes as dashboard
+from dashboard.pages import STATIC_DIR, not_found_page
+from dashboard.routes import router as dashboard_router
 from dashboard.security import SecurityHeadersMiddleware
 from functions.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from functions.openapi import install_openapi
 from functions.problems import install_problem_handlers
 from functions.routes import files, health, jobs, scenes, webhooks
-from renderfarm.errors import DependencyUnavailable
 from renderfarm.json_logging import configure_json_logging
 from renderfarm.settings import Settings, get_settings
 from renderfarm_azure.services import Services
-from renderfarm_azure.telemetry import configure_telemetry
+from web_deps.lazy_services import LazyServices
 
 API_PREFIX = "/api"
-log = logging.getLogger(__name__)
-
-
-class LazyServices:
-    """Services built on first use, not at import: an import-time error in a Functions app
-    unregisters every function, and a missing setting should be a 503, not a dead app."""
-
-    def __init__(self, factory: Callable[[], Services]):
-        self._factory = factory
-        self._services: Services | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Services:
-        with self._lock:
-            if self._services is None:
-                try:
-                    services = self._factory()
-                except ValidationError as error:
-                    log.error("settings are invalid: %s", error)
-                    raise DependencyUnavailable("configuration", 60, "settings invalid") from None
-                configure_telemetry(services.settings)
-                services.ensure_containers()
-                self._services = services
-            return self._services
-
-    def close(self) -> None:
-        with self._lock:
-            if self._services is not None:
-                self._services.close()
-                self._services = None
 
 
 def create_app(
@@ -85,9 +55,9 @@ def create_app(
     for module in (health, scenes, files, jobs, webhooks):
         router.include_router(module.router)
     app.include_router(router)
-    app.include_router(dashboard.router)
-    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
-    install_problem_handlers(app, api_prefix=API_PREFIX, page_not_found=dashboard.not_found_page)
+    app.include_router(dashboard_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_problem_handlers(app, api_prefix=API_PREFIX, page_not_found=not_found_page)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: _max_request_bytes(settings))
     app.add_middleware(SecurityHeadersMiddleware)

@@ -1,0 +1,13 @@
+"""The dashboard's pages, one module per resource: signing in, jobs, the farm, webhooks. Every
+page reads through the domain's job use cases and the narrow ports (FrameLinks, QueueMonitor, the
+webhook registry), as the API does; errors become pages (dashboard/pages.py)."""
+
+from fastapi import APIRouter
+
+from dashboard.routes import farm, jobs, sign_in, webhooks
+
+router = APIRouter(include_in_schema=False)
+for _module in (sign_in, jobs, farm, webhooks):
+    router.include_router(_module.router)
+
+__all__ = ["router"]

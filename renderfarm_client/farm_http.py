@@ -1,0 +1,332 @@
+"""One farm's HTTP, from the client's side: API calls that repeat what is safe to repeat while
+the farm restarts or sheds load, uploads to storage retried whole, downloads written whole or not
+at all, and every failure turned into a FarmError of one line."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .farm_errors import (
+    FarmError,
+    FarmUnreachable,
+    KeyRefused,
+    RetryLater,
+    SceneTooLarge,
+    TransferCancelled,
+)
+from .file_uploads import Progress
+
+REQUEST_TIMEOUT_S = 30.0
+#: How long a request that is safe to repeat keeps trying while the farm restarts or sheds load.
+RETRY_FOR_S = 30.0
+_FIRST_RETRY_S = 0.2
+_MAX_RETRY_S = 2.0
+#: Answers that say "try again": rate limited, or a dependency (or the API itself) restarting.
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+UPLOAD_TIMEOUT_S = 600.0
+BLOCK_BYTES = 1024 * 1024
+#: The connection dropped before or during the answer (the API or storage restarting).
+_DROPPED = (http.client.RemoteDisconnected, http.client.IncompleteRead, ConnectionError)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Answer:
+    status: int
+    reason: str
+    headers: Message
+    body: bytes
+    path: str
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class FarmHttp:
+    """Calls to one farm's API with one key, and transfers to and from its storage (never with
+    the key)."""
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        api_key: str | None,
+        retry_for_s: float = RETRY_FOR_S,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+        on_retry: Callable[[str], None] | None = None,
+    ):
+        """``on_retry`` hears one line each time a request waits to be sent again."""
+        self.api_url = api_url
+        self._key = api_key
+        self._retry_for_s = retry_for_s
+        self._timeout_s = timeout_s
+        self._on_retry = on_retry
+
+    def download(self, url: str, target: Path) -> None:
+        """Fetch a frame through its read URL into ``target``, whole or not at all."""
+        partial = target.with_name(target.name + ".part")
+        request = urllib.request.Request(url, method="GET")  # noqa: S310 (the farm's SAS URL)
+        try:
+            with (
+                urllib.request.urlopen(request, timeout=UPLOAD_TIMEOUT_S) as response,  # noqa: S310
+                partial.open("wb") as file,
+            ):
+                while block := response.read(BLOCK_BYTES):
+                    file.write(block)
+        except urllib.error.HTTPError as error:
+            partial.unlink(missing_ok=True)
+            raise FarmError(f"downloading {target.name} failed: HTTP {error.code}") from None
+        except (OSError, http.client.HTTPException) as error:
+            partial.unlink(missing_ok=True)
+            raise FarmError(f"downloading {target.name} failed: {_reason(error)}") from None
+        partial.replace(target)
+
+    def upload(
+        self,
+        path: Path,
+        url: str,
+        headers: dict[str, str],
+        on_progress: Progress | None,
+        cancelled: threading.Event | None,
+    ) -> None:
+        """PUT the file to storage (never with the API key). A single PUT commits whole or not
+        at all, so a dropped connection or a 5xx is retried from the start within
+        ``retry_for_s`` (``on_retry`` hears why and when); the job is posted only after this
+        returns. ``cancelled`` stops it between blocks and while it waits to try again."""
+        size = path.stat().st_size
+        headers = {**headers, "Content-Length": str(size)}
+        deadline = time.monotonic() + self._retry_for_s
+        delay = _FIRST_RETRY_S
+        while True:
+            try:
+                with path.open("rb") as file:
+                    request = urllib.request.Request(  # noqa: S310 (the farm's SAS URL)
+                        url,
+                        data=_blocks(file, size, on_progress, cancelled),
+                        headers=headers,
+                        method="PUT",
+                    )
+                    with urllib.request.urlopen(request, timeout=UPLOAD_TIMEOUT_S):  # noqa: S310
+                        return
+            except urllib.error.HTTPError as error:
+                if error.code not in _RETRY_STATUSES or time.monotonic() + delay > deadline:
+                    raise FarmError(f"uploading {path.name} failed: HTTP {error.code}") from None
+                why = f"storage answered {error.code} to the upload"
+            except TransferCancelled:
+                raise
+            except (OSError, http.client.HTTPException) as error:
+                if time.monotonic() + delay > deadline:
+                    raise FarmError(f"uploading {path.name} failed: {_reason(error)}") from None
+                why = f"the upload was interrupted ({_reason(error)})"
+            if self._on_retry is not None:
+                self._on_retry(f"{why}: sending it again in {delay:.1f} s")
+            _pause(delay, cancelled, f"uploading {path.name} cancelled")
+            delay = min(delay * 2, _MAX_RETRY_S)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: bool = True,
+        problem_ok: bool = False,
+        job_id: str | None = None,
+        retry: bool | None = None,
+        headers: dict[str, str] | None = None,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """One API call. ``retry`` (GETs by default) repeats a call that is safe to repeat while
+        the farm does not answer or says to try again, for up to ``retry_for_s``; ``cancelled``
+        ends the wait between tries with TransferCancelled."""
+        headers = {"Accept": "application/json", **(headers or {})}
+        if auth and self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        repeat = method == "GET" if retry is None else retry
+        try:
+            answer = self._send(
+                method, path + query, headers=headers, body=body, repeat=repeat, cancelled=cancelled
+            )
+        except TimeoutError:
+            raise FarmUnreachable(
+                f"the farm at {self.api_url} did not answer in time", api_url=self.api_url
+            ) from None
+        except urllib.error.URLError:
+            raise FarmUnreachable(
+                f"no farm answers at {self.api_url}: start one with `renderfarm local up`, "
+                "or point --api-url / RENDERFARM_API_URL at yours",
+                api_url=self.api_url,
+            ) from None
+        except (OSError, http.client.HTTPException) as error:
+            raise FarmError(
+                f"talking to the farm at {self.api_url} failed: {_reason(error)}"
+            ) from None
+        if answer.is_success or problem_ok:
+            return _json(answer, self.api_url)
+        raise _explain(answer, self.api_url, job_id, has_key=bool(self._key))
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        body: bytes | None,
+        repeat: bool,
+        cancelled: threading.Event | None = None,
+    ) -> _Answer:
+        deadline = time.monotonic() + (self._retry_for_s if repeat else 0.0)
+        delay = _FIRST_RETRY_S
+        while True:
+            try:
+                answer = self._request(method, path, headers=headers, body=body)
+            except (*_DROPPED, urllib.error.URLError):
+                # Not answered, or the connection dropped mid-answer (the API restarting).
+                if time.monotonic() + delay > deadline:
+                    raise
+                wait = delay
+                why = f"no answer from {self.api_url}"
+            else:
+                if answer.status not in _RETRY_STATUSES:
+                    return answer
+                wait = max(delay, _retry_after(answer.headers))
+                if time.monotonic() + wait > deadline:
+                    return answer
+                why = f"the farm answered {answer.status} {answer.reason}".rstrip()
+            if self._on_retry is not None:
+                self._on_retry(f"{why}: trying again in {wait:.1f} s")
+            _pause(wait, cancelled, f"{method} {path.partition('?')[0]} cancelled")
+            delay = min(delay * 2, _MAX_RETRY_S)
+
+    def _request(
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes | None
+    ) -> _Answer:
+        url = self.api_url + path
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
+                return _Answer(
+                    status=response.status,
+                    reason=response.reason,
+                    headers=response.headers,
+                    body=response.read(),
+                    path=urllib.parse.urlsplit(url).path,
+                )
+        except urllib.error.HTTPError as error:
+            with error:
+                return _Answer(
+                    status=error.code,
+                    reason=str(error.reason),
+                    headers=error.headers,
+                    body=error.read(),
+                    path=urllib.parse.urlsplit(url).path,
+                )
+        except urllib.error.URLError as error:
+            # urlopen wraps what the socket said: give the retry loop the socket's own error.
+            if isinstance(error.reason, TimeoutError):
+                raise error.reason from None
+            raise
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
+        return str(error.reason)
+    return str(error) or type(error).__name__
+
+
+def _pause(seconds: float, cancelled: threading.Event | None, what: str) -> None:
+    """Wait out a backoff; a cancel ends the wait at once (TransferCancelled)."""
+    if cancelled is None:
+        time.sleep(seconds)
+    elif cancelled.wait(seconds):
+        raise TransferCancelled(what)
+
+
+def _retry_after(headers: Message) -> float:
+    """Retry-After in seconds (the API sends seconds, never an HTTP date)."""
+    try:
+        return max(0.0, float(headers.get("Retry-After", "0")))
+    except ValueError:
+        return 0.0
+
+
+def _blocks(
+    file: BinaryIO, size: int, on_progress: Progress | None, cancelled: threading.Event | None
+) -> Iterator[bytes]:
+    sent = 0
+    if on_progress is not None:
+        on_progress(0, size)
+    while block := file.read(BLOCK_BYTES):
+        if cancelled is not None and cancelled.is_set():
+            raise TransferCancelled(f"uploading {Path(file.name).name} cancelled")
+        yield block
+        sent += len(block)
+        if on_progress is not None:
+            on_progress(sent, size)
+
+
+def _json(answer: _Answer, api_url: str) -> dict[str, Any]:
+    try:
+        data = json.loads(answer.body)
+    except ValueError:
+        raise FarmError(f"{api_url} answered something that is not the farm's API") from None
+    if not isinstance(data, dict):
+        raise FarmError(f"{api_url} answered something that is not the farm's API")
+    return data
+
+
+def _explain(answer: _Answer, api_url: str, job_id: str | None, *, has_key: bool) -> FarmError:
+    """The error for a problem+json answer, its message in one line."""
+    status = answer.status
+    if status == 401:
+        return KeyRefused(
+            f"the farm at {api_url} needs an API key: set RENDERFARM_API_KEY or --api-key"
+            if not has_key
+            else f"the farm at {api_url} refused the API key: check RENDERFARM_API_KEY",
+            api_url=api_url,
+            missing=not has_key,
+        )
+    if status == 404:
+        return FarmError(
+            f"no job {job_id} on the farm at {api_url}"
+            if job_id is not None
+            else f"{api_url} has no renderfarm API at {answer.path}"
+        )
+    try:
+        problem = json.loads(answer.body)
+    except ValueError:
+        problem = {}
+    if not isinstance(problem, dict):
+        problem = {}
+    title = problem.get("title") or answer.reason or f"HTTP {status}"
+    detail = problem.get("detail")
+    errors = [e for e in problem.get("errors") or [] if isinstance(e, dict)]
+    fields = "; ".join(f"{e.get('field')}: {e.get('detail')}" for e in errors)
+    explanation = f"{title}: {fields or detail}" if (fields or detail) else title
+    retry = answer.headers.get("Retry-After")
+    size_refused = status == 413 or any(e.get("field") == "size" for e in errors)
+    if answer.path == "/api/scenes" and status in {413, 422} and size_refused:
+        return SceneTooLarge(explanation)
+    if status in {429, 503}:
+        suffix = f" (retry in {retry} s)" if retry else ""
+        return RetryLater(
+            explanation + suffix, retry_after_s=_retry_after(answer.headers) if retry else None
+        )
+    return FarmError(explanation)

@@ -1,0 +1,70 @@
+"""Narrow views of the process's services, as request dependencies: a route asks for what it
+uses (a job use case, frame links, a store, the webhook registry), never for the whole bag of
+services with its raw SDK clients, unless it reads the settings or a port no view names."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from renderfarm.job_cancel import JobCancel
+from renderfarm.job_listing import JobListing
+from renderfarm.job_status_reader import JobStatusReader
+from renderfarm.job_submission import JobSubmission
+from renderfarm.ports import FrameLinks
+from renderfarm_azure.project_store import BlobProjectStore
+from renderfarm_azure.scene_store import BlobSceneStore
+from renderfarm_azure.services import Services
+from renderfarm_azure.webhooks.registry import WebhookRegistry
+
+
+def get_services(request: Request) -> Services:
+    """The app's services (``app.state.services``: a LazyServices the app factory set)."""
+    services: Services = request.app.state.services()
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_job_submission(services: ServicesDep) -> JobSubmission:
+    return services.job_use_cases.submission
+
+
+def get_job_status(services: ServicesDep) -> JobStatusReader:
+    return services.job_use_cases.status
+
+
+def get_job_listing(services: ServicesDep) -> JobListing:
+    return services.job_use_cases.listing
+
+
+def get_job_cancel(services: ServicesDep) -> JobCancel:
+    return services.job_use_cases.cancel
+
+
+def get_frame_links(services: ServicesDep) -> FrameLinks:
+    return services.frame_links
+
+
+def get_scene_store(services: ServicesDep) -> BlobSceneStore:
+    return services.scenes
+
+
+def get_project_store(services: ServicesDep) -> BlobProjectStore:
+    return services.projects
+
+
+def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
+    return services.webhooks
+
+
+JobSubmissionDep = Annotated[JobSubmission, Depends(get_job_submission)]
+JobStatusDep = Annotated[JobStatusReader, Depends(get_job_status)]
+JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
+JobCancelDep = Annotated[JobCancel, Depends(get_job_cancel)]
+FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
+SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
+ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]
+WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]
