@@ -30,11 +30,12 @@ from azure.storage.blob import BlobServiceClient
 from emulators.servicebus.config import BUNDLED_CONFIG
 from renderfarm.chunk_record import ChunkState
 from renderfarm.job_end import LEDGER_BLOB, LEDGER_TREE
+from renderfarm.job_lifecycle import JobLifecycle
 from renderfarm.job_spec import JobSpec
 from renderfarm.manifest import JobManifest
 from renderfarm.render_settings import RenderSettings
 from renderfarm.settings import Settings
-from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
+from renderfarm_azure.job_ledger import job_lifecycle
 from testbed.emulators import run_azurite, run_servicebus
 
 

@@ -68,10 +68,11 @@ from renderfarm.blender_pools import pool_queues
 from renderfarm.chunk_record import ChunkState
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.events import EventType, JobEvent
+from renderfarm.job_lifecycle import JobLifecycle
 from renderfarm.manifest import JobManifest
 from renderfarm.render_settings import RenderSettings
 from renderfarm.settings import Settings
-from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
+from renderfarm_azure.job_ledger import job_lifecycle
 from renderfarm_azure.job_store import BlobJobStores
 from testbed.emulators import ServiceBusEmulator, run_azurite, run_servicebus, write_config
 

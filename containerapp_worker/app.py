@@ -16,7 +16,7 @@ from containerapp_worker.worker import Worker, WorkerOptions
 from renderfarm.blend_header import BlenderVersion
 from renderfarm.blender_pools import is_gpu_queue, pool_queues, queue_name, version_of_queue
 from renderfarm.settings import Settings
-from renderfarm_azure.job_lifecycle import job_lifecycle
+from renderfarm_azure.job_ledger import job_lifecycle
 
 
 class WrongPool(RuntimeError):

@@ -38,10 +38,10 @@ from renderfarm import chunk_states
 from renderfarm.chunk_record import ChunkRecord, ChunkState
 from renderfarm.chunk_settlement import settle_chunk
 from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
+from renderfarm.job_lifecycle import LedgerContention
 from renderfarm.manifest import JobManifest
 from renderfarm.messages import ChunkMessage
 from renderfarm.redact import without_paths
-from renderfarm_azure.job_lifecycle import LedgerContention
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ PROGRESS_EVERY_S = 2.0
 
 
 class Lifecycle(Protocol):
-    """What the chunk tells about its job (renderfarm_azure.job_lifecycle.JobLifecycle)."""
+    """What the chunk tells about its job (renderfarm.job_lifecycle.JobLifecycle)."""
 
     def record_start(self, job_id: str) -> None: ...
     def chunk_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None: ...

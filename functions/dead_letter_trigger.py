@@ -15,10 +15,11 @@ import azure.functions as func
 from azure.storage.blob import ContainerClient
 
 from renderfarm.blender_pools import farm_queues, parse_supported
+from renderfarm.job_lifecycle import JobLifecycle
 from renderfarm.settings import Settings, get_settings
 from renderfarm_azure import clients
 from renderfarm_azure.dead_letters import record_dead_letter
-from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
+from renderfarm_azure.job_ledger import job_lifecycle
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from azure.servicebus import ServiceBusReceivedMessage
 from renderfarm.errors import JobNotFound
 from renderfarm.events import EventType, JobEvent
 from renderfarm.settings import Settings, get_settings
+from renderfarm.webhook_fan_out import fan_out
 from renderfarm_azure import queue_consumer
 from renderfarm_azure.queue_consumer import COMPLETE, ConsumerOptions, Settlement
 from renderfarm_azure.services import Services
-from renderfarm_azure.webhooks.fan_out import fan_out
 from renderfarm_azure.webhooks.services import WebhookServices, webhook_services
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from renderfarm.manifest import JobManifest
 
 class JobLedger(Protocol):
     """Where a job's settled chunks are counted and its end is recorded
-    (renderfarm_azure.job_lifecycle.JobLifecycle)."""
+    (renderfarm.job_lifecycle.JobLifecycle)."""
 
     def chunk_failed(self, manifest: JobManifest, index: int, error: str) -> None: ...
     def chunk_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None: ...

@@ -52,7 +52,7 @@ class JobManifest:
     #: When its first frame was in Blob (the worker that uploaded it wrote this, once).
     started_at: datetime | None = None
     #: How it ended (completed, failed or cancelled) and when: written once, by whoever settled
-    #: its last chunk (renderfarm_azure.job_lifecycle) or cancelled it. A read never writes.
+    #: its last chunk (renderfarm.job_lifecycle) or cancelled it. A read never writes.
     outcome: str | None = None
     finished_at: datetime | None = None
     #: When the finalizer uploaded ``previews/`` (renderfarm_azure.previews): a status read then

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Protocol
 
 from renderfarm.chunk_plan import SceneTimings
-from renderfarm.chunk_record import ChunkSummary
+from renderfarm.chunk_record import ChunkState, ChunkSummary
 from renderfarm.events import JobEvent
 from renderfarm.file_set import FileSet
+from renderfarm.job_end import Node, SettledChunks
 from renderfarm.manifest import JobManifest
 from renderfarm.messages import ChunkMessage
 
@@ -159,6 +160,25 @@ class ChunkQueue(Protocol):
 
     def cancel_scheduled(self, queue: str, sequence_numbers: Sequence[int]) -> None:
         """Take scheduled messages off the queue (those already due are gone: fine)."""
+
+
+class JobLedgerStore(Protocol):
+    """Where a job's settled chunks are counted (renderfarm.job_end, renderfarm.job_lifecycle):
+    the markers of its ledger tree, and the one ledger blob of jobs from before the tree."""
+
+    def put_marker(self, job_id: str, node: Node, code: str) -> None:
+        """A chunk's own marker, written outright: only its settler writes it."""
+
+    def ensure_marker(self, job_id: str, node: Node, code: str) -> None:
+        """A node's marker: created once, corrected if it says otherwise (LedgerContention
+        when it kept changing)."""
+
+    def children_codes(self, job_id: str, node: Node) -> list[str]:
+        """The codes of the node's children that have a marker."""
+
+    def add_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> SettledChunks:
+        """A pre-tree job's ledger with the chunk noted (LedgerContention when it kept
+        changing)."""
 
 
 class EventPublisher(Protocol):

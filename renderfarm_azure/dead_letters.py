@@ -20,10 +20,11 @@ from azure.storage.blob import ContainerClient
 from renderfarm import chunk_states
 from renderfarm.chunk_record import ChunkRecord
 from renderfarm.chunk_settlement import settle_chunk
+from renderfarm.job_lifecycle import JobLifecycle
 from renderfarm.messages import ChunkMessage, MessageFormatError, parse_message_id
 from renderfarm_azure import queue_consumer
 from renderfarm_azure.chunk_records import update_chunk_record
-from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
+from renderfarm_azure.job_ledger import job_lifecycle
 from renderfarm_azure.queue_consumer import COMPLETE, ConsumerOptions, Settlement
 
 log = logging.getLogger(__name__)

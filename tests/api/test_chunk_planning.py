@@ -15,9 +15,10 @@ from renderfarm.chunk_record import ChunkRecord, ChunkState
 from renderfarm.chunk_usage import ChunkUsage
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.events import JobEvent
+from renderfarm.job_lifecycle import JobLifecycle
 from renderfarm.render_settings import RenderSettings
 from renderfarm.settings import Settings
-from renderfarm_azure.job_lifecycle import JobLifecycle
+from renderfarm_azure.job_ledger import lifecycle_stores
 from renderfarm_azure.job_store import BlobJobStores
 from tests.api.conftest import auth, settings_for, upload_scene
 from tests.services import Azurite, ServiceBusEmulator
@@ -139,8 +140,7 @@ def test_a_completed_job_leaves_its_timings_for_the_next(
         )
         store.chunks.update_chunk_record(job_id, index, written_as(record))
     lifecycle = JobLifecycle(
-        jobs=jobs_container(settings),
-        store=store,
+        store=lifecycle_stores(jobs_container(settings), store),
         events=NoEvents(),
         clock=lambda: datetime.now(UTC),
     )

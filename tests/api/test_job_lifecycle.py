@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from renderfarm import blob_layout as layout
 from renderfarm.chunk_record import ChunkState
 from renderfarm.job_end import LEDGER_BLOB
+from renderfarm.job_lifecycle import JobLifecycle
 from renderfarm.manifest import JobManifest
 from renderfarm.settings import Settings
-from renderfarm_azure.job_lifecycle import JobLifecycle, job_lifecycle
-from renderfarm_azure.job_store import BlobJobStores
+from renderfarm_azure.job_ledger import job_lifecycle
 from tests.api.conftest import auth
 from tests.services import ServiceBusEmulator, events_of
 
@@ -119,7 +119,7 @@ def test_a_failed_chunk_fails_the_job_once_every_chunk_has_settled(
     lifecycles: list[JobLifecycle],
 ) -> None:
     job_id = submit(client, scene, chunks=2)
-    store: BlobJobStores = lifecycles[0].store
+    store = lifecycles[0].store
     versioned = store.manifests.read_manifest(job_id)
     assert versioned is not None
     manifest = versioned.manifest

@@ -34,7 +34,7 @@ from renderfarm.chunk_record import ChunkRecord, ChunkState
 from renderfarm.render_settings import RenderSettings
 from renderfarm.settings import Settings
 from renderfarm_azure.chunk_records import read_chunk_record
-from renderfarm_azure.job_lifecycle import job_lifecycle
+from renderfarm_azure.job_ledger import job_lifecycle
 from tests.services import Azurite, ServiceBusEmulator, run_servicebus, write_config
 from webapp.app import create_app
 

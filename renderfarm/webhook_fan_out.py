@@ -1,25 +1,37 @@
-"""An event into one delivery per webhook of its tenant that subscribed to its type."""
+"""An event into one delivery per webhook of its tenant that subscribed to its type: the events
+consumer's second step (functions/events.py), after the previews of a completed job."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from renderfarm.events import JobEvent
-from renderfarm.webhooks import Delivery
-from renderfarm_azure.webhooks.queue import DeliveryQueue
-from renderfarm_azure.webhooks.store import WebhookStore
+from renderfarm.webhooks import Delivery, Webhook
 
 log = logging.getLogger(__name__)
+
+
+class TenantWebhooks(Protocol):
+    """A tenant's webhooks (renderfarm_azure.webhooks.store.WebhookStore)."""
+
+    def list(self, tenant: str) -> list[Webhook]: ...
+
+
+class DeliverySender(Protocol):
+    """The deliveries queue (renderfarm_azure.webhooks.queue.DeliveryQueue): a message per
+    delivery, its id fixed by event and webhook."""
+
+    def send(self, deliveries: Sequence[Delivery]) -> None: ...
 
 
 def fan_out(
     event: JobEvent,
     summary: Mapping[str, Any],
     *,
-    store: WebhookStore,
-    deliveries: DeliveryQueue,
+    store: TenantWebhooks,
+    deliveries: DeliverySender,
 ) -> int:
     """Queue the event for each matching webhook; returns how many deliveries were queued.
 

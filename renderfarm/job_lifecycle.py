@@ -1,10 +1,11 @@
 """A job's start and end, recorded where its work happens: the first frame sets ``started_at``;
-each settled chunk goes into the ledger of settled chunks and, after the last, the manifest's
-outcome is written (once, etag-conditionally); each comes with the event that says so.
+each settled chunk goes into the job's ledger of settled chunks and, after the last, the
+manifest's outcome is written (once, etag-conditionally); each comes with the event that says so.
 
-Called by whoever settles a chunk: the worker (done, poison-failed, cancelled) and the
-dead-letter handler (failed). The ledger is a tree of marker blobs (renderfarm.job_end): no blob
-is written by every settler, and no settler loses an etag race, however many settle at once.
+Called by whoever settles a chunk (renderfarm.chunk_settlement.settle_chunk): the worker (done,
+poison-failed, cancelled) and the dead-letter handler (failed). The ledger is a tree of markers
+(renderfarm.job_end): no marker is written by every settler, and no settler loses an etag race,
+however many settle at once.
 
 The order makes every step safe to repeat: a crash anywhere leaves the chunk's message
 unsettled, its redelivery settles the chunk again, and each step finds its work done or does it
@@ -18,45 +19,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 
-from azure.core.exceptions import ResourceExistsError
-from azure.servicebus import ServiceBusClient
-from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ContentSettings
-
-from renderfarm import blob_layout as layout
 from renderfarm.chunk_plan import measured_timings, settings_key
 from renderfarm.chunk_record import ChunkState
-from renderfarm.conditional_update import KeptChanging, update_conditionally
+from renderfarm.conditional_update import KeptChanging
 from renderfarm.errors import JobNotFound
 from renderfarm.events import EventType, JobEvent
-from renderfarm.job_end import (
-    FANOUT,
-    LEDGER_TREE,
-    JobOutcome,
-    LedgerTree,
-    Node,
-    SettledChunks,
-    code_of,
-    combined,
-    outcome_of,
-)
+from renderfarm.job_end import LEDGER_TREE, JobOutcome, LedgerTree, code_of, combined, outcome_of
 from renderfarm.manifest import JobManifest
 from renderfarm.manifest_updates import update_manifest
-from renderfarm.ports import EventPublisher
-from renderfarm.settings import Settings
-from renderfarm_azure.conditional_blob import read_with_etag, set_metadata_over, upload_over
-from renderfarm_azure.event_publisher import ServiceBusEventPublisher
-from renderfarm_azure.guard import breaker
-from renderfarm_azure.job_store import BlobJobStores
-from renderfarm_azure.senders import QueueSenders
+from renderfarm.ports import (
+    ChunkRecords,
+    EventPublisher,
+    JobLedgerStore,
+    ManifestStore,
+    SceneTimingsStore,
+    TenantIndex,
+)
 
 log = logging.getLogger(__name__)
 
+#: Conditional writes of a manifest or a ledger marker before a settle gives up (and its message
+#: comes back later): a job's last settlers race on its manifest.
 WRITE_ATTEMPTS = 32
-_JSON = ContentSettings(content_type="application/json")
-#: The metadata key of a ledger marker's code (d, f or c: renderfarm.job_end).
-_CODE = "code"
 
 END_EVENTS = {
     JobOutcome.COMPLETED: EventType.JOB_COMPLETED,
@@ -69,17 +56,25 @@ class LedgerContention(KeptChanging):
     """The ledger changed under every attempt: settle the chunk again later."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class LifecycleStores:
+    """Where a job's start and end are kept."""
+
+    manifests: ManifestStore
+    ledger: JobLedgerStore
+    index: TenantIndex  # the job's entry goes terminal at its end
+    chunks: ChunkRecords  # their usage, measured, plans the scene's next jobs
+    timings: SceneTimingsStore
+
+
 class JobLifecycle:
     def __init__(
         self,
         *,
-        jobs: ContainerClient,
-        store: BlobJobStores,
+        store: LifecycleStores,
         events: EventPublisher,
         clock: Callable[[], datetime],
     ):
-        self._jobs = jobs
-        self._store = store
         self.store = store
         self._events = events
         self._clock = clock
@@ -91,8 +86,9 @@ class JobLifecycle:
         if manifest.ledger == LEDGER_TREE:
             code = self._settle_in_tree(manifest, index, state)
             outcome = None if code is None else outcome_of(code, cancelled=cancelled)
-        else:
-            outcome = self._add_to_ledger(manifest, index, state).outcome(cancelled=cancelled)
+        else:  # a job from before the tree: one ledger blob
+            settled = self.store.ledger.add_settled(manifest, index, state)
+            outcome = settled.outcome(cancelled=cancelled)
         if outcome is None:
             return None
         return self.record_end(manifest.job_id, outcome)
@@ -100,64 +96,24 @@ class JobLifecycle:
     def _settle_in_tree(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
         """Write the chunk's marker, then, while a node's children are all there, the node's
         (renderfarm.job_end); the code of every chunk together once the root is written."""
+        ledger, job_id = self.store.ledger, manifest.job_id
         tree = LedgerTree(len(manifest.chunks))
         node, code = tree.leaf(index), code_of(state)
-        self._put_marker(manifest.job_id, node, code)
+        ledger.put_marker(job_id, node, code)
         while not tree.is_root(node):
             node = tree.parent(node)
-            codes = self._children_codes(manifest.job_id, node)
+            codes = ledger.children_codes(job_id, node)
             if len(codes) < tree.child_count(node):
                 return None  # a sibling is still rendering: its settler goes on from here
             code = combined(codes)
-            self._ensure_marker(manifest.job_id, node, code)
+            ledger.ensure_marker(job_id, node, code)
         return code
-
-    def _marker(self, job_id: str, node: Node) -> BlobClient:
-        name = layout.ledger_node_blob(job_id, node.level, node.index, fanout=FANOUT)
-        return self._jobs.get_blob_client(name)
-
-    def _put_marker(self, job_id: str, node: Node, code: str) -> None:
-        """A chunk's own marker: no one else writes it, so it is written outright (the latest
-        word wins, as a failed chunk may finish after all)."""
-        self._marker(job_id, node).upload_blob(b"", overwrite=True, metadata={_CODE: code})
-
-    def _ensure_marker(self, job_id: str, node: Node, code: str) -> None:
-        """A node's marker, created once by whichever settler saw its children complete first.
-        One that says otherwise (a child's word changed since) is corrected over its etag."""
-        blob = self._marker(job_id, node)
-        try:
-            blob.upload_blob(b"", overwrite=False, metadata={_CODE: code})
-            return
-        except ResourceExistsError:
-            pass
-
-        def read() -> tuple[str | None, str | None]:
-            properties = blob.get_blob_properties()
-            return (properties.metadata or {}).get(_CODE), str(properties.etag)
-
-        def write(new_code: str | None, etag: str | None) -> str:
-            assert new_code is not None and etag is not None  # the marker exists: created above
-            return set_metadata_over(blob, {_CODE: new_code}, etag)
-
-        update_conditionally(
-            read=read,
-            change=lambda found: found if found == code else code,
-            write=write,
-            attempts=WRITE_ATTEMPTS,
-            what=f"a ledger marker of job {job_id}",
-            contention=LedgerContention,
-        )
-
-    def _children_codes(self, job_id: str, node: Node) -> list[str]:
-        prefix = layout.ledger_children_prefix(job_id, node.level, node.index)
-        listed = self._jobs.list_blobs(name_starts_with=prefix, include=["metadata"])
-        return [item.metadata[_CODE] for item in listed if (item.metadata or {}).get(_CODE)]
 
     def record_start(self, job_id: str) -> None:
         """The job's first frame is in Blob: set ``started_at`` once and say so. Several
         chunks' first frames may race here; the etag lets one write, the event id keeps one."""
         updated = update_manifest(
-            self._store.manifests,
+            self.store.manifests,
             job_id,
             lambda m: m if m.started_at is not None else m.started(self._clock()),
             attempts=WRITE_ATTEMPTS,
@@ -196,7 +152,7 @@ class JobLifecycle:
         """Write the outcome into the manifest unless one is there, then say how the job ended
         (again, if a crash came between: the event's id keeps it one)."""
         updated = update_manifest(
-            self._store.manifests,
+            self.store.manifests,
             job_id,
             lambda m: m if m.outcome is not None else m.ended(outcome, self._clock()),
             attempts=WRITE_ATTEMPTS,
@@ -208,7 +164,7 @@ class JobLifecycle:
             log.info("job %s %s", job_id, outcome, extra={"job_id": job_id})
             if manifest.outcome == JobOutcome.COMPLETED:
                 self._remember_timings(manifest)
-        self._store.index.mark_terminal(manifest)
+        self.store.index.mark_terminal(manifest)
         self._announce(manifest)
         return str(manifest.outcome)
 
@@ -216,13 +172,13 @@ class JobLifecycle:
         """What this job measured, for planning the chunks of the scene's next jobs
         (renderfarm.chunk_plan). Best effort: a failure costs only the measurement."""
         try:
-            usage = self._store.chunks.chunk_summaries(manifest.job_id)
+            usage = self.store.chunks.chunk_summaries(manifest.job_id)
             frames = {chunk.index: len(chunk.frames) for chunk in manifest.chunks}
             measured = measured_timings(
                 [(frames.get(index, 0), summary.usage) for index, summary in usage.items()]
             )
             if measured is not None:
-                self._store.timings.record_scene_timings(
+                self.store.timings.record_scene_timings(
                     manifest.tenant,
                     manifest.spec.scene_sha256,
                     settings_key(manifest.spec.render),
@@ -243,45 +199,3 @@ class JobLifecycle:
                 )
             ]
         )
-
-    def _add_to_ledger(self, manifest: JobManifest, index: int, state: ChunkState) -> SettledChunks:
-        blob = self._jobs.get_blob_client(layout.settled_blob(manifest.job_id))
-
-        def read() -> tuple[SettledChunks, str | None]:
-            body, etag = read_with_etag(blob)
-            if body is None:
-                return SettledChunks.empty(len(manifest.chunks)), None
-            return SettledChunks.from_json(body), etag
-
-        def noted(ledger: SettledChunks) -> SettledChunks:
-            # a redelivery finds the chunk noted already: nothing to write
-            return ledger if ledger.state_of(index) is state else ledger.with_chunk(index, state)
-
-        def write(ledger: SettledChunks, etag: str | None) -> str:
-            return upload_over(blob, ledger.to_json(), etag, content_settings=_JSON)
-
-        return update_conditionally(
-            read=read,
-            change=noted,
-            write=write,
-            attempts=WRITE_ATTEMPTS,
-            what=f"the ledger of job {manifest.job_id}",
-            contention=LedgerContention,
-        ).value
-
-
-def job_lifecycle(
-    settings: Settings, *, blob_service: BlobServiceClient, bus: ServiceBusClient
-) -> JobLifecycle:
-    """The lifecycle over these clients (the worker's and the dead-letter handler's own: the
-    ``bus`` client must not be shared with another thread's receiver)."""
-    jobs = blob_service.get_container_client(settings.jobs_container)
-    return JobLifecycle(
-        jobs=jobs,
-        store=BlobJobStores.in_container(container=jobs, breaker=breaker("blob storage")),
-        events=ServiceBusEventPublisher(
-            senders=QueueSenders(client=bus, breaker=breaker("service bus")),
-            queue_name=settings.events_queue,
-        ),
-        clock=lambda: datetime.now(UTC),
-    )
