@@ -1,13 +1,7 @@
-"""A finished job's previews in Blob: ``<id>/previews/contact-sheet.png`` and ``preview.mp4``.
-
-Built once, on ``job.completed``, by the events consumer. Idempotent: a preview already in Blob is
-not built again, and a redelivered event that finds both there and the manifest saying so writes
-nothing. A kill mid-work leaves no half-written preview: each is made in a local temp folder and
-uploaded whole, with ``overwrite=False`` (a blob appears only when its upload commits).
-
-The sources are the frames themselves when Pillow opens their format (PNG, JPEG), so the video
-has the frames' resolution (scaled into 1280x720); the worker's thumbnails (256 px JPEGs under
-``<id>/thumbs/``) stand in for frames it cannot open (EXR) or that fail to decode.
+"""The previews finalizer's adapters (renderfarm.previews_finalizer): the job's blobs in the
+``jobs`` container, and a preview maker that downloads the sources a few ahead, decodes them with
+Pillow (scaled into the video's size at once, so few full frames sit in memory) and writes the
+contact sheet and the video with renderfarm_media.
 """
 
 from __future__ import annotations
@@ -15,12 +9,10 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,10 +20,14 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings
 from PIL import Image, UnidentifiedImageError
 
-from renderfarm import blob_layout as layout
 from renderfarm.circuit_breaker import CircuitBreaker
 from renderfarm.manifest import JobManifest
-from renderfarm.manifest_updates import update_manifest
+from renderfarm.previews_finalizer import (
+    MANIFEST_ATTEMPTS,
+    PreviewNames,
+    PreviewSource,
+    finalize_previews,
+)
 from renderfarm_azure.manifest_store import BlobManifests
 from renderfarm_media.previews import (
     MAX_VIDEO_SIZE,
@@ -44,25 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Frames downloaded ahead of the one being encoded.
 DOWNLOAD_AHEAD = 8
-_MANIFEST_TRIES = 5
 _PLACEHOLDER_SIZE = (160, 90)
 _CONTENT_TYPES = {"png": "image/png", "mp4": "video/mp4"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class PreviewNames:
-    """Where a job's previews are, and which of them this call wrote."""
-
-    contact_sheet: str
-    video: str
-    written: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Source:
-    frame: int
-    blob: str | None  # the frame, when Pillow reads its format
-    thumb: str | None
 
 
 def build_previews(
@@ -71,79 +50,75 @@ def build_previews(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> PreviewNames | None:
-    """Make whichever preview is missing, then record ``previews_at`` in the manifest (an
-    etag-conditional write, skipped when already there). None when no frame can be read (EXR
-    without thumbnails): then nothing is written and the status shows no previews."""
-    job_id = manifest.job_id
-    names = PreviewNames(
-        contact_sheet=layout.contact_sheet_blob(job_id), video=layout.preview_video_blob(job_id)
+    """The finalizer over the ``jobs`` container (renderfarm.previews_finalizer)."""
+    manifests = BlobManifests(
+        container=jobs,
+        breaker=CircuitBreaker(
+            name="blob storage", threshold=MANIFEST_ATTEMPTS, open_seconds=1.0, clock=time.monotonic
+        ),
     )
-    missing = [name for name in (names.contact_sheet, names.video) if not _exists(jobs, name)]
-    written: tuple[str, ...] = ()
-    if missing:
-        sources = _sources(jobs, manifest)
-        if not sources:
-            log.warning("no readable frames for previews", extra={"job_id": job_id})
-            return None
-        written = _build_and_upload(jobs, names, missing, sources, job_id)
-    _record_previews(jobs, job_id, clock())
-    return PreviewNames(contact_sheet=names.contact_sheet, video=names.video, written=written)
-
-
-def _exists(jobs: ContainerClient, name: str) -> bool:
-    return bool(jobs.get_blob_client(name).exists())
-
-
-def _sources(jobs: ContainerClient, manifest: JobManifest) -> list[_Source]:
-    """Every frame of the job with a frame or a thumbnail in Blob, in frame order."""
-    job_id = manifest.job_id
-    frame_blobs = {
-        frame: name
-        for name in jobs.list_blob_names(name_starts_with=layout.frames_prefix(job_id))
-        if (frame := layout.frame_of(name, job_id)) is not None
-        and name.rsplit(".", 1)[-1] in READABLE_EXTENSIONS
-    }
-    thumbs = set(jobs.list_blob_names(name_starts_with=layout.thumbs_prefix(job_id)))
-    sources = []
-    for frame in sorted(set(manifest.spec.frames)):
-        thumb = layout.thumb_blob(job_id, frame)
-        source = _Source(
-            frame=frame, blob=frame_blobs.get(frame), thumb=thumb if thumb in thumbs else None
-        )
-        if source.blob or source.thumb:
-            sources.append(source)
-    return sources
-
-
-def _build_and_upload(
-    jobs: ContainerClient,
-    names: PreviewNames,
-    missing: list[str],
-    sources: list[_Source],
-    job_id: str,
-) -> tuple[str, ...]:
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="renderfarm-previews-") as scratch:
-        sheet = Path(scratch) / "contact-sheet.png" if names.contact_sheet in missing else None
-        video = Path(scratch) / "preview.mp4" if names.video in missing else None
-        frames = _prefetched(sources, lambda source: _labelled(jobs, source))
-        write_previews(frames, len(sources), contact_sheet=sheet, video=video)
-        written = tuple(
-            name
-            for name, path in ((names.contact_sheet, sheet), (names.video, video))
-            if path is not None and _upload_once(jobs, name, path)
-        )
-    log.info(
-        "previews built from %d frames in %.1f s",
-        len(sources),
-        time.perf_counter() - started,
-        extra={"job_id": job_id},
+    blobs = BlobPreviewBlobs(jobs)
+    return finalize_previews(
+        manifest, blobs=blobs, maker=PillowPreviewMaker(blobs), manifests=manifests, clock=clock
     )
-    return written
+
+
+class BlobPreviewBlobs:
+    def __init__(self, jobs: ContainerClient):
+        self._jobs = jobs
+
+    def exists(self, name: str) -> bool:
+        return bool(self._jobs.get_blob_client(name).exists())
+
+    def names(self, prefix: str) -> list[str]:
+        return list(self._jobs.list_blob_names(name_starts_with=prefix))
+
+    def download(self, name: str) -> bytes:
+        return bytes(self._jobs.download_blob(name).readall())
+
+    def store_once(self, name: str, path: Path) -> bool:
+        """Upload the whole file unless the blob exists (a concurrent builder won)."""
+        settings = ContentSettings(content_type=_CONTENT_TYPES[path.suffix.lstrip(".")])
+        with path.open("rb") as data, contextlib.suppress(ResourceExistsError):
+            self._jobs.upload_blob(
+                name, data, overwrite=False, content_settings=settings, max_concurrency=4
+            )
+            return True
+        return False
+
+
+class PillowPreviewMaker:
+    def __init__(self, blobs: BlobPreviewBlobs):
+        self._blobs = blobs
+
+    @property
+    def readable_extensions(self) -> frozenset[str]:
+        return READABLE_EXTENSIONS
+
+    def make(
+        self, sources: Sequence[PreviewSource], *, contact_sheet: Path | None, video: Path | None
+    ) -> None:
+        frames = _prefetched(sources, self._labelled)
+        write_previews(frames, len(sources), contact_sheet=contact_sheet, video=video)
+
+    def _labelled(self, source: PreviewSource) -> Labelled:
+        """The frame's image, else its thumbnail's, else a grey tile: one video frame per
+        frame."""
+        for name in (source.blob, source.thumb):
+            if name is None:
+                continue
+            try:
+                image = _decoded(self._blobs.download(name))
+            except (UnidentifiedImageError, OSError, ValueError):
+                log.warning("preview source %s does not decode", name)
+                continue
+            return Labelled(label=str(source.frame), image=image)
+        placeholder = Image.new("RGB", _PLACEHOLDER_SIZE, "grey")
+        return Labelled(label=f"{source.frame}?", image=placeholder)
 
 
 def _prefetched(
-    sources: Iterable[_Source], fetch: Callable[[_Source], Labelled]
+    sources: Iterable[PreviewSource], fetch: Callable[[PreviewSource], Labelled]
 ) -> Iterator[Labelled]:
     """``fetch`` of each source, in order, with DOWNLOAD_AHEAD downloads in flight."""
     with ThreadPoolExecutor(max_workers=DOWNLOAD_AHEAD, thread_name_prefix="preview") as pool:
@@ -156,20 +131,6 @@ def _prefetched(
             yield window.popleft().result()
 
 
-def _labelled(jobs: ContainerClient, source: _Source) -> Labelled:
-    """The frame's image, else its thumbnail's, else a grey tile: one video frame per frame."""
-    for name in (source.blob, source.thumb):
-        if name is None:
-            continue
-        try:
-            image = _decoded(jobs.download_blob(name).readall())
-        except (UnidentifiedImageError, OSError, ValueError):
-            log.warning("preview source %s does not decode", name)
-            continue
-        return Labelled(label=str(source.frame), image=image)
-    return Labelled(label=f"{source.frame}?", image=Image.new("RGB", _PLACEHOLDER_SIZE, "grey"))
-
-
 def _decoded(data: bytes) -> Image.Image:
     """Decoded and scaled into the video's size at once, so few full frames sit in memory."""
     with Image.open(io.BytesIO(data)) as image:
@@ -177,28 +138,3 @@ def _decoded(data: bytes) -> Image.Image:
         rgb = image.convert("RGB")
     rgb.thumbnail(MAX_VIDEO_SIZE, Image.Resampling.LANCZOS)
     return rgb
-
-
-def _upload_once(jobs: ContainerClient, name: str, path: Path) -> bool:
-    """Upload the whole file unless the blob exists (a concurrent builder won): True if we did."""
-    settings = ContentSettings(content_type=_CONTENT_TYPES[path.suffix.lstrip(".")])
-    with path.open("rb") as data, contextlib.suppress(ResourceExistsError):
-        jobs.upload_blob(name, data, overwrite=False, content_settings=settings, max_concurrency=4)
-        return True
-    return False
-
-
-def _record_previews(jobs: ContainerClient, job_id: str, at: datetime) -> None:
-    """Say in the manifest that the previews exist, so a status read knows without a listing."""
-    manifests = BlobManifests(
-        container=jobs,
-        breaker=CircuitBreaker(
-            name="blob storage", threshold=_MANIFEST_TRIES, open_seconds=1.0, clock=time.monotonic
-        ),
-    )
-    update_manifest(
-        manifests,
-        job_id,
-        lambda m: m if m.previews_at is not None else m.with_previews(at),
-        attempts=_MANIFEST_TRIES,
-    )
