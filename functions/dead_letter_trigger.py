@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import azure.functions as func
 from azure.storage.blob import ContainerClient
 
 from renderfarm.blender_pools import farm_queues, parse_supported
+from renderfarm.dead_letter_settlement import DeadLetter, record_dead_letter
 from renderfarm.job_lifecycle import JobLifecycle
 from renderfarm.settings import Settings, get_settings
 from renderfarm_azure import clients
-from renderfarm_azure.dead_letters import record_dead_letter
+from renderfarm_azure.dead_letters import ContainerChunkRecords, settling_of
 from renderfarm_azure.job_ledger import job_lifecycle
 
 log = logging.getLogger(__name__)
@@ -72,13 +74,16 @@ def handle_dead_letter(
     message: func.ServiceBusMessage, jobs: ContainerClient | None = None
 ) -> None:
     record = record_dead_letter(
-        jobs or jobs_container(),
-        lifecycle=lifecycle(),
-        body=message.get_body(),
-        message_id=message.message_id,
-        reason=message.dead_letter_reason,
-        description=message.dead_letter_error_description,
-        delivery_count=message.delivery_count or 0,
+        DeadLetter(
+            body=message.get_body(),
+            message_id=message.message_id,
+            reason=message.dead_letter_reason,
+            description=message.dead_letter_error_description,
+            delivery_count=message.delivery_count or 0,
+        ),
+        records=ContainerChunkRecords(jobs or jobs_container()),
+        settling=settling_of(lifecycle()),
+        at=datetime.now(UTC),
     )
     if record is not None:
         log.info(

@@ -1,10 +1,8 @@
-"""Dead-lettered chunks into their job's status.
-
-A worker that dead-letters a poison chunk records the failure itself, but a chunk can also land in
-the dead-letter queue with no one to say so: its workers were killed (out of memory, evicted) until
-MaxDeliveryCount ran out, or its time-to-live expired. This handler reads the dead-letter queue and
-marks each such chunk failed, with the reason Service Bus gives. In Azure it runs as a Service Bus
-triggered Function; locally `python -m renderfarm_azure.dead_letters` runs the same logic.
+"""The dead-letter handler's adapters: it reads each chunk queue's dead-letter queue and hands
+every message to renderfarm.dead_letter_settlement (the chunk marked failed and settled in its
+job). In Azure it runs as a Service Bus triggered Function (functions/dead_letter_trigger.py);
+locally ``python -m renderfarm_azure.dead_letters`` runs the same logic over the queue-consumer
+runner.
 """
 
 from __future__ import annotations
@@ -17,11 +15,13 @@ from datetime import UTC, datetime
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, ServiceBusSubQueue
 from azure.storage.blob import ContainerClient
 
-from renderfarm import chunk_states
 from renderfarm.chunk_record import ChunkRecord
-from renderfarm.chunk_settlement import settle_chunk
+from renderfarm.dead_letter_settlement import (
+    DeadLetter,
+    JobSettling,
+    record_dead_letter,
+)
 from renderfarm.job_lifecycle import JobLifecycle
-from renderfarm.messages import ChunkMessage, MessageFormatError, parse_message_id
 from renderfarm_azure import queue_consumer
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_azure.job_ledger import job_lifecycle
@@ -30,64 +30,32 @@ from renderfarm_azure.queue_consumer import COMPLETE, ConsumerOptions, Settlemen
 log = logging.getLogger(__name__)
 
 
-def chunk_of(body: bytes, message_id: str | None) -> tuple[str, int] | None:
-    """(job id, chunk index) of a dead-lettered message, from its body or else its message-id."""
-    try:
-        chunk = ChunkMessage.from_json(body)
-        return chunk.job_id, chunk.chunk_index
-    except MessageFormatError:
-        pass
-    try:
-        return parse_message_id(message_id or "")
-    except MessageFormatError:
+class ContainerChunkRecords:
+    """Chunk records' conditional updates in the ``jobs`` container."""
+
+    def __init__(self, jobs: ContainerClient):
+        self._jobs = jobs
+
+    def update(
+        self, job_id: str, index: int, change: Callable[[ChunkRecord | None], ChunkRecord]
+    ) -> ChunkRecord:
+        record, _ = update_chunk_record(self._jobs, job_id, index, change)
+        return record
+
+
+def settling_of(lifecycle: JobLifecycle | None) -> JobSettling | None:
+    if lifecycle is None:
         return None
+    return JobSettling(manifests=lifecycle.store.manifests, ledger=lifecycle)
 
 
-def record_dead_letter(
-    jobs: ContainerClient,
-    *,
-    body: bytes,
-    message_id: str | None,
-    reason: str | None,
-    description: str | None,
-    delivery_count: int,
-    lifecycle: JobLifecycle | None = None,
-) -> ChunkRecord | None:
-    """Mark the message's chunk failed and settle it in its job (whose end it may be); None
-    when the message is not a chunk message."""
-    found = chunk_of(body, message_id)
-    if found is None:
-        log.warning("dead-lettered message %s is not a chunk message", message_id)
-        return None
-    job_id, index = found
-    record, _ = update_chunk_record(
-        jobs,
-        job_id,
-        index,
-        lambda current: chunk_states.dead_lettered(
-            current or chunk_states.new_record(job_id, index),
-            reason=reason or "DeadLettered",
-            description=description or "",
-            delivery_count=delivery_count,
-            at=datetime.now(UTC),
-        ),
-    )
-    if lifecycle is not None and chunk_states.is_settled(record.state):
-        _settle(lifecycle, record)
-    return record
-
-
-def _settle(lifecycle: JobLifecycle, record: ChunkRecord) -> None:
-    versioned = lifecycle.store.manifests.read_manifest(record.job_id)
-    if versioned is None:
-        log.warning("dead-lettered chunk of job %s, which has no manifest", record.job_id)
-        return
-    settle_chunk(
-        lifecycle,
-        versioned.manifest,
-        record.chunk_index,
-        record.state,
-        error=record.last_error or "",
+def dead_letter_of(message: ServiceBusReceivedMessage) -> DeadLetter:
+    return DeadLetter(
+        body=b"".join(message.body),
+        message_id=message.message_id,
+        reason=message.dead_letter_reason,
+        description=message.dead_letter_error_description,
+        delivery_count=message.delivery_count or 0,
     )
 
 
@@ -97,13 +65,10 @@ def handle(
     lifecycle: JobLifecycle | None = None,
 ) -> ChunkRecord | None:
     return record_dead_letter(
-        jobs,
-        body=b"".join(message.body),
-        message_id=message.message_id,
-        reason=message.dead_letter_reason,
-        description=message.dead_letter_error_description,
-        delivery_count=message.delivery_count or 0,
-        lifecycle=lifecycle,
+        dead_letter_of(message),
+        records=ContainerChunkRecords(jobs),
+        settling=settling_of(lifecycle),
+        at=datetime.now(UTC),
     )
 
 
