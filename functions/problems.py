@@ -25,6 +25,7 @@ from renderfarm.errors import (
     JobNotFound,
     ProjectFileNotUsable,
     QueuedFramesCapExceeded,
+    SceneNotFound,
     SceneNotUsable,
 )
 from renderfarm.file_set import FileSetError
@@ -130,6 +131,17 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911, PLR0912 (one 
             str(error),
             extra={"errors": [{"field": "Idempotency-Key", "in": "header", "detail": str(error)}]},
         )
+    if isinstance(error, SceneNotFound):
+        # A 404, not a 422: the request is well formed, what it names is missing (like a job
+        # id that names no job), and only the farm's stored scenes can say so. A 422 would
+        # mean the document failed to state a rule of the request.
+        return Problem(
+            404,
+            "scene-not-found",
+            "No such scene",
+            str(error),
+            extra={"errors": [{"field": "scene_sha256", "in": "body", "detail": str(error)}]},
+        )
     if isinstance(error, SceneNotUsable):
         return Problem(
             422,
@@ -160,9 +172,12 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911, PLR0912 (one 
             str(error),
             extra={"errors": [{"field": "not_before", "in": "body", "detail": str(error)}]},
         )
+    # NoBlenderPool and NoGpuWorkers: a 409, not a 422. The request is well formed; the farm
+    # as deployed (its pools, its settings) cannot render it, which the document cannot know.
+    # Pinning another Blender or rendering on the CPU resolves the conflict.
     if isinstance(error, NoBlenderPool):
         return Problem(
-            422,
+            409,
             "no-blender-pool",
             "No Blender for this scene",
             str(error),
@@ -173,7 +188,7 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911, PLR0912 (one 
         )
     if isinstance(error, NoGpuWorkers):
         return Problem(
-            422,
+            409,
             "no-gpu-workers",
             "No GPU workers",
             str(error),
@@ -239,8 +254,11 @@ def _project_problem(error: FileSetError | ProjectFileNotUsable) -> Problem:
 
 def webhook_problem(error: Exception) -> Problem:
     if isinstance(error, WebhookUrlRejected):
+        # A 403, not a 422: the document states every rule of the URL's text (the route checks
+        # it), so what is left is the farm's policy on where it sends events, decided by what
+        # the host resolves to and by the farm's settings, neither of which is in the request.
         return Problem(
-            422,
+            403,
             "webhook-url-rejected",
             "Webhook URL not allowed",
             str(error),

@@ -35,6 +35,10 @@ class SceneNotUsable(ValueError):
     """The job names a scene that is missing or whose bytes do not hash to its name."""
 
 
+class SceneNotFound(SceneNotUsable, LookupError):
+    """No scene stored under that sha256 for this tenant (another tenant's is not found either)."""
+
+
 class QueuedFramesCapExceeded(RuntimeError):
     """The tenant already has too many frames waiting: retry when some have rendered."""
 
