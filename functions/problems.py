@@ -23,6 +23,7 @@ from renderfarm.errors import (
     InvalidCursor,
     InvalidSchedule,
     JobNotFound,
+    ProjectFileNotFound,
     ProjectFileNotUsable,
     QueuedFramesCapExceeded,
     SceneNotFound,
@@ -235,13 +236,17 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911, PLR0912 (one 
 
 def _project_problem(error: FileSetError | ProjectFileNotUsable) -> Problem:
     """A project the farm refuses, naming the file by the user's own path for it."""
-    slug, title = (
-        ("project-file-not-usable", "Project file not usable")
+    # Files never uploaded are a 404, as a scene never uploaded is: what the request names is
+    # missing from the farm's store, which only the farm can know.
+    status, slug, title = (
+        (404, "project-file-not-found", "Project file not found")
+        if isinstance(error, ProjectFileNotFound)
+        else (422, "project-file-not-usable", "Project file not usable")
         if isinstance(error, ProjectFileNotUsable)
-        else ("project-refused", "Project refused")
+        else (422, "project-refused", "Project refused")
     )
     return Problem(
-        422,
+        status,
         slug,
         title,
         str(error),

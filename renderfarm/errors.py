@@ -66,3 +66,7 @@ class ProjectFileNotUsable(ValueError):
     def __init__(self, message: str, *, path: str):
         super().__init__(message)
         self.path = path
+
+
+class ProjectFileNotFound(ProjectFileNotUsable, LookupError):
+    """Files of the job's project this tenant never uploaded; ``path`` names the first."""

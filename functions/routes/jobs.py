@@ -66,7 +66,10 @@ _REPLAYED = {
         links={"GetJob": _GET_JOB, "CancelJob": _CANCEL_JOB},
         errors={
             400: None,
-            404: "No scene uploaded with `scene_sha256` for this key's tenant (`scene-not-found`)",
+            404: (
+                "No scene uploaded with `scene_sha256` for this key's tenant (`scene-not-found`), "
+                "or files of the project never uploaded (`project-file-not-found`, with `path`)"
+            ),
             409: (
                 "The job changed while it was being created: retry (`concurrent-update`); no "
                 "Blender of this farm may render the scene (`no-blender-pool`, with "
@@ -76,7 +79,9 @@ _REPLAYED = {
             422: (
                 "Invalid input (`validation`); an Idempotency-Key used for another job "
                 "(`idempotency-key-reused`); a scene not matching its hash "
-                "(`scene-not-usable`) or not a .blend (`scene-not-a-blend`, with `reason`)"
+                "(`scene-not-usable`) or not a .blend (`scene-not-a-blend`, with `reason`); a "
+                "project file not whole or not what its hash says (`project-file-not-usable`), "
+                "or a project past the farm's limits (`project-refused`), each with `path`"
             ),
             429: (
                 "This key made too many requests (`rate-limited`, with the RateLimit headers), "
