@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -42,7 +41,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     config.write_text(json.dumps({"post_hooks": []}))  # no formatter: nothing to run but Python
     run = subprocess.run(
         [
-            str(Path(sys.executable).with_name("openapi-python-client")),
+            sys.executable,
+            "-m",
+            "openapi_python_client",
             "generate",
             f"--path={document}",
             f"--config={config}",
