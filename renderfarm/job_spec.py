@@ -181,7 +181,8 @@ class JobRequest(BaseModel):
     )
     blender: str | None = Field(
         default=None,
-        pattern=r"^[0-9]{1,2}\.[0-9]{1,2}$",
+        # BlenderVersion.parse's syntax: "05.3" was a 500.
+        pattern=r"^(0|[1-9][0-9]?)\.(0|[1-9][0-9]?)$",
         description=(
             "Blender version (major.minor) to render with; by default the oldest the farm runs "
             "that is not older than the Blender that saved the scene"

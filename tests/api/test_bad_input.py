@@ -61,6 +61,7 @@ def assert_problem(response: httpx.Response, status: int, field: str | None = No
         # the frame syntax is the schema's pattern: ASCII digits, spaces only around items
         ({"scene_sha256": "a" * 64, "frames": "\u0661-\u0665"}, "frames"),
         ({"scene_sha256": "a" * 64, "frames": "1-5\t"}, "frames"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "blender": "05.3"}, "blender"),
         ({"scene_sha256": "a" * 64, "frames": "1", "render": {"camera": "Cam\n"}}, "render.camera"),
     ],
 )
