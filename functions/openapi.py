@@ -53,6 +53,7 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
             )
         },
     ),
+    403: ("Refused by the farm's policy", {}),
     404: ("Not found", {}),
     409: ("Conflict", {}),
     413: ("The body is larger than the API accepts (`body-too-large`)", {}),
@@ -106,10 +107,11 @@ def answers(
 
 
 def link(
-    operation_id: str, description: str, *, body: Any = None, **parameters: Any
+    operation_id: str, description: str, *, body: Any = None, **parameters: str
 ) -> dict[str, Any]:
-    """A link to ``operation_id`` whose parameters (and body members) come from this answer
-    (runtime expressions, e.g. ``$response.body#/job_id``) or are constants."""
+    """A link to ``operation_id`` whose parameters (and body members) come from this answer:
+    runtime expressions, e.g. ``$response.body#/job_id`` (the official 3.1 schema takes strings
+    only as link parameters)."""
     declared: dict[str, Any] = {"operationId": operation_id, "description": description}
     if parameters:
         declared["parameters"] = parameters

@@ -23,8 +23,10 @@ from renderfarm.errors import (
     InvalidCursor,
     InvalidSchedule,
     JobNotFound,
+    ProjectFileNotFound,
     ProjectFileNotUsable,
     QueuedFramesCapExceeded,
+    SceneNotFound,
     SceneNotUsable,
 )
 from renderfarm.file_set import FileSetError
@@ -130,6 +132,17 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911, PLR0912 (one 
             str(error),
             extra={"errors": [{"field": "Idempotency-Key", "in": "header", "detail": str(error)}]},
         )
+    if isinstance(error, SceneNotFound):
+        # A 404, not a 422: the request is well formed, what it names is missing (like a job
+        # id that names no job), and only the farm's stored scenes can say so. A 422 would
+        # mean the document failed to state a rule of the request.
+        return Problem(
+            404,
+            "scene-not-found",
+            "No such scene",
+            str(error),
+            extra={"errors": [{"field": "scene_sha256", "in": "body", "detail": str(error)}]},
+        )
     if isinstance(error, SceneNotUsable):
         return Problem(
             422,
@@ -160,9 +173,12 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911, PLR0912 (one 
             str(error),
             extra={"errors": [{"field": "not_before", "in": "body", "detail": str(error)}]},
         )
+    # NoBlenderPool and NoGpuWorkers: a 409, not a 422. The request is well formed; the farm
+    # as deployed (its pools, its settings) cannot render it, which the document cannot know.
+    # Pinning another Blender or rendering on the CPU resolves the conflict.
     if isinstance(error, NoBlenderPool):
         return Problem(
-            422,
+            409,
             "no-blender-pool",
             "No Blender for this scene",
             str(error),
@@ -173,7 +189,7 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911, PLR0912 (one 
         )
     if isinstance(error, NoGpuWorkers):
         return Problem(
-            422,
+            409,
             "no-gpu-workers",
             "No GPU workers",
             str(error),
@@ -220,13 +236,17 @@ def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911, PLR0912 (one 
 
 def _project_problem(error: FileSetError | ProjectFileNotUsable) -> Problem:
     """A project the farm refuses, naming the file by the user's own path for it."""
-    slug, title = (
-        ("project-file-not-usable", "Project file not usable")
+    # Files never uploaded are a 404, as a scene never uploaded is: what the request names is
+    # missing from the farm's store, which only the farm can know.
+    status, slug, title = (
+        (404, "project-file-not-found", "Project file not found")
+        if isinstance(error, ProjectFileNotFound)
+        else (422, "project-file-not-usable", "Project file not usable")
         if isinstance(error, ProjectFileNotUsable)
-        else ("project-refused", "Project refused")
+        else (422, "project-refused", "Project refused")
     )
     return Problem(
-        422,
+        status,
         slug,
         title,
         str(error),
@@ -239,8 +259,11 @@ def _project_problem(error: FileSetError | ProjectFileNotUsable) -> Problem:
 
 def webhook_problem(error: Exception) -> Problem:
     if isinstance(error, WebhookUrlRejected):
+        # A 403, not a 422: the document states every rule of the URL's text (the route checks
+        # it), so what is left is the farm's policy on where it sends events, decided by what
+        # the host resolves to and by the farm's settings, neither of which is in the request.
         return Problem(
-            422,
+            403,
             "webhook-url-rejected",
             "Webhook URL not allowed",
             str(error),

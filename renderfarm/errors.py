@@ -37,6 +37,10 @@ class SceneNotUsable(ValueError):
     """The job names a scene that is missing or whose bytes do not hash to its name."""
 
 
+class SceneNotFound(SceneNotUsable, LookupError):
+    """No scene stored under that sha256 for this tenant (another tenant's is not found either)."""
+
+
 class QueuedFramesCapExceeded(RuntimeError):
     """The tenant already has too many frames waiting: retry when some have rendered."""
 
@@ -71,3 +75,7 @@ class ProjectFileNotUsable(ValueError):
     def __init__(self, message: str, *, path: str):
         super().__init__(message)
         self.path = path
+
+
+class ProjectFileNotFound(ProjectFileNotUsable, LookupError):
+    """Files of the job's project this tenant never uploaded; ``path`` names the first."""

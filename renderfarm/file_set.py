@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -41,6 +41,23 @@ MAX_FILE_BYTES = 5000 * 1024**2
 BLEND_SUFFIX = ".blend"
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+# path_problem, as the API's schema states it (but for the byte lengths, which no pattern says):
+# folders and a name, none empty, "." or "..", no control character or backslash, and not
+# absolute (no leading "/", no drive's ":" second).
+_CHAR = r"[^\x00-\x1f\x7f/\\]"
+_NOT_DOT = r"[^\x00-\x1f\x7f/\\.]"
+_PART = rf"(?:{_NOT_DOT}{_CHAR}*|\.{_NOT_DOT}{_CHAR}*|\.\.{_CHAR}+)"
+_FIRST = (
+    rf"(?:{_NOT_DOT}(?:[^\x00-\x1f\x7f/\\:]{_CHAR}*)?|\.[^\x00-\x1f\x7f/\\.:]{_CHAR}*|\.\.{_CHAR}+)"
+)
+PATH_PATTERN = rf"^{_FIRST}(?:/{_PART})*$"
+_BLEND = r"\.[bB][lL][eE][nN][dD]"
+#: A path to a .blend: the name ends in .blend, so it is never "." or "..".
+BLEND_PATH_PATTERN = (
+    rf"^(?:{_FIRST}(?:/{_PART})*/{_CHAR}*{_BLEND}"
+    rf"|(?:{_NOT_DOT}(?:[^\x00-\x1f\x7f/\\:]{_CHAR}*)?)?{_BLEND})$"
+)
 
 
 class FileSetError(ValueError):
@@ -86,6 +103,7 @@ class FileEntryIn(BaseModel):
     path: str = Field(
         min_length=1,
         max_length=MAX_PATH_BYTES,
+        json_schema_extra={"pattern": PATH_PATTERN},
         description="the file's path in the project, '/' between folders",
         examples=["textures/wood.png"],
     )
@@ -109,11 +127,12 @@ class FileSetIn(BaseModel):
     main: str = Field(
         min_length=1,
         max_length=MAX_PATH_BYTES,
+        json_schema_extra={"pattern": BLEND_PATH_PATTERN},
         description="path of the .blend to render, one of the files",
         examples=["shot.blend"],
     )
     files: tuple[FileEntryIn, ...] = Field(min_length=1, description="every file the scene needs")
-    missing: tuple[str, ...] = Field(
+    missing: tuple[Annotated[str, Field(json_schema_extra={"pattern": PATH_PATTERN})], ...] = Field(
         default=(),
         max_length=MAX_MISSING,
         description=(

@@ -10,12 +10,21 @@ MAX_FRAME = 1_048_574
 #: The most frames one job may ask for (keeps manifests, messages and status bounded).
 MAX_FRAMES_PER_JOB = 100_000
 
-_ITEM = re.compile(r"^(?P<start>\d{1,7})(?:-(?P<end>\d{1,7})(?:x(?P<step>\d{1,7}))?)?$")
+_ITEM_RE = re.compile(r"^(?P<start>\d{1,7})(?:-(?P<end>\d{1,7})(?:x(?P<step>\d{1,7}))?)?$")
+#: A frame up to MAX_FRAME, and a step of at least 1, in at most 7 digits (leading zeros too).
+_FRAME = (
+    r"(?:[0-9]{1,6}|0[0-9]{6}|10[0-3][0-9]{4}|104[0-7][0-9]{3}|1048[0-4][0-9]{2}"
+    r"|10485[0-6][0-9]|104857[0-4])"
+)
+_STEP = "(?:" + "|".join(f"{'0' * n}[1-9][0-9]{{0,{6 - n}}}" for n in range(7)) + ")"
+_ITEM = rf" *{_FRAME}(-{_FRAME}(x{_STEP})?)? *"
 _ITEM_SYNTAX = r" *[0-9]{1,7}(-[0-9]{1,7}(x[0-9]{1,7})?)? *"
-#: The syntax of a frame list, as the API's schema declares it (ASCII digits; spaces around items).
-#: ``parse_frames`` also refuses ranges that end before they start, frames past MAX_FRAME, a step
-#: of 0 and too many frames, which no pattern says.
-FRAMES_PATTERN = rf"^{_ITEM_SYNTAX}(,{_ITEM_SYNTAX})*$"
+#: The syntax of a frame list (ASCII digits; spaces around items), checked before parse_frames.
+FRAMES_SYNTAX = rf"^{_ITEM_SYNTAX}(,{_ITEM_SYNTAX})*$"
+#: The frame lists the API takes, as its schema declares them: FRAMES_SYNTAX less what
+#: parse_frames refuses by its text (frames past MAX_FRAME, a step of 0). It also refuses ranges
+#: that end before they start and too many frames, which no pattern says.
+FRAMES_PATTERN = rf"^{_ITEM}(,{_ITEM})*$"
 
 
 class FrameSpecError(ValueError):
@@ -44,7 +53,7 @@ def parse_frames(
 
 
 def _parse_item(item: str, *, default_step: int) -> range:
-    match = _ITEM.match(item)
+    match = _ITEM_RE.match(item)
     if match is None:
         raise FrameSpecError(f"{item!r} is not N, A-B or A-BxS with whole non-negative numbers")
     start = int(match["start"])

@@ -18,10 +18,17 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from renderfarm.file_set import FileSet, FileSetIn, FileSetRef
-from renderfarm.frames import FRAMES_PATTERN, MAX_FRAMES_PER_JOB, FrameSpecError, parse_frames
+from renderfarm.frames import (
+    FRAMES_PATTERN,
+    FRAMES_SYNTAX,
+    MAX_FRAMES_PER_JOB,
+    FrameSpecError,
+    parse_frames,
+)
 from renderfarm.priority import (
     BAND_PRIORITY,
     DEFAULT_PRIORITY,
@@ -53,10 +60,22 @@ BlenderName = Annotated[
 ]
 
 
+#: _samples_need_a_sampling_engine, as JSON Schema states it: no samples with Workbench.
+_SAMPLES_NEED_A_SAMPLING_ENGINE: JsonDict = {
+    "if": {"required": ["engine"], "properties": {"engine": {"const": "BLENDER_WORKBENCH"}}},
+    "then": {"properties": {"samples": {"type": "null"}}},
+}
+
+
 class RenderSettingsIn(BaseModel):
     """Render overrides; omitted fields keep what the .blend says."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        use_enum_values=False,
+        json_schema_extra=_SAMPLES_NEED_A_SAMPLING_ENGINE,
+    )
 
     engine: Engine | None = None
     samples: int | None = Field(default=None, ge=1, le=MAX_SAMPLES)
@@ -95,10 +114,27 @@ class RenderSettingsIn(BaseModel):
         return RenderSettings(**self.model_dump())
 
 
+#: _one_scene and _missing_allowed, as JSON Schema states them: a scene or a project, not both;
+#: files.missing only with allow_missing. (if/then/else: generated clients read oneOf as a union.)
+_ONE_SCENE: JsonDict = {
+    "if": {"required": ["files"], "properties": {"files": {"type": "object"}}},
+    "then": {
+        "properties": {"scene_sha256": {"type": "null"}},
+        "if": {
+            "properties": {
+                "files": {"required": ["missing"], "properties": {"missing": {"minItems": 1}}}
+            }
+        },
+        "then": {"required": ["allow_missing"], "properties": {"allow_missing": {"const": True}}},
+    },
+    "else": {"required": ["scene_sha256"], "properties": {"scene_sha256": {"type": "string"}}},
+}
+
+
 class JobRequest(BaseModel):
     """The body of ``POST /api/jobs``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_ONE_SCENE)
 
     files: FileSetIn | None = Field(
         default=None,
@@ -126,7 +162,8 @@ class JobRequest(BaseModel):
     frames: str = Field(
         min_length=1,
         max_length=10_000,
-        pattern=FRAMES_PATTERN,
+        pattern=FRAMES_SYNTAX,  # the rest of FRAMES_PATTERN: parse_frames, in words
+        json_schema_extra={"pattern": FRAMES_PATTERN},
         description="Blender syntax: '1-250', '1-10,20,30-40', '1-100x5'",
         examples=["1-250"],
     )
@@ -144,7 +181,8 @@ class JobRequest(BaseModel):
     )
     blender: str | None = Field(
         default=None,
-        pattern=r"^[0-9]{1,2}\.[0-9]{1,2}$",
+        # BlenderVersion.parse's syntax: "05.3" was a 500.
+        pattern=r"^(0|[1-9][0-9]?)\.(0|[1-9][0-9]?)$",
         description=(
             "Blender version (major.minor) to render with; by default the oldest the farm runs "
             "that is not older than the Blender that saved the scene"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from renderfarm.blend_header import BlenderVersion, BlendHeaderError, saved_by
-from renderfarm.errors import ProjectFileNotUsable
+from renderfarm.errors import ProjectFileNotFound, ProjectFileNotUsable
 from renderfarm.file_set import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, FileSet
 from renderfarm.ports import ProjectStore
 
@@ -33,7 +33,7 @@ class ProjectChecks:
         sizes = store.stored_sizes([entry.sha256 for entry in file_set.files], tenant=tenant)
         absent = [entry.path for entry in file_set.files if sizes.get(entry.sha256) != entry.size]
         if absent:
-            raise ProjectFileNotUsable(
+            raise ProjectFileNotFound(
                 f"{len(absent)} of the project's files are not on the farm "
                 f"(upload them through POST /api/files/missing): {_names(absent)}",
                 path=absent[0],

@@ -12,7 +12,7 @@ from azure.storage.blob import BlobSasPermissions, ContainerClient
 from renderfarm import blob_layout as layout
 from renderfarm.blend_header import HEAD_BYTES
 from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.errors import SceneNotUsable
+from renderfarm.errors import SceneNotFound, SceneNotUsable
 from renderfarm_azure import content_check
 from renderfarm_azure.guard import guarded
 from renderfarm_azure.sas import SasSigner
@@ -59,7 +59,7 @@ class BlobSceneStore:
                 self._breaker, lambda: blob.download_blob(offset=0, length=HEAD_BYTES).readall()
             )
         except ResourceNotFoundError:
-            raise SceneNotUsable(f"no scene uploaded with sha256 {sha256}") from None
+            raise SceneNotFound(f"no scene uploaded with sha256 {sha256}") from None
 
     def verify(self, sha256: str, *, tenant: str, whole_blend: bool = True) -> None:
         """Hash the stored bytes once and (``whole_blend``) check the .blend is whole; a file
@@ -68,7 +68,7 @@ class BlobSceneStore:
         try:
             content_check.verify(blob, sha256, blend=whole_blend, breaker=self._breaker)
         except content_check.Missing:
-            raise SceneNotUsable(f"no scene uploaded with sha256 {sha256}") from None
+            raise SceneNotFound(f"no scene uploaded with sha256 {sha256}") from None
         except content_check.Unusable as error:
             raise SceneNotUsable(f"the uploaded scene is not usable: {error}") from None
         except content_check.ChangedMeanwhile:

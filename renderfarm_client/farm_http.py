@@ -303,7 +303,8 @@ def _explain(answer: _Answer, api_url: str, job_id: str | None, *, has_key: bool
             api_url=api_url,
             missing=not has_key,
         )
-    if status == 404:
+    # A 404 problem of the farm's own (a scene it lacks) explains itself, below.
+    if status == 404 and (job_id is not None or b"urn:renderfarm:problem:" not in answer.body):
         return FarmError(
             f"no job {job_id} on the farm at {api_url}"
             if job_id is not None

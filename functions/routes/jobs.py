@@ -41,13 +41,9 @@ def _status_url(job_id: str) -> str:
     return f"/api/jobs/{job_id}"
 
 
-_GET_JOB = link(
-    "job_status",
-    "Read the job's status",
-    job_id="$response.body#/job_id",
-    frames_offset=0,
-    frames_limit=100,
-)
+# Only the job's id: the frame page's parameters have defaults, and the official OpenAPI 3.1
+# schema takes a link parameter only as a string (a runtime expression or a string constant).
+_GET_JOB = link("job_status", "Read the job's status", job_id="$response.body#/job_id")
 _CANCEL_JOB = link("cancel_job", "Cancel the job", job_id="$response.body#/job_id")
 _NOT_FOUND = "No such job for this key's tenant (`job-not-found`)"
 _REPLAYED = {
@@ -69,13 +65,22 @@ _REPLAYED = {
         links={"GetJob": _GET_JOB, "CancelJob": _CANCEL_JOB},
         errors={
             400: None,
-            409: "The job changed while it was being created: retry (`concurrent-update`)",
+            404: (
+                "No scene uploaded with `scene_sha256` for this key's tenant (`scene-not-found`), "
+                "or files of the project never uploaded (`project-file-not-found`, with `path`)"
+            ),
+            409: (
+                "The job changed while it was being created: retry (`concurrent-update`); no "
+                "Blender of this farm may render the scene (`no-blender-pool`, with "
+                "`supported_versions`); GPU rendering on a farm without GPU workers "
+                "(`no-gpu-workers`)"
+            ),
             422: (
                 "Invalid input (`validation`); an Idempotency-Key used for another job "
-                "(`idempotency-key-reused`); a scene not uploaded or not matching its hash "
-                "(`scene-not-usable`), not a .blend (`scene-not-a-blend`, with `reason`), or "
-                "that no Blender of this farm may render (`no-blender-pool`, with "
-                "`supported_versions`)"
+                "(`idempotency-key-reused`); a scene not matching its hash "
+                "(`scene-not-usable`) or not a .blend (`scene-not-a-blend`, with `reason`); a "
+                "project file not whole or not what its hash says (`project-file-not-usable`), "
+                "or a project past the farm's limits (`project-refused`), each with `path`"
             ),
             429: (
                 "This key made too many requests (`rate-limited`, with the RateLimit headers), "

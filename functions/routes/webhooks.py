@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.deps import TenantDep
 from functions.openapi import LOCATION, answers, link
@@ -19,6 +20,29 @@ router = APIRouter(tags=["webhooks"])
 
 WebhookId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 lower-case hex digits")]
 
+# What a webhook URL is, by its text alone (renderfarm.webhook_urls): https to a host name, an
+# IPv4 or an IPv6 address, or plain http to this machine (a development farm's exception), with
+# an optional port, path and query (RFC 3986's characters); no user, password or fragment. Checked
+# here as the document states it, so a URL the document calls valid is refused only for what
+# its host resolves to, or for plain http outside development: a 403, by the farm's policy.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_IPV6 = "|".join(
+    (
+        rf"(?:{_H16}:){{7}}{_H16}",
+        rf"(?:{_H16}:){{1,7}}:",
+        *(rf"(?:{_H16}:){{1,{7 - n}}}(?::{_H16}){{1,{n}}}" for n in range(1, 7)),
+        rf":(?:(?::{_H16}){{1,7}}|:)",
+    )
+)
+_PORT = r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+# Path and query: the characters RFC 3986 allows there, others percent-encoded.
+_REST = r"(?:[/?](?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?"
+WEBHOOK_URL_PATTERN = (
+    rf"^(?:https://(?:{_LABEL}(?:\.{_LABEL})*\.?|\[(?:{_IPV6})\])"
+    rf"|http://(?:127\.0\.0\.1|localhost|\[::1\])){_PORT}{_REST}$"
+)
+
 
 class WebhookCreate(BaseModel):
     """The body of ``POST /api/webhooks``."""
@@ -28,11 +52,27 @@ class WebhookCreate(BaseModel):
     url: str = Field(
         min_length=1,
         max_length=MAX_URL_LENGTH,
-        description="https URL that receives the events (POST, signed per Standard Webhooks)",
+        json_schema_extra={"format": "uri", "pattern": WEBHOOK_URL_PATTERN},
+        description=(
+            "https URL that receives the events (POST, signed per Standard Webhooks); plain "
+            "http only to 127.0.0.1, localhost or [::1], and only on a development farm. The "
+            "host must resolve to public addresses (loopback too, in development)."
+        ),
     )
     events: list[EventType] = Field(
         min_length=1, max_length=len(EventType), description="the event types to receive"
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url_as_documented(cls, url: str) -> str:
+        # The pattern, checked here to say so in words rather than quote it.
+        if not re.fullmatch(WEBHOOK_URL_PATTERN, url):
+            raise ValueError(
+                "not an https URL (plain http only to this machine): no user, password or "
+                "fragment, the path and query percent-encoded"
+            )
+        return url
 
 
 class DeliveryStatsPublic(BaseModel):
@@ -96,8 +136,10 @@ def _public(webhook: Webhook) -> WebhookPublic:
         errors={
             400: None,
             409: "The tenant has the most webhooks allowed (`too-many-webhooks`, with `limit`)",
-            422: "Invalid input (`validation`), or a URL webhooks may not call "
-            "(`webhook-url-rejected`)",
+            403: "A URL webhooks may not call (`webhook-url-rejected`): its host does not "
+            "resolve or resolves to an address that is not public, or it is plain http on a "
+            "farm not in development",
+            422: None,
         },
     ),
 )

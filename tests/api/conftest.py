@@ -7,8 +7,10 @@ shared, so tests read back only their own job's messages.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,12 +20,15 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from fastapi.testclient import TestClient
 
 from renderfarm.api_keys import hash_key
-from renderfarm.settings import Settings
+from renderfarm.settings import ENV_PREFIX, Settings
+from renderfarm_local.services import api_spec, http_json
+from renderfarm_local.supervisor import ManagedProcess
 from tests.scenes import whole_blend
-from tests.services import Azurite, ServiceBusEmulator
+from tests.services import Azurite, ServiceBusEmulator, free_port
 
 KEYS = {"acme": "rf_acme-test-key-0001", "globex": "rf_globex-test-key-0002"}
 SCENE_BYTES = whole_blend(b"BLENDER-v500", b"\0" * 4096)
+START_TIMEOUT_S = 30.0
 
 
 def auth(tenant: str = "acme") -> dict[str, str]:
@@ -44,6 +49,36 @@ def settings_for(azurite: Azurite, servicebus: ServiceBusEmulator, **overrides: 
         **overrides,
     }
     return Settings(**fields)
+
+
+@pytest.fixture(scope="module")
+def api_url(
+    azurite: Azurite, servicebus: ServiceBusEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The API as deployed, under uvicorn on a free port: its own containers, the shared
+    emulators. For tests of the wire itself (schemathesis, a generated client)."""
+    settings = settings_for(azurite, servicebus, max_queued_frames_per_tenant=5_000)
+    env = {
+        ENV_PREFIX + name.upper(): str(value)
+        for name, value in settings.model_dump(exclude_unset=True).items()
+    }
+    port = free_port()
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    api = ManagedProcess(api_spec(port=port, env=env, log_path=log))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: http_json(f"{url}/api/health") is not None, api, log)
+        yield url
+    finally:
+        api.stop()
+
+
+def _wait_for(ready: Callable[[], bool], api: ManagedProcess, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not ready():
+        if not api.is_running() or time.monotonic() > deadline:
+            pytest.fail(f"the API did not start:\n{log.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ def assert_problem(response: httpx.Response, status: int, field: str | None = No
         # the frame syntax is the schema's pattern: ASCII digits, spaces only around items
         ({"scene_sha256": "a" * 64, "frames": "\u0661-\u0665"}, "frames"),
         ({"scene_sha256": "a" * 64, "frames": "1-5\t"}, "frames"),
+        ({"scene_sha256": "a" * 64, "frames": "1", "blender": "05.3"}, "blender"),
         ({"scene_sha256": "a" * 64, "frames": "1", "render": {"camera": "Cam\n"}}, "render.camera"),
     ],
 )
@@ -71,7 +72,7 @@ def test_each_bad_job_field_is_named(client: TestClient, body: dict[str, Any], f
 def test_a_gpu_job_on_a_farm_without_gpu_workers_is_refused(client: TestClient) -> None:
     body = {"scene_sha256": "a" * 64, "frames": "1", "render": {"device": "GPU"}}
     response = client.post("/api/jobs", json=body, headers=auth())
-    assert_problem(response, 422, "render.device")
+    assert_problem(response, 409, "render.device")
     assert response.json()["type"].endswith("no-gpu-workers")
 
 
@@ -84,11 +85,12 @@ def test_a_body_that_is_not_a_json_object_is_refused(client: TestClient, raw: by
     assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_a_scene_that_was_never_uploaded_is_refused(client: TestClient) -> None:
+def test_a_scene_that_was_never_uploaded_is_not_found(client: TestClient) -> None:
     response = client.post(
         "/api/jobs", json={"scene_sha256": "b" * 64, "frames": "1"}, headers=auth()
     )
-    assert_problem(response, 422, "scene_sha256")
+    assert_problem(response, 404, "scene_sha256")
+    assert response.json()["type"].endswith(":scene-not-found")
 
 
 def test_a_scene_whose_bytes_do_not_match_its_hash_is_refused_and_removed(

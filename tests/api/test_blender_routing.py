@@ -78,26 +78,28 @@ def test_a_pinned_version_is_honoured(
     assert queued(servicebus, "render-chunks-5.3") == before + 2
 
 
-def problem_of(response: httpx.Response, slug: str) -> dict[str, object]:
-    assert response.status_code == 422, response.text
+def problem_of(response: httpx.Response, slug: str, status: int = 422) -> dict[str, object]:
+    assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, object] = response.json()
     assert body["type"] == f"urn:renderfarm:problem:{slug}"
     return body
 
 
-def test_a_pinned_version_the_farm_does_not_run_is_a_422_listing_the_supported_ones(
+def test_a_pinned_version_the_farm_does_not_run_is_a_409_listing_the_supported_ones(
     two_pools: TestClient,
 ) -> None:
-    body = problem_of(submit(two_pools, SAVED_BY_5_3, blender="4.2"), "no-blender-pool")
+    body = problem_of(submit(two_pools, SAVED_BY_5_3, blender="4.2"), "no-blender-pool", 409)
     assert body["supported_versions"] == ["4.5", "5.3"]
     assert "4.2" in str(body["detail"])
 
 
-def test_a_scene_newer_than_every_pool_is_a_422_listing_the_supported_ones(
+def test_a_scene_newer_than_every_pool_is_a_409_listing_the_supported_ones(
     client: TestClient,
 ) -> None:
-    body = problem_of(submit(client, SAVED_BY_5_3.replace(b"0503", b"0600")), "no-blender-pool")
+    body = problem_of(
+        submit(client, SAVED_BY_5_3.replace(b"0503", b"0600")), "no-blender-pool", 409
+    )
     assert body["supported_versions"] == ["5.3"]
     assert "6.0" in str(body["detail"])
 

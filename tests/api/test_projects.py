@@ -141,7 +141,8 @@ def test_files_the_artist_lacked_are_refused_without_allow_missing(client: TestC
 def test_a_file_never_uploaded_is_named_and_no_job_is_created(client: TestClient) -> None:
     upload(client, {"shot.blend": MAIN, "lib/props.blend": LIBRARY})
     response = submit(client, project_job(PROJECT))
-    assert_problem(response, 422, "files")
+    assert_problem(response, 404, "files")
+    assert response.json()["type"].endswith(":project-file-not-found")
     assert response.json()["path"] == "textures/wood.png"
     assert "textures/wood.png" in response.json()["detail"]
     assert no_jobs(client)
@@ -151,7 +152,7 @@ def test_another_tenants_files_cannot_be_named(client: TestClient) -> None:
     upload(client, PROJECT, tenant="acme")
     assert len(missing(client, PROJECT, tenant="globex").json()["missing"]) == 3
     response = submit(client, project_job(PROJECT), tenant="globex")
-    assert_problem(response, 422, "files")
+    assert_problem(response, 404, "files")
     assert no_jobs(client, tenant="globex")
 
 

@@ -99,13 +99,13 @@ def test_job_naming_another_tenants_scene_is_refused_as_missing(
         response = client.post(
             "/api/jobs", json={"scene_sha256": sha256, "frames": "1"}, headers=auth("globex")
         )
-        assert response.status_code == 422, response.text
+        assert response.status_code == 404, response.text
         assert response.headers["content-type"] == "application/problem+json"
         problem: dict[str, object] = json.loads(response.text.replace(sha256, "<sha256>"))
         return problem
 
     assert refusal(scene) == refusal(never_uploaded)
-    assert str(refusal(scene)["type"]).endswith("scene-not-usable")
+    assert str(refusal(scene)["type"]).endswith("scene-not-found")
     accepted = client.post("/api/jobs", json={"scene_sha256": scene, "frames": "1"}, headers=auth())
     assert accepted.status_code == 202  # acme still renders its own scene
 

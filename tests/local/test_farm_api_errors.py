@@ -220,3 +220,18 @@ def test_an_upload_dropped_midway_is_sent_again_whole(tmp_path: Path) -> None:
     size = scene.stat().st_size
     assert uploaded and puts == [size, size]
     assert progress[-1] == (size, size)
+
+
+def test_a_scene_the_farm_lacks_is_explained_by_the_farms_problem() -> None:
+    body = {
+        "type": "urn:renderfarm:problem:scene-not-found",
+        "title": "No such scene",
+        "errors": [{"field": "scene_sha256", "detail": "no scene uploaded with sha256 aaa"}],
+    }
+    with (
+        problem(404, body) as url,
+        FarmClient(api_url=url, api_key="rf_key") as client,
+        pytest.raises(FarmError) as raised,
+    ):
+        client.http.call("POST", "/api/jobs", json_body={}, retry=False)
+    assert str(raised.value) == "No such scene: scene_sha256: no scene uploaded with sha256 aaa"
