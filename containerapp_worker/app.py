@@ -48,7 +48,7 @@ def worker_queues(settings: Settings, running: str) -> tuple[str, ...]:
     return queues
 
 
-def build_worker(
+def build_worker(  # noqa: PLR0913 - keyword-only: the process's options from its command line
     settings: Settings,
     *,
     stop: threading.Event,
