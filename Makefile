@@ -107,6 +107,7 @@ addon: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 pytest: deps $(foreach v,$(OTHER_POOLS),.venv-blender-$(v)/.installed)

@@ -14,7 +14,7 @@ from containerapp_worker.project_cache import ProjectCache
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import Worker, WorkerOptions
 from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import is_gpu_queue, pool_queues, queue_name, version_of_queue
+from renderfarm.blender_pools import is_gpu_queue, pool_queues, version_of_queue
 from renderfarm.settings import Settings
 from renderfarm_azure.job_ledger import job_lifecycle
 
@@ -23,22 +23,11 @@ class WrongPool(RuntimeError):
     """The worker's queue belongs to another Blender's pool: it would render with the wrong one."""
 
 
-def pool_queue(settings: Settings, running: str) -> str:
-    """The queue this worker serves: its setting, or its Blender's pool's. A queue named for
-    another Blender version is refused at start rather than rendering jobs with the wrong one."""
-    major, minor = (int(part) for part in running.split(".")[:2])
-    version = BlenderVersion(major, minor)
-    queue = settings.queue_name or queue_name(settings.queue_prefix, version)
-    serves = version_of_queue(settings.queue_prefix, queue)
-    if serves is not None and serves != version:
-        raise WrongPool(f"queue {queue} is Blender {serves}'s pool, but this worker runs {running}")
-    return queue
-
-
 def worker_queues(settings: Settings, running: str) -> tuple[str, ...]:
     """The queues this worker serves, highest priority first: its setting's list, else its one
-    queue, else its Blender's pool's band queues (the GPU ones on a GPU worker). Each is checked
-    as ``pool_queue`` checks one; a GPU worker refuses CPU queues and a CPU worker GPU ones."""
+    queue, else its Blender's pool's band queues (the GPU ones on a GPU worker). A queue named
+    for another Blender version is refused at start rather than rendering jobs with the wrong
+    one; a GPU worker refuses CPU queues and a CPU worker GPU ones."""
     major, minor = (int(part) for part in running.split(".")[:2])
     version = BlenderVersion(major, minor)
     gpu = settings.worker_device == "GPU"
@@ -59,7 +48,7 @@ def worker_queues(settings: Settings, running: str) -> tuple[str, ...]:
     return queues
 
 
-def build_worker(
+def build_worker(  # noqa: PLR0913 - keyword-only: the process's options from its command line
     settings: Settings,
     *,
     stop: threading.Event,

@@ -46,7 +46,7 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 class Problem(Exception):
     """An error answer; raise it from a route or dependency."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - an RFC 9457 problem's fields
         self,
         status: int,
         slug: str,

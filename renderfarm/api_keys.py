@@ -25,7 +25,6 @@ TENANT_TAG = "tenant"
 KEY_ID_TAG = "key-id"
 PURPOSE_TAG = "purpose"
 ENTRY_CONTENT_TYPE = "tenant=sha256hex"
-_KEY_ID = re.compile(r"^[0-9a-f]{8}$")
 
 
 class KeyConfigError(ValueError):
@@ -48,10 +47,6 @@ def is_tenant(text: str) -> bool:
 def new_key_id() -> str:
     """A short random id that names one key among its tenant's (not derived from the key)."""
     return secrets.token_hex(4)
-
-
-def is_key_id(text: str) -> bool:
-    return _KEY_ID.match(text) is not None
 
 
 def secret_name(tenant: str, key_id: str) -> str:

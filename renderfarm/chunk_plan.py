@@ -216,7 +216,7 @@ def plan_chunks_for(
     )
 
 
-def _soonest(
+def _soonest(  # noqa: PLR0913 - keyword-only: the wall-time model's inputs
     frames: int, sizes: range, *, replicas: int, per_frame: float, overhead: float, balanced: float
 ) -> int:
     """The size whose job ends soonest when the replicas take chunks in rounds; among sizes

@@ -33,7 +33,7 @@ class Updated(Generic[T]):
     wrote: bool
 
 
-def update_conditionally(
+def update_conditionally(  # noqa: PLR0913 - keyword-only: read, change, write and the retry policy
     *,
     read: Callable[[], tuple[T, str | None]],
     change: Callable[[T], T],

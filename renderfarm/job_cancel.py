@@ -21,7 +21,7 @@ UPDATE_ATTEMPTS = 5
 
 
 class JobCancel:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only: each a port the use case needs
         self,
         *,
         manifests: ManifestStore,

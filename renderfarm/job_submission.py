@@ -57,7 +57,7 @@ class Submitted:
 
 
 class JobSubmission:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only: each a port or setting the use case needs
         self,
         *,
         manifests: ManifestStore,

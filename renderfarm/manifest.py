@@ -69,7 +69,7 @@ class JobManifest:
     ledger: int = LEDGER_BLOB
 
     @classmethod
-    def new(
+    def new(  # noqa: PLR0913 - keyword-only: the manifest's fields
         cls,
         *,
         job_id: str,

@@ -161,7 +161,7 @@ class SharedRateLimiter:
     in this process while the store is down, and for a request that lost every race to update
     its counter."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only: the store, the limits and an injected clock
         self,
         *,
         store: CounterStore,

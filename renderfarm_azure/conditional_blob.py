@@ -32,7 +32,7 @@ def read_with_etag(blob: BlobClient) -> tuple[bytes | None, str | None]:
     return download.readall(), str(download.properties.etag)
 
 
-def upload_over(
+def upload_over(  # noqa: PLR0913 - keyword-only: the blob service's write options
     blob: BlobClient,
     body: bytes | str,
     etag: str | None,

@@ -63,7 +63,7 @@ def is_trusted(secret: SecretProperties, now: datetime) -> bool:
 class KeyVaultKeySource:
     """Secrets named ``apikey-*`` whose values are ``tenant=sha256hex`` (see api_keys)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only: the client, the cache times and clocks
         self,
         *,
         client: SecretClient,

@@ -145,7 +145,7 @@ class Services:
         self.blob_service.close()
 
 
-def _job_use_cases(
+def _job_use_cases(  # noqa: PLR0913 - keyword-only: each an adapter the use cases need
     settings: Settings,
     *,
     jobs: BlobJobStores,

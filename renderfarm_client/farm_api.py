@@ -163,7 +163,7 @@ class FarmClient:
             urls.update({str(m["sha256"]): str(m["upload_url"]) for m in answer["missing"]})
         return urls, headers
 
-    def upload_files(
+    def upload_files(  # noqa: PLR0913 - keyword-only: progress, cancel and thread count
         self,
         files: Sequence[LocalFile],
         urls: dict[str, str],

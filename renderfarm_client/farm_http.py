@@ -134,7 +134,7 @@ class FarmHttp:
             _pause(delay, cancelled, f"uploading {path.name} cancelled")
             delay = min(delay * 2, _MAX_RETRY_S)
 
-    def call(
+    def call(  # noqa: PLR0913 - keyword-only: one per option of an API call
         self,
         method: str,
         path: str,
@@ -182,7 +182,7 @@ class FarmHttp:
             return _json(answer, self.api_url)
         raise _explain(answer, self.api_url, job_id, has_key=bool(self._key))
 
-    def _send(
+    def _send(  # noqa: PLR0913 - keyword-only: the request's parts and its retry
         self,
         method: str,
         path: str,

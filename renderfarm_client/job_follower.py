@@ -41,7 +41,7 @@ class FrameDownloader:
         return fetched
 
 
-def follow_job(
+def follow_job(  # noqa: PLR0913 - keyword-only: the callbacks and the clock tests inject
     client: FarmClient,
     job_id: str,
     *,

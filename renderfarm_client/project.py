@@ -157,7 +157,7 @@ def outside_path(original: str) -> str:
     ).as_posix()
 
 
-def trace_project(
+def trace_project(  # noqa: PLR0913 - keyword-only: the trace's options
     blend: Path,
     *,
     project_root: Path | None = None,

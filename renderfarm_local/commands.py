@@ -72,7 +72,7 @@ def local() -> None:
     """The whole farm on this machine: Azurite, the Service Bus emulator, the API, workers."""
 
 
-def _local_farm(
+def _local_farm(  # noqa: PLR0913 - keyword-only: the farm command's options
     *,
     data_dir: Path,
     max_replicas: int | None,

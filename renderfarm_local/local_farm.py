@@ -61,7 +61,7 @@ LOCAL_WORKER_START_S = 5.0
 
 
 class LocalFarm:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only: the farm's layout, ports and pools
         self,
         *,
         layout: FarmLayout,

@@ -117,7 +117,7 @@ def azurite_table_spec(*, location: Path, port: int, log_path: Path | None = Non
     )
 
 
-def servicebus_spec(
+def servicebus_spec(  # noqa: PLR0913 - keyword-only: the emulator's command-line options
     *,
     port: int,
     management_port: int,

@@ -61,7 +61,7 @@ def jobspage(
     )
 
 
-def _job_context(
+def _job_context(  # noqa: PLR0913 - keyword-only: the page routes' dependencies, handed on
     *,
     request: Request,
     job_id: str,
@@ -110,7 +110,7 @@ def _job_context(
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 @router.get("/jobs/{job_id}/live", response_class=HTMLResponse)
-def jobpage(
+def jobpage(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency
     *,
     request: Request,
     job_id: str,

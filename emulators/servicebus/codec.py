@@ -254,7 +254,7 @@ def with_application_properties(section: bytes, extra: dict[str, Any]) -> bytes:
     return encode_section(APPLICATION_PROPERTIES, values)
 
 
-def encode_for_delivery(
+def encode_for_delivery(  # noqa: PLR0913 - keyword-only: the message's sections and header fields
     *,
     stored_annotations: bytes,
     properties: bytes,

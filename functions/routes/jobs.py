@@ -95,7 +95,7 @@ _REPLAYED = {
         },
     ),
 )
-def submit_job(
+def submit_job(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency and header
     *,
     body: JobRequest,
     request: Request,
@@ -162,7 +162,7 @@ def submit_job(
     response_model=JobStatusPublic,
     responses=answers(200, links={"CancelJob": _CANCEL_JOB}, errors={404: _NOT_FOUND, 422: None}),
 )
-def job_status(
+def job_status(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency/query parameter
     *,
     job_id: JobId,
     request: Request,

@@ -65,7 +65,7 @@ class Attempt:
 class Deliverer:
     """Delivers one message's try and settles what follows from it (retry, stats, removal)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only: each a port or setting delivery needs
         self,
         *,
         store: WebhookStore,
@@ -176,7 +176,7 @@ class Deliverer:
         )
 
 
-def serve(
+def serve(  # noqa: PLR0913 - keyword-only: the consumer's options
     deliverer: Deliverer,
     client: ServiceBusClient,
     queue: str,

@@ -28,7 +28,7 @@ class Registered:
 
 
 class WebhookRegistry:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only: each a port or setting it needs
         self,
         *,
         store: WebhookStore,

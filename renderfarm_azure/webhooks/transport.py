@@ -117,7 +117,7 @@ def _shut(sock: socket.socket) -> None:
         return  # closed already
 
 
-def post(
+def post(  # noqa: PLR0913 - the request's parts; timeout and TLS keyword-only
     target: Target,
     address: IPAddress,
     body: bytes,
@@ -139,7 +139,7 @@ def post(
     return PostResult(status=status)
 
 
-def _exchange(
+def _exchange(  # noqa: PLR0913 - the request's parts; deadline and TLS keyword-only
     target: Target,
     address: IPAddress,
     body: bytes,

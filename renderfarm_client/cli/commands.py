@@ -58,7 +58,7 @@ from renderfarm_client.job_follower import FrameDownloader, describe_failure
 )
 @click.option("--wait", is_flag=True, help="show progress and download frames as they land")
 @click.pass_obj
-def submit(
+def submit(  # noqa: PLR0913 - a click command: one parameter per option
     target: Target,
     /,
     scene: Path,

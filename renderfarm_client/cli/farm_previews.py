@@ -36,7 +36,7 @@ class Previews:
     progress: JobProgress
 
 
-def fetch_previews(
+def fetch_previews(  # noqa: PLR0913 - keyword-only: the wait and clocks tests inject
     client: FarmClient,
     progress: JobProgress,
     frames: Sequence[Path],

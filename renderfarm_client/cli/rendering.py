@@ -53,7 +53,7 @@ class RenderOutcome:
     previews_by: str = "the farm"
 
 
-def submit_scene(
+def submit_scene(  # noqa: PLR0913 - keyword-only: the submit command's options
     client: FarmClient,
     scene: Path,
     options: RenderOptions,

@@ -12,16 +12,16 @@ its resources cannot drift apart; a tuning knob whose default is the production 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from functions.events import events_queue
-from functions.webhook_trigger import deliveries_queue
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import pool_queues
 from renderfarm.settings import Settings, env_names
-from tests.infra.bicep_files import MAIN_BICEP, module, parse, resource, unwrap, variable
+from tests.infra.app_settings_bicep import (
+    api_host_settings,
+    api_settings,
+    pool_env,
+    worker_settings,
+)
+from tests.infra.bicep_files import MAIN_BICEP, module, parse, resource, variable
 
 #: Read by the Functions host on Flex Consumption: identity-based AzureWebJobsStorage and
 #: Entra-authenticated telemetry. The runtime itself is set in functionAppConfig.
@@ -131,38 +131,6 @@ WORKER_REQUIRED = {
     "RENDERFARM_WORKER_DEVICE",
     "AZURE_CLIENT_ID",
 }
-
-
-def object_keys(value: Any) -> set[str]:
-    assert isinstance(value, dict), f"expected an object literal, got {value!r}"
-    return set(value)
-
-
-def api_settings() -> dict[str, Any]:
-    settings = variable(module("functionapp"), "renderfarmSettings")
-    assert isinstance(settings, dict)
-    return settings
-
-
-def api_host_settings() -> set[str]:
-    return object_keys(variable(module("functionapp"), "hostSettings"))
-
-
-def pool_env() -> list[dict[str, Any]]:
-    """The env entries each pool's container adds to the common ones (its own queue)."""
-    (container,) = unwrap(variable(module("containerapps"), "poolContainers"))
-    env = container["env"]["function"]
-    assert env["type"] == "concat"
-    assert env["parameters"]["arg_1"] == "workerEnv"
-    added = env["parameters"]["arg_2"]
-    assert isinstance(added, list)
-    return added
-
-
-def worker_settings(*, job_mode: bool) -> set[str]:
-    doc = module("containerapps")
-    names = object_keys(variable(doc, "workerSettings")) | {e["name"] for e in pool_env()}
-    return names | object_keys(variable(doc, "jobModeSettings")) if job_mode else names
 
 
 #: Realistic stand-ins for the values Bicep computes, where the code checks a value's shape.
@@ -291,40 +259,6 @@ def test_worker_container_env_is_built_from_the_worker_settings_and_the_pool_que
         assert containers_of_pool["operands"] == {"operand_1": "poolContainers", "operand_2": "i"}
 
 
-def test_each_pool_queue_is_named_as_the_code_names_it() -> None:
-    main = parse(MAIN_BICEP)
-    prefix = variable(main, "queuePrefix")
-    assert prefix == Settings.model_fields["queue_prefix"].default
-    for name, device, gpu in (("cpuPools", "CPU", False), ("gpuPools", "GPU", True)):
-        pools = unwrap(variable(main, name))
-        assert (pools["blenderVersion"], pools["device"]) == ("version", device)
-        for version in main["parameters"]["blenderVersions"]["default"]:
-            # What the Bicep interpolates is what renderfarm.blender_pools.pool_queues returns.
-            interpolated = [
-                text.replace("${queuePrefix}", prefix).replace("${version}", version)
-                for text in pools["queueNames"]
-            ]
-            assert tuple(interpolated) == pool_queues(
-                prefix, BlenderVersion.parse(version), gpu=gpu
-            )
-
-
-def test_function_app_is_told_the_pools_it_routes_among() -> None:
-    settings = api_settings()
-    assert settings["RENDERFARM_QUEUE_PREFIX"] == "queuePrefix"
-    versions = settings["RENDERFARM_BLENDER_VERSIONS"]["function"]
-    assert versions == {
-        "type": "join",
-        "parameters": {"input_array": "blenderVersions", "delimiter": ","},
-    }
-    params = parse(MAIN_BICEP)["modules"]["api"]["config"]["params"]
-    assert (params["queuePrefix"], params["blenderVersions"]) == ("queuePrefix", "blenderVersions")
-    joined = ",".join(parse(MAIN_BICEP)["parameters"]["blenderVersions"]["default"])
-    assert Settings(
-        storage_account_url="https://x", servicebus_namespace="x", blender_versions=joined
-    ).blender_pools(), "the Bicep's default list is one the code parses"
-
-
 def test_job_mode_worker_takes_one_message_per_execution() -> None:
     assert variable(module("containerapps"), "jobModeSettings") == {
         "RENDERFARM_WORKER_MAX_MESSAGES": "1"
@@ -365,54 +299,3 @@ def test_settings_point_the_api_at_identity_based_endpoints() -> None:
     assert settings["AZURE_CLIENT_ID"] == "identityClientId"
     host = variable(module("functionapp"), "hostSettings")
     assert host["AzureWebJobsStorage__credential"] == "managedidentity"
-
-
-#: Setting -> (the Settings field, the main.bicep variable that also names the resource).
-RESOURCE_NAMES = {
-    "RENDERFARM_SCENES_CONTAINER": ("scenes_container", "scenesContainer"),
-    "RENDERFARM_JOBS_CONTAINER": ("jobs_container", "jobsContainer"),
-    "RENDERFARM_WEBHOOKS_CONTAINER": ("webhooks_container", "webhooksContainer"),
-    "RENDERFARM_EVENTS_QUEUE": ("events_queue", "eventsQueue"),
-    "RENDERFARM_WEBHOOK_DELIVERIES_QUEUE": ("webhook_deliveries_queue", "webhookDeliveriesQueue"),
-}
-
-
-@pytest.mark.parametrize("setting", sorted(RESOURCE_NAMES))
-def test_resource_names_are_the_code_defaults(setting: str) -> None:
-    """Azure and the local farm (which runs on the defaults) use the same names."""
-    field, name = RESOURCE_NAMES[setting]
-    assert variable(parse(MAIN_BICEP), name) == Settings.model_fields[field].default
-
-
-@pytest.mark.parametrize("setting", sorted(RESOURCE_NAMES))
-def test_the_api_is_given_each_resource_name_from_the_variable_that_names_the_resource(
-    setting: str,
-) -> None:
-    _, name = RESOURCE_NAMES[setting]
-    assert api_settings()[setting] == name, "functionapp.bicep sets it from its parameter"
-    params = parse(MAIN_BICEP)["modules"]["api"]["config"]["params"]
-    assert params[name] == name
-
-
-def test_the_resources_are_named_from_the_same_variables() -> None:
-    modules = parse(MAIN_BICEP)["modules"]
-    storage = modules["storage"]["config"]["params"]
-    for container in ("scenesContainer", "jobsContainer", "webhooksContainer"):
-        assert storage[container] == container
-    service_bus = modules["serviceBus"]["config"]["params"]
-    assert service_bus["eventsQueueName"] == "eventsQueue"
-    assert service_bus["webhookDeliveriesQueueName"] == "webhookDeliveriesQueue"
-    assert modules["workers"]["config"]["params"]["eventsQueue"] == "eventsQueue"
-
-
-def test_workers_publish_to_the_events_queue_the_function_app_consumes() -> None:
-    worker = variable(module("containerapps"), "workerSettings")
-    assert worker["RENDERFARM_EVENTS_QUEUE"] == "eventsQueue"
-    assert api_settings()["RENDERFARM_EVENTS_QUEUE"] == "eventsQueue"
-
-
-def test_function_app_triggers_read_the_queue_names_it_is_given() -> None:
-    """function_app.py names its triggers' queues from these settings when the host indexes it."""
-    given = {"RENDERFARM_EVENTS_QUEUE": "a", "RENDERFARM_WEBHOOK_DELIVERIES_QUEUE": "b"}
-    assert (events_queue(given), deliveries_queue(given)) == ("a", "b")
-    assert set(given) <= set(api_settings())

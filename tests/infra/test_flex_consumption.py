@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.bicep_files import INFRA, bicep_files, module, parse, resource
-from tests.infra.bicep_guards import flex_findings, flex_sites
+from tests.infra.bicep_flex_guards import flex_findings, flex_sites
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.infra.bicep_files import INFRA, bicep_files, parse
-from tests.infra.bicep_guards import property_findings
+from tests.infra.bicep_property_guards import property_findings
 
 FIXTURES = Path(__file__).with_name("fixtures")
 ALLOWLIST = Path(__file__).with_name("resource_types.json")

@@ -4,7 +4,7 @@ libraries (each with its own texture) is traced, uploaded and rendered as bare B
 it; unsaved changes are sent as they are while the artist's files stay byte-identical; a missing
 texture is refused naming it; a scene never saved renders. The add-on's faults (progress, cancel,
 drops, a busy farm, missing files) and its UI path are tested without Blender in
-test_addon_runner.py."""
+tests/local/addon_runner/."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from containerapp_worker.app import WrongPool, pool_queue
+from containerapp_worker.app import WrongPool, worker_queues
 from renderfarm.settings import Settings
 from renderfarm_local.pools import (
     DEFAULT_BLENDER,
@@ -69,14 +69,22 @@ def test_a_garbled_blender_option_is_refused_in_one_line(text: str) -> None:
 
 
 def test_a_worker_serves_its_own_blenders_pool_unless_told_otherwise() -> None:
-    assert pool_queue(settings(), "5.3.0") == "render-chunks-5.3"
-    assert pool_queue(settings(queue_prefix="chunks"), "4.5.15") == "chunks-4.5"
-    assert pool_queue(settings(queue_name="scale-test"), "5.3.0") == "scale-test"
+    assert worker_queues(settings(), "5.3.0") == (
+        "render-chunks-5.3-high",
+        "render-chunks-5.3",
+        "render-chunks-5.3-low",
+    )
+    assert worker_queues(settings(queue_prefix="chunks"), "4.5.15") == (
+        "chunks-4.5-high",
+        "chunks-4.5",
+        "chunks-4.5-low",
+    )
+    assert worker_queues(settings(queue_name="scale-test"), "5.3.0") == ("scale-test",)
 
 
 def test_a_worker_refuses_to_serve_another_blenders_pool() -> None:
     with pytest.raises(WrongPool, match=r"render-chunks-4\.5 is Blender 4\.5's pool"):
-        pool_queue(settings(queue_name="render-chunks-4.5"), "5.3.0")
+        worker_queues(settings(queue_name="render-chunks-4.5"), "5.3.0")
 
 
 def test_the_worker_code_compiles_on_every_pools_python() -> None:

@@ -176,7 +176,9 @@ def test_the_cache_folder_follows_the_environment(
     assert cache_dir() == tmp_path / "local" / "renderfarm"
 
 
-def _fill(*, cache_path: str, folder: str, start: int, count: int, ready: Any, out: Any) -> None:
+def _fill(  # noqa: PLR0913 - keyword-only: a spawned process's arguments
+    *, cache_path: str, folder: str, start: int, count: int, ready: Any, out: Any
+) -> None:
     """In a process of its own: hash ``count`` files from ``start``, once both processes are
     ready, and put how many it hashed."""
     cache = HashCache(Path(cache_path), racy_window_ns=0)

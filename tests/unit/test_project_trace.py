@@ -6,11 +6,8 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from blender_asset_tracer.trace import expanders
@@ -18,10 +15,9 @@ from blender_asset_tracer.trace import expanders
 from renderfarm.blend_whole import BlendWalker
 from renderfarm.file_set import OUTSIDE_ROOT, FileSetIn, path_problem
 from renderfarm_client import bat_compat, project
-from renderfarm_client.farm_api import sha256_of
 from renderfarm_client.hash_cache import CACHE_DIR_ENV, FILE_NAME, HashCache
 from renderfarm_client.project import ProjectError, TracedProject, outside_path, trace_project
-from tests.projects import PYTHON, Project, build_project
+from tests.projects import PYTHON, Project
 
 EXPECTED_INSIDE = {
     "shot.blend",
@@ -37,6 +33,7 @@ EXPECTED_INSIDE = {
     "textures/seq/frame_0003.png",
     "fonts/DejaVuSansMono.woff2",
 }
+
 
 #: Opens a laid-out main file and says, for each image, library and font, whether its path
 #: resolves to a file (UDIM tiles and sequences by their first file).
@@ -57,32 +54,6 @@ for kind, items in (("image", bpy.data.images), ("library", bpy.data.libraries),
         found[f"{kind}:{item.name}"] = [item.filepath, path.is_file()]
 print("RESULT" + json.dumps(found))
 """
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    return build_project(tmp_path_factory.mktemp("built"))
-
-
-@pytest.fixture
-def fresh(built: Project, tmp_path: Path) -> Project:
-    """A copy of the built project a test may change (its outside texture stays shared)."""
-    shutil.copytree(built.root, tmp_path / "project")
-    return Project(
-        root=tmp_path / "project",
-        main=tmp_path / "project" / built.main.name,
-        textures={
-            key: (tmp_path / "project" / built.project_path(path))
-            if path.is_relative_to(built.root)
-            else path
-            for key, path in built.textures.items()
-        },
-        libraries={
-            k: tmp_path / "project" / built.project_path(p) for k, p in built.libraries.items()
-        },
-        font=tmp_path / "project" / built.project_path(built.font),
-        outside_dir=built.outside_dir,
-    )
 
 
 def _outside(built: Project) -> str:
@@ -288,45 +259,6 @@ def test_outside_paths_map_drives_and_shares_the_same_on_every_machine(
     assert outside_path(original) == expected
 
 
-def _artists(traced: TracedProject) -> set[Path]:
-    return {file.source.resolve() for file in traced.files if not file.rewritten}
-
-
-def test_a_second_trace_of_an_unchanged_project_reads_no_file_to_hash_it(
-    fresh: Project, tmp_path: Path, hashed: list[Path]
-) -> None:
-    # No racy window: the copy's files were all written a moment ago.
-    cache = HashCache(tmp_path / FILE_NAME, racy_window_ns=0)
-    with trace_project(fresh.main, hash_cache=cache) as first:
-        assert sorted(hashed) == sorted(_artists(first))
-    hashed.clear()
-    with trace_project(fresh.main, hash_cache=cache) as second:
-        assert hashed == []
-        assert second.file_set() == first.file_set()
-        assert cache.stats.hits == len(_artists(second))
-
-
-def test_a_texture_rewritten_with_its_size_and_mtime_kept_is_hashed_again(
-    fresh: Project, tmp_path: Path, hashed: list[Path]
-) -> None:
-    cache = HashCache(tmp_path / FILE_NAME, racy_window_ns=0)
-    wood = fresh.textures["wood"]
-    with trace_project(fresh.main, hash_cache=cache) as first:
-        old = next(file for file in first.files if file.path == "textures/wood.png")
-    hashed.clear()
-    before = wood.stat()
-    time.sleep(0.05)  # past the file system clock's tick, so the write moves ctime
-    data = bytearray(wood.read_bytes())
-    data[-1] ^= 0xFF
-    wood.write_bytes(bytes(data))
-    os.utime(wood, ns=(before.st_atime_ns, before.st_mtime_ns))
-    with trace_project(fresh.main, hash_cache=cache) as second:
-        new = next(file for file in second.files if file.path == "textures/wood.png")
-    assert hashed == [wood.resolve()]
-    assert (new.size, new.sha256) == (old.size, hashlib.sha256(data).hexdigest())
-    assert new.sha256 != old.sha256
-
-
 def test_a_corrupt_cache_does_not_break_tracing(fresh: Project) -> None:
     cache_file = Path(os.environ[CACHE_DIR_ENV]) / FILE_NAME
     cache_file.write_bytes(b"not a database " * 1000)
@@ -340,35 +272,6 @@ def test_an_unusable_cache_does_not_break_tracing(fresh: Project, tmp_path: Path
     blocker.write_bytes(b"")
     with trace_project(fresh.main, hash_cache=HashCache(blocker / FILE_NAME)) as traced:
         assert {file.path for file in traced.files} >= EXPECTED_INSIDE
-
-
-def test_the_default_cache_lives_in_the_renderfarm_cache_dir(
-    built: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """It keeps the artist's files only: BAT's rewritten copies are new files each time."""
-    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "mine"))
-    monkeypatch.setattr(HashCache, "_racy", lambda _self, _stat: False)
-    with trace_project(built.main) as traced:
-        rewritten = {str(file.source) for file in traced.files if file.rewritten}
-    with sqlite3.connect(tmp_path / "mine" / FILE_NAME) as check:
-        kept = {row[0] for row in check.execute("SELECT path FROM hashes")}
-    assert kept == {str(path) for path in _artists(traced)}
-    assert not kept & rewritten
-
-
-def test_tracing_without_a_cache_hashes_every_file(
-    built: Project, hashed: list[Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[Path] = []
-
-    def counting(path: Path, **kwargs: Any) -> str:
-        calls.append(path)
-        return sha256_of(path, **kwargs)
-
-    monkeypatch.setattr("renderfarm_client.project.sha256_of", counting)
-    with trace_project(built.main, hash_cache=None) as traced:
-        assert sorted(calls) == sorted(file.source for file in traced.files)
-    assert hashed == []
 
 
 #: A shot whose other kinds of files BAT must find: a sound, a movie clip (an image sequence
