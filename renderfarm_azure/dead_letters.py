@@ -72,7 +72,7 @@ def handle(
     )
 
 
-def drain(
+def drain(  # noqa: PLR0913 - keyword-only: the consumer's options
     client: ServiceBusClient,
     jobs: ContainerClient,
     queue: str,
