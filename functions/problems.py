@@ -12,31 +12,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from renderfarm.api_keys import KeyConfigError
-from renderfarm.blend_header import BlendHeaderError
-from renderfarm.blender_pools import NoBlenderPool, NoGpuWorkers
-from renderfarm.errors import (
-    ConcurrentUpdate,
-    DependencyUnavailable,
-    EnqueueFailed,
-    IdempotencyKeyReused,
-    InvalidCursor,
-    InvalidSchedule,
-    JobNotFound,
-    ProjectFileNotFound,
-    ProjectFileNotUsable,
-    QueuedFramesCapExceeded,
-    SceneNotFound,
-    SceneNotUsable,
-)
-from renderfarm.file_set import FileSetError
-from renderfarm.webhook_urls import WebhookUrlRejected
-from renderfarm.webhooks import TooManyWebhooks, WebhookNotFound
+from renderfarm.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:renderfarm:problem:"
-#: How long a tenant over its queued-frames cap is told to wait.
-CAP_RETRY_AFTER_SECONDS = 60
 
 log = logging.getLogger(__name__)
 _PLACES = {"body", "path", "query", "header", "cookie"}
@@ -121,161 +100,22 @@ def validation_problem(error: RequestValidationError) -> Problem:
     )
 
 
-def domain_problem(error: Exception) -> Problem:  # noqa: PLR0911, PLR0912 (one per error kind)
-    if isinstance(error, JobNotFound):
-        return Problem(404, "job-not-found", "No such job")
-    if isinstance(error, IdempotencyKeyReused):
-        return Problem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency-Key reused",
-            str(error),
-            extra={"errors": [{"field": "Idempotency-Key", "in": "header", "detail": str(error)}]},
-        )
-    if isinstance(error, SceneNotFound):
-        # A 404, not a 422: the request is well formed, what it names is missing (like a job
-        # id that names no job), and only the farm's stored scenes can say so. A 422 would
-        # mean the document failed to state a rule of the request.
-        return Problem(
-            404,
-            "scene-not-found",
-            "No such scene",
-            str(error),
-            extra={"errors": [{"field": "scene_sha256", "in": "body", "detail": str(error)}]},
-        )
-    if isinstance(error, SceneNotUsable):
-        return Problem(
-            422,
-            "scene-not-usable",
-            "Scene not usable",
-            str(error),
-            extra={"errors": [{"field": "scene_sha256", "in": "body", "detail": str(error)}]},
-        )
-    if isinstance(error, FileSetError | ProjectFileNotUsable):
-        return _project_problem(error)
-    if isinstance(error, BlendHeaderError):
-        detail = f"the scene is not a .blend Blender can read: {error}"
-        return Problem(
-            422,
-            "scene-not-a-blend",
-            "Scene is not a .blend file",
-            detail,
-            extra={
-                "reason": error.problem.value,
-                "errors": [{"field": "scene_sha256", "in": "body", "detail": detail}],
-            },
-        )
-    if isinstance(error, InvalidSchedule):
-        return Problem(
-            422,
-            "validation",
-            "Invalid request",
-            str(error),
-            extra={"errors": [{"field": "not_before", "in": "body", "detail": str(error)}]},
-        )
-    # NoBlenderPool and NoGpuWorkers: a 409, not a 422. The request is well formed; the farm
-    # as deployed (its pools, its settings) cannot render it, which the document cannot know.
-    # Pinning another Blender or rendering on the CPU resolves the conflict.
-    if isinstance(error, NoBlenderPool):
-        return Problem(
-            409,
-            "no-blender-pool",
-            "No Blender for this scene",
-            str(error),
-            extra={
-                "supported_versions": list(error.supported),
-                "errors": [{"field": "blender", "in": "body", "detail": str(error)}],
-            },
-        )
-    if isinstance(error, NoGpuWorkers):
-        return Problem(
-            409,
-            "no-gpu-workers",
-            "No GPU workers",
-            str(error),
-            extra={"errors": [{"field": "render.device", "in": "body", "detail": str(error)}]},
-        )
-    if isinstance(error, QueuedFramesCapExceeded):
-        return Problem(
-            429,
-            "queued-frames-cap",
-            "Too many frames waiting",
-            str(error),
-            headers={"Retry-After": str(CAP_RETRY_AFTER_SECONDS)},
-            extra={"waiting": error.waiting, "cap": error.cap},
-        )
-    if isinstance(error, InvalidCursor):
-        return Problem(
-            400,
-            "invalid-cursor",
-            "Invalid cursor",
-            str(error),
-            extra={"errors": [{"field": "cursor", "in": "query", "detail": str(error)}]},
-        )
-    if isinstance(error, ConcurrentUpdate):
-        return Problem(409, "concurrent-update", "Changed concurrently", "retry the request")
-    if isinstance(error, EnqueueFailed):
-        return Problem(
-            503,
-            "enqueue-failed",
-            "Job not enqueued",
-            f"{error}; the job is marked failed, submit again later",
-            headers={"Retry-After": str(error.retry_after)},
-            extra={"job_id": error.job_id, "status_url": f"/api/jobs/{error.job_id}"},
-        )
-    if isinstance(error, DependencyUnavailable):
-        return Problem(
-            503,
-            "unavailable",
-            "Service unavailable",
-            str(error),
-            headers={"Retry-After": str(error.retry_after)},
-        )
-    raise TypeError(f"not a domain error: {error!r}")
-
-
-def _project_problem(error: FileSetError | ProjectFileNotUsable) -> Problem:
-    """A project the farm refuses, naming the file by the user's own path for it."""
-    # Files never uploaded are a 404, as a scene never uploaded is: what the request names is
-    # missing from the farm's store, which only the farm can know.
-    status, slug, title = (
-        (404, "project-file-not-found", "Project file not found")
-        if isinstance(error, ProjectFileNotFound)
-        else (422, "project-file-not-usable", "Project file not usable")
-        if isinstance(error, ProjectFileNotUsable)
-        else (422, "project-refused", "Project refused")
-    )
+def domain_problem(error: DomainError) -> Problem:
+    """The one mapping from a domain error to its problem: what the error says of itself
+    (renderfarm/errors.py DomainError), and the request value it is about as ``errors``."""
+    detail = error.problem_detail()
+    extra = dict(error.problem_extra())
+    if error.field is not None:
+        name, place = error.field
+        extra["errors"] = [{"field": name, "in": place, "detail": detail or error.title}]
     return Problem(
-        status,
-        slug,
-        title,
-        str(error),
-        extra={
-            "path": error.path,
-            "errors": [{"field": "files", "in": "body", "detail": str(error)}],
-        },
+        error.status,
+        error.slug,
+        error.title,
+        detail,
+        headers=error.problem_headers(),
+        extra=extra,
     )
-
-
-def webhook_problem(error: Exception) -> Problem:
-    if isinstance(error, WebhookUrlRejected):
-        # A 403, not a 422: the document states every rule of the URL's text (the route checks
-        # it), so what is left is the farm's policy on where it sends events, decided by what
-        # the host resolves to and by the farm's settings, neither of which is in the request.
-        return Problem(
-            403,
-            "webhook-url-rejected",
-            "Webhook URL not allowed",
-            str(error),
-            extra={"errors": [{"field": "url", "in": "body", "detail": str(error)}]},
-        )
-    if isinstance(error, TooManyWebhooks):
-        return Problem(
-            409, "too-many-webhooks", "Too many webhooks", str(error), extra={"limit": error.limit}
-        )
-    if isinstance(error, WebhookNotFound):
-        return Problem(404, "webhook-not-found", "No such webhook")
-    raise TypeError(f"not a webhook error: {error!r}")
 
 
 def allowed_methods(request: Request) -> str:
@@ -327,21 +167,10 @@ def install_problem_handlers(
         return problem_response(problem, request)
 
     async def on_domain(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, DomainError)
+        if error.alarming:
+            log.error("%s: %s", type(error).__name__, error)
         return problem_response(domain_problem(error), request)
-
-    async def on_webhook(request: Request, error: Exception) -> JSONResponse:
-        return problem_response(webhook_problem(error), request)
-
-    async def on_key_config(request: Request, error: Exception) -> JSONResponse:
-        log.error("API key configuration is unreadable: %s", error)
-        problem = Problem(
-            503,
-            "unavailable",
-            "Service unavailable",
-            "authentication is misconfigured",
-            headers={"Retry-After": "60"},
-        )
-        return problem_response(problem, request)
 
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
         # The last line of defence: log the trace here, never send it.
@@ -351,23 +180,5 @@ def install_problem_handlers(
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    for kind in (
-        JobNotFound,
-        IdempotencyKeyReused,
-        SceneNotUsable,
-        FileSetError,
-        ProjectFileNotUsable,
-        BlendHeaderError,
-        NoBlenderPool,
-        NoGpuWorkers,
-        InvalidSchedule,
-        QueuedFramesCapExceeded,
-        InvalidCursor,
-        ConcurrentUpdate,
-        DependencyUnavailable,
-    ):
-        app.add_exception_handler(kind, on_domain)
-    for webhook_error in (WebhookUrlRejected, TooManyWebhooks, WebhookNotFound):
-        app.add_exception_handler(webhook_error, on_webhook)
-    app.add_exception_handler(KeyConfigError, on_key_config)
+    app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(Exception, on_unexpected)

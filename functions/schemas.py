@@ -87,6 +87,11 @@ class ProblemPublic(BaseModel):
     status_url: str | SkipJsonSchema[None] = Field(
         default=None, description="enqueue-failed: where the failed job's status can be read"
     )
+    path: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="project-file-not-found, project-file-not-usable, project-refused: the file's"
+        " path in the project, the user's own name for it",
+    )
 
 
 class ValidationProblemPublic(ProblemPublic):

@@ -13,8 +13,10 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from renderfarm.errors import DomainError
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -27,8 +29,17 @@ PURPOSE_TAG = "purpose"
 ENTRY_CONTENT_TYPE = "tenant=sha256hex"
 
 
-class KeyConfigError(ValueError):
+class KeyConfigError(DomainError, ValueError):
     """The configured key hashes cannot be read (a deployment error, not a client error)."""
+
+    status, slug, title = 503, "unavailable", "Service unavailable"
+    alarming = True
+
+    def problem_detail(self) -> str:
+        return "authentication is misconfigured"  # the configuration's words stay in the log
+
+    def problem_headers(self) -> Mapping[str, str]:
+        return {"Retry-After": "60"}
 
 
 def hash_key(key: str) -> str:

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import zstandard
+
+from renderfarm.errors import DomainError
 
 #: How many leading bytes of a file ``saved_by`` needs. A plain header is 17 bytes; a compressed
 #: file has to be decompressed up to its header, and zstd decodes whole blocks only. A block holds
@@ -63,8 +67,17 @@ class HeaderProblem(StrEnum):
     UNREADABLE_VERSION = "unreadable_version"
 
 
-class BlendHeaderError(ValueError):
+class BlendHeaderError(DomainError, ValueError):
     """The first bytes do not say which Blender saved the file; the message says why."""
+
+    status, slug, title = 422, "scene-not-a-blend", "Scene is not a .blend file"
+    field = ("scene_sha256", "body")
+
+    def problem_detail(self) -> str:
+        return f"the scene is not a .blend Blender can read: {self}"
+
+    def problem_extra(self) -> Mapping[str, Any]:
+        return {"reason": self.problem.value}
 
     def __init__(self, problem: HeaderProblem, reason: str) -> None:
         super().__init__(reason)

@@ -7,25 +7,39 @@ what the artist saw. Must run on Python 3.11 too (the workers of the Blender 4.5
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from renderfarm.blend_header import BlenderVersion
+from renderfarm.errors import DomainError
 from renderfarm.priority import BANDS, Band
 
 #: The suffix of a pool's GPU queues: render-chunks-5.3-gpu, -gpu-high, -gpu-low.
 GPU_SUFFIX = "gpu"
 
 
-class NoBlenderPool(ValueError):
+class NoBlenderPool(DomainError, ValueError):
     """No pool of this farm may render the job; the message says why."""
+
+    # A 409, not a 422: the request is well formed; the farm as deployed (its pools) cannot
+    # render it, which the document cannot know. Pinning another Blender resolves it.
+    status, slug, title = 409, "no-blender-pool", "No Blender for this scene"
+    field = ("blender", "body")
+
+    def problem_extra(self) -> Mapping[str, Any]:
+        return {"supported_versions": list(self.supported)}
 
     def __init__(self, reason: str, *, supported: Sequence[BlenderVersion]) -> None:
         self.supported: tuple[str, ...] = tuple(str(v) for v in sorted(set(supported)))
         super().__init__(f"{reason} (this farm runs {_listed(self.supported)})")
 
 
-class NoGpuWorkers(ValueError):
+class NoGpuWorkers(DomainError, ValueError):
     """The job asks for render.device GPU, but this farm has no GPU workers."""
+
+    # A 409 for the same reason: rendering on the CPU resolves it.
+    status, slug, title = 409, "no-gpu-workers", "No GPU workers"
+    field = ("render.device", "body")
 
     def __init__(self) -> None:
         super().__init__(

@@ -20,6 +20,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from renderfarm.errors import DomainError
+
 #: The folder of a file set that holds files from outside the project root (absolute paths,
 #: ``//../..`` paths that climb out, other drives, UNC shares); the client rewrites the paths in
 #: the .blend files that use them to point in here.
@@ -60,8 +62,14 @@ BLEND_PATH_PATTERN = (
 )
 
 
-class FileSetError(ValueError):
+class FileSetError(DomainError, ValueError):
     """A file set the farm refuses; ``path`` names the file it is about, if one."""
+
+    status, slug, title = 422, "project-refused", "Project refused"
+    field = ("files", "body")
+
+    def problem_extra(self) -> Mapping[str, Any]:
+        return {} if self.path is None else {"path": self.path}
 
     def __init__(self, message: str, *, path: str | None = None):
         super().__init__(message)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from urllib.parse import urlsplit
 
+from renderfarm.errors import DomainError
+
 #: host, port -> the addresses it resolves to; raises OSError when it does not resolve.
 Resolver = Callable[[str, int], Sequence[str]]
 IPAddress = IPv4Address | IPv6Address
@@ -37,8 +39,14 @@ _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, not public
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-class WebhookUrlRejected(ValueError):
+class WebhookUrlRejected(DomainError, ValueError):
     """A URL a webhook may not use; the message says why."""
+
+    # A 403, not a 422: the document states every rule of the URL's text (the route checks it),
+    # so what is left is the farm's policy on where it sends events, decided by what the host
+    # resolves to and by the farm's settings, neither of which is in the request.
+    status, slug, title = 403, "webhook-url-rejected", "Webhook URL not allowed"
+    field = ("url", "body")
 
 
 class HostUnresolvable(WebhookUrlRejected):

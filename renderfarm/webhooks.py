@@ -15,12 +15,13 @@ import json
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from renderfarm.errors import UnreadableMessage
+from renderfarm.errors import DomainError, UnreadableMessage
 from renderfarm.events import EventType, JobEvent
 
 SCHEMA_VERSION = 1
@@ -45,16 +46,26 @@ _TOO_MANY_REQUESTS = 429
 _SERVER_ERROR = 500
 
 
-class TooManyWebhooks(RuntimeError):
+class TooManyWebhooks(DomainError, RuntimeError):
     """The tenant has the most webhooks allowed: delete one first."""
+
+    status, slug, title = 409, "too-many-webhooks", "Too many webhooks"
+
+    def problem_extra(self) -> Mapping[str, Any]:
+        return {"limit": self.limit}
 
     def __init__(self, limit: int):
         super().__init__(f"a tenant may have at most {limit} webhooks")
         self.limit = limit
 
 
-class WebhookNotFound(LookupError):
+class WebhookNotFound(DomainError, LookupError):
     """No such webhook for this tenant (another tenant's is reported the same way)."""
+
+    status, slug, title = 404, "webhook-not-found", "No such webhook"
+
+    def problem_detail(self) -> None:
+        return None
 
 
 class DeliveryFormatError(UnreadableMessage):

@@ -17,25 +17,29 @@ from functions.problems import (
     Problem,
     domain_problem,
     problem_response,
-    webhook_problem,
 )
 from functions.schemas import ProblemPublic, ValidationProblemPublic
+from renderfarm.api_keys import KeyConfigError
 from renderfarm.blend_header import BlenderVersion, BlendHeaderError, HeaderProblem
-from renderfarm.blender_pools import NoBlenderPool
+from renderfarm.blender_pools import NoBlenderPool, NoGpuWorkers
 from renderfarm.errors import (
     ConcurrentUpdate,
     DependencyUnavailable,
+    DomainError,
     EnqueueFailed,
     IdempotencyKeyReused,
     InvalidCursor,
     InvalidSchedule,
     JobNotFound,
+    ProjectFileNotFound,
+    ProjectFileNotUsable,
     QueuedFramesCapExceeded,
     SceneNotFound,
     SceneNotUsable,
 )
+from renderfarm.file_set import FileSetError
 from renderfarm.settings import Settings
-from renderfarm.webhook_urls import WebhookUrlRejected
+from renderfarm.webhook_urls import HostUnresolvable, WebhookUrlRejected
 from renderfarm.webhooks import TooManyWebhooks, WebhookNotFound
 from renderfarm_azure.services import Services
 from tests.api.conftest import auth
@@ -75,30 +79,44 @@ def test_every_error_answer_is_a_documented_problem() -> None:
                 assert {"401", "413", "429", "500", "503"} <= operation["responses"].keys()
 
 
+#: One of each domain error the API answers with its own problem.
+DOMAIN_ERRORS: tuple[DomainError, ...] = (
+    JobNotFound("0" * 32),
+    IdempotencyKeyReused("used for another job"),
+    SceneNotFound("never uploaded"),
+    SceneNotUsable("not what its hash says"),
+    BlendHeaderError(HeaderProblem.TRUNCATED, "too short"),
+    InvalidSchedule("in the past"),
+    NoBlenderPool("too new", supported=[BlenderVersion.parse("5.3")]),
+    QueuedFramesCapExceeded(waiting=10, asked=5, cap=12),
+    InvalidCursor("forged"),
+    ConcurrentUpdate("kept changing"),
+    EnqueueFailed("0" * 32, DependencyUnavailable("servicebus", 5, "down")),
+    DependencyUnavailable("blob", 5, "slow"),
+    NoGpuWorkers(),
+    FileSetError("a path is listed twice", path="a.png"),
+    ProjectFileNotUsable("not what its hash says", path="tex/a.png"),
+    ProjectFileNotFound("never uploaded", path="tex/a.png"),
+    WebhookUrlRejected("not https"),
+    HostUnresolvable("no such host"),
+    TooManyWebhooks(20),
+    WebhookNotFound("x"),
+    KeyConfigError("unreadable hashes"),
+)
 PROBLEMS: list[Problem] = [
-    *(
-        domain_problem(error)
-        for error in (
-            JobNotFound("0" * 32),
-            IdempotencyKeyReused("used for another job"),
-            SceneNotFound("never uploaded"),
-            SceneNotUsable("not what its hash says"),
-            BlendHeaderError(HeaderProblem.TRUNCATED, "too short"),
-            InvalidSchedule("in the past"),
-            NoBlenderPool("too new", supported=[BlenderVersion.parse("5.3")]),
-            QueuedFramesCapExceeded(waiting=10, asked=5, cap=12),
-            InvalidCursor("forged"),
-            ConcurrentUpdate("kept changing"),
-            EnqueueFailed("0" * 32, DependencyUnavailable("servicebus", 5, "down")),
-            DependencyUnavailable("blob", 5, "slow"),
-        )
-    ),
-    *(
-        webhook_problem(error)
-        for error in (WebhookUrlRejected("not https"), TooManyWebhooks(20), WebhookNotFound("x"))
-    ),
+    *(domain_problem(error) for error in DOMAIN_ERRORS),
     Problem(500, "internal", "Internal error"),
 ]
+
+
+def _kinds(base: type[DomainError]) -> set[type[DomainError]]:
+    return {base} | {kind for sub in base.__subclasses__() for kind in _kinds(sub)}
+
+
+def test_every_domain_error_with_a_problem_of_its_own_is_checked_against_the_document() -> None:
+    # A kind that sets no slug of its own (KeptChanging, HostUnresolvable) answers as its base.
+    own = {kind for kind in _kinds(DomainError) if "slug" in vars(kind)} - {DomainError}
+    assert own <= {type(error) for error in DOMAIN_ERRORS}
 
 
 @pytest.mark.parametrize("problem", PROBLEMS, ids=lambda problem: problem.slug)
