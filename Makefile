@@ -92,7 +92,7 @@ system-deps:
 SCENE ?= examples/example.blend
 FRAMES ?= 1-48
 # Empty: the farm plans chunk sizes from what earlier renders of the scene measured
-# (renderfarm/chunk_plan.py); `make run CHUNK_SIZE=6` fixes one.
+# (renderfarm/chunks/plan.py); `make run CHUNK_SIZE=6` fixes one.
 CHUNK_SIZE ?=
 MAX_REPLICAS ?= 1
 RUN_ARGS ?=

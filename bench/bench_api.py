@@ -29,12 +29,12 @@ import uvicorn
 from azure.storage.blob import BlobServiceClient
 
 from emulators.servicebus.config import BUNDLED_CONFIG
-from renderfarm import blob_layout as layout
-from renderfarm.api_keys import hash_key
-from renderfarm.chunk_record import ChunkRecord, ChunkState
-from renderfarm.chunking import Chunk, plan_chunks
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.settings import Settings
+from renderfarm.chunks.chunking import Chunk, plan_chunks
+from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.keys.api_keys import hash_key
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_azure.job_store import BlobJobStores
 from testbed.emulators import free_port, run_azurite, run_servicebus

@@ -30,9 +30,9 @@ from bench.bench_api import KEY, serve
 from containerapp_worker.project_cache import ProjectCache
 from containerapp_worker.storage import WorkerStorage
 from emulators.servicebus.config import BUNDLED_CONFIG
-from renderfarm.api_keys import hash_key
-from renderfarm.file_set import FileSet
-from renderfarm.settings import Settings
+from renderfarm.keys.api_keys import hash_key
+from renderfarm.projects.file_set import FileSet
+from renderfarm.shared.settings import Settings
 from renderfarm_client.farm_api import FarmClient, FilesSent
 from renderfarm_client.hash_cache import FILE_NAME, RACY_WINDOW_NS, HashCache
 from renderfarm_client.project import trace_project

@@ -10,7 +10,7 @@ it is removed (billed), and the per-chunk overhead bench/bench_farm.py measures 
 
 For each chunk size: the job's wall time from submission to its last frame, its overhead over a
 perfect split of the frames across the replicas it can use, and the replica-seconds billed over
-the frames' own render time. The planner's choice (renderfarm.chunk_plan) is marked.
+the frames' own render time. The planner's choice (renderfarm.chunks.plan) is marked.
 
     .venv/bin/python -m bench.bench_azure_model [--frames 250] [--replicas 10]
 """
@@ -62,7 +62,7 @@ def measure_in_child(blend: Path) -> dict[str, float]:
     sys.path.insert(0, str(REPO_ROOT))
     import containerapp_worker.app  # noqa: F401, PLC0415 - the worker's imports, timed
     from containerapp_worker.blender_runner import BlenderRunner  # noqa: PLC0415
-    from renderfarm.render_settings import RenderSettings  # noqa: PLC0415
+    from renderfarm.shared.render_settings import RenderSettings  # noqa: PLC0415
 
     runner = BlenderRunner()
     imported = time.perf_counter()
@@ -169,7 +169,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--blend", type=Path, default=EXAMPLE_BLEND)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO_ROOT))
-    from renderfarm.chunk_plan import FarmCapacity, SceneTimings, plan_chunks_for  # noqa: PLC0415
+    from renderfarm.chunks.plan import FarmCapacity, SceneTimings, plan_chunks_for  # noqa: PLC0415
 
     measured = measure(args.blend.resolve())
     scene_mb = args.blend.stat().st_size / 1e6

@@ -68,7 +68,7 @@ def render_bare(blend: Path, frames: int, out_dir: Path) -> dict[str, Any]:
     the wall clock when the first and the last were on disk."""
     sys.path.insert(0, str(REPO_ROOT))
     from containerapp_worker.blender_runner import BlenderRunner  # noqa: PLC0415 - loads bpy
-    from renderfarm.render_settings import RenderSettings  # noqa: PLC0415
+    from renderfarm.shared.render_settings import RenderSettings  # noqa: PLC0415
 
     runner = BlenderRunner()
     runner.open_scene(blend)
@@ -181,7 +181,7 @@ def _watch_frames(connection_string: str, job_id: str, frames: int) -> tuple[flo
     from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415 - parent only
     from azure.storage.blob import ContainerClient  # noqa: PLC0415
 
-    from renderfarm.blob_layout import (  # noqa: PLC0415
+    from renderfarm.shared.blob_layout import (  # noqa: PLC0415
         JOBS_CONTAINER,
         frame_blob,
         frames_prefix,
@@ -251,7 +251,7 @@ def _render_seconds(connection_string: str, job_id: str) -> float:
     """Blender's seconds on the job's frames, from its chunk records (one listing)."""
     from azure.storage.blob import BlobServiceClient  # noqa: PLC0415 - parent only
 
-    from renderfarm.circuit_breaker import CircuitBreaker  # noqa: PLC0415
+    from renderfarm.shared.circuit_breaker import CircuitBreaker  # noqa: PLC0415
     from renderfarm_azure.chunk_record_store import BlobChunkRecords  # noqa: PLC0415
 
     container = BlobServiceClient.from_connection_string(connection_string).get_container_client(

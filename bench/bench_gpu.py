@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from containerapp_worker.errors import SettingsError
-from renderfarm.render_settings import Device, Engine, RenderSettings
+from renderfarm.shared.render_settings import Device, Engine, RenderSettings
 
 
 def _render(runner: object, scene: Path, settings: RenderSettings, frames: int, out: Path) -> float:

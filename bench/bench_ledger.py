@@ -1,7 +1,7 @@
 """Settling the 300 one-frame chunks of one job from N settlers at once, each with its own
 Service Bus client as workers have, against Azurite and the Service Bus emulator, with the
 project's own JobLifecycle: the single ledger blob that every settle etag-races (jobs from
-before the tree) beside the ledger tree (renderfarm.job_end), in one run.
+before the tree) beside the ledger tree (renderfarm.jobs.end), in one run.
 
 Prints, per ledger and number of settlers: settles/s, p50 and p99 of a settle, the settles
 that gave up, the etag retries the tree made (its markers are written by one settler each, or
@@ -28,13 +28,13 @@ from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient
 
 from emulators.servicebus.config import BUNDLED_CONFIG
-from renderfarm.chunk_record import ChunkState
-from renderfarm.job_end import LEDGER_BLOB, LEDGER_TREE
-from renderfarm.job_lifecycle import JobLifecycle
-from renderfarm.job_spec import JobSpec
-from renderfarm.manifest import JobManifest
-from renderfarm.render_settings import RenderSettings
-from renderfarm.settings import Settings
+from renderfarm.chunks.record import ChunkState
+from renderfarm.jobs.end import LEDGER_BLOB, LEDGER_TREE
+from renderfarm.jobs.lifecycle import JobLifecycle
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.spec import JobSpec
+from renderfarm.shared.render_settings import RenderSettings
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.job_ledger import job_lifecycle
 from testbed.emulators import run_azurite, run_servicebus
 

@@ -90,7 +90,7 @@ def render_frames(blend: Path, first: int, last: int, out_dir: Path) -> None:
     without the farm around it."""
     sys.path.insert(0, str(REPO_ROOT))
     from containerapp_worker.blender_runner import BlenderRunner  # noqa: PLC0415 - loads bpy
-    from renderfarm.render_settings import RenderSettings  # noqa: PLC0415
+    from renderfarm.shared.render_settings import RenderSettings  # noqa: PLC0415
 
     runner = BlenderRunner()
     runner.open_scene(blend)

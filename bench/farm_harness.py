@@ -19,8 +19,8 @@ with warnings.catch_warnings():  # the figures only: not Starlette's note on its
     from fastapi.testclient import TestClient
 
 from emulators.servicebus.config import BUNDLED_CONFIG
-from renderfarm.api_keys import hash_key
-from renderfarm.settings import Settings
+from renderfarm.keys.api_keys import hash_key
+from renderfarm.shared.settings import Settings
 from renderfarm_local.services import python_env
 from testbed.emulators import REPO, run_azurite, run_servicebus, stop_process
 from webapp.app import create_app

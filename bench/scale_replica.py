@@ -20,13 +20,13 @@ from containerapp_worker.blend_cache import BlendCache
 from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import Worker, WorkerOptions
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import pool_queues
-from renderfarm.chunk_record import ChunkState
-from renderfarm.job_lifecycle import JobLifecycle
-from renderfarm.manifest import JobManifest
-from renderfarm.render_settings import RenderSettings
-from renderfarm.settings import Settings
+from renderfarm.chunks.record import ChunkState
+from renderfarm.jobs.lifecycle import JobLifecycle
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.shared.blend_header import BlenderVersion
+from renderfarm.shared.blender_pools import pool_queues
+from renderfarm.shared.render_settings import RenderSettings
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.job_ledger import job_lifecycle
 
 BLENDER = "5.3.0"  # the API reads bench_api.SCENE's header as 5.3: its pool's queues

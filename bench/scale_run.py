@@ -21,11 +21,11 @@ from bench.scale_figures import Outcome, Plan, figures
 from bench.scale_replica import POOL, Doom, Farm, run_replica
 from bench.scale_tally import TALLY, counting_servicebus
 from emulators.servicebus.config import BUNDLED_CONFIG, load_config
-from renderfarm.api_keys import hash_key
-from renderfarm.blender_pools import pool_queues
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.events import EventType, JobEvent
-from renderfarm.settings import Settings
+from renderfarm.jobs.events import EventType, JobEvent
+from renderfarm.keys.api_keys import hash_key
+from renderfarm.shared.blender_pools import pool_queues
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.job_store import BlobJobStores
 from testbed.emulators import ServiceBusEmulator, run_azurite, run_servicebus, write_config
 

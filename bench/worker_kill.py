@@ -31,8 +31,8 @@ from azure.storage.blob import ContainerClient
 
 from containerapp_worker.worker import RENEW_FRACTION
 from emulators.servicebus.config import load_config
-from renderfarm import blob_layout
-from renderfarm.settings import Settings
+from renderfarm.shared import blob_layout
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.chunk_records import read_chunk_record
 from renderfarm_client.farm_api import FarmClient
 from renderfarm_client.render_request import RenderOptions

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from renderfarm.json_logging import configure_json_logging
-from renderfarm.settings import Settings
+from renderfarm.shared.json_logging import configure_json_logging
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.telemetry import configure_telemetry, flush_telemetry
 
 log = logging.getLogger("containerapp_worker")

@@ -13,9 +13,9 @@ from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.project_cache import ProjectCache
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import Worker, WorkerOptions
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import is_gpu_queue, pool_queues, version_of_queue
-from renderfarm.settings import Settings
+from renderfarm.shared.blend_header import BlenderVersion
+from renderfarm.shared.blender_pools import is_gpu_queue, pool_queues, version_of_queue
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.job_ledger import job_lifecycle
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Set
 from pathlib import Path
 
 from containerapp_worker.errors import SceneError
-from renderfarm import blob_layout
+from renderfarm.shared import blob_layout
 
 SUFFIX = ".blend"
 #: The folder of the blend cache's directory where projects are kept (project_cache.py): no

@@ -21,7 +21,7 @@ from containerapp_worker.errors import (
 )
 from containerapp_worker.render_device import use_device
 from containerapp_worker.scene_files import missing_files
-from renderfarm.render_settings import Engine, RenderSettings
+from renderfarm.shared.render_settings import Engine, RenderSettings
 
 #: Largest frame we agree to render (16k x 16k): bigger ones would exhaust a replica's memory.
 MAX_FRAME_PIXELS = 16384 * 16384

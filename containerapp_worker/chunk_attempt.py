@@ -34,14 +34,14 @@ from containerapp_worker.errors import TransientError, WorkerError
 from containerapp_worker.project_cache import Project
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import frame_render_seconds, frame_upload_seconds, tracer
-from renderfarm import chunk_states
-from renderfarm.chunk_record import ChunkRecord, ChunkState
-from renderfarm.chunk_settlement import settle_chunk
-from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
-from renderfarm.job_lifecycle import LedgerContention
-from renderfarm.manifest import JobManifest
-from renderfarm.messages import ChunkMessage
-from renderfarm.redact import without_paths
+from renderfarm.chunks import states as chunk_states
+from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.jobs.chunk_messages import ChunkMessage
+from renderfarm.jobs.chunk_settlement import settle_chunk
+from renderfarm.jobs.lifecycle import LedgerContention
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.shared.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
+from renderfarm.shared.redact import without_paths
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ PROGRESS_EVERY_S = 2.0
 
 
 class Lifecycle(Protocol):
-    """What the chunk tells about its job (renderfarm.job_lifecycle.JobLifecycle)."""
+    """What the chunk tells about its job (renderfarm.jobs.lifecycle.JobLifecycle)."""
 
     def record_start(self, job_id: str) -> None: ...
     def chunk_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None: ...
@@ -243,7 +243,7 @@ class ChunkAttempt:
             self.unrecorded.pop(frame, None)
         self.last_progress = time.monotonic()
 
-    # --- state changes, all through renderfarm.chunk_states --------------------------------
+    # --- state changes, all through renderfarm.chunks.states --------------------------------
 
     def started(self) -> None:
         self.record(

@@ -32,10 +32,10 @@ from containerapp_worker.missing_files import MissingFilesPolicy
 from containerapp_worker.project_cache import Project, ProjectCache
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import chunk_worker_seconds, tracer
-from renderfarm.errors import DependencyUnavailable
-from renderfarm.manifest import JobManifest
-from renderfarm.messages import ChunkMessage
-from renderfarm.render_settings import RenderSettings
+from renderfarm.jobs.chunk_messages import ChunkMessage
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.shared.errors import DependencyUnavailable
+from renderfarm.shared.render_settings import RenderSettings
 
 log = logging.getLogger(__name__)
 

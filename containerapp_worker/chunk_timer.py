@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from renderfarm.chunk_record import ChunkRecord
-from renderfarm.chunk_usage import ChunkUsage
+from renderfarm.chunks.record import ChunkRecord
+from renderfarm.chunks.usage import ChunkUsage
 
 
 class AttemptTimer:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient
 
-from renderfarm.settings import Settings
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.clients import credential
 
 

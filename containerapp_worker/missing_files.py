@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from azure.core.exceptions import AzureError
 
 from containerapp_worker.errors import MissingFiles
-from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable
-from renderfarm.file_set import missing_warnings
-from renderfarm.manifest import JobManifest
-from renderfarm.manifest_updates import update_manifest
-from renderfarm.ports import ManifestStore
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.manifest_updates import update_manifest
+from renderfarm.jobs.ports import ManifestStore
+from renderfarm.projects.file_set import missing_warnings
+from renderfarm.shared.errors import ConcurrentUpdate, DependencyUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from typing import Protocol
 
 from containerapp_worker.blend_cache import evict_least_recent, file_sha256
 from containerapp_worker.errors import FileMismatch, FileNotStored, PoisonError, SceneError
-from renderfarm import blob_layout
-from renderfarm.file_set import FileEntry, FileSet, FileSetError, FileSetRef, path_problem
+from renderfarm.projects.file_set import FileEntry, FileSet, FileSetError, FileSetRef, path_problem
+from renderfarm.shared import blob_layout
 
 log = logging.getLogger(__name__)
 

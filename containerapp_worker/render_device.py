@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from containerapp_worker.errors import SettingsError
-from renderfarm.render_settings import Device
+from renderfarm.shared.render_settings import Device
 
 #: Cycles' GPU backends, best first.
 GPU_BACKENDS = ("OPTIX", "CUDA", "HIP")

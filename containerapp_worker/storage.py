@@ -18,9 +18,9 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from containerapp_worker.errors import SceneError, TransientError
-from renderfarm import blob_layout
-from renderfarm.chunk_record import ChunkRecord
-from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.chunks.record import ChunkRecord
+from renderfarm.shared import blob_layout
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure import chunk_records
 from renderfarm_azure.chunk_records import Mutation
 from renderfarm_azure.job_store import BlobJobStores

@@ -46,7 +46,7 @@ from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.errors import StateInDoubt, UnexpectedError
 from containerapp_worker.lock_renewer import LockRenewer
 from containerapp_worker.telemetry import chunks_settled, idle_seconds, trace_context, tracer
-from renderfarm.messages import ChunkMessage, MessageFormatError
+from renderfarm.jobs.chunk_messages import ChunkMessage, MessageFormatError
 from renderfarm_azure.link_credit import revoke_unused_credit
 
 log = logging.getLogger(__name__)

@@ -4,5 +4,5 @@
   templates and how errors become pages; ``deps``: the signed-in session, forms, log tails;
   ``session``: signed session cookies and CSRF tokens; ``security``: the response headers (CSP
   and friends); ``views``: what a page shows of a job, formatted (the status itself comes from
-  renderfarm.status, unchanged); ``farm``: the farm page's replicas.
+  renderfarm.jobs.status, unchanged); ``farm``: the farm page's replicas.
 """

@@ -17,8 +17,8 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from renderfarm.errors import DependencyUnavailable, JobNotFound
-from renderfarm.webhooks import WebhookNotFound
+from renderfarm.shared.errors import DependencyUnavailable, JobNotFound
+from renderfarm.webhooks.rules import WebhookNotFound
 from renderfarm_azure.session_secret import SessionSecretMissing
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""What the pages show of a job: its status (renderfarm.status, unchanged) formatted for people.
+"""What the pages show of a job: its status (renderfarm.jobs.status, unchanged) formatted for
+people.
 No state is derived here; only labels, percentages, ages and money."""
 
 from __future__ import annotations
@@ -6,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from renderfarm import blob_layout as layout
-from renderfarm.chunk_record import ChunkState
-from renderfarm.cost import CostEstimate, job_cost
-from renderfarm.manifest import JobManifest
-from renderfarm.ports import FrameLinks
-from renderfarm.status import ChunkStatus, JobState, JobStatus
+from renderfarm.chunks.record import ChunkState
+from renderfarm.jobs.cost import CostEstimate, job_cost
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.ports import FrameLinks
+from renderfarm.jobs.status import ChunkStatus, JobState, JobStatus
+from renderfarm.shared import blob_layout as layout
 
 #: Each state's symbol: the state reads by shape and word, not by colour alone.
 STATE_SYMBOLS = {

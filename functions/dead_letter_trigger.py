@@ -15,10 +15,10 @@ from functools import lru_cache
 import azure.functions as func
 from azure.storage.blob import ContainerClient
 
-from renderfarm.blender_pools import farm_queues, parse_supported
-from renderfarm.dead_letter_settlement import DeadLetter, record_dead_letter
-from renderfarm.job_lifecycle import JobLifecycle
-from renderfarm.settings import Settings, get_settings
+from renderfarm.jobs.dead_letters import DeadLetter, record_dead_letter
+from renderfarm.jobs.lifecycle import JobLifecycle
+from renderfarm.shared.blender_pools import farm_queues, parse_supported
+from renderfarm.shared.settings import Settings, get_settings
 from renderfarm_azure import clients
 from renderfarm_azure.dead_letters import ContainerChunkRecords, settling_of
 from renderfarm_azure.job_ledger import job_lifecycle

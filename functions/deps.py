@@ -9,7 +9,7 @@ from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.problems import Problem
-from renderfarm.api_keys import hash_key
+from renderfarm.keys.api_keys import hash_key
 from web_deps.services import ServicesDep
 
 _bearer = HTTPBearer(auto_error=False, description="API key: Authorization: Bearer <key>")

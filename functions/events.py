@@ -23,10 +23,10 @@ from typing import Any
 import azure.functions as func
 from azure.servicebus import ServiceBusReceivedMessage
 
-from renderfarm.errors import JobNotFound
-from renderfarm.events import EventType, JobEvent
-from renderfarm.settings import Settings, get_settings
-from renderfarm.webhook_fan_out import fan_out
+from renderfarm.jobs.events import EventType, JobEvent
+from renderfarm.shared.errors import JobNotFound
+from renderfarm.shared.settings import Settings, get_settings
+from renderfarm.webhooks.fan_out import fan_out
 from renderfarm_azure import queue_consumer
 from renderfarm_azure.queue_consumer import COMPLETE, ConsumerOptions, Settlement
 from renderfarm_azure.services import Services

@@ -1,5 +1,5 @@
 """The ``project_files_gc`` Function's body: once a day, delete the project files and file sets
-no job has named for ``project_files_keep_days`` (renderfarm.file_gc). A timer Function rather
+no job has named for ``project_files_keep_days`` (renderfarm.projects.gc). A timer Function rather
 than a Blob lifecycle rule: a rule sees only a blob's own age or last access, and a texture
 uploaded a year ago that every job still names must stay."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from renderfarm.settings import get_settings
+from renderfarm.shared.settings import get_settings
 from renderfarm_azure import clients
 from renderfarm_azure.project_gc import GcReport, collect
 

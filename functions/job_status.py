@@ -13,11 +13,11 @@ from functions.schemas import (
     chunking_public,
     cost_public,
 )
-from renderfarm import blob_layout as layout
-from renderfarm.cost import job_cost
-from renderfarm.manifest import JobManifest
-from renderfarm.ports import FrameLinks
-from renderfarm.status import JobStatus
+from renderfarm.jobs.cost import job_cost
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.ports import FrameLinks
+from renderfarm.jobs.status import JobStatus
+from renderfarm.shared import blob_layout as layout
 
 
 def status_public(

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from renderfarm.errors import DomainError
+from renderfarm.shared.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:renderfarm:problem:"
@@ -102,7 +102,7 @@ def validation_problem(error: RequestValidationError) -> Problem:
 
 def domain_problem(error: DomainError) -> Problem:
     """The one mapping from a domain error to its problem: what the error says of itself
-    (renderfarm/errors.py DomainError), and the request value it is about as ``errors``."""
+    (renderfarm/shared/errors.py DomainError), and the request value it is about as ``errors``."""
     detail = error.problem_detail()
     extra = dict(error.problem_extra())
     if error.field is not None:

@@ -9,15 +9,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from renderfarm.blend_header import HeaderProblem
-from renderfarm.chunk_plan import PlanSource
-from renderfarm.cost import CostEstimate
-from renderfarm.file_set import MAX_FILE_BYTES, MAX_HASHES_PER_CALL, SHA256_PATTERN
-from renderfarm.job_spec import json_integer
-from renderfarm.manifest import EnqueueState, JobManifest
-from renderfarm.priority import Band
-from renderfarm.render_settings import Device
-from renderfarm.status import ChunkStatus, JobState
+from renderfarm.chunks.plan import PlanSource
+from renderfarm.jobs.cost import CostEstimate
+from renderfarm.jobs.manifest import EnqueueState, JobManifest
+from renderfarm.jobs.spec import json_integer
+from renderfarm.jobs.status import ChunkStatus, JobState
+from renderfarm.projects.file_set import MAX_FILE_BYTES, MAX_HASHES_PER_CALL, SHA256_PATTERN
+from renderfarm.shared.blend_header import HeaderProblem
+from renderfarm.shared.priority import Band
+from renderfarm.shared.render_settings import Device
 from renderfarm.wire import ChunkProgress
 
 
@@ -162,7 +162,7 @@ class BlenderPublic(BaseModel):
 
 
 class ChunkingPublic(BaseModel):
-    """How the job's chunk size was chosen (renderfarm.chunk_plan)."""
+    """How the job's chunk size was chosen (renderfarm.chunks.plan)."""
 
     size: int
     source: PlanSource = Field(

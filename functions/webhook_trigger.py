@@ -17,8 +17,8 @@ from functools import lru_cache
 
 import azure.functions as func
 
-from renderfarm.settings import Settings, get_settings
-from renderfarm.webhooks import Delivery, DeliveryFormatError
+from renderfarm.shared.settings import Settings, get_settings
+from renderfarm.webhooks.rules import Delivery, DeliveryFormatError
 from renderfarm_azure.webhooks.deliver import Deliverer
 from renderfarm_azure.webhooks.services import webhook_services
 

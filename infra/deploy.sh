@@ -253,9 +253,9 @@ publish_function_code() {
 }
 
 # Prints "<key> <key id> <secret name> <tenant=sha256hex>", made as `renderfarm keys create`
-# makes them (renderfarm/new_api_key.py: the standard library only, so any python3 runs it).
+# makes them (renderfarm/keys/new_key.py: the standard library only, so any python3 runs it).
 new_api_key() {
-  (cd "$REPO_ROOT" && python3 -m renderfarm.new_api_key "$tenant")
+  (cd "$REPO_ROOT" && python3 -m renderfarm.keys.new_key "$tenant")
 }
 
 # Stores a first key for the tenant unless it has one; prints the key once, never logs it. Both
@@ -270,7 +270,7 @@ store_first_api_key() {
     return 0
   fi
   read -r key key_id secret_name value < <(new_api_key)
-  [[ -n "$value" ]] || die "could not make an API key (python3 -m renderfarm.new_api_key)"
+  [[ -n "$value" ]] || die "could not make an API key (python3 -m renderfarm.keys.new_key)"
   log "storing the sha256 of a new API key for tenant '$tenant' as $vault/$secret_name"
   retry "storing the API key hash in $vault" az keyvault secret set --vault-name "$vault" \
     --name "$secret_name" --value "$value" --content-type "tenant=sha256hex" \

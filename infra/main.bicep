@@ -120,12 +120,12 @@ var tags = {
   environment: environmentName
 }
 
-// Names the code reads from its settings; the same defaults as renderfarm/settings.py.
+// Names the code reads from its settings; the same defaults as renderfarm/shared/settings.py.
 var queuePrefix = 'render-chunks'
 var scenesContainer = 'scenes'
 var jobsContainer = 'jobs'
 var webhooksContainer = 'webhooks'
-// The API's rate-limit counters, shared by every instance (renderfarm/rate_limit.py).
+// The API's rate-limit counters, shared by every instance (renderfarm/keys/rate_limit.py).
 var rateLimitTable = 'ratelimits'
 // What the farm says happened to jobs (job.accepted .. chunk.failed), and the webhook POSTs
 // those events fan out to: one queue each, beside the pool queues.

@@ -2,7 +2,8 @@
 list them, revoke one. Used by ``renderfarm keys`` and by the local farm for its own key.
 
 A key is the secret ``apikey-<tenant>-<key id>`` whose value is ``tenant=sha256hex``, tagged with
-its tenant, key id and purpose (the format in renderfarm.api_keys, as infra/deploy.sh writes it).
+its tenant, key id and purpose (the format in renderfarm.keys.api_keys, as infra/deploy.sh writes
+it).
 Revoking deletes the secret and does not purge it: the API stops trusting a deleted secret at
 once (within its cache lifetime), the soft-deleted hash is useless to anyone holding it, a wrong
 revocation can be undone (``az keyvault secret recover``), and the vault in Azure has purge
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
-from renderfarm.api_keys import (
+from renderfarm.keys.api_keys import (
     ENTRY_CONTENT_TYPE,
     KEY_ID_TAG,
     KEY_PURPOSE,
@@ -29,12 +30,12 @@ from renderfarm.api_keys import (
     KeyConfigError,
     entry,
     hash_key,
-    is_tenant,
     new_key,
     new_key_id,
     parse_entry,
     secret_name,
 )
+from renderfarm.shared.tenants import is_tenant
 
 _DURATION = re.compile(r"^(\d{1,5})([hdw])$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}

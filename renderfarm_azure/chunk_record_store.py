@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from azure.storage.blob import ContainerClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.chunk_record import ChunkSummary
-from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.chunks.record import ChunkSummary
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure import chunk_records
 from renderfarm_azure.blob_listing import names_with_metadata
 from renderfarm_azure.chunk_records import Mutation, StoredChunkRecord

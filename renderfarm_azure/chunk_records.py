@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from renderfarm import blob_layout
-from renderfarm.chunk_record import ChunkRecord
-from renderfarm.conditional_update import KeptChanging, update_conditionally
+from renderfarm.chunks.record import ChunkRecord
+from renderfarm.shared import blob_layout
+from renderfarm.shared.conditional_update import KeptChanging, update_conditionally
 from renderfarm_azure.conditional_blob import read_with_etag, upload_over
 
 WRITE_ATTEMPTS = 8

@@ -8,10 +8,10 @@ from datetime import datetime
 
 from azure.servicebus import ServiceBusMessage
 
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import queue_key, queue_name
-from renderfarm.messages import CONTENT_TYPE, SUBJECT, ChunkMessage
-from renderfarm.priority import BANDS
+from renderfarm.jobs.chunk_messages import CONTENT_TYPE, SUBJECT, ChunkMessage
+from renderfarm.shared.blend_header import BlenderVersion
+from renderfarm.shared.blender_pools import queue_key, queue_name
+from renderfarm.shared.priority import BANDS
 from renderfarm_azure.senders import QueueSenders
 
 

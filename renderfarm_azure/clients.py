@@ -9,7 +9,7 @@ from azure.identity import DefaultAzureCredential
 from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient, LinearRetry
 
-from renderfarm.settings import Settings
+from renderfarm.shared.settings import Settings
 
 #: Bounds on each call, so a slow dependency turns into a 503 instead of a hung request.
 BLOB_CONNECT_TIMEOUT_S = 3

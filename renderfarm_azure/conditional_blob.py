@@ -1,4 +1,4 @@
-"""Blob Storage's side of renderfarm.conditional_update: reads that keep the etag, and writes
+"""Blob Storage's side of renderfarm.shared.conditional_update: reads that keep the etag, and writes
 only over it, whose lost race (a 412, or a 409 for a blob created meanwhile) is the domain's
 ConcurrentUpdate."""
 
@@ -11,8 +11,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContentSettings
 
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.errors import ConcurrentUpdate
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.errors import ConcurrentUpdate
 from renderfarm_azure.guard import guarded
 
 T = TypeVar("T")

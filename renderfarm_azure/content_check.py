@@ -9,8 +9,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient
 
-from renderfarm.blend_whole import BlendWalker, NotWhole
-from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.shared.blend_whole import BlendWalker, NotWhole
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.guard import guarded
 
 VERIFIED = "sha256_verified"

@@ -1,5 +1,5 @@
 """The dead-letter handler's adapters: it reads each chunk queue's dead-letter queue and hands
-every message to renderfarm.dead_letter_settlement (the chunk marked failed and settled in its
+every message to renderfarm.jobs.dead_letters (the chunk marked failed and settled in its
 job). In Azure it runs as a Service Bus triggered Function (functions/dead_letter_trigger.py);
 locally ``python -m renderfarm_azure.dead_letters`` runs the same logic over the queue-consumer
 runner.
@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, ServiceBusSubQueue
 from azure.storage.blob import ContainerClient
 
-from renderfarm.chunk_record import ChunkRecord
-from renderfarm.dead_letter_settlement import (
+from renderfarm.chunks.record import ChunkRecord
+from renderfarm.jobs.dead_letters import (
     DeadLetter,
     JobSettling,
     record_dead_letter,
 )
-from renderfarm.job_lifecycle import JobLifecycle
+from renderfarm.jobs.lifecycle import JobLifecycle
 from renderfarm_azure import queue_consumer
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_azure.job_ledger import job_lifecycle
@@ -97,8 +97,8 @@ def drain(  # noqa: PLR0913 - keyword-only: the consumer's options
 def main() -> int:
     """The local farm's dead-letter handler: the Function's logic as a process, one consumer
     (with its own Service Bus clients) per chunk queue (pool, band and device)."""
-    from renderfarm.blender_pools import farm_queues  # noqa: PLC0415 (entry point)
-    from renderfarm.settings import Settings  # noqa: PLC0415
+    from renderfarm.shared.blender_pools import farm_queues  # noqa: PLC0415 (entry point)
+    from renderfarm.shared.settings import Settings  # noqa: PLC0415
     from renderfarm_azure import clients  # noqa: PLC0415
 
     settings = Settings()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from azure.servicebus import ServiceBusMessage
 
-from renderfarm.events import CONTENT_TYPE, SUBJECT, JobEvent
+from renderfarm.jobs.events import CONTENT_TYPE, SUBJECT, JobEvent
 from renderfarm_azure.senders import QueueSenders
 
 

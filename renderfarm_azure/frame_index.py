@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from azure.storage.blob import ContainerClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.guard import guarded
 
 #: Listings one call runs at once (the SDK's connection pool holds 10).

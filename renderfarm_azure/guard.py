@@ -10,8 +10,8 @@ from typing import TypeVar
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.servicebus.exceptions import ServiceBusError
 
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.errors import DependencyUnavailable
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.errors import DependencyUnavailable
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
-"""A job's ledger of settled chunks in Blob Storage (renderfarm.job_lifecycle's JobLedgerStore),
+"""A job's ledger of settled chunks in Blob Storage (renderfarm.jobs.lifecycle's JobLedgerStore),
 and the job lifecycle wired over the Azure clients.
 
-The tree's markers are empty blobs whose metadata holds their code (renderfarm.job_end): a
+The tree's markers are empty blobs whose metadata holds their code (renderfarm.jobs.end): a
 chunk's own marker is written outright by its settler alone; a node's is created once by whichever
 settler saw its children complete first, and corrected over its etag if a child's word changed
 since. Jobs from before the tree keep one ledger blob, updated over its etag.
@@ -15,18 +15,18 @@ from azure.core.exceptions import ResourceExistsError
 from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ContentSettings
 
-from renderfarm import blob_layout as layout
-from renderfarm.chunk_record import ChunkState
-from renderfarm.conditional_update import update_conditionally
-from renderfarm.job_end import FANOUT, Node, SettledChunks
-from renderfarm.job_lifecycle import (
+from renderfarm.chunks.record import ChunkState
+from renderfarm.jobs.end import FANOUT, Node, SettledChunks
+from renderfarm.jobs.lifecycle import (
     WRITE_ATTEMPTS,
     JobLifecycle,
     LedgerContention,
     LifecycleStores,
 )
-from renderfarm.manifest import JobManifest
-from renderfarm.settings import Settings
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.conditional_update import update_conditionally
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.conditional_blob import read_with_etag, set_metadata_over, upload_over
 from renderfarm_azure.event_publisher import ServiceBusEventPublisher
 from renderfarm_azure.guard import breaker
@@ -34,7 +34,7 @@ from renderfarm_azure.job_store import BlobJobStores
 from renderfarm_azure.senders import QueueSenders
 
 _JSON = ContentSettings(content_type="application/json")
-#: The metadata key of a ledger marker's code (d, f or c: renderfarm.job_end).
+#: The metadata key of a ledger marker's code (d, f or c: renderfarm.jobs.end).
 _CODE = "code"
 
 

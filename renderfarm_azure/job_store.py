@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from azure.storage.blob import ContainerClient
 
-from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.chunk_record_store import BlobChunkRecords
 from renderfarm_azure.frame_index import BlobFrameIndex
 from renderfarm_azure.manifest_store import BlobManifests

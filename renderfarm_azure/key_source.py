@@ -19,9 +19,9 @@ from typing import Protocol
 from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
-from renderfarm.api_keys import KEYVAULT_SECRET_PREFIX, KeyConfigError, KeyRing, parse_entry
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.errors import DependencyUnavailable
+from renderfarm.keys.api_keys import KEYVAULT_SECRET_PREFIX, KeyConfigError, KeyRing, parse_entry
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.errors import DependencyUnavailable
 from renderfarm_azure.guard import guarded
 
 log = logging.getLogger(__name__)

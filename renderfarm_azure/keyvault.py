@@ -14,7 +14,7 @@ from azure.core.credentials import AccessToken, TokenCredential
 from azure.identity import DefaultAzureCredential
 from azure.keyvault.secrets import SecretClient
 
-from renderfarm.settings import Settings, is_loopback_url
+from renderfarm.shared.settings import Settings, is_loopback_url
 
 #: What the local credential hands out: the emulator checks that a token is there, not what it is.
 LOCAL_TOKEN = "renderfarm-local-vault"  # noqa: S105 (not a secret: the emulator takes any token)

@@ -10,12 +10,12 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from renderfarm import blob_layout as layout
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.errors import ConcurrentUpdate
-from renderfarm.manifest import JobManifest
-from renderfarm.ports import StoredManifest
-from renderfarm.recently_used import RecentlyUsed
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.ports import StoredManifest
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.errors import ConcurrentUpdate
+from renderfarm.shared.recently_used import RecentlyUsed
 from renderfarm_azure.conditional_blob import upload_over
 from renderfarm_azure.guard import guarded
 

@@ -1,4 +1,4 @@
-"""The previews finalizer's adapters (renderfarm.previews_finalizer): the job's blobs in the
+"""The previews finalizer's adapters (renderfarm.jobs.previews): the job's blobs in the
 ``jobs`` container, and a preview maker that downloads the sources a few ahead, decodes them with
 Pillow (scaled into the video's size at once, so few full frames sit in memory) and writes the
 contact sheet and the video with renderfarm_media.
@@ -20,14 +20,14 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings
 from PIL import Image, UnidentifiedImageError
 
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.manifest import JobManifest
-from renderfarm.previews_finalizer import (
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.previews import (
     MANIFEST_ATTEMPTS,
     PreviewNames,
     PreviewSource,
     finalize_previews,
 )
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.manifest_store import BlobManifests
 from renderfarm_media.previews import (
     MAX_VIDEO_SIZE,
@@ -50,7 +50,7 @@ def build_previews(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> PreviewNames | None:
-    """The finalizer over the ``jobs`` container (renderfarm.previews_finalizer)."""
+    """The finalizer over the ``jobs`` container (renderfarm.jobs.previews)."""
     manifests = BlobManifests(
         container=jobs,
         breaker=CircuitBreaker(

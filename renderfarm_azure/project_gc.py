@@ -1,4 +1,4 @@
-"""The clean-up of stored project files (renderfarm.file_gc) over the ``scenes`` container:
+"""The clean-up of stored project files (renderfarm.projects.gc) over the ``scenes`` container:
 run daily by the ``project_files_gc`` timer Function in Azure and on demand by
 ``renderfarm local gc``."""
 
@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
-from renderfarm.blob_layout import file_blob, file_set_blob, is_sha256
-from renderfarm.file_gc import StoredBlob, Sweep, is_recent, sweep
-from renderfarm.file_set import FileSet
+from renderfarm.projects.file_set import FileSet
+from renderfarm.projects.gc import StoredBlob, Sweep, is_recent, sweep
+from renderfarm.shared.blob_layout import file_blob, file_set_blob, is_sha256
 
 log = logging.getLogger(__name__)
 

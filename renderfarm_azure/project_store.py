@@ -13,11 +13,11 @@ from typing import TypeVar
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions, ContainerClient, ContentSettings
 
-from renderfarm import blob_layout as layout
-from renderfarm.blend_header import HEAD_BYTES
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.file_set import FileSet
-from renderfarm.ports import BlendCheck
+from renderfarm.projects.file_set import FileSet
+from renderfarm.projects.ports import BlendCheck
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.blend_header import HEAD_BYTES
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure import content_check
 from renderfarm_azure.guard import guarded
 from renderfarm_azure.sas import SasSigner

@@ -28,7 +28,7 @@ from azure.core.exceptions import AzureError
 from azure.servicebus import ServiceBusReceivedMessage, ServiceBusReceiver
 from azure.servicebus.exceptions import ServiceBusError
 
-from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable, UnreadableMessage
+from renderfarm.shared.errors import ConcurrentUpdate, DependencyUnavailable, UnreadableMessage
 from renderfarm_azure.link_credit import revoke_unused_credit
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def _bound(handle: Handler, message: ServiceBusReceivedMessage) -> Callable[[], 
 def serve_forever(consumers: Sequence[Callable[[threading.Event], object]]) -> int:
     """A consumer process: JSON logs, SIGTERM and SIGINT stop it, each consumer in its own
     thread (each with its own clients: the SDK's are not thread-safe) until all have stopped."""
-    from renderfarm.json_logging import configure_json_logging  # noqa: PLC0415 (entry point)
+    from renderfarm.shared.json_logging import configure_json_logging  # noqa: PLC0415 (entry point)
 
     configure_json_logging()
     stop = threading.Event()

@@ -12,10 +12,10 @@ from functools import partial
 from azure.core.exceptions import ResourceNotFoundError
 from azure.servicebus.management import ServiceBusAdministrationClient
 
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.errors import DependencyUnavailable
-from renderfarm.ports import QueueCounts
-from renderfarm.settings import Settings, is_loopback_url
+from renderfarm.jobs.ports import QueueCounts
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.errors import DependencyUnavailable
+from renderfarm.shared.settings import Settings, is_loopback_url
 from renderfarm_azure import clients
 from renderfarm_azure.guard import guarded
 

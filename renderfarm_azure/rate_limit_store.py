@@ -4,7 +4,7 @@ One entity per (key, window): PartitionKey ``<YYYYMMDD>-<key>`` (the window's UT
 key id: the sha256 of the API key), RowKey the window's start in Unix seconds, one property
 ``count``. A key's counters for a day share a partition, and every key has its own: no partition
 carries the whole farm's traffic. The writes to one entity are bounded by the limit itself (see
-renderfarm.rate_limit), far under Table Storage's per-partition target (2,000 entities/s).
+renderfarm.keys.rate_limit), far under Table Storage's per-partition target (2,000 entities/s).
 
 An increment reads the entity and writes it back with If-Match on its etag (a lost race is a 412
 and a new read); a missing entity is inserted (a lost race is a 409 and a new read). At most
@@ -38,7 +38,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, UpdateMode
 
-from renderfarm.rate_limit import (
+from renderfarm.keys.rate_limit import (
     CounterContended,
     CounterStoreUnavailable,
     Limiter,
@@ -46,7 +46,7 @@ from renderfarm.rate_limit import (
     SharedRateLimiter,
     Window,
 )
-from renderfarm.settings import Settings
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.clients import credential
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def _day(epoch_seconds: int) -> date:
 
 
 class TableCounterStore:
-    """renderfarm.rate_limit.CounterStore on one table."""
+    """renderfarm.keys.rate_limit.CounterStore on one table."""
 
     def __init__(self, *, table: TableClient, purge: bool = True):
         self._table = table

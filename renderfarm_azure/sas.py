@@ -11,9 +11,9 @@ from urllib.parse import quote, urlsplit
 from azure.storage.blob import BlobSasPermissions, BlobServiceClient, UserDelegationKey
 from azure.storage.blob import generate_blob_sas as _generate_blob_sas
 
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.ports import SignedLink
-from renderfarm.recently_used import RecentlyUsed
+from renderfarm.jobs.ports import SignedLink
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.recently_used import RecentlyUsed
 from renderfarm_azure.guard import guarded
 
 DELEGATION_KEY_LIFETIME = timedelta(hours=2)

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions, ContainerClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.blend_header import HEAD_BYTES
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.errors import SceneNotFound, SceneNotUsable
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.blend_header import HEAD_BYTES
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.errors import SceneNotFound, SceneNotUsable
 from renderfarm_azure import content_check
 from renderfarm_azure.guard import guarded
 from renderfarm_azure.sas import SasSigner

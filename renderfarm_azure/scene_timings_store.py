@@ -1,14 +1,14 @@
 """The SceneTimingsStore port over the ``jobs`` container: what earlier renders of a scene
-measured, per tenant, scene and render settings (renderfarm.chunk_plan)."""
+measured, per tenant, scene and render settings (renderfarm.chunks.plan)."""
 
 from __future__ import annotations
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from renderfarm import blob_layout as layout
-from renderfarm.chunk_plan import SceneTimings
-from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.chunks.plan import SceneTimings
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.guard import guarded
 
 _JSON = ContentSettings(content_type="application/json")

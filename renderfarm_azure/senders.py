@@ -12,7 +12,7 @@ from datetime import datetime
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender
 from azure.servicebus.exceptions import MessageSizeExceededError, ServiceBusError
 
-from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.guard import guarded
 
 #: Total time one batch may take, retries included.

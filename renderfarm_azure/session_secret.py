@@ -10,8 +10,8 @@ import threading
 from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.settings import Settings
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.guard import guarded
 from renderfarm_azure.keyvault import settings_secret_client
 

@@ -11,7 +11,7 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from renderfarm.settings import Settings
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.clients import credential
 
 _configured = threading.Event()
@@ -63,5 +63,5 @@ jobs_counter = _meter.create_counter(
     "renderfarm.jobs.submitted", description="jobs accepted, by tenant"
 )
 frames_counter = _meter.create_counter(
-    "renderfarm.frames.submitted", description="frames asked for, by tenant"
+    "renderfarm.shared.frames.submitted", description="frames asked for, by tenant"
 )

@@ -10,11 +10,11 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.paging import PageIterator
 from azure.storage.blob import BlobProperties, ContainerClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.errors import InvalidCursor
-from renderfarm.manifest import JobManifest
-from renderfarm.ports import IndexEntry, IndexPage
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.ports import IndexEntry, IndexPage
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.errors import InvalidCursor
 from renderfarm_azure.guard import guarded
 
 _TERMINAL = "terminal"

@@ -44,7 +44,7 @@ from .job_views import (
 DEFAULT_API_URL = "http://127.0.0.1:7071"
 _FRAMES_PAGE = 1000
 
-#: Entries per ``POST /api/files/missing`` (renderfarm.file_set.MAX_HASHES_PER_CALL).
+#: Entries per ``POST /api/files/missing`` (renderfarm.projects.file_set.MAX_HASHES_PER_CALL).
 MAX_HASHES_PER_CALL = 500
 
 __all__ = [

@@ -38,7 +38,8 @@ from .farm_api import FarmError, sha256_of
 from .hash_cache import USER_CACHE, HashCache, UserCache, user_cache
 
 #: The folder of a file set for files from outside the project root: the value of
-#: ``renderfarm.file_set.OUTSIDE_ROOT`` (the client core does not import the domain package).
+#: ``renderfarm.projects.file_set.OUTSIDE_ROOT`` (the client core does not import the domain
+#: package).
 OUTSIDE_ROOT = "_outside"
 #: UNC shares (``\\server\share\...``) go under ``_outside/unc/server/share/...``.
 UNC_FOLDER = "unc"

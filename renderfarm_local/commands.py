@@ -21,8 +21,8 @@ import click
 from azure.storage.blob import BlobServiceClient
 from rich.live import Live
 
-from renderfarm.blob_layout import SCENES_CONTAINER
-from renderfarm.file_gc import KEEP_DAYS
+from renderfarm.projects.gc import KEEP_DAYS
+from renderfarm.shared.blob_layout import SCENES_CONTAINER
 from renderfarm_azure.api_key_admin import ApiKeyError
 from renderfarm_azure.project_gc import collect
 from renderfarm_client.cli.options import options_from, render_options, stderr, stdout

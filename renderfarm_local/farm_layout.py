@@ -10,7 +10,7 @@ from pathlib import Path
 
 from azure.keyvault.secrets import SecretClient
 
-from renderfarm.api_keys import new_key
+from renderfarm.keys.api_keys import new_key
 from renderfarm_azure.keyvault import secret_client
 from renderfarm_local import services
 from renderfarm_local.supervisor import free_port, port_open

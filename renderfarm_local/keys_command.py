@@ -18,8 +18,8 @@ from azure.keyvault.secrets import SecretClient
 from rich.console import Console
 from rich.table import Table
 
-from renderfarm.api_keys import is_tenant
-from renderfarm.settings import is_loopback_url
+from renderfarm.shared.settings import is_loopback_url
+from renderfarm.shared.tenants import is_tenant
 from renderfarm_azure.api_key_admin import ApiKeyAdmin, ApiKeyError, StoredKey, parse_lifetime
 from renderfarm_azure.key_source import KEYVAULT_CACHE_SECONDS
 from renderfarm_azure.keyvault import LocalVaultError, secret_client

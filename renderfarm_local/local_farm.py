@@ -12,7 +12,7 @@ from pathlib import Path
 
 from azure.core.exceptions import AzureError
 
-from renderfarm.blender_pools import pool_queues, queue_name
+from renderfarm.shared.blender_pools import pool_queues, queue_name
 from renderfarm_azure.api_key_admin import ApiKeyAdmin, ApiKeyError
 from renderfarm_local import services
 from renderfarm_local.autoscaler import (

@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import parse_supported
+from renderfarm.shared.blend_header import BlenderVersion
+from renderfarm.shared.blender_pools import parse_supported
 from renderfarm_local.services import REPO
 
 POOLS_DIR = REPO / "containerapp_worker" / "blender-pools"

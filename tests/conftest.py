@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from emulators.servicebus.config import BUNDLED_CONFIG
-from renderfarm.settings import Settings
+from renderfarm.shared.settings import Settings
 from renderfarm_local.services import SERVICE_NICENESS_ENV
 from tests.services import Azurite, ServiceBusEmulator, run_azurite, run_servicebus
 from webapp.app import create_app

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from azure.servicebus import ServiceBusClient
 
-from renderfarm.events import JobEvent
+from renderfarm.jobs.events import JobEvent
 from testbed.emulators import (
     REPO,
     Azurite,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from renderfarm.errors import DependencyUnavailable
+from renderfarm.shared.errors import DependencyUnavailable
 from renderfarm_azure.services import Services
 from renderfarm_azure.telemetry import configure_telemetry
 

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from renderfarm.job_cancel import JobCancel
-from renderfarm.job_listing import JobListing
-from renderfarm.job_status_reader import JobStatusReader
-from renderfarm.job_submission import JobSubmission
-from renderfarm.ports import FrameLinks
+from renderfarm.jobs.cancel import JobCancel
+from renderfarm.jobs.listing import JobListing
+from renderfarm.jobs.ports import FrameLinks
+from renderfarm.jobs.status_reader import JobStatusReader
+from renderfarm.jobs.submission import JobSubmission
 from renderfarm_azure.project_store import BlobProjectStore
 from renderfarm_azure.scene_store import BlobSceneStore
 from renderfarm_azure.services import Services

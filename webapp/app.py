@@ -21,8 +21,8 @@ from functions.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from functions.openapi import install_openapi
 from functions.problems import install_problem_handlers
 from functions.routes import files, health, jobs, scenes, webhooks
-from renderfarm.json_logging import configure_json_logging
-from renderfarm.settings import Settings, get_settings
+from renderfarm.shared.json_logging import configure_json_logging
+from renderfarm.shared.settings import Settings, get_settings
 from renderfarm_azure.services import Services
 from web_deps.lazy_services import LazyServices
 

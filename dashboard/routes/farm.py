@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 from dashboard.deps import SignedDep
 from dashboard.farm import read_replicas
 from dashboard.pages import DashboardRoute, page
-from renderfarm.blender_pools import farm_queues
+from renderfarm.shared.blender_pools import farm_queues
 from web_deps.services import ServicesDep
 
 router = APIRouter(route_class=DashboardRoute)

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from dashboard import views
 from dashboard.deps import ChunkLogs, ChunkLogsDep, FormDep, Signed, SignedDep, one
 from dashboard.pages import DashboardRoute, NotFoundPage, now, page
-from renderfarm import blob_layout as layout
-from renderfarm.cost import job_cost
-from renderfarm.status import JobState
+from renderfarm.jobs.cost import job_cost
+from renderfarm.jobs.status import JobState
+from renderfarm.shared import blob_layout as layout
 from web_deps.services import FrameLinksDep, JobCancelDep, JobListingDep, JobStatusDep
 
 JOBS_PER_PAGE = 50

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from dashboard import session as sessions
 from dashboard.deps import FormDep, SignedDep, one, session_secret
 from dashboard.pages import DashboardRoute, now, page
-from renderfarm.api_keys import hash_key
+from renderfarm.keys.api_keys import hash_key
 from web_deps.services import ServicesDep
 
 router = APIRouter(route_class=DashboardRoute)

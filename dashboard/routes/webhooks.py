@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from dashboard.deps import FormDep, Signed, SignedDep, one
 from dashboard.pages import DashboardRoute, NotFoundPage, page
-from renderfarm import blob_layout as layout
-from renderfarm.events import EventType
-from renderfarm.webhook_urls import WebhookUrlRejected
-from renderfarm.webhooks import TooManyWebhooks
+from renderfarm.jobs.events import EventType
+from renderfarm.shared import blob_layout as layout
+from renderfarm.webhooks.rules import TooManyWebhooks
+from renderfarm.webhooks.urls import WebhookUrlRejected
 from web_deps.services import WebhookRegistryDep
 
 router = APIRouter(route_class=DashboardRoute)

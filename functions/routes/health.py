@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from functions.openapi import RETRY_AFTER, problem
 from functions.problems import PROBLEM_JSON
 from functions.schemas import HealthPublic, ProblemPublic
-from renderfarm.errors import DependencyUnavailable
+from renderfarm.shared.errors import DependencyUnavailable
 from web_deps.services import ServicesDep
 
 router = APIRouter(tags=["health"])

@@ -19,9 +19,9 @@ from functions.schemas import (
     blender_public,
     chunking_public,
 )
-from renderfarm.idempotency import KEY_PATTERN, is_valid_key
-from renderfarm.job_spec import JobRequest
-from renderfarm.status import JobState
+from renderfarm.jobs.idempotency import KEY_PATTERN, is_valid_key
+from renderfarm.jobs.spec import JobRequest
+from renderfarm.jobs.status import JobState
 from renderfarm_azure.telemetry import frames_counter, jobs_counter, tracer
 from web_deps.services import (
     FrameLinksDep,

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from functions.deps import TenantDep
 from functions.openapi import answers, link
 from functions.schemas import SceneTicketPublic
-from renderfarm.scene import SceneUpload
+from renderfarm.jobs.scene import SceneUpload
 from web_deps.services import SceneStoreDep
 
 router = APIRouter(tags=["scenes"])

@@ -11,16 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.deps import TenantDep
 from functions.openapi import LOCATION, answers, link
-from renderfarm.events import EventType
-from renderfarm.webhook_urls import MAX_URL_LENGTH
-from renderfarm.webhooks import Webhook
+from renderfarm.jobs.events import EventType
+from renderfarm.webhooks.rules import Webhook
+from renderfarm.webhooks.urls import MAX_URL_LENGTH
 from web_deps.services import WebhookRegistryDep
 
 router = APIRouter(tags=["webhooks"])
 
 WebhookId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="32 lower-case hex digits")]
 
-# What a webhook URL is, by its text alone (renderfarm.webhook_urls): https to a host name, an
+# What a webhook URL is, by its text alone (renderfarm.webhooks.urls): https to a host name, an
 # IPv4 or an IPv6 address, or plain http to this machine (a development farm's exception), with
 # an optional port, path and query (RFC 3986's characters); no user, password or fragment. Checked
 # here as the document states it, so a URL the document calls valid is refused only for what

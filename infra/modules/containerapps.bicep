@@ -83,7 +83,7 @@ var gpuProfiles = empty(gpuWorkloadProfileType) ? [] : [
   }
 ]
 
-// Settings renderfarm.settings.Settings reads (its env_names()), the same for every pool. Every
+// Settings renderfarm.shared.settings.Settings reads (its env_names()), the same for every pool. Every
 // value is a parameter or a literal, so the loops below are known when the deployment starts
 // (BCP178/BCP182): never read a resource's properties or a module's outputs into them.
 var workerSettings = {

@@ -93,7 +93,7 @@ var hostSettings = {
   ServiceBusConnection__clientId: identityClientId
 }
 
-// Settings renderfarm.settings.Settings reads (its env_names()).
+// Settings renderfarm.shared.settings.Settings reads (its env_names()).
 var renderfarmSettings = {
   RENDERFARM_ENVIRONMENT: 'production'
   RENDERFARM_STORAGE_ACCOUNT_URL: storageAccountUrl

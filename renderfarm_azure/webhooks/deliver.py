@@ -26,8 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
 
-from renderfarm.webhook_urls import HostUnresolvable, Resolver, WebhookUrlRejected, vet_url
-from renderfarm.webhooks import (
+from renderfarm.webhooks.rules import (
     DEAD_LETTER_REASON,
     Delivery,
     DeliveryFormatError,
@@ -36,6 +35,7 @@ from renderfarm.webhooks import (
     Webhook,
     outcome_of,
 )
+from renderfarm.webhooks.urls import HostUnresolvable, Resolver, WebhookUrlRejected, vet_url
 from renderfarm_azure import queue_consumer
 from renderfarm_azure.queue_consumer import (
     COMPLETE,
@@ -198,7 +198,7 @@ def serve(  # noqa: PLR0913 - keyword-only: the consumer's options
 
 def main() -> int:
     """The local farm's deliveries consumer: the Function's logic as a process."""
-    from renderfarm.settings import Settings  # noqa: PLC0415 (entry point)
+    from renderfarm.shared.settings import Settings  # noqa: PLC0415 (entry point)
     from renderfarm_azure import clients  # noqa: PLC0415
     from renderfarm_azure.webhooks.services import webhook_services  # noqa: PLC0415
 

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.webhooks import Delivery
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.webhooks.rules import Delivery
 from renderfarm_azure.senders import QueueSenders
 
 CONTENT_TYPE = "application/json"

@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from renderfarm.events import EventType
-from renderfarm.webhook_urls import Resolver, vet_url
-from renderfarm.webhooks import (
+from renderfarm.jobs.events import EventType
+from renderfarm.webhooks.rules import (
     MAX_WEBHOOKS_PER_TENANT,
     Webhook,
     WebhookNotFound,
@@ -17,6 +16,7 @@ from renderfarm.webhooks import (
     new_secret,
     new_webhook_id,
 )
+from renderfarm.webhooks.urls import Resolver, vet_url
 from renderfarm_azure.webhooks.secret_store import SecretStore
 from renderfarm_azure.webhooks.store import WebhookStore
 

@@ -17,7 +17,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.guard import guarded
 
 SECRETS_PREFIX = "webhook-secrets/"

@@ -11,10 +11,10 @@ from azure.core.exceptions import ResourceExistsError
 from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient
 
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.settings import Settings
-from renderfarm.webhook_urls import Resolver
-from renderfarm.webhooks import RetryPolicy
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.settings import Settings
+from renderfarm.webhooks.rules import RetryPolicy
+from renderfarm.webhooks.urls import Resolver
 from renderfarm_azure import clients
 from renderfarm_azure.guard import breaker as new_breaker
 from renderfarm_azure.guard import guarded

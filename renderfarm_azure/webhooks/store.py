@@ -14,10 +14,10 @@ from dataclasses import replace
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.conditional_update import KeptChanging, update_conditionally
-from renderfarm.errors import ConcurrentUpdate
-from renderfarm.webhooks import DeliveryStats, TooManyWebhooks, Webhook, is_webhook_id
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.conditional_update import KeptChanging, update_conditionally
+from renderfarm.shared.errors import ConcurrentUpdate
+from renderfarm.webhooks.rules import DeliveryStats, TooManyWebhooks, Webhook, is_webhook_id
 from renderfarm_azure.conditional_blob import upload_over
 from renderfarm_azure.guard import guarded
 

@@ -22,7 +22,7 @@ from types import TracebackType
 
 from standardwebhooks import Webhook as StandardWebhook
 
-from renderfarm.webhook_urls import IPAddress, Resolver, Target
+from renderfarm.webhooks.urls import IPAddress, Resolver, Target
 
 #: Whole exchange: connect, TLS, request, status line and headers.
 DEFAULT_TIMEOUT_S = 10.0

@@ -19,8 +19,8 @@ from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from fastapi.testclient import TestClient
 
-from renderfarm.api_keys import hash_key
-from renderfarm.settings import ENV_PREFIX, Settings
+from renderfarm.keys.api_keys import hash_key
+from renderfarm.shared.settings import ENV_PREFIX, Settings
 from renderfarm_local.services import api_spec, http_json
 from renderfarm_local.supervisor import ManagedProcess
 from tests.scenes import whole_blend

@@ -13,8 +13,8 @@ from schemathesis import Case, Response
 from schemathesis.checks import CheckContext, positive_data_acceptance
 
 from functions.problems import TYPE_PREFIX
-from renderfarm.frames import FrameSpecError, parse_frames
-from renderfarm.idempotency import KEY_PATTERN
+from renderfarm.jobs.idempotency import KEY_PATTERN
+from renderfarm.shared.frames import FrameSpecError, parse_frames
 from tests.api.conftest import SCENE_BYTES
 
 SCENE_SHA256 = hashlib.sha256(SCENE_BYTES).hexdigest()

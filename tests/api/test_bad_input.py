@@ -12,8 +12,8 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from fastapi.testclient import TestClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.settings import Settings
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.settings import Settings
 from tests.api.conftest import auth
 
 JOB = "0123456789abcdef0123456789abcdef"

@@ -10,7 +10,7 @@ import pytest
 import zstandard
 from fastapi.testclient import TestClient
 
-from renderfarm.settings import Settings
+from renderfarm.shared.settings import Settings
 from tests.api.conftest import auth, settings_for, upload_scene
 from tests.scenes import whole_blend
 from tests.services import Azurite, ServiceBusEmulator

@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from fastapi.testclient import TestClient
 
-from renderfarm.chunk_plan import SceneTimings, settings_key
-from renderfarm.chunk_record import ChunkRecord, ChunkState
-from renderfarm.chunk_usage import ChunkUsage
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.events import JobEvent
-from renderfarm.job_lifecycle import JobLifecycle
-from renderfarm.render_settings import RenderSettings
-from renderfarm.settings import Settings
+from renderfarm.chunks.plan import SceneTimings, settings_key
+from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.chunks.usage import ChunkUsage
+from renderfarm.jobs.events import JobEvent
+from renderfarm.jobs.lifecycle import JobLifecycle
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.render_settings import RenderSettings
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.job_ledger import lifecycle_stores
 from renderfarm_azure.job_store import BlobJobStores
 from tests.api.conftest import auth, settings_for, upload_scene

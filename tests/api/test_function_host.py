@@ -10,9 +10,9 @@ import pytest
 
 import function_app
 from functions.dead_letter_trigger import dead_letter_queues, jobs_container, lifecycle
-from renderfarm.api_keys import hash_key
-from renderfarm.chunk_record import ChunkState
-from renderfarm.settings import get_settings
+from renderfarm.chunks.record import ChunkState
+from renderfarm.keys.api_keys import hash_key
+from renderfarm.shared.settings import get_settings
 from renderfarm_azure.chunk_records import read_chunk_record
 from tests.api.conftest import KEYS, auth
 from tests.services import Azurite, ServiceBusEmulator

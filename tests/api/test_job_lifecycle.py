@@ -14,12 +14,12 @@ from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from fastapi.testclient import TestClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.chunk_record import ChunkState
-from renderfarm.job_end import LEDGER_BLOB
-from renderfarm.job_lifecycle import JobLifecycle
-from renderfarm.manifest import JobManifest
-from renderfarm.settings import Settings
+from renderfarm.chunks.record import ChunkState
+from renderfarm.jobs.end import LEDGER_BLOB
+from renderfarm.jobs.lifecycle import JobLifecycle
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.job_ledger import job_lifecycle
 from tests.api.conftest import auth
 from tests.services import ServiceBusEmulator, events_of

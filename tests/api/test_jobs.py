@@ -11,9 +11,9 @@ import httpx
 from azure.storage.blob import ContainerClient
 from fastapi.testclient import TestClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.chunk_record import ChunkRecord, ChunkState
-from renderfarm.messages import ChunkMessage
+from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.jobs.chunk_messages import ChunkMessage
+from renderfarm.shared import blob_layout as layout
 from renderfarm_azure.chunk_records import update_chunk_record
 from tests.api.conftest import auth, drain_messages, properties_of
 from tests.services import ServiceBusEmulator

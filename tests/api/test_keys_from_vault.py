@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from renderfarm.api_keys import new_key
-from renderfarm.settings import Settings
+from renderfarm.keys.api_keys import new_key
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.api_key_admin import ApiKeyAdmin, NewKey
 from renderfarm_azure.key_source import UNKNOWN_KEY_RELOAD_SECONDS
 from renderfarm_azure.keyvault import secret_client

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.job_spec import JobRequest
-from renderfarm.manifest import JobManifest
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.spec import JobRequest
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.manifest_store import BlobManifests
 from tests.services import Azurite
 

@@ -19,10 +19,11 @@ from functions.problems import (
     problem_response,
 )
 from functions.schemas import ProblemPublic, ValidationProblemPublic
-from renderfarm.api_keys import KeyConfigError
-from renderfarm.blend_header import BlenderVersion, BlendHeaderError, HeaderProblem
-from renderfarm.blender_pools import NoBlenderPool, NoGpuWorkers
-from renderfarm.errors import (
+from renderfarm.keys.api_keys import KeyConfigError
+from renderfarm.projects.file_set import FileSetError
+from renderfarm.shared.blend_header import BlenderVersion, BlendHeaderError, HeaderProblem
+from renderfarm.shared.blender_pools import NoBlenderPool, NoGpuWorkers
+from renderfarm.shared.errors import (
     ConcurrentUpdate,
     DependencyUnavailable,
     DomainError,
@@ -37,10 +38,9 @@ from renderfarm.errors import (
     SceneNotFound,
     SceneNotUsable,
 )
-from renderfarm.file_set import FileSetError
-from renderfarm.settings import Settings
-from renderfarm.webhook_urls import HostUnresolvable, WebhookUrlRejected
-from renderfarm.webhooks import TooManyWebhooks, WebhookNotFound
+from renderfarm.shared.settings import Settings
+from renderfarm.webhooks.rules import TooManyWebhooks, WebhookNotFound
+from renderfarm.webhooks.urls import HostUnresolvable, WebhookUrlRejected
 from renderfarm_azure.services import Services
 from tests.api.conftest import auth
 from webapp.app import create_app

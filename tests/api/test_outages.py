@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from renderfarm.settings import Settings
+from renderfarm.shared.settings import Settings
 from tests.api.conftest import auth, settings_for, upload_scene
 from tests.services import (
     Azurite,

@@ -9,10 +9,10 @@ import pytest
 from azure.storage.blob import ContainerClient
 from fastapi.testclient import TestClient
 
-from renderfarm.chunk_record import ChunkRecord, ChunkState
-from renderfarm.chunk_usage import ChunkUsage
-from renderfarm.cost import current_prices
-from renderfarm.manifest import JobManifest
+from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.chunks.usage import ChunkUsage
+from renderfarm.jobs.cost import current_prices
+from renderfarm.jobs.manifest import JobManifest
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_azure.previews import build_previews
 from tests.api.conftest import auth

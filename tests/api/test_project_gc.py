@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from fastapi.testclient import TestClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.settings import Settings
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.project_gc import collect
 from tests.api.conftest import upload_scene
 from tests.api.test_projects import MAIN, TEXTURE, project_job, sha, submit, upload

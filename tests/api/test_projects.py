@@ -14,9 +14,9 @@ import zstandard
 from azure.storage.blob import BlobServiceClient
 from fastapi.testclient import TestClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.file_set import MAX_HASHES_PER_CALL, FileEntry, FileSet
-from renderfarm.settings import Settings
+from renderfarm.projects.file_set import MAX_HASHES_PER_CALL, FileEntry, FileSet
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.settings import Settings
 from tests.api.conftest import auth, settings_for
 from tests.api.test_bad_input import assert_problem
 from tests.scenes import whole_blend

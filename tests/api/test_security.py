@@ -11,8 +11,8 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from fastapi.testclient import TestClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.settings import Settings
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.settings import Settings
 from tests.api.conftest import SCENE_BYTES, auth, settings_for, upload_scene
 from tests.services import Azurite, ServiceBusEmulator
 

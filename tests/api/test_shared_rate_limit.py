@@ -21,8 +21,8 @@ import pytest
 from azure.data.tables import TableClient
 from fastapi.testclient import TestClient
 
-from renderfarm.rate_limit import CounterContended, CounterStoreUnavailable, Window
-from renderfarm.settings import ENV_PREFIX, Settings
+from renderfarm.keys.rate_limit import CounterContended, CounterStoreUnavailable, Window
+from renderfarm.shared.settings import ENV_PREFIX, Settings
 from renderfarm_azure.rate_limit_store import TableCounterStore, partition_key, row_key
 from renderfarm_local.services import api_spec, http_json
 from tests.api.conftest import auth, settings_for
@@ -120,7 +120,7 @@ def test_an_unreachable_table_lets_requests_through_then_limits_once_it_is_back(
     )
     fresh_window()
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="renderfarm.rate_limit"):
+    with caplog.at_level(logging.WARNING, logger="renderfarm.keys.rate_limit"):
         assert statuses(client, 4) == [200] * 4
         time.sleep(RETRY_S + 0.1)
         assert statuses(client, 1) == [429]  # the probe fails; the process's own limit holds

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from renderfarm import blob_layout
+from renderfarm.shared import blob_layout
 from renderfarm_client.farm_api import FarmClient, JobProgress
 from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.local_farm import LocalFarm

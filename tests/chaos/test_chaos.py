@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from renderfarm import blob_layout
-from renderfarm.idempotency import job_id_for
+from renderfarm.jobs.idempotency import job_id_for
+from renderfarm.shared import blob_layout
 from renderfarm_client.farm_api import JobProgress
 from renderfarm_local.local_farm import LOCAL_TENANT
 from tests.chaos.conftest import RENDER, HurtFarm, wait_for

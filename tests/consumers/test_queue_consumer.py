@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceivedMessage
 
-from renderfarm.errors import DependencyUnavailable
-from renderfarm.events import EventFormatError
+from renderfarm.jobs.events import EventFormatError
+from renderfarm.shared.errors import DependencyUnavailable
 from renderfarm_azure import queue_consumer
 from renderfarm_azure.queue_consumer import COMPLETE, ConsumerOptions, Settlement
 from tests.services import ServiceBusEmulator, run_servicebus, write_config

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from renderfarm.settings import Settings
+from renderfarm.shared.settings import Settings
 from tests.api.conftest import KEYS, settings_for
 from tests.services import Azurite, ServiceBusEmulator
 

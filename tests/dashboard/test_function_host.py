@@ -9,7 +9,7 @@ from typing import Any
 
 import azure.functions as func
 
-from renderfarm.settings import Settings
+from renderfarm.shared.settings import Settings
 from tests.api.conftest import KEYS
 from tests.services import REPO
 from webapp.app import create_app

@@ -10,8 +10,8 @@ from azure.storage.blob import BlobServiceClient
 from fastapi.testclient import TestClient
 
 from dashboard import session as sessions
-from renderfarm.chunk_record import ChunkRecord, ChunkState
-from renderfarm.settings import Settings
+from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_client.farm_api import FarmClient
 from tests.api.conftest import auth, upload_scene

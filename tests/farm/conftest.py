@@ -19,8 +19,8 @@ from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode, ServiceBus
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from fastapi.testclient import TestClient
 
-from renderfarm.api_keys import hash_key
-from renderfarm.settings import Settings
+from renderfarm.keys.api_keys import hash_key
+from renderfarm.shared.settings import Settings
 from renderfarm_local.services import python_env
 from tests.scenes import build_cycles_scene, write_corrupt_blend
 from tests.services import (
@@ -53,7 +53,7 @@ def farm_bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceBusEmu
                 "DuplicateDetectionHistoryTimeWindow": "PT10M",
                 "DeadLetteringOnMessageExpiration": True,
             },
-            # What the API and the workers say about jobs (renderfarm.events).
+            # What the API and the workers say about jobs (renderfarm.jobs.events).
             EVENTS_QUEUE: {
                 "RequiresDuplicateDetection": True,
                 "DuplicateDetectionHistoryTimeWindow": "PT10M",

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
-from renderfarm import blob_layout as layout
-from renderfarm.job_end import FANOUT
+from renderfarm.jobs.end import FANOUT
+from renderfarm.shared import blob_layout as layout
 from tests.farm.conftest import WAIT_S, Farm
 from tests.services import ServiceBusEmulator, events_of
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from containerapp_worker.blender_runner import BlenderRunner
-from renderfarm.render_settings import RenderSettings
+from renderfarm.shared.render_settings import RenderSettings
 from tests.farm.conftest import LOCK_SECONDS, Farm, auth
 from tests.scenes import build_scripted_scene
 from tests.services import ServiceBusEmulator, stop_process

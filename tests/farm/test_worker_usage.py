@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from renderfarm import blob_layout as layout
-from renderfarm.chunk_record import ChunkRecord, ChunkState, ChunkSummary
+from renderfarm.chunks.record import ChunkRecord, ChunkState, ChunkSummary
+from renderfarm.shared import blob_layout as layout
 from tests.farm.conftest import Farm
 
 pytestmark = pytest.mark.timeout(180)

@@ -1,6 +1,6 @@
 """The settings Bicep gives the API and the workers are the ones renderfarm's code reads.
 
-Every name in `renderfarm.settings.env_names()` is either given to an app or left out for a
+Every name in `renderfarm.shared.settings.env_names()` is either given to an app or left out for a
 reason written here, so a new setting fails these tests until someone decides where it goes.
 Host settings (read by the Functions host, not by renderfarm) are listed apart. The API gets the
 pools (RENDERFARM_QUEUE_PREFIX, RENDERFARM_BLENDER_VERSIONS); each pool's worker its own queue.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from renderfarm.settings import Settings, env_names
+from renderfarm.shared.settings import Settings, env_names
 from tests.infra.app_settings_bicep import (
     api_host_settings,
     api_settings,

@@ -267,7 +267,7 @@ def test_api_key_is_printed_once_and_only_its_hash_reaches_key_vault(fake_azure:
     assert name.startswith("apikey-studio-7-")
     assert value_of(secret, "--value") == "studio-7=" + hashlib.sha256(key.encode()).hexdigest()
     assert "tenant=studio-7" in secret
-    # Named and tagged as `renderfarm keys create` does (renderfarm/new_api_key.py), so
+    # Named and tagged as `renderfarm keys create` does (renderfarm/keys/new_key.py), so
     # `renderfarm keys list` and `revoke` know the first key too.
     key_id = name.removeprefix("apikey-studio-7-")
     assert re.fullmatch(r"[0-9a-f]{8}", key_id), "a key id is 8 hex digits"
@@ -281,7 +281,7 @@ def test_function_package_leaves_out_what_funcignore_names(fake_azure: Path) -> 
     assert run.returncode == 0, run.stderr
     (upload,) = [c for c in run.calls if "zip_members" in c]
     members = set(upload["zip_members"])
-    assert "renderfarm/settings.py" in members
+    assert "renderfarm/shared/settings.py" in members
     assert not any(m.startswith(("tests/", "infra/", ".venv", "emulators/")) for m in members)
 
 

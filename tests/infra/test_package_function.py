@@ -79,7 +79,12 @@ def test_repository_funcignore_keeps_the_api_and_drops_the_rest(tmp_path: Path) 
         assert isinstance(result, bool)
         return result
 
-    for kept in ("function_app.py", "host.json", "requirements.txt", "renderfarm/settings.py"):
+    for kept in (
+        "function_app.py",
+        "host.json",
+        "requirements.txt",
+        "renderfarm/shared/settings.py",
+    ):
         assert not ignored(kept), kept
     for kept in ("webapp/app.py", "web_deps/services.py", "functions/routes/jobs.py"):
         assert not ignored(kept), kept

@@ -11,9 +11,9 @@ from typing import Any
 import isodate
 import pytest
 
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import farm_queues
-from renderfarm.settings import Settings
+from renderfarm.shared.blend_header import BlenderVersion
+from renderfarm.shared.blender_pools import farm_queues
+from renderfarm.shared.settings import Settings
 from tests.infra.bicep_files import (
     MAIN_BICEP,
     REPO_ROOT,

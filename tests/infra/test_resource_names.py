@@ -1,6 +1,6 @@
 """The apps are given the names of the queues and containers from the same main.bicep variables
 that name those resources, and those names are the code's defaults (the local farm runs on them):
-the pools' queues as renderfarm.blender_pools names them, the events and webhook queues the
+the pools' queues as renderfarm.shared.blender_pools names them, the events and webhook queues the
 triggers read."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 
 from functions.events import events_queue
 from functions.webhook_trigger import deliveries_queue
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import pool_queues
-from renderfarm.settings import Settings
+from renderfarm.shared.blend_header import BlenderVersion
+from renderfarm.shared.blender_pools import pool_queues
+from renderfarm.shared.settings import Settings
 from tests.infra.app_settings_bicep import api_settings
 from tests.infra.bicep_files import MAIN_BICEP, module, parse, unwrap, variable
 
@@ -24,7 +24,8 @@ def test_each_pool_queue_is_named_as_the_code_names_it() -> None:
         pools = unwrap(variable(main, name))
         assert (pools["blenderVersion"], pools["device"]) == ("version", device)
         for version in main["parameters"]["blenderVersions"]["default"]:
-            # What the Bicep interpolates is what renderfarm.blender_pools.pool_queues returns.
+            # What the Bicep interpolates is what renderfarm.shared.blender_pools.pool_queues
+            # returns.
             interpolated = [
                 text.replace("${queuePrefix}", prefix).replace("${version}", version)
                 for text in pools["queueNames"]

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from azure.keyvault.secrets import SecretClient
 
-from renderfarm.api_keys import hash_key, new_key
-from renderfarm.errors import DependencyUnavailable
-from renderfarm.settings import Settings
+from renderfarm.keys.api_keys import hash_key, new_key
+from renderfarm.shared.errors import DependencyUnavailable
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.api_key_admin import ApiKeyAdmin
 from renderfarm_azure.guard import breaker
 from renderfarm_azure.key_source import KeyVaultKeySource

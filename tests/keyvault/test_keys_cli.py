@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from renderfarm.api_keys import hash_key
+from renderfarm.keys.api_keys import hash_key
 from renderfarm_cli import EXIT_FAILED, main
 from renderfarm_local.farm_layout import FarmLayout, LocalVault
 from tests.keyvault.emulator import KeyVaultEmulator

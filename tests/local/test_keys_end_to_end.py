@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from renderfarm.api_keys import hash_key
+from renderfarm.keys.api_keys import hash_key
 from renderfarm_azure.api_key_admin import ApiKeyAdmin
 from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.local_farm import LOCAL_TENANT, LocalFarm

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from containerapp_worker.app import WrongPool, worker_queues
-from renderfarm.settings import Settings
+from renderfarm.shared.settings import Settings
 from renderfarm_local.pools import (
     DEFAULT_BLENDER,
     POOLS_DIR,

@@ -15,11 +15,11 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from PIL import Image
 
-from renderfarm import blob_layout as layout
-from renderfarm.circuit_breaker import CircuitBreaker
-from renderfarm.job_spec import JobRequest
-from renderfarm.manifest import JobManifest
-from renderfarm.render_settings import OutputFormat
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.spec import JobRequest
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm.shared.render_settings import OutputFormat
 from renderfarm_azure.manifest_store import BlobManifests
 from tests.services import Azurite
 

@@ -8,8 +8,8 @@ import av
 from azure.storage.blob import ContainerClient
 from PIL import Image
 
-from renderfarm import blob_layout as layout
-from renderfarm.render_settings import OutputFormat
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.render_settings import OutputFormat
 from renderfarm_azure.previews import build_previews
 from renderfarm_media.previews import sheet_layout
 from tests.previews.conftest import FRAME_SIZE, job_manifest, put_job, store

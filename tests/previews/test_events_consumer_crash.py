@@ -17,8 +17,8 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from renderfarm import blob_layout as layout
-from renderfarm.events import EventType, JobEvent
+from renderfarm.jobs.events import EventType, JobEvent
+from renderfarm.shared import blob_layout as layout
 from renderfarm_azure.event_publisher import to_servicebus
 from renderfarm_local.services import REPO, python_env
 from tests.previews.conftest import job_manifest, put_job, store

@@ -22,8 +22,8 @@ import httpx
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 
-from renderfarm.api_keys import hash_key
-from renderfarm.settings import ENV_PREFIX, Settings
+from renderfarm.keys.api_keys import hash_key
+from renderfarm.shared.settings import ENV_PREFIX, Settings
 from renderfarm_local.services import api_spec, http_json, python_env
 from renderfarm_local.supervisor import ManagedProcess
 from tests.scenes import build_cycles_scene

@@ -8,19 +8,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from renderfarm.backpressure import Backpressure
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.chunk_record import ChunkSummary
-from renderfarm.errors import ConcurrentUpdate, DependencyUnavailable, SceneNotUsable
-from renderfarm.events import JobEvent
-from renderfarm.job_cancel import JobCancel
-from renderfarm.job_listing import JobListing
-from renderfarm.job_spec import JobRequest
-from renderfarm.job_status_reader import JobStatusReader
-from renderfarm.job_submission import JobSubmission
-from renderfarm.manifest import JobManifest
-from renderfarm.messages import ChunkMessage
-from renderfarm.ports import IndexEntry, IndexPage, StoredManifest
+from renderfarm.chunks.record import ChunkSummary
+from renderfarm.jobs.backpressure import Backpressure
+from renderfarm.jobs.cancel import JobCancel
+from renderfarm.jobs.chunk_messages import ChunkMessage
+from renderfarm.jobs.events import JobEvent
+from renderfarm.jobs.listing import JobListing
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.ports import IndexEntry, IndexPage, StoredManifest
+from renderfarm.jobs.spec import JobRequest
+from renderfarm.jobs.status_reader import JobStatusReader
+from renderfarm.jobs.submission import JobSubmission
+from renderfarm.shared.blend_header import BlenderVersion
+from renderfarm.shared.errors import ConcurrentUpdate, DependencyUnavailable, SceneNotUsable
 
 SCENE = "e" * 64
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

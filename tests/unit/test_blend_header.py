@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from renderfarm.blend_header import (
+from renderfarm.shared.blend_header import (
     HEAD_BYTES,
     BlenderVersion,
     BlendHeaderError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import (
+from renderfarm.shared.blend_header import BlenderVersion
+from renderfarm.shared.blender_pools import (
     NoBlenderPool,
     parse_supported,
     pick_pool,

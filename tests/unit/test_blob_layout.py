@@ -1,6 +1,6 @@
 import pytest
 
-from renderfarm import blob_layout as layout
+from renderfarm.shared import blob_layout as layout
 
 JOB = "0123456789abcdef0123456789abcdef"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from renderfarm.chunk_plan import (
+from renderfarm.chunks.plan import (
     MAX_REMEMBERED_FRAMES,
     OVERHEAD_SHARE,
     ChunkPlan,
@@ -15,8 +15,8 @@ from renderfarm.chunk_plan import (
     plan_chunks_for,
     settings_key,
 )
-from renderfarm.chunk_usage import ChunkUsage
-from renderfarm.render_settings import RenderSettings
+from renderfarm.chunks.usage import ChunkUsage
+from renderfarm.shared.render_settings import RenderSettings
 
 TWO_LOCAL_WORKERS = FarmCapacity(replicas=2, replica_start_s=5.0)
 AZURE = FarmCapacity(replicas=10, replica_start_s=20.0)

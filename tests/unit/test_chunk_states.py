@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from renderfarm import chunk_states
-from renderfarm.chunk_record import ChunkRecord, ChunkState
+from renderfarm.chunks import states as chunk_states
+from renderfarm.chunks.record import ChunkRecord, ChunkState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=5)

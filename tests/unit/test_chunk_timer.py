@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from containerapp_worker.chunk_timer import AttemptTimer
-from renderfarm.chunk_record import ChunkRecord, ChunkState
-from renderfarm.chunk_usage import ChunkUsage
+from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.chunks.usage import ChunkUsage
 
 
 class Clock:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from renderfarm.chunk_record import ChunkRecord, ChunkState, ChunkSummary
-from renderfarm.chunk_usage import ChunkUsage
+from renderfarm.chunks.record import ChunkRecord, ChunkState, ChunkSummary
+from renderfarm.chunks.usage import ChunkUsage
 
 USAGE = ChunkUsage(
     worker_s=12.3456,

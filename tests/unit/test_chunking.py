@@ -1,6 +1,6 @@
 import pytest
 
-from renderfarm.chunking import MAX_PLANNED_CHUNK_SIZE, plan_chunks, planned_chunk_size
+from renderfarm.chunks.chunking import MAX_PLANNED_CHUNK_SIZE, plan_chunks, planned_chunk_size
 
 
 def test_chunks_cover_every_frame_once_in_order() -> None:

@@ -12,10 +12,11 @@ from pydantic import TypeAdapter
 
 import renderfarm_client
 from functions.schemas import JobStatusPublic, chunk_public
-from renderfarm import file_set, wire
-from renderfarm.chunk_record import ChunkState
-from renderfarm.chunk_usage import ChunkUsage
-from renderfarm.status import ChunkStatus
+from renderfarm import wire
+from renderfarm.chunks.record import ChunkState
+from renderfarm.chunks.usage import ChunkUsage
+from renderfarm.jobs.status import ChunkStatus
+from renderfarm.projects import file_set
 from renderfarm.wire import CHUNK_STATES, ChunkProgress
 from renderfarm_client import farm_api
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from renderfarm.conditional_update import KeptChanging, update_conditionally
-from renderfarm.errors import ConcurrentUpdate
+from renderfarm.shared.conditional_update import KeptChanging, update_conditionally
+from renderfarm.shared.errors import ConcurrentUpdate
 
 
 class Cell:

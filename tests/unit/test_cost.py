@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from renderfarm import cost
-from renderfarm.chunk_record import ChunkState, ChunkSummary
-from renderfarm.chunk_usage import ChunkUsage
-from renderfarm.cost import (
+from renderfarm.chunks.record import ChunkState, ChunkSummary
+from renderfarm.chunks.usage import ChunkUsage
+from renderfarm.jobs import cost
+from renderfarm.jobs.cost import (
     CURRENT_PRICES,
     PRICES_DIR,
     JobUsage,
@@ -23,9 +23,9 @@ from renderfarm.cost import (
     job_cost,
     operations,
 )
-from renderfarm.job_spec import JobRequest
-from renderfarm.manifest import JobManifest
-from renderfarm.status import job_status
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.spec import JobRequest
+from renderfarm.jobs.status import job_status
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 INFRA = Path(__file__).resolve().parents[2] / "infra"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from renderfarm.events import EventFormatError, EventType, JobEvent
+from renderfarm.jobs.events import EventFormatError, EventType, JobEvent
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 JOB = "a" * 32

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from azure.storage.blob import BlobServiceClient
 
-from renderfarm.circuit_breaker import CircuitBreaker
+from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.sas import SasFrameLinks, SasSigner
 
 # Azurite's well-known development account: signing needs no connection.

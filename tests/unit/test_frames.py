@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from renderfarm.frames import MAX_FRAME, FrameSpecError, format_frames, parse_frames
+from renderfarm.shared.frames import MAX_FRAME, FrameSpecError, format_frames, parse_frames
 
 
 def test_single_range_is_inclusive() -> None:

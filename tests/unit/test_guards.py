@@ -1,9 +1,9 @@
 import pytest
 
-from renderfarm.api_keys import KeyConfigError, KeyRing, hash_key, new_key
-from renderfarm.circuit_breaker import CircuitBreaker, CircuitOpenError
-from renderfarm.idempotency import is_valid_key, job_id_for
-from renderfarm.rate_limit import RateLimiter
+from renderfarm.jobs.idempotency import is_valid_key, job_id_for
+from renderfarm.keys.api_keys import KeyConfigError, KeyRing, hash_key, new_key
+from renderfarm.keys.rate_limit import RateLimiter
+from renderfarm.shared.circuit_breaker import CircuitBreaker, CircuitOpenError
 
 
 class Clock:

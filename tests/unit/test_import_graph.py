@@ -170,7 +170,8 @@ def imports_under(folder: str) -> list[Imported]:
 
 def offending(folder: str, forbidden: set[str]) -> list[str]:
     """``module: name`` for each import under ``folder`` of a forbidden package or module
-    (``azure`` forbids ``azure.storage.blob``; ``renderfarm`` forbids ``renderfarm.settings``)."""
+    (``azure`` forbids ``azure.storage.blob``; ``renderfarm`` forbids
+    ``renderfarm.shared.settings``)."""
     return sorted(
         f"{imported.module.relative_to(REPO)}: {imported.name}"
         for imported in imports_under(folder)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from renderfarm.chunk_record import ChunkState, ChunkSummary
-from renderfarm.errors import QueuedFramesCapExceeded
+from renderfarm.chunks.record import ChunkState, ChunkSummary
+from renderfarm.shared.errors import QueuedFramesCapExceeded
 from tests.unit.job_use_case_fakes import MemoryStore, Queue, job, use_cases
 
 

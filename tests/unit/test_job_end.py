@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from renderfarm.chunk_record import ChunkState
-from renderfarm.job_end import (
+from renderfarm.chunks.record import ChunkState
+from renderfarm.jobs.end import (
     FANOUT,
     JobOutcome,
     LedgerTree,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from renderfarm.chunk_record import ChunkState, ChunkSummary
-from renderfarm.status import JobState
+from renderfarm.chunks.record import ChunkState, ChunkSummary
+from renderfarm.jobs.status import JobState
 from tests.unit.job_use_case_fakes import MemoryStore, Queue, job, use_cases
 
 

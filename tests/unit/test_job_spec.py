@@ -3,8 +3,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from renderfarm.job_spec import JobRequest, JobSpec, RenderSettingsIn
-from renderfarm.render_settings import Engine, OutputFormat
+from renderfarm.jobs.spec import JobRequest, JobSpec, RenderSettingsIn
+from renderfarm.shared.render_settings import Engine, OutputFormat
 
 SHA = "a" * 64
 

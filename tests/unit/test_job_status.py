@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from renderfarm.chunk_record import ChunkState, ChunkSummary
-from renderfarm.errors import JobNotFound
-from renderfarm.status import JobState
+from renderfarm.chunks.record import ChunkState, ChunkSummary
+from renderfarm.jobs.status import JobState
+from renderfarm.shared.errors import JobNotFound
 from tests.unit.job_use_case_fakes import T0, MemoryStore, Queue, UseCases, job, use_cases
 
 

@@ -8,12 +8,17 @@ from datetime import timedelta
 
 import pytest
 
-from renderfarm.blend_header import BlendHeaderError
-from renderfarm.blender_pools import NoBlenderPool
-from renderfarm.errors import EnqueueFailed, IdempotencyKeyReused, InvalidSchedule, SceneNotUsable
-from renderfarm.job_spec import JobRequest
-from renderfarm.manifest import EnqueueState
-from renderfarm.status import JobState
+from renderfarm.jobs.manifest import EnqueueState
+from renderfarm.jobs.spec import JobRequest
+from renderfarm.jobs.status import JobState
+from renderfarm.shared.blend_header import BlendHeaderError
+from renderfarm.shared.blender_pools import NoBlenderPool
+from renderfarm.shared.errors import (
+    EnqueueFailed,
+    IdempotencyKeyReused,
+    InvalidSchedule,
+    SceneNotUsable,
+)
 from tests.unit.job_use_case_fakes import (
     SAVED_BY_4_5,
     SAVED_BY_5_3,

@@ -2,7 +2,7 @@ import json
 import logging
 import sys
 
-from renderfarm.json_logging import JsonFormatter
+from renderfarm.shared.json_logging import JsonFormatter
 
 
 def test_a_log_line_is_one_json_object_with_the_job_and_tenant() -> None:

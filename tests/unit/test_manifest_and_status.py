@@ -1,10 +1,10 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from renderfarm.chunk_record import ChunkState, ChunkSummary
-from renderfarm.job_spec import JobRequest
-from renderfarm.manifest import EnqueueState, JobManifest
-from renderfarm.status import JobState, job_status
+from renderfarm.chunks.record import ChunkState, ChunkSummary
+from renderfarm.jobs.manifest import EnqueueState, JobManifest
+from renderfarm.jobs.spec import JobRequest
+from renderfarm.jobs.status import JobState, job_status
 
 JOB = "0123456789abcdef0123456789abcdef"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -2,9 +2,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from renderfarm.chunk_record import ChunkRecord, ChunkState, ChunkSummary
-from renderfarm.messages import ChunkMessage, MessageFormatError, message_id, parse_message_id
-from renderfarm.render_settings import Engine, RenderSettings
+from renderfarm.chunks.record import ChunkRecord, ChunkState, ChunkSummary
+from renderfarm.jobs.chunk_messages import (
+    ChunkMessage,
+    MessageFormatError,
+    message_id,
+    parse_message_id,
+)
+from renderfarm.shared.render_settings import Engine, RenderSettings
 
 JOB = "0123456789abcdef0123456789abcdef"
 TRACE = {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01", "tracestate": "k=v", "x": "y"}

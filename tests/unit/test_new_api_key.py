@@ -1,4 +1,4 @@
-"""renderfarm.new_api_key, which infra/deploy.sh runs with whatever python3 the deployer has:
+"""renderfarm.keys.new_key, which infra/deploy.sh runs with whatever python3 the deployer has:
 the standard library only, and the same names and values as `renderfarm keys create`."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ import re
 import subprocess
 import sys
 
-from renderfarm.api_keys import hash_key
+from renderfarm.keys.api_keys import hash_key
 from renderfarm_local.services import REPO
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     # -S: no site-packages, so an import of anything outside the standard library fails here.
     return subprocess.run(
-        [sys.executable, "-S", "-m", "renderfarm.new_api_key", *args],
+        [sys.executable, "-S", "-m", "renderfarm.keys.new_key", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -9,8 +9,9 @@ from pydantic import ValidationError
 
 from containerapp_worker.errors import SettingsError
 from containerapp_worker.render_device import NO_GPU, GpuDevice, choose
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import (
+from renderfarm.jobs.spec import JobRequest, render_settings_from_dict
+from renderfarm.shared.blend_header import BlenderVersion
+from renderfarm.shared.blender_pools import (
     farm_queues,
     is_gpu_queue,
     pool_queues,
@@ -18,9 +19,8 @@ from renderfarm.blender_pools import (
     queue_name,
     version_of_queue,
 )
-from renderfarm.job_spec import JobRequest, render_settings_from_dict, render_settings_to_dict
-from renderfarm.priority import BAND_PRIORITY, DEFAULT_PRIORITY, Band, band_of
-from renderfarm.render_settings import Device, RenderSettings
+from renderfarm.shared.priority import BAND_PRIORITY, DEFAULT_PRIORITY, Band, band_of
+from renderfarm.shared.render_settings import Device, RenderSettings, render_settings_to_dict
 
 V5_3 = BlenderVersion(5, 3)
 V4_5 = BlenderVersion(4, 5)

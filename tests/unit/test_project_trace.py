@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from blender_asset_tracer.trace import expanders
 
-from renderfarm.blend_whole import BlendWalker
-from renderfarm.file_set import OUTSIDE_ROOT, FileSetIn, path_problem
+from renderfarm.projects.file_set import OUTSIDE_ROOT, FileSetIn, path_problem
+from renderfarm.shared.blend_whole import BlendWalker
 from renderfarm_client import bat_compat, project
 from renderfarm_client.hash_cache import CACHE_DIR_ENV, FILE_NAME, HashCache
 from renderfarm_client.project import ProjectError, TracedProject, outside_path, trace_project

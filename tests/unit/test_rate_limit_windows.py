@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from renderfarm.rate_limit import (
+from renderfarm.keys.rate_limit import (
     CounterContended,
     CounterStoreUnavailable,
     RateLimiter,
@@ -107,7 +107,7 @@ def test_an_outage_falls_back_per_process_logs_once_and_asks_again_later(
     store, clock = MemoryStore(), Clock()
     limiter = shared(store, clock, limit=100)
     store.down = True
-    with caplog.at_level(logging.WARNING, logger="renderfarm.rate_limit"):
+    with caplog.at_level(logging.WARNING, logger="renderfarm.keys.rate_limit"):
         assert all(limiter.check("k").allowed for _ in range(20))
         assert store.calls == 1  # the first failure; the others did not wait on the store
         clock.now += 5
@@ -137,7 +137,7 @@ def test_a_lost_race_is_limited_in_process_without_an_outage(
     store, clock = MemoryStore(), Clock()
     limiter = shared(store, clock)
     store.contended = True
-    with caplog.at_level(logging.WARNING, logger="renderfarm.rate_limit"):
+    with caplog.at_level(logging.WARNING, logger="renderfarm.keys.rate_limit"):
         assert limiter.check("k").allowed
     store.contended = False
     assert limiter.check("k").allowed

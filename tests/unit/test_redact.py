@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from renderfarm.redact import without_paths
+from renderfarm.shared.redact import without_paths
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks import Webhook as StandardWebhook
 
-from renderfarm.events import EventType, JobEvent
-from renderfarm.webhooks import (
+from renderfarm.jobs.events import EventType, JobEvent
+from renderfarm.webhooks.rules import (
     MAX_ATTEMPTS,
     Delivery,
     DeliveryFormatError,

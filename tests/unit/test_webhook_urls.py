@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from renderfarm.webhook_urls import (
+from renderfarm.webhooks.urls import (
     HostUnresolvable,
     WebhookUrlRejected,
     forbidden_reason,

@@ -17,8 +17,8 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode, ServiceBusSubQueue
 from fastapi.testclient import TestClient
 
-from renderfarm.events import EventType, JobEvent
-from renderfarm.settings import Settings
+from renderfarm.jobs.events import EventType, JobEvent
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.webhooks.deliver import serve
 from renderfarm_azure.webhooks.services import WebhookServices, webhook_services
 from tests.api.conftest import auth, settings_for

@@ -12,9 +12,9 @@ import pytest
 from standardwebhooks import Webhook as StandardWebhook
 
 from functions.webhook_trigger import DeliveryGaveUp, handle_delivery
-from renderfarm.events import EventType
-from renderfarm.webhook_fan_out import fan_out
-from renderfarm.webhooks import DEAD_LETTER_REASON, Delivery, RetryPolicy
+from renderfarm.jobs.events import EventType
+from renderfarm.webhooks.fan_out import fan_out
+from renderfarm.webhooks.rules import DEAD_LETTER_REASON, Delivery, RetryPolicy
 from tests.api.conftest import auth
 from tests.webhooks.conftest import Hooks, Receiver, dead_letters, job_event, summary_of
 

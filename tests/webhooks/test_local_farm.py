@@ -9,8 +9,8 @@ import httpx
 import pytest
 from standardwebhooks import Webhook as StandardWebhook
 
-from renderfarm.settings import Settings
-from renderfarm.webhook_fan_out import fan_out
+from renderfarm.shared.settings import Settings
+from renderfarm.webhooks.fan_out import fan_out
 from renderfarm_azure.webhooks.services import webhook_services
 from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.local_farm import LocalFarm

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook as StandardWebhook
 
-from renderfarm.settings import Settings
-from renderfarm.webhooks import MAX_WEBHOOKS_PER_TENANT
+from renderfarm.shared.settings import Settings
+from renderfarm.webhooks.rules import MAX_WEBHOOKS_PER_TENANT
 from tests.api.conftest import auth, settings_for
 from tests.services import Azurite, ServiceBusEmulator
 from tests.webhooks.conftest import Hooks

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from renderfarm.webhook_urls import Target
-from renderfarm.webhooks import Outcome, outcome_of
+from renderfarm.webhooks.rules import Outcome, outcome_of
+from renderfarm.webhooks.urls import Target
 from renderfarm_azure.webhooks.transport import post
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")

@@ -15,7 +15,7 @@ from containerapp_worker.errors import (
     SettingsError,
     TransientError,
 )
-from renderfarm.render_settings import RenderSettings
+from renderfarm.shared.render_settings import RenderSettings
 from tests import scenes
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from containerapp_worker.blender_runner import BlenderRunner
 from containerapp_worker.blender_thumbnail import write_thumbnail
-from renderfarm.render_settings import OutputFormat, RenderSettings
+from renderfarm.shared.render_settings import OutputFormat, RenderSettings
 from tests import scenes
 from tests.worker.pixels import decode, rgb_bytes
 
@@ -57,7 +57,7 @@ def test_a_frame_has_the_same_pixels_when_rendered_again_in_another_process(
         f"""
         from pathlib import Path
         from containerapp_worker.blender_runner import BlenderRunner
-        from renderfarm.render_settings import RenderSettings
+        from renderfarm.shared.render_settings import RenderSettings
         runner = BlenderRunner()
         runner.open_scene(Path({str(cycles_blend)!r}))
         runner.apply(RenderSettings())

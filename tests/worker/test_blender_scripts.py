@@ -12,7 +12,7 @@ import bpy
 import pytest
 
 from containerapp_worker.blender_runner import BlenderRunner
-from renderfarm.render_settings import RenderSettings
+from renderfarm.shared.render_settings import RenderSettings
 from tests import scenes
 
 

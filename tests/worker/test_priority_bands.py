@@ -22,10 +22,10 @@ from azure.servicebus._pyamqp._connection import Connection
 
 from containerapp_worker.chunk_outcome import Outcome, Verdict
 from containerapp_worker.worker import RunEnd, Worker, WorkerOptions
-from renderfarm.blend_header import BlenderVersion
-from renderfarm.blender_pools import pool_queues
-from renderfarm.messages import ChunkMessage
-from renderfarm.render_settings import RenderSettings
+from renderfarm.jobs.chunk_messages import ChunkMessage
+from renderfarm.shared.blend_header import BlenderVersion
+from renderfarm.shared.blender_pools import pool_queues
+from renderfarm.shared.render_settings import RenderSettings
 from tests.services import ServiceBusEmulator, run_servicebus, write_config
 
 pytestmark = pytest.mark.timeout(120)

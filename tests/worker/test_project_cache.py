@@ -14,7 +14,7 @@ import pytest
 from containerapp_worker.blend_cache import PROJECTS, BlendCache
 from containerapp_worker.errors import FileMismatch, FileNotStored, SceneError
 from containerapp_worker.project_cache import ProjectCache
-from renderfarm.file_set import FileEntry, FileSet, FileSetRef
+from renderfarm.projects.file_set import FileEntry, FileSet, FileSetRef
 
 
 def sha(data: bytes) -> str:

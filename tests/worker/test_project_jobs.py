@@ -25,14 +25,14 @@ from containerapp_worker.chunk_outcome import Outcome, Verdict
 from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.project_cache import ProjectCache
 from containerapp_worker.storage import WorkerStorage
-from renderfarm import blob_layout as layout
-from renderfarm.chunk_record import ChunkRecord, ChunkState
-from renderfarm.file_set import FileEntry, FileSet
-from renderfarm.job_spec import JobSpec
-from renderfarm.manifest import JobManifest
-from renderfarm.messages import ChunkMessage
-from renderfarm.redact import without_paths
-from renderfarm.render_settings import RenderSettings
+from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.jobs.chunk_messages import ChunkMessage
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.spec import JobSpec
+from renderfarm.projects.file_set import FileEntry, FileSet
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.redact import without_paths
+from renderfarm.shared.render_settings import RenderSettings
 from renderfarm_azure.chunk_records import read_chunk_record
 from tests.services import Azurite
 from tests.worker import project_scenes

@@ -30,11 +30,11 @@ from containerapp_worker.blend_cache import BlendCache
 from containerapp_worker.chunk_outcome import Outcome, Verdict
 from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.storage import WorkerStorage
-from renderfarm import blob_layout as layout
-from renderfarm.chunk_record import ChunkState
-from renderfarm.job_spec import JobRequest
-from renderfarm.manifest import JobManifest
-from renderfarm.render_settings import RenderSettings
+from renderfarm.chunks.record import ChunkState
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.spec import JobRequest
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.render_settings import RenderSettings
 from tests.services import Azurite
 
 pytestmark = pytest.mark.timeout(120)

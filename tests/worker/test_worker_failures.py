@@ -28,11 +28,11 @@ from containerapp_worker.chunk_attempt import Lifecycle
 from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import EXIT_IN_DOUBT, RunEnd, Worker, WorkerOptions
-from renderfarm import blob_layout as layout
-from renderfarm.api_keys import hash_key
-from renderfarm.chunk_record import ChunkRecord, ChunkState
-from renderfarm.render_settings import RenderSettings
-from renderfarm.settings import Settings
+from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.keys.api_keys import hash_key
+from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.render_settings import RenderSettings
+from renderfarm.shared.settings import Settings
 from renderfarm_azure.chunk_records import read_chunk_record
 from renderfarm_azure.job_ledger import job_lifecycle
 from tests.services import Azurite, ServiceBusEmulator, run_servicebus, write_config

@@ -1,0 +1,1 @@
+"""Chunks: their messages, records and states, their planning and settlement."""

@@ -1,0 +1,1 @@
+"""Jobs: the request, its plan, its manifest and status, its start and end, cost and previews."""

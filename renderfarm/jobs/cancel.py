@@ -1,0 +1,97 @@
+"""Cancelling a job: its end is recorded at once, its scheduled messages are taken back, and
+the workers of its unsettled chunks are told to stop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from renderfarm.chunks.states import is_settled
+from renderfarm.jobs.backpressure import Backpressure
+from renderfarm.jobs.end import JobOutcome
+from renderfarm.jobs.events import EventType, JobEvent
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.manifest_updates import change_existing
+from renderfarm.jobs.ports import (
+    ChunkQueue,
+    ChunkRecords,
+    EventPublisher,
+    ManifestStore,
+    TenantIndex,
+)
+from renderfarm.jobs.status import JobStatus
+from renderfarm.jobs.status_reader import JobStatusReader
+
+#: Tries at writing the cancel when others write the manifest meanwhile.
+UPDATE_ATTEMPTS = 5
+
+
+class JobCancel:
+    def __init__(  # noqa: PLR0913 - keyword-only: each a port the use case needs
+        self,
+        *,
+        manifests: ManifestStore,
+        chunks: ChunkRecords,
+        index: TenantIndex,
+        queue: ChunkQueue,
+        events: EventPublisher,
+        statuses: JobStatusReader,
+        backpressure: Backpressure,
+        clock: Callable[[], datetime],
+    ):
+        self._manifests = manifests
+        self._chunks = chunks
+        self._index = index
+        self._queue = queue
+        self._events = events
+        self._statuses = statuses
+        self._backpressure = backpressure
+        self._clock = clock
+
+    def cancel(self, job_id: str, *, tenant: str) -> tuple[JobManifest, JobStatus]:
+        """Cancel the job (again is fine): its end is recorded now, once, and workers stop at
+        their next frame. A job that has ended already stays as it ended."""
+        manifest, _ = self._statuses.status(job_id, tenant=tenant)  # 404 for another tenant's
+        if manifest.outcome is None:
+            now = self._clock()
+            manifest = change_existing(
+                self._manifests,
+                job_id,
+                lambda m: m.cancelled(now).ended(JobOutcome.CANCELLED, now),
+                attempts=UPDATE_ATTEMPTS,
+            )
+            self._index.mark_terminal(manifest)
+            self._backpressure.forget(tenant)
+            self._unschedule(manifest)
+            if manifest.outcome == JobOutcome.CANCELLED:
+                self._events.publish(
+                    [
+                        JobEvent(
+                            type=EventType.JOB_CANCELLED,
+                            job_id=manifest.job_id,
+                            tenant=manifest.tenant,
+                            at=self._clock(),
+                        )
+                    ]
+                )
+        if manifest.outcome == JobOutcome.CANCELLED:
+            self._signal_cancel(job_id)  # again on a repeated cancel: a crash may have cut it
+        return self._statuses.status(job_id, tenant=tenant)
+
+    def _signal_cancel(self, job_id: str) -> None:
+        """Write the cancel marker of every chunk whose record is unsettled, after the manifest
+        says cancelled. A worker records its chunk's start before it reads the manifest, so a
+        chunk this listing misses started after the cancel was written and sees it there."""
+        chunks = self._chunks.chunk_summaries(job_id)
+        unsettled = [index for index, chunk in chunks.items() if not is_settled(chunk.state)]
+        if unsettled:
+            self._chunks.signal_cancel(job_id, sorted(unsettled))
+
+    def _unschedule(self, manifest: JobManifest) -> None:
+        """A cancelled job's scheduled messages are taken off the queue; any already due are
+        cancelled by their workers, as for any job."""
+        if manifest.spec.not_before is None or manifest.spec.not_before <= self._clock():
+            return
+        scheduled = self._manifests.read_schedule(manifest.job_id)
+        if scheduled:
+            self._queue.cancel_scheduled(manifest.queue, scheduled)

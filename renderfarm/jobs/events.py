@@ -1,0 +1,96 @@
+"""What the farm says happened to a job: the events on the ``job-events`` queue.
+
+An event's id is deterministic (``<job>:<type>``, or ``<job>:<chunk>:chunk.failed``), and it is
+the Service Bus message-id, so the queue's duplicate detection drops the copy a retry or a second
+settler sends: each event is delivered once. The event itself carries only what names the job;
+the events consumer reads the job's summary (state, frames, timings, preview, cost) when it
+delivers, so a webhook sees the job as it is then.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from renderfarm.shared.errors import UnreadableMessage
+
+SCHEMA_VERSION = 1
+CONTENT_TYPE = "application/json"
+#: The Service Bus subject of event messages (the chunk messages say ``render-chunk``).
+SUBJECT = "job-event"
+
+
+class EventType(StrEnum):
+    JOB_ACCEPTED = "job.accepted"
+    JOB_STARTED = "job.started"  # its first frame is in Blob
+    JOB_COMPLETED = "job.completed"
+    JOB_FAILED = "job.failed"
+    JOB_CANCELLED = "job.cancelled"
+    CHUNK_FAILED = "chunk.failed"  # dead-lettered: it will not be retried
+
+
+class EventFormatError(UnreadableMessage):
+    """A message on the events queue that is not an event: dead-letter it."""
+
+    reason = "BadEvent"
+
+
+def event_id(event_type: EventType, job_id: str, chunk_index: int | None = None) -> str:
+    if chunk_index is None:
+        return f"{job_id}:{event_type.value}"
+    return f"{job_id}:{chunk_index}:{event_type.value}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobEvent:
+    type: EventType
+    job_id: str
+    tenant: str
+    at: datetime
+    chunk_index: int | None = None
+    #: What the event adds to the job's summary (a failed chunk's error, say).
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return event_id(self.type, self.job_id, self.chunk_index)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": SCHEMA_VERSION,
+                "id": self.id,
+                "type": self.type.value,
+                "job_id": self.job_id,
+                "tenant": self.tenant,
+                "at": self.at.isoformat(),
+                "chunk_index": self.chunk_index,
+                "detail": self.detail,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, body: str | bytes) -> JobEvent:
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise EventFormatError("not a job event: not a JSON object")
+            if data.get("version") != SCHEMA_VERSION:
+                raise EventFormatError(f"unknown event version {data.get('version')!r}")
+            chunk = data.get("chunk_index")
+            return cls(
+                type=EventType(data["type"]),
+                job_id=str(data["job_id"]),
+                tenant=str(data["tenant"]),
+                at=datetime.fromisoformat(data["at"]),
+                chunk_index=int(chunk) if chunk is not None else None,
+                detail=dict(data.get("detail") or {}),
+            )
+        except EventFormatError:
+            raise
+        except (KeyError, TypeError, ValueError) as error:
+            raise EventFormatError(f"not a job event: {error}") from error

@@ -1,0 +1,1 @@
+"""Projects (file sets): a shot's files, their checks and clean-up."""

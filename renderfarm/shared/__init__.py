@@ -1,0 +1,1 @@
+"""The pieces every part uses: errors, ports, settings, blob layout, logging, retries."""

@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, deliveries and their retries, URL rules, fan-out."""
