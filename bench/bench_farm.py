@@ -9,8 +9,9 @@ noise over both sides), and each figure is the median of its rounds:
 - **farm, 1 worker** (``make run``'s default, on every core) and **farm, N workers** (N: one
   per core, each on its share of the cores): a whole local farm (Azurite, the Service Bus
   emulator, the API, the autoscaler, warm workers) is started, and the job timed from the
-  scene's upload to its first and its last frame in Blob (a listing every 50 ms), as ``make run``
-  does. Chunk sizes are the API's own plan unless ``--chunk-size`` is given.
+  scene's upload to its first and its last frame in Blob (the workers log each upload as it
+  commits; the logs are read after the job, so watching costs the farm nothing), as
+  ``make run`` does. Chunk sizes are the API's own plan unless ``--chunk-size`` is given.
 
 Besides wall times it prints Blender's own seconds per frame in each, so the cost of what runs
 beside the render is visible apart from the farm's fixed overhead. The last line is one JSON
@@ -35,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,7 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_BLEND = REPO_ROOT / "examples" / "example.blend"
 CHILD = "--render-bare"
-POLL_S = 1.0  # for the final status: as the CLI's job follower
-WATCH_S = 0.05  # how often the job's frames in Blob are looked for while it runs
+POLL_S = 1.0  # the job's status, polled as the CLI's job follower does
 SETTLE_S = 3.0  # after the workers are ready, before the job: the services' start-up work ends
 JOB_TIMEOUT_S = 900
 
@@ -173,54 +174,32 @@ def _submit(api: httpx.Client, blend: Path, frames: int, chunk_size: int | None)
     return dict(job.json())
 
 
-def _watch_frames(connection_string: str, job_id: str, frames: int) -> tuple[float, float]:
-    """When the job's first and its last frame were in Blob (perf_counter), looked for every
-    WATCH_S: a HEAD of frame 1, then of the last frame, then a listing to see that every frame
-    is there (a chunk may end before the one before it). Cheaper for Azurite than a listing each
-    time, and for the API than its status, both of which would take CPU from Blender."""
-    from azure.core.exceptions import ResourceNotFoundError  # noqa: PLC0415 - parent only
-    from azure.storage.blob import ContainerClient  # noqa: PLC0415
+def _frames_written(logs: Path, job_id: str) -> list[float]:
+    """When each of the job's frames was in Blob (Unix time), from the workers' own log lines
+    ("frame N uploaded", logged as each upload commits): read after the job, so that watching
+    it costs the farm nothing while Blender renders."""
+    times = []
+    for log in logs.glob("worker*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if not line.startswith("{") or job_id not in line:
+                continue
+            entry = json.loads(line)
+            if entry.get("job_id") == job_id and entry.get("status") == "uploaded":
+                times.append(datetime.fromisoformat(entry["time"]).timestamp())
+    return sorted(times)
 
-    from renderfarm.shared.blob_layout import (  # noqa: PLC0415
-        JOBS_CONTAINER,
-        frame_blob,
-        frames_prefix,
-    )
 
-    jobs = ContainerClient.from_connection_string(connection_string, JOBS_CONTAINER)
-
-    def there(frame: int) -> bool:
-        try:
-            jobs.get_blob_client(frame_blob(job_id, frame, "png")).get_blob_properties()
-        except ResourceNotFoundError:
-            return False
-        return True
-
-    def all_there() -> bool:
-        names = jobs.list_blob_names(name_starts_with=frames_prefix(job_id))
-        return sum(1 for _ in names) >= frames
-
-    first: float | None = None
+def _wait_done(api: httpx.Client, job_id: str) -> dict[str, Any]:
+    """The job's status once it has ended, polled as the CLI's follower does."""
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while time.monotonic() < deadline:
-        if first is None and there(1):
-            first = time.perf_counter()
-        if first is not None and there(frames) and all_there():
-            return first, time.perf_counter()
-        time.sleep(WATCH_S)
-    raise RuntimeError(f"job {job_id} did not finish in {JOB_TIMEOUT_S} s")
-
-
-def _settled(api: httpx.Client, job_id: str) -> dict[str, Any]:
-    """The status once every chunk has written its last record (render seconds are final)."""
-    for _ in range(40):
         status = api.get(f"/api/jobs/{job_id}", params={"frames_limit": 0}).json()
         if status["state"] in {"completed", "failed", "cancelled"}:
             if status["state"] != "completed":
                 raise RuntimeError(f"job {job_id} {status['state']}: {status.get('error')}")
             return dict(status)
         time.sleep(POLL_S)
-    return dict(status)
+    raise RuntimeError(f"job {job_id} did not finish in {JOB_TIMEOUT_S} s")
 
 
 def measure_farm(
@@ -230,10 +209,13 @@ def measure_farm(
         endpoints = farm.endpoints
         headers = {"Authorization": f"Bearer {endpoints.api_key}"}
         with httpx.Client(base_url=endpoints.api_url, headers=headers, timeout=30) as api:
-            submitted = time.perf_counter()
+            submitted = time.time()  # the workers' log clock is this machine's
             job = _submit(api, blend, frames, chunk_size)
-            first, last = _watch_frames(endpoints.storage_connection_string, job["job_id"], frames)
-            status = _settled(api, job["job_id"])
+            status = _wait_done(api, job["job_id"])
+        written = _frames_written(farm.layout.logs, job["job_id"])
+        if len(written) != frames:
+            raise RuntimeError(f"{len(written)} of {frames} frames logged as uploaded")
+        first, last = written[0], written[-1]
         render_s = _render_seconds(endpoints.storage_connection_string, job["job_id"])
     per_frame = render_s / frames
     chunking = status.get("chunking") or {}
