@@ -250,8 +250,8 @@ def test_every_first_party_module_and_data_file_it_runs_ships(
 
 
 def test_the_price_table_ships_with_both() -> None:
-    prices = sorted((REPO_ROOT / "renderfarm" / "prices").glob("*.json"))
-    assert prices, "renderfarm/prices holds the price table"
+    prices = sorted((REPO_ROOT / "renderfarm" / "jobs" / "prices").glob("*.json"))
+    assert prices, "renderfarm/jobs/prices holds the price table"
     for path in prices:
         assert in_function_package(path) and in_worker_image(path), relative(path)
 
