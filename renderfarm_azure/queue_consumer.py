@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: How often a consumer with work in flight looks for finished work and room for more.
 POLL_S = 0.1
+#: How often a consumer process's main thread wakes to run a pending signal handler.
+WAKE_S = 0.25
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,6 +192,9 @@ def serve_forever(consumers: Sequence[Callable[[threading.Event], object]]) -> i
     ]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    # Timed joins: the main thread must run Python now and then, or a SIGTERM that lands just
+    # before an untimed join blocks would leave its handler pending for good.
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(WAKE_S)
     return 0

@@ -41,6 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: How often the main thread wakes to run a pending signal handler.
+WAKE_S = 0.25
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -66,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Key Vault emulator ready on https://{args.host}:{server.port}", flush=True)
     try:
         # The server runs in its own thread: shutdown() from a signal handler on the thread
-        # that runs serve_forever() would wait for itself.
-        stopping.wait()
+        # that runs serve_forever() would wait for itself. The wait is timed: a signal that
+        # lands just before an untimed wait blocks leaves its Python handler pending until the
+        # main thread runs Python again, which it never would (seen under load: SIGTERM hung).
+        while not stopping.wait(WAKE_S):
+            pass
     finally:
         server.stop()
         store.close()
