@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from emulators.servicebus.config import BUNDLED_CONFIG
 from renderfarm.shared.settings import Settings
 from renderfarm_local.services import SERVICE_NICENESS_ENV
-from tests.services import Azurite, ServiceBusEmulator, run_azurite, run_servicebus
+from testbed.emulators import Azurite, ServiceBusEmulator, run_azurite, run_servicebus
 from webapp.app import create_app
 
 # The test processes' farms run side by side: none's services wait behind another's Blenders.

@@ -1,40 +1,13 @@
-"""The farm's real dependencies for tests: testbed/emulators.py's runners (child processes on
-free loopback ports, waited on until they answer, stopped with SIGTERM) under the names the tests
-import, and what only tests read: a job's events off the events queue."""
+"""What only tests read of the farm's real dependencies: a job's events off the events queue.
+The runners themselves (child processes on free loopback ports, waited on until they answer,
+stopped with SIGTERM) are testbed/emulators.py's."""
 
 from __future__ import annotations
 
 from azure.servicebus import ServiceBusClient
 
 from renderfarm.jobs.events import JobEvent
-from testbed.emulators import (
-    REPO,
-    Azurite,
-    AzuriteTable,
-    ServiceBusEmulator,
-    free_port,
-    run_azurite,
-    run_azurite_table,
-    run_servicebus,
-    servicebus_connection_string,
-    stop_process,
-    write_config,
-)
-
-__all__ = [
-    "REPO",
-    "Azurite",
-    "AzuriteTable",
-    "ServiceBusEmulator",
-    "events_of",
-    "free_port",
-    "run_azurite",
-    "run_azurite_table",
-    "run_servicebus",
-    "servicebus_connection_string",
-    "stop_process",
-    "write_config",
-]
+from testbed.emulators import ServiceBusEmulator
 
 
 def events_of(bus: ServiceBusEmulator, job_id: str, queue: str = "job-events") -> list[JobEvent]:

@@ -23,8 +23,8 @@ from renderfarm.keys.api_keys import hash_key
 from renderfarm.shared.settings import ENV_PREFIX, Settings
 from renderfarm_local.services import api_spec, http_json
 from renderfarm_local.supervisor import ManagedProcess
-from tests.scenes import whole_blend
-from tests.services import Azurite, ServiceBusEmulator, free_port
+from testbed.emulators import Azurite, ServiceBusEmulator, free_port
+from testbed.scenes import whole_blend
 
 KEYS = {"acme": "rf_acme-test-key-0001", "globex": "rf_globex-test-key-0002"}
 SCENE_BYTES = whole_blend(b"BLENDER-v500", b"\0" * 4096)

@@ -11,9 +11,9 @@ import zstandard
 from fastapi.testclient import TestClient
 
 from renderfarm.shared.settings import Settings
+from testbed.emulators import Azurite, ServiceBusEmulator
+from testbed.scenes import whole_blend
 from tests.api.conftest import auth, settings_for, upload_scene
-from tests.scenes import whole_blend
-from tests.services import Azurite, ServiceBusEmulator
 
 SAVED_BY_4_5 = whole_blend(b"BLENDER-v405", bytes(4096))
 SAVED_BY_5_3 = whole_blend(b"BLENDER17-01v0503", bytes(4096))

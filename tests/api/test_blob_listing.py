@@ -10,7 +10,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from renderfarm_azure import blob_listing
 from renderfarm_azure.blob_listing import names_with_metadata
-from tests.services import Azurite
+from testbed.emulators import Azurite
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from renderfarm.shared.render_settings import RenderSettings
 from renderfarm.shared.settings import Settings
 from renderfarm_azure.job_ledger import lifecycle_stores
 from renderfarm_azure.job_store import BlobJobStores
+from testbed.emulators import Azurite, ServiceBusEmulator
 from tests.api.conftest import auth, settings_for, upload_scene
-from tests.services import Azurite, ServiceBusEmulator
 
 TENANT = "acme"
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from testbed.emulators import ServiceBusEmulator
 from tests.api.conftest import auth
-from tests.services import ServiceBusEmulator
 
 QUEUE = "render-chunks-5.3"
 

@@ -14,8 +14,8 @@ from renderfarm.chunks.record import ChunkState
 from renderfarm.keys.api_keys import hash_key
 from renderfarm.shared.settings import get_settings
 from renderfarm_azure.chunk_records import read_chunk_record
+from testbed.emulators import Azurite, ServiceBusEmulator
 from tests.api.conftest import KEYS, auth
-from tests.services import Azurite, ServiceBusEmulator
 
 
 class _Context:

@@ -21,8 +21,9 @@ from renderfarm.jobs.manifest import JobManifest
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.settings import Settings
 from renderfarm_azure.job_ledger import job_lifecycle
+from testbed.emulators import ServiceBusEmulator
 from tests.api.conftest import auth
-from tests.services import ServiceBusEmulator, events_of
+from tests.services import events_of
 
 
 @pytest.fixture

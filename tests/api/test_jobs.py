@@ -15,8 +15,8 @@ from renderfarm.chunks.record import ChunkRecord, ChunkState
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.shared import blob_layout as layout
 from renderfarm_azure.chunk_records import update_chunk_record
+from testbed.emulators import ServiceBusEmulator
 from tests.api.conftest import auth, drain_messages, properties_of
-from tests.services import ServiceBusEmulator
 
 
 def submit(client: TestClient, scene: str, **fields: object) -> httpx.Response:

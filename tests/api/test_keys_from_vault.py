@@ -16,9 +16,9 @@ from renderfarm.shared.settings import Settings
 from renderfarm_azure.api_key_admin import ApiKeyAdmin, NewKey
 from renderfarm_azure.key_source import UNKNOWN_KEY_RELOAD_SECONDS
 from renderfarm_azure.keyvault import secret_client
+from testbed.emulators import Azurite, ServiceBusEmulator
 from tests.api.conftest import settings_for
 from tests.keyvault.emulator import KeyVaultEmulator, run_keyvault
-from tests.services import Azurite, ServiceBusEmulator
 
 SHORT_CACHE_S = 1.0
 

@@ -13,7 +13,7 @@ from renderfarm.jobs.manifest import JobManifest
 from renderfarm.jobs.spec import JobRequest
 from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.manifest_store import BlobManifests
-from tests.services import Azurite
+from testbed.emulators import Azurite
 
 
 @pytest.fixture

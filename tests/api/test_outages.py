@@ -7,13 +7,8 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from renderfarm.shared.settings import Settings
+from testbed.emulators import Azurite, ServiceBusEmulator, free_port, servicebus_connection_string
 from tests.api.conftest import auth, settings_for, upload_scene
-from tests.services import (
-    Azurite,
-    ServiceBusEmulator,
-    free_port,
-    servicebus_connection_string,
-)
 
 
 def test_service_bus_down_gives_503_and_a_job_that_says_it_failed_to_enqueue(

@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from renderfarm.projects.file_set import MAX_HASHES_PER_CALL, FileEntry, FileSet
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.settings import Settings
+from testbed.emulators import Azurite, ServiceBusEmulator
+from testbed.scenes import whole_blend
 from tests.api.conftest import auth, settings_for
 from tests.api.test_bad_input import assert_problem
-from tests.scenes import whole_blend
-from tests.services import Azurite, ServiceBusEmulator
 
 MAIN = whole_blend(b"BLENDER17-01v0503", b"the shot")
 LIBRARY = whole_blend(b"BLENDER-v405", b"a library saved by 4.5")

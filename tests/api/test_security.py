@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.settings import Settings
+from testbed.emulators import Azurite, ServiceBusEmulator
 from tests.api.conftest import SCENE_BYTES, auth, settings_for, upload_scene
-from tests.services import Azurite, ServiceBusEmulator
 
 PROTECTED = [
     ("POST", "/api/scenes"),

@@ -25,8 +25,14 @@ from renderfarm.keys.rate_limit import CounterContended, CounterStoreUnavailable
 from renderfarm.shared.settings import ENV_PREFIX, Settings
 from renderfarm_azure.rate_limit_store import TableCounterStore, partition_key, row_key
 from renderfarm_local.services import api_spec, http_json
+from testbed.emulators import (
+    Azurite,
+    AzuriteTable,
+    ServiceBusEmulator,
+    free_port,
+    run_azurite_table,
+)
 from tests.api.conftest import auth, settings_for
-from tests.services import Azurite, AzuriteTable, ServiceBusEmulator, free_port, run_azurite_table
 
 #: How often a process asks a table that was down again (the default is 5 s).
 RETRY_S = 0.5

@@ -24,8 +24,8 @@ from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.services import SERVICEBUS_CONFIG
 from renderfarm_local.supervisor import ServiceState
+from testbed.scenes import build_cycles_scene
 from tests.local.conftest import TEST_SCALING
-from tests.scenes import build_cycles_scene
 
 LOCK_SECONDS = 10
 JOB_WAIT_S = 180.0

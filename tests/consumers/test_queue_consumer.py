@@ -14,7 +14,7 @@ from renderfarm.jobs.events import EventFormatError
 from renderfarm.shared.errors import DependencyUnavailable
 from renderfarm_azure import queue_consumer
 from renderfarm_azure.queue_consumer import COMPLETE, ConsumerOptions, Settlement
-from tests.services import ServiceBusEmulator, run_servicebus, write_config
+from testbed.emulators import ServiceBusEmulator, run_servicebus, write_config
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from renderfarm.shared.settings import Settings
+from testbed.emulators import Azurite, ServiceBusEmulator
 from tests.api.conftest import KEYS, settings_for
-from tests.services import Azurite, ServiceBusEmulator
 
 SECRET = "dashboard-test-secret-0123456789abcdef"
 

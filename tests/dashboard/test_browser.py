@@ -23,8 +23,8 @@ from renderfarm_azure.api_key_admin import ApiKeyAdmin
 from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.services import REPO
+from testbed.scenes import build_cycles_scene, write_corrupt_blend
 from tests.local.conftest import TEST_SCALING
-from tests.scenes import build_cycles_scene, write_corrupt_blend
 
 #: The first test also starts the farm; each waits up to WAIT_S for a render. A wait that runs
 #: out fails with the page kept (evidence_on_failure); pytest-timeout is only the backstop.

@@ -10,8 +10,8 @@ from typing import Any
 import azure.functions as func
 
 from renderfarm.shared.settings import Settings
+from testbed.emulators import REPO
 from tests.api.conftest import KEYS
-from tests.services import REPO
 from webapp.app import create_app
 
 

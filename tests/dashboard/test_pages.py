@@ -14,12 +14,12 @@ from renderfarm.chunks.record import ChunkRecord, ChunkState
 from renderfarm.shared.settings import Settings
 from renderfarm_azure.chunk_records import update_chunk_record
 from renderfarm_client.farm_api import FarmClient
+from testbed.emulators import Azurite, ServiceBusEmulator, free_port
+from testbed.scenes import whole_blend
 from tests.api.conftest import auth, upload_scene
 from tests.api.test_projects import project_job
 from tests.api.test_projects import upload as upload_files
 from tests.dashboard.conftest import SECRET, csrf_of, dashboard_settings, sign_in
-from tests.scenes import whole_blend
-from tests.services import Azurite, ServiceBusEmulator, free_port
 
 
 def submit_job(client: TestClient, tenant: str = "acme", frames: str = "1-4") -> str:

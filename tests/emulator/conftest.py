@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from azure.servicebus import ServiceBusClient
 
-from tests.services import ServiceBusEmulator, run_servicebus, write_config
+from testbed.emulators import ServiceBusEmulator, run_servicebus, write_config
 
 BASE: dict[str, Any] = {"LockDuration": "PT30S", "MaxDeliveryCount": 10}
 

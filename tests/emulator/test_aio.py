@@ -16,7 +16,7 @@ from azure.servicebus import (
 )
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 
-from tests.services import ServiceBusEmulator
+from testbed.emulators import ServiceBusEmulator
 
 WAIT = 2  # seconds a receive waits for messages that should be there
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
-from tests.services import REPO, ServiceBusEmulator, stop_process
+from testbed.emulators import REPO, ServiceBusEmulator, stop_process
 
 QUEUE = "competing"
 RECEIVERS = 3

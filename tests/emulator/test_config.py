@@ -17,7 +17,7 @@ from emulators.servicebus.config import (
     load_config,
     parse_config,
 )
-from tests.services import REPO, write_config
+from testbed.emulators import REPO, write_config
 
 
 def queue(properties: dict[str, Any], name: str = "q") -> QueueConfig:

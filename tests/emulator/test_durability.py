@@ -16,7 +16,7 @@ from azure.servicebus import (
     ServiceBusSubQueue,
 )
 
-from tests.services import ServiceBusEmulator, run_servicebus, write_config
+from testbed.emulators import ServiceBusEmulator, run_servicebus, write_config
 
 WAIT = 2
 BASE: dict[str, Any] = {"LockDuration": "PT30S", "MaxDeliveryCount": 10}

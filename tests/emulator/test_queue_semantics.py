@@ -21,7 +21,7 @@ from azure.servicebus.exceptions import (
     MessagingEntityNotFoundError,
 )
 
-from tests.services import ServiceBusEmulator
+from testbed.emulators import ServiceBusEmulator
 
 WAIT = 5  # seconds a receive waits for messages that should be there (generous: CI is loaded)
 

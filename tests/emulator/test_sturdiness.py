@@ -16,7 +16,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from proton import Data, Described, symbol, ulong
 
 from emulators.servicebus.config import BUNDLED_CONFIG
-from tests.services import REPO, ServiceBusEmulator
+from testbed.emulators import REPO, ServiceBusEmulator
 
 WAIT = 2
 SOCKET_TIMEOUT_S = 5.0  # fails rather than hangs

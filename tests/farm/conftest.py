@@ -22,8 +22,7 @@ from fastapi.testclient import TestClient
 from renderfarm.keys.api_keys import hash_key
 from renderfarm.shared.settings import Settings
 from renderfarm_local.services import python_env
-from tests.scenes import build_cycles_scene, write_corrupt_blend
-from tests.services import (
+from testbed.emulators import (
     REPO,
     Azurite,
     ServiceBusEmulator,
@@ -31,6 +30,7 @@ from tests.services import (
     stop_process,
     write_config,
 )
+from testbed.scenes import build_cycles_scene, write_corrupt_blend
 from webapp.app import create_app
 
 API_KEY = "rf_farm-test-key-0001"

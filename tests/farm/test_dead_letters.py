@@ -8,8 +8,8 @@ from pathlib import Path
 from azure.servicebus import ServiceBusClient
 
 from renderfarm_azure.dead_letters import drain
+from testbed.emulators import ServiceBusEmulator
 from tests.farm.conftest import Farm
-from tests.services import ServiceBusEmulator
 
 
 def test_chunk_dead_lettered_by_max_delivery_count_fails_its_job(

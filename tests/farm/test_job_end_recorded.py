@@ -13,8 +13,9 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from renderfarm.jobs.end import FANOUT
 from renderfarm.shared import blob_layout as layout
+from testbed.emulators import ServiceBusEmulator
 from tests.farm.conftest import WAIT_S, Farm
-from tests.services import ServiceBusEmulator, events_of
+from tests.services import events_of
 
 pytestmark = pytest.mark.timeout(180)
 

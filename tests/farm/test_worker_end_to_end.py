@@ -11,9 +11,9 @@ import pytest
 
 from containerapp_worker.blender_runner import BlenderRunner
 from renderfarm.shared.render_settings import RenderSettings
+from testbed.emulators import ServiceBusEmulator, stop_process
+from testbed.scenes import build_scripted_scene
 from tests.farm.conftest import LOCK_SECONDS, Farm, auth
-from tests.scenes import build_scripted_scene
-from tests.services import ServiceBusEmulator, stop_process
 from tests.worker.pixels import decode
 
 pytestmark = pytest.mark.timeout(180)

@@ -19,8 +19,8 @@ from azure.keyvault.secrets import SecretClient
 from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
 
 from renderfarm_local.supervisor import free_port, port_open
+from testbed.emulators import REPO, stop_process
 from tests.keyvault.credentials import AsyncFixedCredential, FixedCredential
-from tests.services import REPO, stop_process
 
 START_TIMEOUT_S = 30.0
 

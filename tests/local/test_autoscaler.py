@@ -13,7 +13,7 @@ from renderfarm_local.scaling_rule import ScaleRule, ScalingParameters
 from renderfarm_local.services import worker_spec
 from renderfarm_local.supervisor import ProcessSpec
 from renderfarm_local.worker_pool import WorkerPool
-from tests.services import ServiceBusEmulator, run_servicebus, write_config
+from testbed.emulators import ServiceBusEmulator, run_servicebus, write_config
 
 QUEUE = "scale-test"
 STAND_IN = Path(__file__).with_name("stand_in_worker.py")

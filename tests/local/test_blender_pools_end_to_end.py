@@ -15,9 +15,9 @@ from renderfarm_client.farm_api import FarmClient, JobProgress
 from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.pools import local_pools
+from testbed.scenes import build_cycles_scene
 from tests.blend_files import blender_python
 from tests.local.conftest import TEST_SCALING
-from tests.scenes import build_cycles_scene
 
 pytestmark = [pytest.mark.local_farm, pytest.mark.slow]
 WAIT_S = 90.0

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from testbed.scenes import FRAMES, SIZE, build_cameraless_scene, build_cycles_scene
 from tests.local.conftest import RunningFarm
-from tests.scenes import FRAMES, SIZE, build_cameraless_scene, build_cycles_scene
 
 pytestmark = [pytest.mark.local_farm, pytest.mark.slow]
 JOB_LINE = re.compile(r"^([0-9a-f]{32})$", re.MULTILINE)

@@ -18,8 +18,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from renderfarm_client.farm_api import FarmClient
+from testbed.scenes import FRAMES, build_cycles_scene
 from tests.local.conftest import RunningFarm
-from tests.scenes import FRAMES, build_cycles_scene
 
 pytestmark = [pytest.mark.local_farm, pytest.mark.slow]
 WAIT_S = 120.0

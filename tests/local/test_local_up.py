@@ -14,8 +14,8 @@ import pytest
 
 from renderfarm_local.services import REPO, http_json
 from renderfarm_local.supervisor import free_port
+from testbed.scenes import build_cycles_scene
 from tests.local.conftest import CLI_TIMEOUT_S
-from tests.scenes import build_cycles_scene
 
 pytestmark = [pytest.mark.local_farm, pytest.mark.slow]
 WAIT_S = 60.0

@@ -16,8 +16,8 @@ import pytest
 from renderfarm_client.farm_api import FarmClient, JobProgress
 from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.local_farm import LocalFarm
+from testbed.scenes import build_cycles_scene
 from tests.local.conftest import TEST_SCALING
-from tests.scenes import build_cycles_scene
 
 pytestmark = [pytest.mark.local_farm, pytest.mark.slow, pytest.mark.timeout(300)]
 WAIT_S = 120.0

@@ -21,7 +21,7 @@ from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm.shared.render_settings import OutputFormat
 from renderfarm_azure.manifest_store import BlobManifests
-from tests.services import Azurite
+from testbed.emulators import Azurite
 
 FRAME_SIZE = (96, 54)
 

@@ -21,8 +21,8 @@ from renderfarm.jobs.events import EventType, JobEvent
 from renderfarm.shared import blob_layout as layout
 from renderfarm_azure.event_publisher import to_servicebus
 from renderfarm_local.services import REPO, python_env
+from testbed.emulators import Azurite, ServiceBusEmulator, stop_process
 from tests.previews.conftest import job_manifest, put_job, store
-from tests.services import Azurite, ServiceBusEmulator, stop_process
 
 pytestmark = pytest.mark.timeout(180)
 FRAMES = 48

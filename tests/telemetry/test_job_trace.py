@@ -26,8 +26,8 @@ from renderfarm.keys.api_keys import hash_key
 from renderfarm.shared.settings import ENV_PREFIX, Settings
 from renderfarm_local.services import api_spec, http_json, python_env
 from renderfarm_local.supervisor import ManagedProcess
-from tests.scenes import build_cycles_scene
-from tests.services import REPO, Azurite, ServiceBusEmulator, free_port, stop_process
+from testbed.emulators import REPO, Azurite, ServiceBusEmulator, free_port, stop_process
+from testbed.scenes import build_cycles_scene
 from tests.telemetry.sink import (
     COLUMNS,
     DEPENDENCY,

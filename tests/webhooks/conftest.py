@@ -21,8 +21,8 @@ from renderfarm.jobs.events import EventType, JobEvent
 from renderfarm.shared.settings import Settings
 from renderfarm_azure.webhooks.deliver import serve
 from renderfarm_azure.webhooks.services import WebhookServices, webhook_services
+from testbed.emulators import Azurite, ServiceBusEmulator, run_servicebus, write_config
 from tests.api.conftest import auth, settings_for
-from tests.services import Azurite, ServiceBusEmulator, run_servicebus, write_config
 
 DELIVERIES_QUEUE = "webhook-deliveries"
 QUEUE_PROPERTIES = {

@@ -13,8 +13,8 @@ from standardwebhooks import Webhook as StandardWebhook
 
 from renderfarm.shared.settings import Settings
 from renderfarm.webhooks.rules import MAX_WEBHOOKS_PER_TENANT
+from testbed.emulators import Azurite, ServiceBusEmulator
 from tests.api.conftest import auth, settings_for
-from tests.services import Azurite, ServiceBusEmulator
 from tests.webhooks.conftest import Hooks
 
 URL = "http://127.0.0.1:9/hook"  # development: plain http to this machine is allowed

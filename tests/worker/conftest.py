@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from containerapp_worker.blender_runner import BlenderRunner
-from tests import scenes
+from testbed import scenes
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from containerapp_worker.errors import (
     TransientError,
 )
 from renderfarm.shared.render_settings import RenderSettings
-from tests import scenes
+from testbed import scenes
 
 
 def test_random_bytes_raise_a_scene_error_with_blenders_words(

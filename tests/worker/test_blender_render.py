@@ -15,7 +15,7 @@ import pytest
 from containerapp_worker.blender_runner import BlenderRunner
 from containerapp_worker.blender_thumbnail import write_thumbnail
 from renderfarm.shared.render_settings import OutputFormat, RenderSettings
-from tests import scenes
+from testbed import scenes
 from tests.worker.pixels import decode, rgb_bytes
 
 RED = (255, 0, 0)

@@ -13,7 +13,7 @@ import pytest
 
 from containerapp_worker.blender_runner import BlenderRunner
 from renderfarm.shared.render_settings import RenderSettings
-from tests import scenes
+from testbed import scenes
 
 
 @dataclass(frozen=True, kw_only=True)

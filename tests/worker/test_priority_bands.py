@@ -26,7 +26,7 @@ from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.shared.blend_header import BlenderVersion
 from renderfarm.shared.blender_pools import pool_queues
 from renderfarm.shared.render_settings import RenderSettings
-from tests.services import ServiceBusEmulator, run_servicebus, write_config
+from testbed.emulators import ServiceBusEmulator, run_servicebus, write_config
 
 pytestmark = pytest.mark.timeout(120)
 

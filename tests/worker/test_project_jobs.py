@@ -34,7 +34,7 @@ from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.redact import without_paths
 from renderfarm.shared.render_settings import RenderSettings
 from renderfarm_azure.chunk_records import read_chunk_record
-from tests.services import Azurite
+from testbed.emulators import Azurite
 from tests.worker import project_scenes
 from tests.worker.project_scenes import CHECKER, LIBRARY, MAIN, WOOD
 

@@ -35,7 +35,7 @@ from renderfarm.jobs.manifest import JobManifest
 from renderfarm.jobs.spec import JobRequest
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.render_settings import RenderSettings
-from tests.services import Azurite
+from testbed.emulators import Azurite
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -35,7 +35,7 @@ from renderfarm.shared.render_settings import RenderSettings
 from renderfarm.shared.settings import Settings
 from renderfarm_azure.chunk_records import read_chunk_record
 from renderfarm_azure.job_ledger import job_lifecycle
-from tests.services import Azurite, ServiceBusEmulator, run_servicebus, write_config
+from testbed.emulators import Azurite, ServiceBusEmulator, run_servicebus, write_config
 from webapp.app import create_app
 
 pytestmark = pytest.mark.timeout(120)
