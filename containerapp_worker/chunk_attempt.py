@@ -37,7 +37,7 @@ from containerapp_worker.telemetry import frame_render_seconds, frame_upload_sec
 from renderfarm.chunks import states as chunk_states
 from renderfarm.chunks.record import ChunkRecord, ChunkState
 from renderfarm.jobs.chunk_messages import ChunkMessage
-from renderfarm.jobs.chunk_settlement import settle_chunk
+from renderfarm.jobs.chunk_settlement import JobLedger, settle_chunk
 from renderfarm.jobs.lifecycle import LedgerContention
 from renderfarm.jobs.manifest import JobManifest
 from renderfarm.shared.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
@@ -57,12 +57,11 @@ MANIFEST_CHECK_S = 60.0
 PROGRESS_EVERY_S = 2.0
 
 
-class Lifecycle(Protocol):
-    """What the chunk tells about its job (renderfarm.jobs.lifecycle.JobLifecycle)."""
+class Lifecycle(JobLedger, Protocol):
+    """What the chunk tells about its job (renderfarm.jobs.lifecycle.JobLifecycle): where it
+    settles, and that its first frame is in."""
 
     def record_start(self, job_id: str) -> None: ...
-    def chunk_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None: ...
-    def chunk_failed(self, manifest: JobManifest, index: int, error: str) -> None: ...
 
 
 class FrameRenderer(Protocol):

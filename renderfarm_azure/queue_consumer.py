@@ -70,12 +70,10 @@ class ConsumerOptions:
     once: bool = False  # stop at the first receive that comes back empty
 
 
-def settlement_of(
-    message: ServiceBusReceivedMessage, run: Callable[[], Settlement]
-) -> Settlement | None:
+def settlement_of(handle: Handler, message: ServiceBusReceivedMessage) -> Settlement | None:
     """The handler's settlement for ``message``; None when the message is to be abandoned."""
     try:
-        return run()
+        return handle(message)
     except UnreadableMessage as error:
         return Settlement(dead_letter_reason=error.reason, description=str(error)[:1000])
     except TRANSIENT_ERRORS:
@@ -87,9 +85,9 @@ def settlement_of(
 
 def settle(
     receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage, settlement: Settlement | None
-) -> bool:
-    """Apply a settlement (None: abandon); False when the lock was lost first (Service Bus
-    delivers the message again, and every handler is safe to repeat)."""
+) -> None:
+    """Apply a settlement (None: abandon). A lock lost first is only logged: Service Bus
+    delivers the message again, and every handler is safe to repeat."""
     try:
         if settlement is None:
             receiver.abandon_message(message)
@@ -103,8 +101,6 @@ def settle(
             receiver.complete_message(message)
     except ServiceBusError:
         log.warning("message %s not settled", message.message_id, exc_info=True)
-        return False
-    return True
 
 
 def run(
@@ -125,7 +121,7 @@ def run(
         if not messages and options.once:
             break
         for message in messages:
-            settlement = settlement_of(message, _bound(handle, message))
+            settlement = settlement_of(handle, message)
             settle(receiver, message, settlement)
             handled += settlement is not None
     return handled
@@ -150,7 +146,7 @@ def _run_pooled(
                 if not batch and not pending and options.once:
                     break
                 for message in batch:
-                    future = pool.submit(settlement_of, message, _bound(handle, message))
+                    future = pool.submit(settlement_of, handle, message)
                     pending[future] = message
             done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
@@ -171,10 +167,6 @@ def _receive(
     if len(messages) < count:
         revoke_unused_credit(receiver)
     return messages
-
-
-def _bound(handle: Handler, message: ServiceBusReceivedMessage) -> Callable[[], Settlement]:
-    return lambda: handle(message)
 
 
 def serve_forever(consumers: Sequence[Callable[[threading.Event], object]]) -> int:
