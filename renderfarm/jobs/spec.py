@@ -170,7 +170,7 @@ class JobRequest(BaseModel):
         max_length=10_000,
         pattern=FRAMES_SYNTAX,  # the rest of FRAMES_PATTERN: parse_frames, in words
         json_schema_extra={"pattern": FRAMES_PATTERN},
-        description="Blender syntax: '1-250', '1-10,20,30-40', '1-100x5'",
+        description="Blender syntax: '1-250', '1-10,20,30-40', '1-100x5'; '10-1' runs backwards",
         examples=["1-250"],
     )
     render: RenderSettingsIn = Field(default_factory=RenderSettingsIn)
@@ -199,12 +199,20 @@ class JobRequest(BaseModel):
         default=None,
         description=(
             "RFC 3339 time before which no chunk renders (at most 30 days ahead): the job "
-            "shows 'scheduled' until then"
+            "shows 'scheduled' until then; a time already past renders now"
         ),
         examples=["2026-12-24T22:00:00Z"],
     )
 
     _integers = field_validator("step", "chunk_size", mode="before")(json_integer)
+
+    @field_validator("not_before", mode="before")
+    @classmethod
+    def _rfc_3339_text(cls, value: Any) -> Any:
+        """A JSON string: pydantic would read the number 12 as a Unix time in 1970."""
+        if value is not None and not isinstance(value, str | datetime):
+            raise PydanticCustomError("datetime_type", "Input should be an RFC 3339 time")
+        return value
 
     @field_validator("scene_sha256")
     @classmethod

@@ -169,7 +169,7 @@ class JobSubmission:
         manifest = stored.manifest
         try:
             not_before = manifest.spec.not_before
-            if not_before is None:
+            if not_before is None or not_before <= self._clock():
                 self._queue.send(manifest.queue, manifest.messages(), trace_context)
             else:  # scheduled messages: the queue holds them until then
                 scheduled = self._queue.schedule(
@@ -218,10 +218,8 @@ class JobSubmission:
     def _check_schedule(self, not_before: datetime | None) -> None:
         if not_before is None:
             return
-        now = self._clock()
-        if not_before <= now:
-            raise InvalidSchedule(f"not_before {not_before.isoformat()} is in the past")
-        if not_before > now + MAX_SCHEDULE_AHEAD:
+        # A time already past is met: the job renders now, as if it had none.
+        if not_before > self._clock() + MAX_SCHEDULE_AHEAD:
             raise InvalidSchedule(
                 f"not_before {not_before.isoformat()} is more than "
                 f"{MAX_SCHEDULE_AHEAD.days} days ahead"

@@ -182,7 +182,7 @@ class FileSet:
 
     @classmethod
     def of(cls, *, main: str, files: Iterable[FileEntry], missing: Iterable[str] = ()) -> FileSet:
-        ordered = tuple(sorted(files))
+        ordered = tuple(sorted(set(files)))  # the same file listed twice is one file
         seen: dict[str, str] = {}
         for entry in ordered:
             _check_path(entry.path)
@@ -190,7 +190,9 @@ class FileSet:
             if folded in seen:
                 other = seen[folded]
                 if other == entry.path:
-                    raise FileSetError(f"{entry.path!r} is listed twice", path=entry.path)
+                    raise FileSetError(
+                        f"{entry.path!r} is listed twice, with other bytes", path=entry.path
+                    )
                 raise FileSetError(
                     f"{other!r} and {entry.path!r} differ only by case", path=entry.path
                 )
@@ -202,9 +204,9 @@ class FileSet:
             raise FileSetError(f"the main file {main!r} is not among the files", path=main)
         for path in missing:
             _check_path(path)
-            if path.casefold() in seen:
-                raise FileSetError(f"{path!r} is both a file and missing", path=path)
-        return cls(main=main, files=ordered, missing=tuple(sorted(set(missing))))
+        # A path both sent and said missing is there: the file wins (paths fold as files do).
+        missing = {path for path in missing if path.casefold() not in seen}
+        return cls(main=main, files=ordered, missing=tuple(sorted(missing)))
 
     @property
     def total_bytes(self) -> int:

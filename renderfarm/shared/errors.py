@@ -142,7 +142,7 @@ class InvalidCursor(DomainError, ValueError):
 
 
 class InvalidSchedule(DomainError, ValueError):
-    """A ``not_before`` in the past or too far ahead."""
+    """A ``not_before`` too far ahead: project files no job names are kept only so long."""
 
     status, slug, title = 422, "validation", "Invalid request"
     field = ("not_before", "body")

@@ -1,4 +1,9 @@
-"""Frame lists in Blender's own syntax: ``1-250``, ``1-10,20,30-40``, ``1-100x5``."""
+"""Frame lists in Blender's own syntax: ``1-250``, ``1-10,20,30-40``, ``1-100x5``.
+
+A range may run backwards, as Deadline's frame lists do: ``10-1`` names frames 1 to 10, and
+``10-1x3`` counts down from 10 (10, 7, 4, 1). A list names a set of frames; the farm chooses the
+order it renders them in (renderfarm.chunks).
+"""
 
 from __future__ import annotations
 
@@ -22,8 +27,8 @@ _ITEM_SYNTAX = r" *[0-9]{1,7}(-[0-9]{1,7}(x[0-9]{1,7})?)? *"
 #: The syntax of a frame list (ASCII digits; spaces around items), checked before parse_frames.
 FRAMES_SYNTAX = rf"^{_ITEM_SYNTAX}(,{_ITEM_SYNTAX})*$"
 #: The frame lists the API takes, as its schema declares them: FRAMES_SYNTAX less what
-#: parse_frames refuses by its text (frames past MAX_FRAME, a step of 0). It also refuses ranges
-#: that end before they start and too many frames, which no pattern says.
+#: parse_frames refuses by its text (frames past MAX_FRAME, a step of 0). It also refuses too
+#: many frames, which no pattern says.
 FRAMES_PATTERN = rf"^{_ITEM}(,{_ITEM})*$"
 
 
@@ -59,12 +64,12 @@ def _parse_item(item: str, *, default_step: int) -> range:
     start = int(match["start"])
     end = int(match["end"]) if match["end"] is not None else start
     item_step = int(match["step"]) if match["step"] is not None else default_step
-    if end < start:
-        raise FrameSpecError(f"{item!r}: range ends before it starts")
-    if end > MAX_FRAME:
+    if max(start, end) > MAX_FRAME:
         raise FrameSpecError(f"{item!r}: frames go up to {MAX_FRAME}")
     if item_step < 1:
         raise FrameSpecError(f"{item!r}: step must be at least 1")
+    if end < start:  # counts down from its start, so "10-1x3" keeps frame 10
+        return range(start, end - 1, -item_step)
     return range(start, end + 1, item_step)
 
 

@@ -35,7 +35,6 @@ def assert_problem(response: httpx.Response, status: int, field: str | None = No
         ({"frames": "1-10"}, "scene_sha256"),
         ({"scene_sha256": "z" * 64, "frames": "1"}, "scene_sha256"),
         ({"scene_sha256": "a" * 64}, "frames"),
-        ({"scene_sha256": "a" * 64, "frames": "10-1"}, "frames"),
         ({"scene_sha256": "a" * 64, "frames": "1-2000000"}, "frames"),
         ({"scene_sha256": "a" * 64, "frames": 5}, "frames"),
         ({"scene_sha256": "a" * 64, "frames": "1", "step": -1}, "step"),

@@ -64,28 +64,23 @@ def test_cancelling_a_deferred_job_takes_its_messages_off_the_queue(
     assert counts(servicebus) == (active, scheduled)
 
 
-@pytest.mark.parametrize(
-    ("not_before", "reason"),
-    [
-        (lambda: datetime.now(UTC) - timedelta(minutes=1), "in the past"),
-        (lambda: datetime.now(UTC) + timedelta(days=31), "30 days ahead"),
-    ],
-    ids=["past", "too-far"],
-)
-def test_a_not_before_in_the_past_or_beyond_30_days_is_a_422(
-    client: TestClient, scene: str, not_before: object, reason: str
+def test_a_not_before_already_past_renders_now(
+    client: TestClient, scene: str, servicebus: ServiceBusEmulator
 ) -> None:
-    assert callable(not_before)
-    response = client.post(
-        "/api/jobs",
-        json={"scene_sha256": scene, "frames": "1", "not_before": not_before().isoformat()},
-        headers=auth(),
-    )
+    active, scheduled = counts(servicebus)
+    response = defer(client, scene, seconds=-60)
+    assert response.status_code == 202, response.text
+    assert counts(servicebus) == (active + 3, scheduled)
+    assert client.get(response.json()["status_url"], headers=auth()).json()["state"] == "queued"
+
+
+def test_a_not_before_beyond_30_days_is_a_422(client: TestClient, scene: str) -> None:
+    response = defer(client, scene, seconds=timedelta(days=31).total_seconds())
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     (error,) = response.json()["errors"]
     assert error["field"] == "not_before"
-    assert reason in error["detail"]
+    assert "30 days ahead" in error["detail"]
 
 
 @pytest.mark.parametrize("text", ["tomorrow", "2026-12-24T22:00:00", 12])

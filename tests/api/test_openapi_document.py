@@ -86,7 +86,7 @@ DOMAIN_ERRORS: tuple[DomainError, ...] = (
     SceneNotFound("never uploaded"),
     SceneNotUsable("not what its hash says"),
     BlendHeaderError(HeaderProblem.TRUNCATED, "too short"),
-    InvalidSchedule("in the past"),
+    InvalidSchedule("31 days ahead"),
     NoBlenderPool("too new", supported=[BlenderVersion.parse("5.3")]),
     QueuedFramesCapExceeded(waiting=10, asked=5, cap=12),
     InvalidCursor("forged"),

@@ -218,12 +218,30 @@ def test_a_path_that_cannot_name_a_file_in_a_project_is_a_422_naming_it(
     assert no_jobs(client)
 
 
-def test_the_same_path_twice_is_a_422(client: TestClient) -> None:
+def test_the_same_path_twice_with_other_bytes_is_a_422(client: TestClient) -> None:
     body = project_job({"shot.blend": MAIN})
-    body["files"]["files"].append(entry("shot.blend", MAIN))
+    body["files"]["files"].append(entry("shot.blend", LIBRARY))
     response = submit(client, body)
     assert_problem(response, 422, "files")
     assert "listed twice" in response.text
+
+
+def test_the_same_file_listed_twice_is_taken_once(client: TestClient) -> None:
+    upload(client, PROJECT)
+    body = project_job(PROJECT)
+    body["files"]["files"].append(entry("shot.blend", MAIN))
+    response = submit(client, body)
+    assert response.status_code == 202, response.text
+
+
+def test_a_file_also_said_missing_is_there_and_no_warning(client: TestClient) -> None:
+    upload(client, PROJECT)
+    body = project_job(PROJECT, allow_missing=True)
+    body["files"]["missing"] = ["textures/wood.png"]
+    response = submit(client, body)
+    assert response.status_code == 202, response.text
+    status = client.get(f"/api/jobs/{response.json()['job_id']}", headers=auth()).json()
+    assert status["warnings"] == []
 
 
 def test_two_paths_that_differ_only_by_case_are_a_422(client: TestClient) -> None:

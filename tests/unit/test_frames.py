@@ -21,8 +21,17 @@ def test_step_field_applies_to_ranges_without_their_own() -> None:
     assert parse_frames("1-10,20-30x5", step=3) == (1, 4, 7, 10, 20, 25, 30)
 
 
+def test_a_range_that_runs_backwards_names_the_same_frames() -> None:
+    assert parse_frames("10-1") == parse_frames("1-10")
+
+
+def test_a_backwards_range_with_a_step_counts_down_from_its_start() -> None:
+    assert parse_frames("10-1x3") == (1, 4, 7, 10)
+    assert parse_frames("10-2x3", step=1) == (4, 7, 10)
+
+
 @pytest.mark.parametrize(
-    "text", ["", " ", "1,,2", "a-b", "5-1", "-3", "1-", "1-10x0", "1.5", "1 - 3 - 5", "0x10"]
+    "text", ["", " ", "1,,2", "a-b", "-3", "1-", "1-10x0", "1.5", "1 - 3 - 5", "0x10"]
 )
 def test_malformed_frame_text_is_refused(text: str) -> None:
     with pytest.raises(FrameSpecError):
