@@ -1,5 +1,6 @@
 """``renderfarm wait JOB``: block until a job ends, and say how it ended in the exit code, so a
-script can chain on it (``renderfarm wait $JOB && ./composite.sh``)."""
+script can chain on it (``renderfarm wait $JOB && ./composite.sh``; docs/cli.md "Waiting for a
+job")."""
 
 from __future__ import annotations
 
