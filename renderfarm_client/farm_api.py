@@ -28,6 +28,7 @@ from .farm_errors import (
     TransferCancelled,
 )
 from .farm_http import BLOCK_BYTES, REQUEST_TIMEOUT_S, RETRY_FOR_S, FarmHttp
+from .farm_webhooks import FarmWebhooks
 from .file_uploads import UPLOAD_THREADS, FilesSent, LocalFile, Progress, upload_each_once
 from .job_views import (
     CostView,
@@ -55,6 +56,7 @@ __all__ = [
     "FarmClient",
     "FarmError",
     "FarmUnreachable",
+    "FarmWebhooks",
     "FileSetView",
     "FilesSent",
     "JobLine",
@@ -244,6 +246,23 @@ class FarmClient:
             offset = data.get("frame_urls_next_offset") if with_frames else None
         return job_progress(data, urls)
 
+    def job_json(self, job_id: str, *, frames_limit: int | None = None) -> dict[str, Any]:
+        """``GET /api/jobs/{id}``'s answer as the API sends it: its first page of frame URLs
+        (``frames_limit`` of them; None: the API's default page)."""
+        params = {} if frames_limit is None else {"frames_limit": frames_limit}
+        return self.http.call("GET", f"/api/jobs/{job_id}", params=params, job_id=job_id)
+
+    def job_list(
+        self, *, limit: int = 20, cursor: str | None = None, **filters: str | None
+    ) -> dict[str, Any]:
+        """One page of ``GET /api/jobs`` as the API sends it; its ``next_cursor``, passed back
+        as ``cursor``, gives the next. ``filters`` (``state=...``) are sent unless None."""
+        params: dict[str, Any] = {"limit": limit}
+        params.update({name: value for name, value in filters.items() if value is not None})
+        if cursor is not None:
+            params["cursor"] = cursor
+        return self.http.call("GET", "/api/jobs", params=params)
+
     def jobs(self, *, limit: int = 20, state: str | None = None) -> list[JobLine]:
         params: dict[str, Any] = {"limit": limit}
         if state:
@@ -252,8 +271,16 @@ class FarmClient:
         return [job_line(item) for item in data["jobs"]]
 
     def cancel(self, job_id: str) -> str:
-        data = self.http.call("POST", f"/api/jobs/{job_id}/cancel", job_id=job_id, retry=True)
-        return str(data["state"])
+        return str(self.cancel_json(job_id)["state"])
+
+    def cancel_json(self, job_id: str) -> dict[str, Any]:
+        """Cancel the job (again is harmless); the job's status as the API answers."""
+        return self.http.call("POST", f"/api/jobs/{job_id}/cancel", job_id=job_id, retry=True)
+
+    @property
+    def webhooks(self) -> FarmWebhooks:
+        """The tenant's webhooks: add, list, remove."""
+        return FarmWebhooks(self.http)
 
     def job_url(self, job_id: str) -> str:
         """Where a person looks at a job in a browser: the dashboard's page for it, at the farm's

@@ -283,6 +283,8 @@ def _blocks(
 
 
 def _json(answer: _Answer, api_url: str) -> dict[str, Any]:
+    if answer.status == 204:  # No Content: a DELETE's answer
+        return {}
     try:
         data = json.loads(answer.body)
     except ValueError:

@@ -3,7 +3,7 @@ callers use them, and how each is read from its JSON (a chunk's shape is the wir
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -95,6 +95,8 @@ class SubmittedJob:
     status_url: str | None = None
     #: Why chunk_size: the client's, measured from earlier renders, or a default spread.
     chunking_reason: str | None = None
+    #: ``POST /api/jobs``'s answer as the API sent it (``renderfarm submit --json`` prints it).
+    answer: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _previews(data: dict[str, Any] | None) -> PreviewUrls | None:
@@ -177,4 +179,5 @@ def submitted_job(data: dict[str, Any]) -> SubmittedJob:
         scene_saved_by=blender.get("scene_saved_by"),
         status_url=data.get("status_url"),
         chunking_reason=(data.get("chunking") or {}).get("reason"),
+        answer=data,
     )

@@ -1,7 +1,7 @@
 """The client's commands of ``renderfarm``: drive any farm over HTTP (submit, status, jobs,
-cancel, download). The command itself, with the local farm's ``local`` and ``keys`` beside
-these, is composed in ``renderfarm_cli``; each command here reads its farm from the group's
-``Target`` (``ctx.obj``).
+cancel, download; ``wait`` and ``webhooks`` live in modules of their own). The command itself,
+with the local farm's ``local`` and ``keys`` beside these, is composed in ``renderfarm_cli``;
+each command here reads its farm from the group's ``Target`` (``ctx.obj``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
+from rich.table import Column, Table
 
 from renderfarm_client.cli.farm_previews import fetch_previews
+from renderfarm_client.cli.job_refs import FULL_ID_LENGTH, job_argument, resolve_job
+from renderfarm_client.cli.json_output import json_option, print_json
 from renderfarm_client.cli.options import (
     Target,
     options_from,
@@ -27,7 +29,10 @@ from renderfarm_client.cli.rendering import (
     submit_scene,
     watch_and_download,
 )
+from renderfarm_client.cli.waiting import wait as wait_command
+from renderfarm_client.cli.webhooks import webhooks
 from renderfarm_client.job_follower import FrameDownloader, describe_failure
+from renderfarm_client.job_views import job_line
 
 
 @click.command()
@@ -57,6 +62,7 @@ from renderfarm_client.job_follower import FrameDownloader, describe_failure
     help="submit even when files the scene uses are missing; the job warns of each",
 )
 @click.option("--wait", is_flag=True, help="show progress and download frames as they land")
+@json_option
 @click.pass_obj
 def submit(  # noqa: PLR0913 - a click command: one parameter per option
     target: Target,
@@ -67,9 +73,14 @@ def submit(  # noqa: PLR0913 - a click command: one parameter per option
     *,
     project_root: Path | None,
     allow_missing: bool,
+    as_json: bool,
     **kwargs: Any,
 ) -> None:
-    """Trace SCENE and every file it needs, upload those the farm lacks, render FRAMES."""
+    """Trace SCENE and every file it needs, upload those the farm lacks, render FRAMES.
+
+    --json prints the API's answer to the submission; with --wait, the job's status once it
+    completed (as `renderfarm status --json` does).
+    """
     started = time.monotonic()
     with target.client() as client:
         job = submit_scene(
@@ -81,19 +92,33 @@ def submit(  # noqa: PLR0913 - a click command: one parameter per option
             allow_missing=allow_missing,
         )
         if not wait:
+            if as_json:
+                print_json(job.answer)
+                return
             click.echo(job.job_id)
             stderr.print(f"follow it with: renderfarm status {job.job_id}")
             return
         outcome = watch_and_download(client, job, out or Path("out") / job.job_id, stderr, started)
+        if as_json:
+            print_json(client.job_json(job.job_id))
+            return
     report(outcome, stdout)
 
 
 @click.command()
-@click.argument("job_id")
+@job_argument
+@json_option
 @click.pass_obj
-def status(target: Target, /, job_id: str) -> None:
-    """Show a job's state, frames and chunks."""
+def status(target: Target, /, job: str, as_json: bool) -> None:
+    """Show JOB's state, frames and chunks (its full id, or enough of its start to name one).
+
+    --json prints `GET /api/jobs/{id}` as the API answers it: its first page of frame URLs.
+    """
     with target.client() as client:
+        job_id = resolve_job(client, job)
+        if as_json:
+            print_json(client.job_json(job_id))
+            return
         progress = client.status(job_id, with_frames=False)
     stdout.print(
         f"job {progress.job_id}: [bold]{progress.state}[/], {progress.frames_done}/"
@@ -125,12 +150,31 @@ def status(target: Target, /, job_id: str) -> None:
     type=click.Choice(["scheduled", "queued", "rendering", "completed", "failed", "cancelled"]),
 )
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--cursor", default=None, help="the page after the one whose next_cursor this is")
+@json_option
 @click.pass_obj
-def jobs(target: Target, /, state: str | None, limit: int) -> None:
-    """List your jobs, newest first."""
+def jobs(
+    target: Target, /, state: str | None, limit: int, cursor: str | None, as_json: bool
+) -> None:
+    """List your jobs, newest first.
+
+    --json prints `GET /api/jobs` as the API answers it; pass its next_cursor to --cursor for
+    the next page.
+    """
     with target.client() as client:
-        lines = client.jobs(limit=limit, state=state)
-    table = Table("job", "state", "frames", "failed", "created")
+        page = client.job_list(limit=limit, cursor=cursor, state=state)
+    if as_json:
+        print_json(page)
+        return
+    lines = [job_line(item) for item in page["jobs"]]
+    # The whole id, never cut: it is what status, wait and cancel take.
+    table = Table(
+        Column("job", no_wrap=True, min_width=FULL_ID_LENGTH),
+        "state",
+        "frames",
+        "failed",
+        "created",
+    )
     for line in lines:
         table.add_row(
             line.job_id,
@@ -143,23 +187,29 @@ def jobs(target: Target, /, state: str | None, limit: int) -> None:
 
 
 @click.command()
-@click.argument("job_id")
+@job_argument
+@json_option
 @click.pass_obj
-def cancel(target: Target, /, job_id: str) -> None:
-    """Cancel a job; workers stop at their next frame."""
+def cancel(target: Target, /, job: str, as_json: bool) -> None:
+    """Cancel JOB; workers stop at their next frame. --json prints the job's status after."""
     with target.client() as client:
-        state = client.cancel(job_id)
-    stdout.print(f"job {job_id}: {state}")
+        job_id = resolve_job(client, job)
+        answer = client.cancel_json(job_id)
+    if as_json:
+        print_json(answer)
+        return
+    stdout.print(f"job {job_id}: {answer['state']}")
 
 
 @click.command()
-@click.argument("job_id")
+@job_argument
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.pass_obj
-def download(target: Target, /, job_id: str, out: Path | None) -> None:
-    """Download a job's rendered frames (and previews once it is complete)."""
-    out_dir = out or Path("out") / job_id
+def download(target: Target, /, job: str, out: Path | None) -> None:
+    """Download JOB's rendered frames (and previews once it is complete)."""
     with target.client() as client:
+        job_id = resolve_job(client, job)
+        out_dir = out or Path("out") / job_id
         progress = client.status(job_id)
         downloader = FrameDownloader(client, out_dir)
         fetched = downloader.fetch_new(progress)
@@ -177,4 +227,12 @@ def download(target: Target, /, job_id: str, out: Path | None) -> None:
 
 
 #: What ``renderfarm`` registers of the client.
-COMMANDS: tuple[click.Command, ...] = (submit, status, jobs, cancel, download)
+COMMANDS: tuple[click.Command, ...] = (
+    submit,
+    status,
+    jobs,
+    cancel,
+    download,
+    wait_command,
+    webhooks,
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from PIL import Image
 
 from testbed.scenes import FRAMES, SIZE, build_cameraless_scene, build_cycles_scene
 from tests.local.conftest import RunningFarm
+from tests.openapi_shapes import assert_fits, served_document
 
 pytestmark = [pytest.mark.local_farm, pytest.mark.slow]
 JOB_LINE = re.compile(r"^([0-9a-f]{32})$", re.MULTILINE)
@@ -106,3 +108,38 @@ def test_a_missing_job_is_one_line_and_exit_1(local_farm: RunningFarm) -> None:
     assert _one_error_line(result.stderr) == (
         f"error: no job {'f' * 32} on the farm at {local_farm.farm.endpoints.api_url}"
     )
+
+
+def test_wait_exits_0_when_the_job_completes_and_1_when_it_fails(
+    local_farm: RunningFarm, scene: Path, tmp_path: Path
+) -> None:
+    document = served_document(local_farm.farm.endpoints.api_url)
+    rendering = local_farm.cli("submit", str(scene), "--frames", "1", "--json")
+    assert rendering.code == 0, rendering.stderr
+    cameraless = build_cameraless_scene(tmp_path / "cameraless.blend")
+    failing = local_farm.cli("submit", str(cameraless), "--frames", "1", "--json")
+    assert failing.code == 0, failing.stderr
+    completes, fails = (json.loads(each.stdout)["job_id"] for each in (rendering, failing))
+
+    waited = local_farm.cli("wait", completes, "--json")
+    assert waited.code == 0, waited.stderr
+    assert_fits(document, "GET", "/api/jobs/{job_id}", 200, json.loads(waited.stdout))
+    assert json.loads(waited.stdout)["state"] == "completed"
+    failed = local_farm.cli("wait", fails)
+    assert failed.code == 1, failed.stderr
+    assert re.match(rf"job {fails} failed: chunk 0 after \d+ attempts: .+", failed.stdout)
+
+
+def test_submit_wait_json_prints_the_completed_jobs_status(
+    local_farm: RunningFarm, scene: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = local_farm.cli(
+        "submit", str(scene), "--frames", "2", "--wait", "--json", "--out", str(out)
+    )
+    assert result.code == 0, result.stderr
+    status = json.loads(result.stdout)  # one JSON document, nothing else on stdout
+    document = served_document(local_farm.farm.endpoints.api_url)
+    assert_fits(document, "GET", "/api/jobs/{job_id}", 200, status)
+    assert (status["state"], status["frames_done"]) == ("completed", 1)
+    assert [path.name for path in (out / "frames").iterdir()] == ["000002.png"]
