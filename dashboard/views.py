@@ -161,8 +161,20 @@ def thumbnails(manifest: JobManifest, status: JobStatus, links: FrameLinks) -> l
                 layout.frame_blob(manifest.job_id, frame, manifest.output_extension)
             ).url,
         )
-        for frame in status.frames_present[:MAX_THUMBNAILS]
+        for frame in spread(status.frames_present, MAX_THUMBNAILS)
     ]
+
+
+def spread(frames: tuple[int, ...], most: int) -> tuple[int, ...]:
+    """At most ``most`` of ``frames``, evenly over all of them, the first and the last among
+    them: frames land coarse to fine (preview-first), so a long shot's filmstrip shows its
+    whole length as it fills in, not only its start."""
+    if len(frames) <= most:
+        return frames
+    if most < 2:
+        return frames[:most]
+    last = len(frames) - 1
+    return tuple(frames[round(i * last / (most - 1))] for i in range(most))
 
 
 def cost_lines(estimate: CostEstimate | None) -> list[tuple[str, str]]:

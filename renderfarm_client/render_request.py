@@ -10,6 +10,8 @@ from .farm_api import FarmError
 
 ENGINES = {"cycles": "CYCLES", "eevee": "BLENDER_EEVEE", "workbench": "BLENDER_WORKBENCH"}
 FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "exr": "OPEN_EXR", "open_exr": "OPEN_EXR"}
+#: The API's ``order``: how a job's chunks are sent (preview_first is the farm's default).
+ORDERS = ("preview_first", "sequential")
 _RESOLUTION = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -24,6 +26,7 @@ class RenderOptions:
     priority: int | str | None = None  # 0..9, or a band: "low", "normal", "high"
     blender: str | None = None  # a pinned major.minor; else the farm picks by the scene
     not_before: str | None = None  # RFC 3339: a deferred render
+    order: str | None = None  # one of ORDERS; else the farm's default (preview_first)
 
     def job_body(
         self,
@@ -55,6 +58,8 @@ class RenderOptions:
             body["blender"] = self.blender
         if self.not_before is not None:
             body["not_before"] = self.not_before
+        if self.order is not None:
+            body["order"] = self.order
         return body
 
 

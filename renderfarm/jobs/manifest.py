@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from renderfarm.chunks.chunking import TARGET_CHUNKS, Chunk, plan_chunks, planned_chunk_size
+from renderfarm.chunks.order import send_order
 from renderfarm.chunks.plan import ChunkPlan, PlanSource
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.jobs.end import LEDGER_BLOB, LEDGER_TREE, JobOutcome
@@ -128,17 +129,20 @@ class JobManifest:
         return self.cancelled_at is None and self.enqueue_state is not EnqueueState.FAILED
 
     def messages(self) -> tuple[ChunkMessage, ...]:
+        """One message per chunk, in the order they are sent (the spec's ``order``; each keeps
+        its chunk's index)."""
+        chunks = self.chunks
         return tuple(
             ChunkMessage(
                 job_id=self.job_id,
-                chunk_index=chunk.index,
-                frames=chunk.frames,
+                chunk_index=chunks[index].index,
+                frames=chunks[index].frames,
                 scene_sha256=self.spec.scene_sha256,
                 render=self.spec.render,
                 tenant=self.tenant,
                 priority=self.spec.priority,
             )
-            for chunk in self.chunks
+            for index in send_order(len(chunks), self.spec.order)
         )
 
     def enqueued(self) -> JobManifest:

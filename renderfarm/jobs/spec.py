@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
+from renderfarm.chunks.order import ChunkOrder
 from renderfarm.projects.file_set import FileSet, FileSetIn, FileSetRef
 from renderfarm.shared.frames import (
     FRAMES_PATTERN,
@@ -203,6 +204,14 @@ class JobRequest(BaseModel):
         ),
         examples=["2026-12-24T22:00:00Z"],
     )
+    order: ChunkOrder = Field(
+        default=ChunkOrder.PREVIEW_FIRST,
+        description=(
+            "the order chunks are sent in: preview_first sends the first, last and middle "
+            "chunks first, then the middles of the gaps, halving each time, so the whole shot "
+            "shows early; sequential keeps file order. Chunk numbers follow the frames either way"
+        ),
+    )
 
     _integers = field_validator("step", "chunk_size", mode="before")(json_integer)
 
@@ -279,6 +288,7 @@ class JobRequest(BaseModel):
             chunk_size=self.chunk_size,
             priority=self.priority_number,
             not_before=self.not_before,
+            order=self.order,
         )
 
     @property
@@ -306,6 +316,8 @@ class JobSpec:
     #: The project the scene is part of (None: a one-file scene from POST /api/scenes).
     file_set: FileSetRef | None = None
     allow_missing: bool = False
+    #: The order its chunks are sent in; jobs from before it was asked were sent in file order.
+    order: ChunkOrder = ChunkOrder.SEQUENTIAL
 
     @property
     def band(self) -> Band:
@@ -326,6 +338,7 @@ class JobSpec:
             "not_before": self.not_before.isoformat() if self.not_before else None,
             "file_set": self.file_set.to_dict() if self.file_set else None,
             "allow_missing": self.allow_missing,
+            "order": self.order.value,
         }
 
     @classmethod
@@ -341,6 +354,7 @@ class JobSpec:
             else None,
             file_set=FileSetRef.from_dict(data["file_set"]) if data.get("file_set") else None,
             allow_missing=bool(data.get("allow_missing", False)),
+            order=ChunkOrder(data.get("order", ChunkOrder.SEQUENTIAL)),
         )
 
 

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 
 from renderfarm_client.farm_api import FarmClient
-from renderfarm_client.render_request import ENGINES, FORMATS, RenderOptions
+from renderfarm_client.render_request import ENGINES, FORMATS, ORDERS, RenderOptions
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -62,6 +62,15 @@ def render_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--frames", required=True, help="Blender syntax: 1-48, 1-10,20, 1-100x5"),
         click.option("--chunk-size", type=click.IntRange(1), help="frames per message"),
         click.option(
+            "--order",
+            type=click.Choice(ORDERS),
+            default=None,
+            help=(
+                "the order chunks render in: preview_first (the first, last and middle frames, "
+                "then the gaps, halving) or sequential (file order) [default: preview_first]"
+            ),
+        ),
+        click.option(
             "--engine", type=click.Choice(sorted(ENGINES), case_sensitive=False), default=None
         ),
         click.option("--samples", type=click.IntRange(1), default=None),
@@ -102,4 +111,5 @@ def options_from(**kwargs: Any) -> RenderOptions:
         resolution=kwargs["resolution"],
         output_format=kwargs["output_format"],
         priority=kwargs["priority"],
+        order=kwargs.get("order"),
     )

@@ -48,7 +48,7 @@ def test_absent_chunk_size_is_planned() -> None:
 
 
 def test_one_message_per_chunk_with_the_chunks_frames() -> None:
-    messages = manifest().messages()
+    messages = sorted(manifest().messages(), key=lambda m: m.chunk_index)  # sent preview-first
     assert [m.message_id for m in messages] == [f"{JOB}:0", f"{JOB}:1", f"{JOB}:2"]
     assert messages[2].frames == (5, 6)
     assert {m.tenant for m in messages} == {"acme"}
