@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 from azure.data.tables import TableClient
+from click.testing import CliRunner
 
 from renderfarm.billing.budgets import Budget, BudgetError, BudgetExhausted
 from renderfarm.billing.guard import BudgetGuard
 from renderfarm.billing.usage import Attribution, Spend, UsageAddition
 from renderfarm_azure.budget_store import TableBudgetStore
 from renderfarm_azure.usage_totals_store import TableUsageTotals
+from renderfarm_cli.command import cli
 from testbed.emulators import AzuriteTable, run_azurite_table
 
 TODAY = date(2026, 12, 7)
@@ -136,3 +138,25 @@ def test_each_threshold_is_announced_once_a_month_across_settlers(
     for thread in threads:
         thread.join()
     assert sorted(announced) == [50, 80]
+
+
+def test_the_operator_sets_lists_and_removes_budgets_with_the_cli(
+    table_service: AzuriteTable,
+) -> None:
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(
+            cli,
+            ["budgets", "--table-connection-string", table_service.connection_string, *args],
+        )
+        return result.exit_code, result.output
+
+    assert run("set", "acme", "--usd", "250", "--tag", "project=forest")[0] == 0
+    assert run("set", "acme", "--usd", "1000", "--notify-at", "50,90")[0] == 0
+    code, listed = run("list", "--tenant", "acme")
+    assert code == 0
+    assert "tag:project=forest" in listed and "1000.00" in listed and "50%,90%" in listed
+    assert run("set", "acme", "--usd", "-5")[0] == 2  # a usage error, before any write
+    assert run("set", "Not A Tenant", "--usd", "5")[0] == 2
+    assert run("remove", "acme", "--tag", "project=forest")[0] == 0
+    code, gone = run("remove", "acme", "--tag", "project=forest")
+    assert code == 1 and "no tag project=forest budget" in gone
