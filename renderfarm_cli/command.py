@@ -9,6 +9,7 @@ import click
 from renderfarm_client.cli.commands import COMMANDS
 from renderfarm_client.cli.options import Target, stderr
 from renderfarm_client.farm_api import DEFAULT_API_URL, FarmError
+from renderfarm_local.budgets_command import budgets
 from renderfarm_local.commands import LOCAL_ERRORS, keys, local, resolve_key
 
 EXIT_FAILED = 1
@@ -42,6 +43,7 @@ for _command in COMMANDS:
 # This machine's farm and vault.
 cli.add_command(local)
 cli.add_command(keys)
+cli.add_command(budgets)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ app, idle replicas, egress, Key Vault, Log Analytics, the registry): docs/cost-a
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -144,29 +143,51 @@ class JobUsage:
 
 @dataclass(frozen=True, kw_only=True)
 class Operations:
-    bus: int
-    blob_writes: int
-    blob_reads: int
-    blob_lists: int
+    """Billed operations. Lock renewals and cancel checks are counted as worker time over their
+    period, unrounded, so the model is linear: a job's operations are its attempts' added to its
+    own (renderfarm.billing adds them up attempt by attempt as chunks settle)."""
+
+    bus: float
+    blob_writes: float
+    blob_reads: float
+    blob_lists: float
+
+    def __add__(self, other: Operations) -> Operations:
+        return Operations(
+            bus=self.bus + other.bus,
+            blob_writes=self.blob_writes + other.blob_writes,
+            blob_reads=self.blob_reads + other.blob_reads,
+            blob_lists=self.blob_lists + other.blob_lists,
+        )
+
+
+def attempt_operations(*, attempts: int, frames: int, worker_s: float) -> Operations:
+    """What attempts at chunks cost in operations: their messages, records and frames."""
+    return Operations(
+        bus=attempts * SB_OPS_PER_ATTEMPT + worker_s / LOCK_RENEW_EVERY_S,
+        blob_writes=frames * BLOB_WRITES_PER_FRAME + attempts * BLOB_WRITES_PER_ATTEMPT,
+        blob_reads=frames * BLOB_READS_PER_FRAME
+        + attempts * BLOB_READS_PER_ATTEMPT
+        + worker_s / CANCEL_CHECK_EVERY_S,
+        blob_lists=attempts * BLOB_LISTS_PER_ATTEMPT,
+    )
+
+
+def job_operations(*, chunks: int) -> Operations:
+    """What a job costs in operations besides its attempts: its sends, events and own blobs."""
+    return Operations(
+        bus=chunks * SB_SENDS_PER_CHUNK + EVENTS_PER_JOB * SB_OPS_PER_EVENT,
+        blob_writes=BLOB_WRITES_PER_JOB,
+        blob_reads=0,
+        blob_lists=BLOB_LISTS_PER_JOB,
+    )
 
 
 def operations(usage: JobUsage) -> Operations:
     """The billed operations the usage model counts for a job."""
-    renewals = math.ceil(usage.worker_s / LOCK_RENEW_EVERY_S)
-    cancel_checks = math.ceil(usage.worker_s / CANCEL_CHECK_EVERY_S)
-    return Operations(
-        bus=usage.chunks * SB_SENDS_PER_CHUNK
-        + usage.attempts * SB_OPS_PER_ATTEMPT
-        + renewals
-        + EVENTS_PER_JOB * SB_OPS_PER_EVENT,
-        blob_writes=usage.frames * BLOB_WRITES_PER_FRAME
-        + usage.attempts * BLOB_WRITES_PER_ATTEMPT
-        + BLOB_WRITES_PER_JOB,
-        blob_reads=usage.frames * BLOB_READS_PER_FRAME
-        + usage.attempts * BLOB_READS_PER_ATTEMPT
-        + cancel_checks,
-        blob_lists=usage.attempts * BLOB_LISTS_PER_ATTEMPT + BLOB_LISTS_PER_JOB,
-    )
+    return attempt_operations(
+        attempts=usage.attempts, frames=usage.frames, worker_s=usage.worker_s
+    ) + job_operations(chunks=usage.chunks)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,22 +213,51 @@ class CostEstimate:
 
 def estimate(usage: JobUsage, prices: PriceTable) -> CostEstimate:
     ops = operations(usage)
-    blob_operations = (
-        ops.blob_writes * prices.usd_per_10k_writes
-        + ops.blob_reads * prices.usd_per_10k_reads
-        + ops.blob_lists * prices.usd_per_10k_lists
-    ) / 10_000
     return CostEstimate(
         worker_seconds=usage.worker_s,
         render_seconds=usage.render_s,
         compute_usd=usage.worker_s * prices.worker_usd_per_second,
-        bus_usd=ops.bus * prices.usd_per_million_bus_operations / 1_000_000,
-        blob_operations_usd=blob_operations,
-        storage_usd=usage.stored_bytes / _GIB * prices.usd_per_gb_month * STORAGE_MONTHS,
+        bus_usd=_bus_usd(ops, prices),
+        blob_operations_usd=_blob_operations_usd(ops, prices),
+        storage_usd=_storage_usd(usage.stored_bytes, prices),
         frames=usage.frames,
         prices_version=prices.version,
         prices_as_of=prices.as_of,
     )
+
+
+def attempt_usd(usage: ChunkUsage, *, frames: int, prices: PriceTable) -> float:
+    """What one attempt at a chunk cost, ``frames`` of them uploaded by it: a job's estimate is
+    its attempts' added to ``job_usd``."""
+    ops = attempt_operations(attempts=1, frames=frames, worker_s=usage.worker_s)
+    return (
+        usage.worker_s * prices.worker_usd_per_second
+        + _bus_usd(ops, prices)
+        + _blob_operations_usd(ops, prices)
+        + _storage_usd(usage.uploaded_bytes, prices)
+    )
+
+
+def job_usd(*, chunks: int, prices: PriceTable) -> float:
+    """What a job of ``chunks`` chunks costs besides its attempts."""
+    ops = job_operations(chunks=chunks)
+    return _bus_usd(ops, prices) + _blob_operations_usd(ops, prices)
+
+
+def _bus_usd(ops: Operations, prices: PriceTable) -> float:
+    return ops.bus * prices.usd_per_million_bus_operations / 1_000_000
+
+
+def _blob_operations_usd(ops: Operations, prices: PriceTable) -> float:
+    return (
+        ops.blob_writes * prices.usd_per_10k_writes
+        + ops.blob_reads * prices.usd_per_10k_reads
+        + ops.blob_lists * prices.usd_per_10k_lists
+    ) / 10_000
+
+
+def _storage_usd(stored_bytes: int, prices: PriceTable) -> float:
+    return stored_bytes / _GIB * prices.usd_per_gb_month * STORAGE_MONTHS
 
 
 def job_cost(status: JobStatus, prices: PriceTable | None = None) -> CostEstimate | None:

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     rate_limit_table_connection_string: str | None = None
     rate_limit_table_endpoint: str | None = None
     rate_limit_table: str = "ratelimits"
+    # Usage totals and budgets (renderfarm.billing), in the same table account.
+    usage_table: str = "usage"
+    budgets_table: str = "budgets"
     # While the table is unreachable each process limits on its own and asks it again this often.
     rate_limit_store_retry_seconds: float = Field(default=5.0, gt=0)
     max_queued_frames_per_tenant: int = Field(default=100_000, ge=1)

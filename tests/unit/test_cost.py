@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -81,7 +80,7 @@ def test_operations_follow_the_usage_model() -> None:
     assert ops.bus == (
         2 * cost.SB_SENDS_PER_CHUNK
         + 3 * cost.SB_OPS_PER_ATTEMPT
-        + math.ceil(100 / cost.LOCK_RENEW_EVERY_S)
+        + 100 / cost.LOCK_RENEW_EVERY_S
         + cost.EVENTS_PER_JOB * cost.SB_OPS_PER_EVENT
     )
     assert ops.blob_writes == (
@@ -92,7 +91,7 @@ def test_operations_follow_the_usage_model() -> None:
     assert ops.blob_reads == (
         10 * cost.BLOB_READS_PER_FRAME
         + 3 * cost.BLOB_READS_PER_ATTEMPT
-        + math.ceil(100 / cost.CANCEL_CHECK_EVERY_S)
+        + 100 / cost.CANCEL_CHECK_EVERY_S
     )
     assert ops.blob_lists == 3 * cost.BLOB_LISTS_PER_ATTEMPT + cost.BLOB_LISTS_PER_JOB
 
@@ -223,3 +222,16 @@ def test_the_price_tables_worker_is_the_size_the_bicep_deploys() -> None:
     (gib,) = memory
     assert gib.endswith("Gi")
     assert float(gib.removesuffix("Gi")) == table.worker_memory_gib
+
+
+def test_a_jobs_estimate_is_its_attempts_added_to_its_own_costs() -> None:
+    attempts = [
+        (ChunkUsage(worker_s=10.0, render_s=8.0, uploaded_bytes=100), 2),
+        (ChunkUsage(worker_s=7.5, render_s=4.0, uploaded_bytes=50), 1),
+        (ChunkUsage(worker_s=3.25), 0),  # failed: nothing uploaded
+    ]
+    whole = estimate(
+        JobUsage.of([(3, sum((u for u, _ in attempts), ChunkUsage()))], frames=3), ROUND
+    )
+    added = sum(cost.attempt_usd(u, frames=f, prices=ROUND) for u, f in attempts)
+    assert added + cost.job_usd(chunks=1, prices=ROUND) == pytest.approx(whole.estimated_usd)

@@ -1,0 +1,1 @@
+"""What tenants spend: running usage totals, their reports and budgets."""

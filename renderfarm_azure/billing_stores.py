@@ -1,0 +1,58 @@
+"""The billing stores (renderfarm.billing) from settings: usage totals and budgets, in the table
+account the rate limit uses (RENDERFARM_RATE_LIMIT_TABLE_CONNECTION_STRING locally, its
+endpoint with managed identity in Azure). None where no table account is configured: the farm
+then keeps no usage and enforces no budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.data.tables import TableClient
+
+from renderfarm.billing.guard import BudgetGuard
+from renderfarm.shared.settings import Settings
+from renderfarm_azure.budget_store import TableBudgetStore
+from renderfarm_azure.clients import credential
+from renderfarm_azure.usage_totals_store import TableUsageTotals
+
+#: Bounds on each call: a settle or a chunk's start waits at most this on the table.
+CONNECT_TIMEOUT_S = 2
+READ_TIMEOUT_S = 5
+RETRIES = 2
+
+
+def farm_table(settings: Settings, name: str) -> TableClient | None:
+    options: dict[str, Any] = {
+        "connection_timeout": CONNECT_TIMEOUT_S,
+        "read_timeout": READ_TIMEOUT_S,
+        "retry_total": RETRIES,
+    }
+    if settings.rate_limit_table_connection_string:
+        return TableClient.from_connection_string(
+            settings.rate_limit_table_connection_string, table_name=name, **options
+        )
+    if settings.rate_limit_table_endpoint:
+        return TableClient(
+            settings.rate_limit_table_endpoint,
+            table_name=name,
+            credential=credential(settings),
+            **options,
+        )
+    return None
+
+
+def usage_totals(settings: Settings) -> TableUsageTotals | None:
+    table = farm_table(settings, settings.usage_table)
+    return None if table is None else TableUsageTotals(table)
+
+
+def budget_store(settings: Settings) -> TableBudgetStore | None:
+    table = farm_table(settings, settings.budgets_table)
+    return None if table is None else TableBudgetStore(table)
+
+
+def budget_guard(settings: Settings) -> BudgetGuard | None:
+    totals, store = usage_totals(settings), budget_store(settings)
+    if totals is None or store is None:
+        return None
+    return BudgetGuard(store=store, totals=totals)
