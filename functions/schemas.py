@@ -180,8 +180,18 @@ def chunking_public(manifest: JobManifest) -> ChunkingPublic | None:
     return None if plan is None else ChunkingPublic.model_validate(plan.to_dict())
 
 
+_NAME = "what people call the job: the request's name, else its default"
+_TAGS = "the job's tags, in the order given"
+_SUBMITTED_BY = (
+    "the id of the API key that submitted the job, never the key (null on jobs from before "
+    "it was recorded)"
+)
+
+
 class JobAcceptedPublic(BaseModel):
     job_id: str
+    name: str = Field(description=_NAME)
+    tags: list[str] = Field(description=_TAGS)
     state: JobState
     enqueue_state: EnqueueState
     frames_total: int
@@ -250,6 +260,9 @@ class FileSetPublic(BaseModel):
 
 class JobStatusPublic(BaseModel):
     job_id: str
+    name: str = Field(description=_NAME)
+    tags: list[str] = Field(description=_TAGS)
+    submitted_by: str | None = Field(description=_SUBMITTED_BY)
     state: JobState
     scene_sha256: str
     priority: int
@@ -289,6 +302,9 @@ class JobStatusPublic(BaseModel):
 
 class JobSummaryPublic(BaseModel):
     job_id: str
+    name: str = Field(description=_NAME)
+    tags: list[str] = Field(description=_TAGS)
+    submitted_by: str | None = Field(description=_SUBMITTED_BY)
     state: JobState
     frames_total: int
     frames_done: int
