@@ -244,10 +244,23 @@ class FarmClient:
             offset = data.get("frame_urls_next_offset") if with_frames else None
         return job_progress(data, urls)
 
-    def jobs(self, *, limit: int = 20, state: str | None = None) -> list[JobLine]:
+    def jobs(
+        self,
+        *,
+        limit: int = 20,
+        state: str | None = None,
+        name: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> list[JobLine]:
+        """The newest jobs, up to ``limit``: only those in ``state``, whose name starts with
+        ``name`` (ignoring case) and that carry every one of ``tags``, when given."""
         params: dict[str, Any] = {"limit": limit}
         if state:
             params["state"] = state
+        if name:
+            params["name"] = name
+        if tags:
+            params["tag"] = list(tags)
         data = self.http.call("GET", "/api/jobs", params=params)
         return [job_line(item) for item in data["jobs"]]
 

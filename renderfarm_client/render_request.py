@@ -24,6 +24,8 @@ class RenderOptions:
     priority: int | str | None = None  # 0..9, or a band: "low", "normal", "high"
     blender: str | None = None  # a pinned major.minor; else the farm picks by the scene
     not_before: str | None = None  # RFC 3339: a deferred render
+    name: str | None = None  # else the farm's default: the .blend's file name and the frames
+    tags: tuple[str, ...] = ()  # labels or key=value (the farm checks their grammar)
 
     def job_body(
         self,
@@ -55,6 +57,10 @@ class RenderOptions:
             body["blender"] = self.blender
         if self.not_before is not None:
             body["not_before"] = self.not_before
+        if self.name:
+            body["name"] = self.name
+        if self.tags:
+            body["tags"] = list(self.tags)
         return body
 
 

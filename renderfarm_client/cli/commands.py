@@ -14,6 +14,7 @@ import click
 from rich.table import Table
 
 from renderfarm_client.cli.farm_previews import fetch_previews
+from renderfarm_client.cli.job_table import jobs_table, label_lines
 from renderfarm_client.cli.options import (
     Target,
     options_from,
@@ -99,6 +100,8 @@ def status(target: Target, /, job_id: str) -> None:
         f"job {progress.job_id}: [bold]{progress.state}[/], {progress.frames_done}/"
         f"{progress.frames_total} frames done, {progress.frames_failed} failed"
     )
+    for line in label_lines(progress):
+        stdout.print(line)
     table = Table("chunk", "state", "frames", "attempts", "last error")
     for chunk in progress.chunks:
         table.add_row(
@@ -124,22 +127,24 @@ def status(target: Target, /, job_id: str) -> None:
     "--state",
     type=click.Choice(["scheduled", "queued", "rendering", "completed", "failed", "cancelled"]),
 )
+@click.option("--name", default=None, help="only jobs whose name starts with this (any case)")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="only jobs with this tag (label or key=value); repeat: jobs with every one",
+)
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
 @click.pass_obj
-def jobs(target: Target, /, state: str | None, limit: int) -> None:
-    """List your jobs, newest first."""
+def jobs(
+    target: Target, /, state: str | None, name: str | None, tags: tuple[str, ...], limit: int
+) -> None:
+    """List your jobs, newest first: each one's whole id, name and tags."""
     with target.client() as client:
-        lines = client.jobs(limit=limit, state=state)
-    table = Table("job", "state", "frames", "failed", "created")
-    for line in lines:
-        table.add_row(
-            line.job_id,
-            line.state,
-            f"{line.frames_done}/{line.frames_total}",
-            str(line.frames_failed),
-            f"{line.created_at:%Y-%m-%d %H:%M:%S}",
-        )
-    stdout.print(table if lines else "no jobs yet")
+        lines = client.jobs(limit=limit, state=state, name=name, tags=tags)
+    narrowed = bool(state or name or tags)
+    stdout.print(jobs_table(lines) if lines else ("no jobs match" if narrowed else "no jobs yet"))
 
 
 @click.command()
