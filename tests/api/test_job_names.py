@@ -4,17 +4,24 @@ list, the list's filters and paging, renaming, bad input, and jobs from before n
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import pytest
 from azure.storage.blob import ContainerClient
 from fastapi.testclient import TestClient
 
+from functions.events import EventConsumer
+from renderfarm.jobs.events import EventType, JobEvent
 from renderfarm.keys.api_keys import hash_key, hashed_key_id
 from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.settings import Settings
+from renderfarm_azure.services import Services
 from tests.api.conftest import KEYS, auth
 from tests.api.test_bad_input import assert_problem
 from tests.api.test_projects import PROJECT, project_job, upload
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def submit(client: TestClient, scene: str, **fields: Any) -> dict[str, Any]:
@@ -189,3 +196,20 @@ def test_jobs_from_before_names_are_read_listed_and_found_by_their_default_name(
     cancelled = client.post(f"/api/jobs/{job_id}/cancel", headers=auth())
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["name"] == default
+
+
+def test_a_webhooks_payload_names_and_tags_the_job(
+    client: TestClient, scene: str, settings: Settings
+) -> None:
+    """The events consumer's summary, which each webhook delivery carries as ``data``."""
+    job_id = submit(client, scene, name="shot_010", tags=["shot=010"])["job_id"]
+    services = Services.from_settings(settings)
+    try:
+        consumer = EventConsumer(services=services, webhooks=cast(Any, None))  # not fanned out
+        event = JobEvent(type=EventType.JOB_ACCEPTED, job_id=job_id, tenant="acme", at=T0)
+        summary = consumer._finalize_and_summarize(event)  # what each delivery carries
+    finally:
+        services.close()
+    assert summary is not None
+    assert (summary["name"], summary["tags"]) == ("shot_010", ["shot=010"])
+    assert summary["submitted_by"] == hashed_key_id(hash_key(KEYS["acme"]))
