@@ -213,3 +213,19 @@ def test_a_webhooks_payload_names_and_tags_the_job(
     assert summary is not None
     assert (summary["name"], summary["tags"]) == ("shot_010", ["shot=010"])
     assert summary["submitted_by"] == hashed_key_id(hash_key(KEYS["acme"]))
+
+
+def test_renaming_an_ended_job_keeps_its_index_entry_marked_over(
+    client: TestClient, scene: str, jobs_container: ContainerClient
+) -> None:
+    """The end and a new name each change only their own part of the index entry."""
+    job_id = submit(client, scene, name="before")["job_id"]
+    assert client.post(f"/api/jobs/{job_id}/cancel", headers=auth()).status_code == 200
+    answer = client.patch(f"/api/jobs/{job_id}", json={"name": "after ✓"}, headers=auth())
+    assert answer.status_code == 200, answer.text
+    [entry] = jobs_container.list_blobs(
+        name_starts_with=layout.tenant_index_prefix("acme"), include=["metadata"]
+    )
+    metadata = entry.metadata or {}
+    assert metadata["terminal"] == "true" and metadata["name"] == "after%20%E2%9C%93"
+    assert ids(listed(client, name="after", state="cancelled")) == [job_id]
