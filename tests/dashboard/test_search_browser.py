@@ -1,6 +1,7 @@
 """The jobs page's search box in a real browser (Debian's headless Chromium): type a name prefix
-and a tag, press Enter, see only the jobs that match, then page on and clear the search. No
-workers: the app alone under uvicorn on the emulators, its jobs queued.
+and a tag, press Enter, see only the jobs that match, clear the search, and see a refused tag
+explained. No workers: the app alone under uvicorn on the emulators, its jobs queued.
+Screenshots go to out/dashboard-screenshots/ (search-*.png).
 
 Run alone: ``.venv/bin/python -m pytest tests/dashboard/test_search_browser.py``.
 """
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from renderfarm.shared.settings import ENV_PREFIX
-from renderfarm_local.services import api_spec, http_json
+from renderfarm_local.services import REPO, api_spec, http_json
 from renderfarm_local.supervisor import ManagedProcess
 from testbed.emulators import Azurite, ServiceBusEmulator, free_port
 from testbed.scenes import whole_blend
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.timeout(180)
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 WAIT_S = 20.0
+SCREENSHOTS = REPO / "out" / "dashboard-screenshots"
 
 if CHROMIUM is None or CHROMEDRIVER is None:
     pytest.skip(
@@ -123,6 +125,8 @@ def test_the_search_box_narrows_the_jobs_and_clear_brings_them_back(
     browser.find_element(By.ID, "search-name").send_keys("SHOT_")
     browser.find_element(By.ID, "search-tags").send_keys("lighting shot=020" + Keys.ENTER)
     waiting.until(lambda d: shown(d) == [fill], "only the job that matches")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "search-found.png"))
     assert "name=SHOT_" in browser.current_url and "tags=lighting+shot%3D020" in browser.current_url
     assert browser.find_element(By.ID, "search-name").get_attribute("value") == "SHOT_"
     browser.find_element(By.LINK_TEXT, "Clear").click()
@@ -130,6 +134,7 @@ def test_the_search_box_narrows_the_jobs_and_clear_brings_them_back(
     browser.find_element(By.ID, "search-tags").send_keys("shot = 010" + Keys.ENTER)
     waiting.until(lambda d: d.find_elements(By.ID, "search-error"), "the search's error")
     assert "is not a tag" in browser.find_element(By.ID, "search-error").text
+    browser.save_screenshot(str(SCREENSHOTS / "search-refused.png"))
     assert shown(browser) == []
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]  # type: ignore[no-untyped-call]
     assert all("422" in e["message"] for e in errors), errors  # only the refused search itself
