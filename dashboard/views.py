@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from renderfarm.chunks.record import ChunkState
 from renderfarm.jobs.cost import CostEstimate, job_cost
 from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.naming import JobLabel
 from renderfarm.jobs.ports import FrameLinks
 from renderfarm.jobs.status import ChunkStatus, JobState, JobStatus
 from renderfarm.shared import blob_layout as layout
@@ -33,6 +34,9 @@ MAX_THUMBNAILS = 120
 @dataclass(frozen=True, kw_only=True)
 class JobRow:
     job_id: str
+    name: str
+    tags: tuple[str, ...]
+    submitted_by: str | None
     state: str
     symbol: str
     frames_done: int
@@ -105,10 +109,13 @@ def failed_chunks(status: JobStatus) -> int:
     return sum(1 for chunk in status.chunks if chunk.state is ChunkState.FAILED)
 
 
-def job_row(status: JobStatus, now: datetime) -> JobRow:
+def job_row(status: JobStatus, now: datetime, label: JobLabel) -> JobRow:
     estimate = job_cost(status)
     return JobRow(
         job_id=status.job_id,
+        name=label.name,
+        tags=label.tags,
+        submitted_by=label.submitted_by,
         state=status.state.value,
         symbol=symbol(status.state.value),
         frames_done=status.frames_done,

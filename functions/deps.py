@@ -1,4 +1,4 @@
-"""The API's own dependency: the caller's tenant, from a Bearer API key. The views of the
+"""The API's own dependency: the caller's key and tenant, from a Bearer API key. The views of the
 process's services that the API shares with the dashboard are in ``web_deps.services``."""
 
 from __future__ import annotations
@@ -9,20 +9,21 @@ from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions.problems import Problem
-from renderfarm.keys.api_keys import hash_key
+from renderfarm.keys.api_keys import ApiKey, hash_key
 from web_deps.services import ServicesDep
 
 _bearer = HTTPBearer(auto_error=False, description="API key: Authorization: Bearer <key>")
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="renderfarm"'}
 
 
-def get_tenant(
+def get_caller(
     request: Request,
     response: Response,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The tenant of a valid key, after charging the key one request against its rate limit."""
+) -> ApiKey:
+    """The valid key's tenant and id, after charging the key one request against its rate
+    limit."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(
             401,
@@ -31,8 +32,8 @@ def get_tenant(
             "send Authorization: Bearer <key>",
             headers=_UNAUTHORIZED,
         )
-    tenant = services.keys.tenant_for(credentials.credentials)
-    if tenant is None:
+    caller = services.keys.key_for(credentials.credentials)
+    if caller is None:
         raise Problem(401, "unauthenticated", "Unknown API key", headers=_UNAUTHORIZED)
     decision = services.rate_limiter.check(hash_key(credentials.credentials))
     if not decision.allowed:
@@ -44,8 +45,16 @@ def get_tenant(
             headers=decision.headers(),
         )
     response.headers.update(decision.headers())
-    request.state.tenant = tenant
-    return tenant
+    request.state.tenant = caller.tenant
+    return caller
+
+
+CallerDep = Annotated[ApiKey, Depends(get_caller)]
+
+
+def get_tenant(caller: CallerDep) -> str:
+    """The caller's tenant (a request asks for its key once, whichever it depends on)."""
+    return caller.tenant
 
 
 TenantDep = Annotated[str, Depends(get_tenant)]

@@ -31,8 +31,12 @@ def status_public(
         urls.append(FrameUrlPublic(frame=frame, url=link.url))
         expiry = link.expires_at
     more = offset + limit < len(status.frames_present)
+    label = manifest.label
     return JobStatusPublic(
         job_id=status.job_id,
+        name=label.name,
+        tags=list(label.tags),
+        submitted_by=label.submitted_by,
         state=status.state,
         scene_sha256=manifest.spec.scene_sha256,
         priority=manifest.spec.priority,

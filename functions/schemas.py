@@ -40,6 +40,17 @@ class ProblemErrorPublic(BaseModel):
     detail: str = Field(description="what is wrong with it")
 
 
+class BudgetStatePublic(BaseModel):
+    """A monthly budget and what its scope has spent this month (renderfarm.billing.budgets)."""
+
+    scope: str = Field(description="'tenant', or 'tag:<tag>' for a tag's budget")
+    tag: str | None = Field(description="the tag whose jobs the budget counts; null: all jobs")
+    monthly_usd: float = Field(ge=0)
+    spent_usd: float = Field(ge=0)
+    month: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2026-12"])
+    resets_at: str = Field(description="RFC 3339: the first of the next month, 00:00 UTC")
+
+
 class ProblemPublic(BaseModel):
     """An error answer: RFC 9457 problem details, sent as application/problem+json.
 
@@ -91,6 +102,10 @@ class ProblemPublic(BaseModel):
         default=None,
         description="project-file-not-found, project-file-not-usable, project-refused: the file's"
         " path in the project, the user's own name for it",
+    )
+    budget: BudgetStatePublic | SkipJsonSchema[None] = Field(
+        default=None,
+        description="budget-exhausted: the spent budget, what it has spent and when it resets",
     )
 
 
@@ -180,8 +195,18 @@ def chunking_public(manifest: JobManifest) -> ChunkingPublic | None:
     return None if plan is None else ChunkingPublic.model_validate(plan.to_dict())
 
 
+_NAME = "what people call the job: the request's name, else its default"
+_TAGS = "the job's tags, in the order given"
+_SUBMITTED_BY = (
+    "the id of the API key that submitted the job, never the key (null on jobs from before "
+    "it was recorded)"
+)
+
+
 class JobAcceptedPublic(BaseModel):
     job_id: str
+    name: str = Field(description=_NAME)
+    tags: list[str] = Field(description=_TAGS)
     state: JobState
     enqueue_state: EnqueueState
     frames_total: int
@@ -250,6 +275,9 @@ class FileSetPublic(BaseModel):
 
 class JobStatusPublic(BaseModel):
     job_id: str
+    name: str = Field(description=_NAME)
+    tags: list[str] = Field(description=_TAGS)
+    submitted_by: str | None = Field(description=_SUBMITTED_BY)
     state: JobState
     scene_sha256: str
     priority: int
@@ -289,6 +317,9 @@ class JobStatusPublic(BaseModel):
 
 class JobSummaryPublic(BaseModel):
     job_id: str
+    name: str = Field(description=_NAME)
+    tags: list[str] = Field(description=_TAGS)
+    submitted_by: str | None = Field(description=_SUBMITTED_BY)
     state: JobState
     frames_total: int
     frames_done: int

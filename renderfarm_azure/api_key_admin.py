@@ -34,6 +34,7 @@ from renderfarm.keys.api_keys import (
     new_key_id,
     parse_entry,
     secret_name,
+    vault_key_id,
 )
 from renderfarm.shared.tenants import is_tenant
 
@@ -78,7 +79,7 @@ class StoredKey:
         return cls(
             name=name,
             tenant=tags.get(TENANT_TAG, "?"),
-            key_id=tags.get(KEY_ID_TAG) or name.rsplit("-", 1)[-1],
+            key_id=vault_key_id(name, tags),
             created_on=secret.created_on,
             expires_on=secret.expires_on,
             enabled=bool(secret.enabled),

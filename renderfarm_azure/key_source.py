@@ -19,7 +19,14 @@ from typing import Protocol
 from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
-from renderfarm.keys.api_keys import KEYVAULT_SECRET_PREFIX, KeyConfigError, KeyRing, parse_entry
+from renderfarm.keys.api_keys import (
+    KEYVAULT_SECRET_PREFIX,
+    ApiKey,
+    KeyConfigError,
+    KeyRing,
+    parse_entry,
+    vault_key_id,
+)
 from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm.shared.errors import DependencyUnavailable
 from renderfarm_azure.guard import guarded
@@ -33,14 +40,20 @@ UNKNOWN_KEY_RELOAD_SECONDS = 2.0
 
 
 class KeySource(Protocol):
+    def key_for(self, presented_key: str) -> ApiKey | None:
+        """The key's tenant and id, or None for a key that is not (or no longer) valid.
+        Raises DependencyUnavailable when it cannot tell."""
+
     def tenant_for(self, presented_key: str) -> str | None:
-        """The key's tenant, or None for a key that is not (or no longer) valid. Raises
-        DependencyUnavailable when it cannot tell."""
+        """``key_for``'s tenant."""
 
 
 class StaticKeySource:
     def __init__(self, ring: KeyRing):
         self._ring = ring
+
+    def key_for(self, presented_key: str) -> ApiKey | None:
+        return self._ring.key_for(presented_key)
 
     def tenant_for(self, presented_key: str) -> str | None:
         return self._ring.tenant_for(presented_key)
@@ -88,13 +101,17 @@ class KeyVaultKeySource:
         self._lock = threading.Lock()
 
     def tenant_for(self, presented_key: str) -> str | None:
+        key = self.key_for(presented_key)
+        return key.tenant if key is not None else None
+
+    def key_for(self, presented_key: str) -> ApiKey | None:
         with self._lock:
             ring = self._fresh_ring()
-            tenant = ring.tenant_for(presented_key)
-            if tenant is not None:
-                return tenant
+            key = ring.key_for(presented_key)
+            if key is not None:
+                return key
             if self._clock() - self._attempted_at >= self._unknown_key_reload_seconds:
-                return self._reload().tenant_for(presented_key)
+                return self._reload().key_for(presented_key)
             failure = self._failure
             if failure is not None:  # the vault was just down: it may know this key
                 raise DependencyUnavailable(failure.dependency, failure.retry_after, failure.detail)
@@ -119,6 +136,7 @@ class KeyVaultKeySource:
     def _load(self) -> KeyRing:
         now = self._now()
         values: dict[tuple[str, datetime | None], str] = {}
+        ids: dict[tuple[str, datetime | None], str] = {}
         for secret in self._client.list_properties_of_secrets():
             if not is_trusted(secret, now):
                 continue
@@ -128,8 +146,9 @@ class KeyVaultKeySource:
                 value = self._read(str(secret.name))
             if value is not None:
                 values[version] = value
+                ids[version] = vault_key_id(str(secret.name), secret.tags)
         self._values = values
-        return KeyRing.from_entries(values.values())
+        return KeyRing.from_named((ids[version], value) for version, value in values.items())
 
     def _read(self, name: str) -> str | None:
         """A key's ``tenant=sha256hex``; None when it went between listing and reading, or is

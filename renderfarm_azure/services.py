@@ -14,6 +14,7 @@ from renderfarm.chunks.plan import FarmCapacity
 from renderfarm.jobs.backpressure import Backpressure
 from renderfarm.jobs.cancel import JobCancel
 from renderfarm.jobs.listing import JobListing
+from renderfarm.jobs.relabel import JobRelabel
 from renderfarm.jobs.status_reader import JobStatusReader
 from renderfarm.jobs.submission import JobSubmission
 from renderfarm.keys.api_keys import KeyRing
@@ -50,6 +51,7 @@ class JobUseCases:
     status: JobStatusReader
     listing: JobListing
     cancel: JobCancel
+    relabel: JobRelabel
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,6 +200,7 @@ def _job_use_cases(  # noqa: PLR0913 - keyword-only: each an adapter the use cas
         submission=submission,
         status=statuses,
         listing=JobListing(index=jobs.index, statuses=statuses),
+        relabel=JobRelabel(manifests=jobs.manifests, index=jobs.index, statuses=statuses),
         cancel=cancel,
     )
 

@@ -253,20 +253,34 @@ class FarmClient:
         return self.http.call("GET", f"/api/jobs/{job_id}", params=params, job_id=job_id)
 
     def job_list(
-        self, *, limit: int = 20, cursor: str | None = None, **filters: str | None
+        self, *, limit: int = 20, cursor: str | None = None, **filters: str | list[str] | None
     ) -> dict[str, Any]:
         """One page of ``GET /api/jobs`` as the API sends it; its ``next_cursor``, passed back
-        as ``cursor``, gives the next. ``filters`` (``state=...``) are sent unless None."""
+        as ``cursor``, gives the next. ``filters`` (``state=...``, ``tag=[...]``) are sent unless
+        None."""
         params: dict[str, Any] = {"limit": limit}
         params.update({name: value for name, value in filters.items() if value is not None})
         if cursor is not None:
             params["cursor"] = cursor
         return self.http.call("GET", "/api/jobs", params=params)
 
-    def jobs(self, *, limit: int = 20, state: str | None = None) -> list[JobLine]:
+    def jobs(
+        self,
+        *,
+        limit: int = 20,
+        state: str | None = None,
+        name: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> list[JobLine]:
+        """The newest jobs, up to ``limit``: only those in ``state``, whose name starts with
+        ``name`` (ignoring case) and that carry every one of ``tags``, when given."""
         params: dict[str, Any] = {"limit": limit}
         if state:
             params["state"] = state
+        if name:
+            params["name"] = name
+        if tags:
+            params["tag"] = list(tags)
         data = self.http.call("GET", "/api/jobs", params=params)
         return [job_line(item) for item in data["jobs"]]
 

@@ -158,7 +158,7 @@ class FarmHttp:
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers["Content-Type"] = "application/json"
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        query = f"?{urllib.parse.urlencode(params, doseq=True)}" if params else ""
         repeat = method == "GET" if retry is None else retry
         try:
             answer = self._send(

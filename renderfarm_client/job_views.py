@@ -52,6 +52,11 @@ class JobProgress:
     created_at: datetime
     chunks: tuple[ChunkProgress, ...]
     frame_urls: dict[int, str]
+    #: What people call it, its tags, and the id of the API key that submitted it (a farm from
+    #: before names says none of them).
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    submitted_by: str | None = None
     #: The pool (major.minor) and the full versions of the Blenders that rendered it.
     blender: str | None = None
     rendered_by: tuple[str, ...] = ()
@@ -82,6 +87,9 @@ class JobLine:
     frames_done: int
     frames_failed: int
     created_at: datetime
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    submitted_by: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +98,8 @@ class SubmittedJob:
     frames_total: int
     chunk_count: int
     chunk_size: int
+    name: str | None = None
+    tags: tuple[str, ...] = ()
     blender: str | None = None
     scene_saved_by: str | None = None
     status_url: str | None = None
@@ -97,6 +107,10 @@ class SubmittedJob:
     chunking_reason: str | None = None
     #: ``POST /api/jobs``'s answer as the API sent it (``renderfarm submit --json`` prints it).
     answer: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def _tags(data: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(tag) for tag in data.get("tags") or ())
 
 
 def _previews(data: dict[str, Any] | None) -> PreviewUrls | None:
@@ -152,6 +166,9 @@ def job_progress(data: dict[str, Any], frame_urls: dict[int, str]) -> JobProgres
         cost=_cost(data.get("cost")),
         warnings=tuple(str(line) for line in data.get("warnings") or ()),
         files=_file_set(data.get("files")),
+        name=data.get("name"),
+        tags=_tags(data),
+        submitted_by=data.get("submitted_by"),
     )
 
 
@@ -164,6 +181,9 @@ def job_line(item: dict[str, Any]) -> JobLine:
         frames_done=int(item["frames_done"]),
         frames_failed=int(item["frames_failed"]),
         created_at=datetime.fromisoformat(item["created_at"]),
+        name=item.get("name"),
+        tags=_tags(item),
+        submitted_by=item.get("submitted_by"),
     )
 
 
@@ -175,6 +195,8 @@ def submitted_job(data: dict[str, Any]) -> SubmittedJob:
         frames_total=int(data["frames_total"]),
         chunk_count=int(data["chunk_count"]),
         chunk_size=int(data["chunk_size"]),
+        name=data.get("name"),
+        tags=_tags(data),
         blender=blender.get("pool"),
         scene_saved_by=blender.get("scene_saved_by"),
         status_url=data.get("status_url"),

@@ -27,6 +27,8 @@ class RenderOptions:
     blender: str | None = None  # a pinned major.minor; else the farm picks by the scene
     not_before: str | None = None  # RFC 3339: a deferred render
     order: str | None = None  # one of ORDERS; else the farm's default (preview_first)
+    name: str | None = None  # else the farm's default: the .blend's file name and the frames
+    tags: tuple[str, ...] = ()  # labels or key=value (the farm checks their grammar)
 
     def job_body(
         self,
@@ -60,6 +62,10 @@ class RenderOptions:
             body["not_before"] = self.not_before
         if self.order is not None:
             body["order"] = self.order
+        if self.name:
+            body["name"] = self.name
+        if self.tags:
+            body["tags"] = list(self.tags)
         return body
 
 

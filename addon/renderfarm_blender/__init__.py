@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import bpy
 
 from . import operators, properties, tasks
+from .client import farm_api
 
 
 class RENDERFARM_PT_output(bpy.types.Panel):
@@ -33,6 +34,7 @@ class RENDERFARM_PT_output(bpy.types.Panel):
             column = layout.column(align=True)
             column.prop(props, "frame_start")
             column.prop(props, "frame_end")
+        self._draw_name(layout, context.scene)
         layout.prop(props, "chunk_size", text="Chunk size (0: auto)")
         layout.prop(props, "priority")
         layout.prop(props, "engine")
@@ -48,6 +50,21 @@ class RENDERFARM_PT_output(bpy.types.Panel):
         sub.prop(props, "resolution_y", text="")
         self._draw_submission(layout, props)
         self._draw_jobs(layout, props)
+
+    def _draw_name(self, layout: bpy.types.UILayout, scene: bpy.types.Scene) -> None:
+        """The job's name (the default shown while the field is empty) and its tags."""
+        props = scene.renderfarm
+        layout.prop(props, "job_name", text="Name")
+        if not props.job_name.strip():
+            try:
+                default = properties.default_job_name(properties.job_frames(scene))
+            except farm_api.FarmError:
+                default = ""
+            if default:
+                row = layout.row()
+                row.active = False
+                row.label(text=f"Name: {default}")
+        layout.prop(props, "job_tags")
 
     def _draw_submission(self, layout: bpy.types.UILayout, props: Any) -> None:
         submission = tasks.state.submission
@@ -82,7 +99,7 @@ class RENDERFARM_PT_output(bpy.types.Panel):
         for job in tasks.state.jobs:
             row = box.row(align=True)
             mark = "● " if job.job_id == props.last_job_id else ""
-            row.label(text=f"{mark}{job.job_id[:8]}  {job.state}")
+            row.label(text=f"{mark}{job.name or job.job_id[:8]}  {job.state}")
             row.label(text=f"{job.frames_done}/{job.frames_total}")
             for operator, icon in (
                 ("renderfarm.open_job", "URL"),
@@ -90,6 +107,10 @@ class RENDERFARM_PT_output(bpy.types.Panel):
                 ("renderfarm.cancel_job", "X"),
             ):
                 row.operator(operator, text="", icon=icon).job_id = job.job_id
+            about = [job.job_id[:12], *job.tags]
+            if job.submitted_by:
+                about.append(f"by key {job.submitted_by}")
+            box.label(text="   " + "  ".join(about))
             for warning in tasks.state.warnings.get(job.job_id, ()):
                 box.label(text=warning, icon="ERROR")
             note = tasks.state.notes.get(job.job_id)

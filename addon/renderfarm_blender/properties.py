@@ -96,6 +96,18 @@ class RENDERFARM_PG_scene(bpy.types.PropertyGroup):
     override_resolution: bpy.props.BoolProperty(name="Resolution", default=False)
     resolution_x: bpy.props.IntProperty(name="X", default=1920, min=4, max=65536)
     resolution_y: bpy.props.IntProperty(name="Y", default=1080, min=4, max=65536)
+    job_name: bpy.props.StringProperty(
+        name="Job name",
+        description="What to call the job on the farm (empty: the .blend's file name and the "
+        "frames)",
+        default="",
+    )
+    job_tags: bpy.props.StringProperty(
+        name="Tags",
+        description="Labels or key=value pairs to find the job by, separated by spaces, e.g. "
+        "shot=010 lighting",
+        default="",
+    )
     allow_missing: bpy.props.BoolProperty(
         name="Allow missing files",
         description="Submit even when files the scene uses are missing; the job warns of each",
@@ -105,8 +117,8 @@ class RENDERFARM_PG_scene(bpy.types.PropertyGroup):
     message: bpy.props.StringProperty(name="Message", default="")
 
 
-def render_options(scene: bpy.types.Scene) -> render_request.RenderOptions:
-    """The job's options from the scene and its panel (raises FarmError on bad input)."""
+def job_frames(scene: bpy.types.Scene) -> str:
+    """The frames to render in Blender's syntax (raises FarmError for a backward range)."""
     props = scene.renderfarm
     start, end = (
         (scene.frame_start, scene.frame_end)
@@ -115,7 +127,19 @@ def render_options(scene: bpy.types.Scene) -> render_request.RenderOptions:
     )
     if end < start:
         raise farm_api.FarmError(f"The frame range {start}-{end} ends before it starts")
-    frames = f"{start}-{end}" + (f"x{scene.frame_step}" if scene.frame_step > 1 else "")
+    return f"{start}-{end}" + (f"x{scene.frame_step}" if scene.frame_step > 1 else "")
+
+
+def default_job_name(frames: str) -> str:
+    """The name a job gets when the artist gives none: the .blend's file name and the frames,
+    as the farm names a job without one."""
+    return f"{bpy.path.basename(bpy.data.filepath) or 'untitled.blend'} {frames}"
+
+
+def render_options(scene: bpy.types.Scene) -> render_request.RenderOptions:
+    """The job's options from the scene and its panel (raises FarmError on bad input)."""
+    props = scene.renderfarm
+    frames = job_frames(scene)
     file_format = scene.render.image_settings.file_format
     output = {"JPEG": "jpeg", "OPEN_EXR": "exr"}.get(file_format, "png")
     return render_request.RenderOptions(
@@ -128,6 +152,8 @@ def render_options(scene: bpy.types.Scene) -> render_request.RenderOptions:
         ),
         output_format=output,
         priority=props.priority,
+        name=props.job_name.strip() or default_job_name(frames),
+        tags=tuple(tag for tag in props.job_tags.replace(",", " ").split() if tag),
     )
 
 
@@ -135,5 +161,7 @@ __all__ = [
     "RENDERFARM_AddonPreferences",
     "RENDERFARM_OT_test_connection",
     "RENDERFARM_PG_scene",
+    "default_job_name",
+    "job_frames",
     "render_options",
 ]

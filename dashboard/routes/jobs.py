@@ -1,8 +1,10 @@
-"""The jobs page and one job's page, the fragments of each that the page's script polls while
-something renders, and cancelling a job."""
+"""The jobs page (searched by state, name prefix and tags, paged with a cursor) and one job's
+page, the fragments of each that the page's script polls while something renders, and
+cancelling a job."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,10 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from dashboard import views
 from dashboard.deps import ChunkLogs, ChunkLogsDep, FormDep, Signed, SignedDep, one
+from dashboard.job_search import JobSearch
 from dashboard.pages import DashboardRoute, NotFoundPage, now, page
 from renderfarm.jobs.cost import job_cost
-from renderfarm.jobs.status import JobState
 from renderfarm.shared import blob_layout as layout
+from renderfarm.shared.errors import InvalidCursor
 from web_deps.services import FrameLinksDep, JobCancelDep, JobListingDep, JobStatusDep
 
 JOBS_PER_PAGE = 50
@@ -23,29 +26,42 @@ MAX_LOGS_READ = 10
 router = APIRouter(route_class=DashboardRoute)
 
 
-def _state_filter(state: str | None) -> JobState | None:
-    if not state:
-        return None
+def _rows(
+    listing: JobListingDep, tenant: str, search: JobSearch
+) -> tuple[list[views.JobRow], str | None, JobSearch]:
+    """A page of rows, the cursor of the next, and the search (with an error that stopped it)."""
+    if search.error is not None:
+        return [], None, search
     try:
-        return JobState(state)
-    except ValueError:
-        return None
-
-
-def _rows(listing: JobListingDep, tenant: str, state: JobState | None) -> list[views.JobRow]:
-    listed = listing.list_jobs(tenant=tenant, size=JOBS_PER_PAGE, cursor=None, state=state)
+        listed = listing.list_jobs(
+            tenant=tenant,
+            size=JOBS_PER_PAGE,
+            cursor=search.cursor,
+            state=search.state,
+            matching=search.matching,
+        )
+    except InvalidCursor:
+        return [], None, replace(search, error="That page is gone: start from the newest jobs.")
     moment = now()
-    return [views.job_row(status, moment) for _, status in listed.statuses]
+    rows = [views.job_row(status, moment, manifest.label) for manifest, status in listed.statuses]
+    return rows, listed.cursor, search
 
 
 @router.get("/", response_class=HTMLResponse)
 @router.get("/jobs/rows", response_class=HTMLResponse)
-def jobspage(
-    request: Request, signed: SignedDep, listing: JobListingDep, state: str | None = None
+def jobspage(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency and query
+    *,
+    request: Request,
+    signed: SignedDep,
+    listing: JobListingDep,
+    state: str | None = None,
+    name: str | None = None,
+    tags: str | None = None,
+    cursor: str | None = None,
 ) -> HTMLResponse:
     """The jobs page, or (``/jobs/rows``) only its rows, which the page's script swaps in."""
-    chosen = _state_filter(state)
-    rows = _rows(listing, signed.tenant, chosen)
+    asked = JobSearch.of(state=state, name=name, tags=tags, cursor=cursor)
+    rows, next_cursor, search = _rows(listing, signed.tenant, asked)
     rows_only = request.url.path.endswith("/rows")
     return page(
         request,
@@ -53,12 +69,21 @@ def jobspage(
         {
             "signed": signed,
             "rows": rows,
-            "state": chosen.value if chosen else "",
+            "search": search,
+            "next_query": search.query(cursor=next_cursor) if next_cursor else None,
             "states": views.STATE_FILTERS,
             "active": any(row.active for row in rows),
             "page": "jobs",
         },
+        _status_of(asked, search),
     )
+
+
+def _status_of(asked: JobSearch, answered: JobSearch) -> int:
+    """422 for a name or tag the rules refuse, 400 for a cursor that is gone, else 200."""
+    if asked.error is not None:
+        return 422
+    return 400 if answered.error is not None else 200
 
 
 def _job_context(  # noqa: PLR0913 - keyword-only: the page routes' dependencies, handed on
@@ -89,7 +114,7 @@ def _job_context(  # noqa: PLR0913 - keyword-only: the page routes' dependencies
         "signed": signed,
         "manifest": manifest,
         "status": status,
-        "row": views.job_row(status, now()),
+        "row": views.job_row(status, now(), manifest.label),
         "chunks": chunks,
         "failures": [chunk for chunk in chunks if chunk.last_error],
         "thumbs": views.thumbnails(manifest, status, links),
@@ -138,11 +163,11 @@ def cancel_confirm(
 ) -> HTMLResponse:
     if not layout.is_job_id(job_id):
         raise NotFoundPage(job_id)
-    _, status = statuses.status(job_id, tenant=signed.tenant)
+    manifest, status = statuses.status(job_id, tenant=signed.tenant)
     return page(
         request,
         "cancel.html",
-        {"signed": signed, "row": views.job_row(status, now()), "page": "jobs"},
+        {"signed": signed, "row": views.job_row(status, now(), manifest.label), "page": "jobs"},
     )
 
 

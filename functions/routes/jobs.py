@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from opentelemetry import propagate
+from pydantic import StringConstraints
 
-from functions.deps import TenantDep
+from functions.deps import CallerDep, TenantDep
 from functions.job_status import status_public
 from functions.openapi import LOCATION, answers, link
 from functions.problems import Problem
@@ -20,6 +21,15 @@ from functions.schemas import (
     chunking_public,
 )
 from renderfarm.jobs.idempotency import KEY_PATTERN, is_valid_key
+from renderfarm.jobs.naming import (
+    MAX_NAME_LENGTH,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    NAME_PATTERN,
+    TAG_PATTERN,
+    TAG_SYNTAX,
+    JobFilter,
+)
 from renderfarm.jobs.spec import JobRequest
 from renderfarm.jobs.status import JobState
 from renderfarm_azure.telemetry import frames_counter, jobs_counter, tracer
@@ -100,7 +110,7 @@ def submit_job(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency
     body: JobRequest,
     request: Request,
     response: Response,
-    tenant: TenantDep,
+    caller: CallerDep,
     submission: JobSubmissionDep,
     idempotency_key: Annotated[
         str | None,
@@ -128,11 +138,16 @@ def submit_job(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency
                 ]
             },
         )
+    tenant = caller.tenant
     with tracer.start_as_current_span("submit_job") as span:
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         submitted = submission.submit(
-            body, tenant=tenant, idempotency_key=idempotency_key, trace_context=carrier
+            body,
+            tenant=tenant,
+            idempotency_key=idempotency_key,
+            trace_context=carrier,
+            submitted_by=caller.key_id,
         )
         manifest = submitted.manifest
         span.set_attribute("renderfarm.job_id", manifest.job_id)
@@ -146,6 +161,8 @@ def submit_job(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency
         response.headers["Idempotent-Replayed"] = "true"
     return JobAcceptedPublic(
         job_id=manifest.job_id,
+        name=manifest.label.name,
+        tags=list(manifest.label.tags),
         state=JobState.QUEUED,
         enqueue_state=manifest.enqueue_state,
         frames_total=len(manifest.spec.frames),
@@ -191,24 +208,51 @@ def job_status(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency
         errors={400: "A cursor this API did not hand out (`invalid-cursor`)", 422: None},
     ),
 )
-def list_jobs(
+def list_jobs(  # noqa: PLR0913 - a FastAPI route: one parameter per query parameter
+    *,
     tenant: TenantDep,
     listing: JobListingDep,
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048, pattern=r"^[\x21-\x7e]+$")] = None,
+    name: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_NAME_LENGTH,
+            pattern=NAME_PATTERN,
+            description="only jobs whose name starts with this (ignoring case)",
+        ),
+    ] = None,
+    tag: Annotated[
+        list[Annotated[str, StringConstraints(max_length=MAX_TAG_LENGTH, pattern=TAG_PATTERN)]]
+        | None,
+        Query(
+            max_length=MAX_TAGS,
+            description=f"only jobs with this tag ({TAG_SYNTAX}); repeated: with every one",
+        ),
+    ] = None,
 ) -> JobListPublic:
     """The tenant's jobs, newest first; pass ``next_cursor`` back as ``cursor`` for more.
+
+    A filtered page may hold fewer than ``limit`` jobs, or none, and still have a
+    ``next_cursor``: each request looks at a bounded number of jobs.
 
     Read from chunk records alone, so ``frames_done`` leaves out frames only a listing would
     find (of a chunk that failed or was cancelled part-way); the job's own status
     (``GET /api/jobs/{job_id}``) counts those too.
     """
-    page = listing.list_jobs(tenant=tenant, size=limit, cursor=cursor, state=state)
+    matching = JobFilter(name_prefix=name, tags=tuple(tag or ()))
+    page = listing.list_jobs(
+        tenant=tenant, size=limit, cursor=cursor, state=state, matching=matching
+    )
     return JobListPublic(
         jobs=[
             JobSummaryPublic(
                 job_id=manifest.job_id,
+                name=manifest.label.name,
+                tags=list(manifest.label.tags),
+                submitted_by=manifest.label.submitted_by,
                 state=status.state,
                 frames_total=status.frames_total,
                 frames_done=status.frames_done,

@@ -18,6 +18,7 @@ from renderfarm.chunks.order import send_order
 from renderfarm.chunks.plan import ChunkPlan, PlanSource
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.jobs.end import LEDGER_BLOB, LEDGER_TREE, JobOutcome
+from renderfarm.jobs.naming import JobLabel, default_name
 from renderfarm.jobs.spec import JobSpec
 from renderfarm.shared.blend_header import BlenderVersion
 from renderfarm.shared.blender_pools import queue_key
@@ -68,6 +69,9 @@ class JobManifest:
     #: How its settled chunks are noted (renderfarm.jobs.end): the tree for every new job; jobs
     #: from before it keep their one ledger blob.
     ledger: int = LEDGER_BLOB
+    #: Its name, tags and submitter (renderfarm.jobs.naming); None on a job from before names,
+    #: which is called by its default name (``label``).
+    naming: JobLabel | None = None
 
     @classmethod
     def new(  # noqa: PLR0913 - keyword-only: the manifest's fields
@@ -83,6 +87,7 @@ class JobManifest:
         blender_pinned: bool,
         plan: ChunkPlan | None = None,
         warnings: tuple[str, ...] = (),
+        label: JobLabel | None = None,
     ) -> JobManifest:
         """A manifest whose chunk size is the client's, else ``plan``'s (renderfarm.chunks.plan),
         else one spread over about TARGET_CHUNKS chunks."""
@@ -108,11 +113,21 @@ class JobManifest:
             blender_pinned=blender_pinned,
             warnings=warnings,
             ledger=LEDGER_TREE,
+            naming=label,
         )
 
     @cached_property
     def chunks(self) -> tuple[Chunk, ...]:
         return plan_chunks(self.spec.frames, self.chunk_size)
+
+    @property
+    def label(self) -> JobLabel:
+        """Its name, tags and submitter; a job from before names has its default name."""
+        if self.naming is not None:
+            return self.naming
+        main = self.spec.file_set.main if self.spec.file_set is not None else None
+        name = default_name(main=main, scene_sha256=self.spec.scene_sha256, frames=self.spec.frames)
+        return JobLabel(name=name)
 
     @property
     def output_extension(self) -> str:
@@ -195,6 +210,7 @@ class JobManifest:
                 "chunking": self.chunking.to_dict() if self.chunking else None,
                 "warnings": list(self.warnings),
                 "ledger": self.ledger,
+                "label": self.naming.to_dict() if self.naming is not None else None,
             },
             separators=(",", ":"),
         )
@@ -228,6 +244,7 @@ class JobManifest:
             chunking=ChunkPlan.from_dict(data["chunking"]) if data.get("chunking") else None,
             warnings=tuple(str(w) for w in data.get("warnings", ())),
             ledger=int(data.get("ledger", LEDGER_BLOB)),
+            naming=JobLabel.from_dict(data["label"]) if data.get("label") else None,
         )
 
 

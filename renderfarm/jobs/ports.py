@@ -26,12 +26,15 @@ class StoredManifest:
 
 @dataclass(frozen=True, kw_only=True)
 class IndexEntry:
-    """A job in its tenant's index, with enough of its plan to count its waiting frames."""
+    """A job in its tenant's index, with enough of its plan to count its waiting frames, and
+    its name and tags to filter lists by (None on entries from before names)."""
 
     job_id: str
     terminal: bool
     frames_total: int
     chunk_size: int
+    name: str | None = None
+    tags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +104,9 @@ class TenantIndex(Protocol):
 
     def mark_terminal(self, manifest: JobManifest) -> None:
         """Note in the index that the job is over, so the queued-frames count skips it."""
+
+    def relabel(self, manifest: JobManifest) -> None:
+        """Note the job's name and tags as its manifest now has them (nothing else changes)."""
 
 
 class SceneStore(Protocol):

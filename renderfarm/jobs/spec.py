@@ -22,6 +22,7 @@ from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from renderfarm.chunks.order import ChunkOrder
+from renderfarm.jobs.naming import JobLabel, JobName, JobTags, default_name
 from renderfarm.projects.file_set import FileSet, FileSetIn, FileSetRef
 from renderfarm.shared.frames import (
     FRAMES_PATTERN,
@@ -212,6 +213,23 @@ class JobRequest(BaseModel):
             "shows early; sequential keeps file order. Chunk numbers follow the frames either way"
         ),
     )
+    name: JobName | None = Field(
+        default=None,
+        description=(
+            "what people call the job, at most 200 characters and no control characters; by "
+            "default the main .blend's file name and the frames ('shot_010.blend 1-250'), or "
+            "'scene <hash prefix> <frames>' for a one-file scene"
+        ),
+        examples=["shot_010 lighting pass"],
+    )
+    tags: JobTags = Field(
+        default=(),
+        description=(
+            "up to 16 labels ('lighting') or key=value pairs ('shot=010') to find the job by "
+            "(GET /api/jobs?tag=...); case-sensitive, a repeat is dropped"
+        ),
+        examples=[["project=forest", "shot=010", "lighting"]],
+    )
 
     _integers = field_validator("step", "chunk_size", mode="before")(json_integer)
 
@@ -296,9 +314,23 @@ class JobRequest(BaseModel):
         """The priority as 0..9: a band's name stands for the middle of its range."""
         return BAND_PRIORITY[self.priority] if isinstance(self.priority, Band) else self.priority
 
+    def label(self, spec: JobSpec, *, submitted_by: str | None) -> JobLabel:
+        """The job's name (given, else its default), tags and submitter."""
+        main = self.files.main if self.files is not None else None
+        name = self.name or default_name(
+            main=main, scene_sha256=spec.scene_sha256, frames=spec.frames
+        )
+        return JobLabel(name=name, tags=self.tags, submitted_by=submitted_by)
+
     def fingerprint(self) -> str:
         """A hash of the request's meaning, to tell an idempotent retry from a reused key."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        meaning = self.model_dump(mode="json")
+        # Without a name, tags or an order, as before they existed: a retry after an upgrade
+        # replays.
+        for member, absent in (("name", None), ("tags", []), ("order", "preview_first")):
+            if meaning.get(member) == absent:
+                del meaning[member]
+        canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

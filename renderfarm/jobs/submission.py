@@ -93,8 +93,10 @@ class JobSubmission:
         tenant: str,
         idempotency_key: str | None,
         trace_context: Mapping[str, str],
+        submitted_by: str | None = None,
     ) -> Submitted:
-        """Validate, write the manifest, send every chunk, then say the job is enqueued."""
+        """Validate, write the manifest, send every chunk, then say the job is enqueued.
+        ``submitted_by``: the id of the API key that asked (renderfarm.jobs.naming)."""
         job_id = job_id_for(tenant, idempotency_key)
         if idempotency_key is not None:
             existing = self._manifests.read_manifest(job_id)
@@ -124,6 +126,7 @@ class JobSubmission:
             blender_pinned=pinned is not None,
             plan=None if spec.chunk_size else self._plan(spec, tenant),
             warnings=missing_warnings(file_set.missing) if file_set is not None else (),
+            label=request.label(spec, submitted_by=submitted_by),
         )
         if file_set is not None:  # before the manifest: a worker reads it to lay out the project
             self._projects.save(file_set, tenant=tenant)

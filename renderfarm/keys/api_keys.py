@@ -5,6 +5,11 @@ appear more than once (key rotation). Key Vault format (defined here): one secre
 ``apikey-<anything>``, whose value is ``tenant=sha256hex``, the same grammar as one local entry.
 Keys made by ``renderfarm keys create`` (and infra/deploy.sh) are named ``apikey-<tenant>-<key id>``
 and tagged with their tenant, key id and purpose, so they can be listed without reading a value.
+
+A key's id names it among its tenant's (a job records the id of the key that submitted it): the
+``key-id`` tag, else the last dash-separated part of its secret's name; a key known only by its
+hash (the local format) has the hash's first KEY_ID_DIGITS hex digits, as the local farm names
+its own key in the vault. An id is never the key, nor enough of its hash to matter.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ TENANT_TAG = "tenant"
 KEY_ID_TAG = "key-id"
 PURPOSE_TAG = "purpose"
 ENTRY_CONTENT_TYPE = "tenant=sha256hex"
+#: Hex digits of a key's hash that make the id of a key known only by its hash.
+KEY_ID_DIGITS = 8
 
 
 class KeyConfigError(DomainError, ValueError):
@@ -82,25 +89,59 @@ def parse_entry(entry: str) -> tuple[str, str]:
     return digest, tenant
 
 
+def hashed_key_id(digest: str) -> str:
+    """The id of a key known only by its hash (the local format)."""
+    return digest[:KEY_ID_DIGITS]
+
+
+def vault_key_id(secret: str, tags: Mapping[str, str] | None) -> str:
+    """The id of the key a Key Vault secret holds: its ``key-id`` tag, else its name's last
+    dash-separated part (``apikey-<tenant>-<key id>``)."""
+    return (tags or {}).get(KEY_ID_TAG) or secret.rsplit("-", 1)[-1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiKey:
+    """A valid key's tenant and id: who asked, never the key."""
+
+    tenant: str
+    key_id: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class KeyRing:
-    """Which tenant each key hash belongs to."""
+    """Which key, of which tenant, each key hash is."""
 
-    tenants_by_hash: dict[str, str]
+    keys_by_hash: dict[str, ApiKey]
 
     @classmethod
     def from_entries(cls, entries: Iterable[str]) -> KeyRing:
-        return cls(tenants_by_hash=dict(parse_entry(e) for e in entries if e.strip()))
+        """Keys known only by their ``tenant=sha256hex`` entries (ids from their hashes)."""
+        return cls.from_named((None, e) for e in entries if e.strip())
+
+    @classmethod
+    def from_named(cls, entries: Iterable[tuple[str | None, str]]) -> KeyRing:
+        """Keys as (key id, ``tenant=sha256hex``); a None id is made from the hash."""
+        keys: dict[str, ApiKey] = {}
+        for key_id, text in entries:
+            digest, tenant = parse_entry(text)
+            keys[digest] = ApiKey(tenant=tenant, key_id=key_id or hashed_key_id(digest))
+        return cls(keys_by_hash=keys)
 
     @classmethod
     def from_setting(cls, text: str | None) -> KeyRing:
         return cls.from_entries((text or "").split(","))
 
-    def tenant_for(self, presented_key: str) -> str | None:
-        """The tenant a presented key belongs to, or None. Compares hashes in constant time."""
+    def key_for(self, presented_key: str) -> ApiKey | None:
+        """The key presented, or None. Compares hashes in constant time."""
         digest = hash_key(presented_key)
-        found: str | None = None
-        for stored, tenant in self.tenants_by_hash.items():
+        found: ApiKey | None = None
+        for stored, key in self.keys_by_hash.items():
             if hmac.compare_digest(stored, digest):
-                found = tenant
+                found = key
         return found
+
+    def tenant_for(self, presented_key: str) -> str | None:
+        """The tenant a presented key belongs to, or None."""
+        key = self.key_for(presented_key)
+        return key.tenant if key is not None else None

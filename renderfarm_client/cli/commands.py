@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Column, Table
+from rich.table import Table
 
 from renderfarm_client.cli.farm_previews import fetch_previews
-from renderfarm_client.cli.job_refs import FULL_ID_LENGTH, job_argument, resolve_job
+from renderfarm_client.cli.job_refs import job_argument, resolve_job
+from renderfarm_client.cli.job_table import jobs_table, label_lines
 from renderfarm_client.cli.json_output import json_option, print_json
 from renderfarm_client.cli.options import (
     Target,
@@ -124,6 +125,8 @@ def status(target: Target, /, job: str, as_json: bool) -> None:
         f"job {progress.job_id}: [bold]{progress.state}[/], {progress.frames_done}/"
         f"{progress.frames_total} frames done, {progress.frames_failed} failed"
     )
+    for line in label_lines(progress):
+        stdout.print(line)
     table = Table("chunk", "state", "frames", "attempts", "last error")
     for chunk in progress.chunks:
         table.add_row(
@@ -149,41 +152,43 @@ def status(target: Target, /, job: str, as_json: bool) -> None:
     "--state",
     type=click.Choice(["scheduled", "queued", "rendering", "completed", "failed", "cancelled"]),
 )
+@click.option("--name", default=None, help="only jobs whose name starts with this (any case)")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="only jobs with this tag (label or key=value); repeat: jobs with every one",
+)
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
 @click.option("--cursor", default=None, help="the page after the one whose next_cursor this is")
 @json_option
 @click.pass_obj
-def jobs(
-    target: Target, /, state: str | None, limit: int, cursor: str | None, as_json: bool
+def jobs(  # noqa: PLR0913, PLR0917 - a click command: one parameter per option
+    target: Target,
+    /,
+    state: str | None,
+    name: str | None,
+    tags: tuple[str, ...],
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
 ) -> None:
-    """List your jobs, newest first.
+    """List your jobs, newest first: each one's whole id, name and tags.
 
     --json prints `GET /api/jobs` as the API answers it; pass its next_cursor to --cursor for
     the next page.
     """
     with target.client() as client:
-        page = client.job_list(limit=limit, cursor=cursor, state=state)
+        page = client.job_list(
+            limit=limit, cursor=cursor, state=state, name=name, tag=list(tags) or None
+        )
     if as_json:
         print_json(page)
         return
     lines = [job_line(item) for item in page["jobs"]]
-    # The whole id, never cut: it is what status, wait and cancel take.
-    table = Table(
-        Column("job", no_wrap=True, min_width=FULL_ID_LENGTH),
-        "state",
-        "frames",
-        "failed",
-        "created",
-    )
-    for line in lines:
-        table.add_row(
-            line.job_id,
-            line.state,
-            f"{line.frames_done}/{line.frames_total}",
-            str(line.frames_failed),
-            f"{line.created_at:%Y-%m-%d %H:%M:%S}",
-        )
-    stdout.print(table if lines else "no jobs yet")
+    narrowed = bool(state or name or tags)
+    stdout.print(jobs_table(lines) if lines else ("no jobs match" if narrowed else "no jobs yet"))
 
 
 @click.command()

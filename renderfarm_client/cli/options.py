@@ -94,6 +94,18 @@ def render_options(function: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="where frames and previews go [default: out/<job>]",
         ),
+        click.option(
+            "--name",
+            default=None,
+            help="what to call the job [default: the .blend's file name and the frames]",
+        ),
+        click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="TAG",
+            help="a label or key=value to find the job by, e.g. shot=010; repeat for more",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -112,4 +124,6 @@ def options_from(**kwargs: Any) -> RenderOptions:
         output_format=kwargs["output_format"],
         priority=kwargs["priority"],
         order=kwargs.get("order"),
+        name=kwargs.get("name"),
+        tags=tuple(kwargs.get("tags") or ()),
     )

@@ -76,6 +76,8 @@ def submit_scene(  # noqa: PLR0913 - keyword-only: the submit command's options
                 files=project.file_set(allow_missing=allow_missing), allow_missing=allow_missing
             )
         )
+    if job.name is not None:
+        console.print(Text(f"{job.name}" + (f" ({', '.join(job.tags)})" if job.tags else "")))
     console.print(
         f"job [bold]{job.job_id}[/]: {job.frames_total} frames in {job.chunk_count} chunks "
         f"of {job.chunk_size}"

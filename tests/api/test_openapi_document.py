@@ -19,6 +19,8 @@ from functions.problems import (
     problem_response,
 )
 from functions.schemas import ProblemPublic, ValidationProblemPublic
+from renderfarm.billing.budgets import Budget, BudgetError, BudgetExhausted, BudgetState
+from renderfarm.billing.report import InvalidUsageSpan
 from renderfarm.keys.api_keys import KeyConfigError
 from renderfarm.projects.file_set import FileSetError
 from renderfarm.shared.blend_header import BlenderVersion, BlendHeaderError, HeaderProblem
@@ -102,6 +104,15 @@ DOMAIN_ERRORS: tuple[DomainError, ...] = (
     TooManyWebhooks(20),
     WebhookNotFound("x"),
     KeyConfigError("unreadable hashes"),
+    BudgetExhausted(
+        BudgetState(
+            budget=Budget(tenant="acme", tag="project=forest", monthly_usd=5.0),
+            month="2026-12",
+            spent_usd=5.5,
+        )
+    ),
+    InvalidUsageSpan("from is after to"),
+    BudgetError("a budget is 0 to 10,000,000 USD a month"),
 )
 PROBLEMS: list[Problem] = [
     *(domain_problem(error) for error in DOMAIN_ERRORS),

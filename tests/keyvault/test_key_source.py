@@ -83,6 +83,17 @@ def test_a_new_key_works_long_before_the_cache_expires(
     assert keys.tenant_for(new.key) == second  # unknown to the cache: it reloaded
 
 
+def test_a_key_is_known_by_its_vault_key_id_never_by_its_value(
+    admin: ApiKeyAdmin, keys: KeyVaultKeySource
+) -> None:
+    """What a job records as ``submitted_by``: the id ``renderfarm keys list`` shows."""
+    name = tenant()
+    made = admin.create(name)
+    found = keys.key_for(made.key)
+    assert found is not None and (found.tenant, found.key_id) == (name, made.stored.key_id)
+    assert made.key not in found.key_id
+
+
 def test_unknown_keys_reload_the_keys_at_most_once_per_interval(
     admin: ApiKeyAdmin, keys: KeyVaultKeySource, clock: FakeClock
 ) -> None:

@@ -6,9 +6,10 @@ of results.
 
 Steps: render frame 1 of the shot with bare Blender (the reference); install the built zip with
 package_install_files (its BAT wheel included) and enable it; set the preferences; submit the
-shot as saved; change it without saving (a plane hidden from render) and submit its current
-state; try it with a texture gone (refused, naming it); submit a scene made here and never saved;
-wait for the three jobs; download the two shot jobs' frames with the add-on.
+shot as saved (its default name); change it without saving (a plane hidden from render), name
+and tag the job and submit its current state; try it with a texture gone (refused, naming it);
+submit a scene made here and never saved; wait for the three jobs; download the two shot jobs'
+frames with the add-on.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ def wait(job_ids: list[str]) -> dict[str, dict[str, Any]]:
             "error": p.error,
             "warnings": list(p.warnings),
             "main": p.files.main if p.files else None,
+            "name": p.name,
+            "tags": list(p.tags),
         }
         for job, p in progress.items()
     }
@@ -152,6 +155,8 @@ def main() -> None:
     bpy.data.objects[HIDDEN].hide_render = True
     bpy.ops.ed.undo_push(message="hide a plane")  # what an edit in the UI does
     results["dirty_before_submit"] = bpy.data.is_dirty
+    bpy.context.scene.renderfarm.job_name = "shot, plane hidden"
+    bpy.context.scene.renderfarm.job_tags = "shot=010, wip"
     results["changed_job"], results["changed_message"] = submit()
     results["changed_still_dirty"] = bpy.data.is_dirty
     results["filepath_after"] = bpy.data.filepath

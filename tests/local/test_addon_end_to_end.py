@@ -92,6 +92,7 @@ def test_a_project_with_linked_libraries_renders_as_bare_blender_renders_it(
     assert session["bat_wheel_installed"], "Blender installed the wheel the manifest lists"
     status = completed(session, "saved")
     assert status["main"] == "shot.blend" and status["warnings"] == []
+    assert (status["name"], status["tags"]) == ("shot.blend 1-1", [])
     assert "saved_001.png" in session["downloaded"]
     frame = session["work"] / "frames" / "saved_001.png"
     difference = np.abs(pixels(frame) - pixels(session["work"] / "bare" / "shot.png")).max()
@@ -110,6 +111,7 @@ def test_unsaved_changes_are_sent_as_they_are_and_the_artists_files_stay_byte_id
     assert session["filepath_after"].endswith("artist/project/shot.blend")
     status = completed(session, "changed")
     assert status["main"] == "shot.blend", "the job names the artist's file, not the copy"
+    assert (status["name"], status["tags"]) == ("shot, plane hidden", ["shot=010", "wip"])
     frame = session["work"] / "frames" / "changed_001.png"
     assert not has_colour(frame, COLOURS["wood"]), "the hidden plane is hidden on the farm"
     assert has_colour(frame, COLOURS["lib_tex"])
@@ -132,5 +134,5 @@ def test_a_missing_texture_is_named_and_no_job_is_made(
 
 def test_a_scene_never_saved_renders(session: dict[str, Any]) -> None:
     assert session["unsaved_had_no_file"]
-    completed(session, "unsaved")
+    assert completed(session, "unsaved")["name"] == "untitled.blend 1-1"
     assert session["unsaved_still_unsaved"], "the session still has no file of its own"

@@ -36,6 +36,8 @@ class MemoryStore:
         self.frame_listings = 0
         self.listed_prefixes: list[tuple[str, ...] | None] = []
         self.plans: dict[str, tuple[int, int]] = {}
+        #: Each indexed job's name and tags (None: an entry from before names).
+        self.labels: dict[str, tuple[str, tuple[str, ...]] | None] = {}
         self.schedules: dict[str, tuple[int, ...]] = {}
         self.version = 0
         self.writes = 0
@@ -94,6 +96,7 @@ class MemoryStore:
         if manifest.job_id not in listed:  # one blob per job in Azure: a rewrite changes nothing
             listed.insert(0, manifest.job_id)
         self.plans[manifest.job_id] = (len(manifest.spec.frames), manifest.chunk_size)
+        self.labels[manifest.job_id] = (manifest.label.name, manifest.label.tags)
 
     def index_page(self, tenant: str, *, size: int, cursor: str | None) -> IndexPage:
         ids = self.index.get(tenant, [])
@@ -106,6 +109,8 @@ class MemoryStore:
                 terminal=i in self.terminal,
                 frames_total=self.plans[i][0],
                 chunk_size=self.plans[i][1],
+                name=(self.labels.get(i) or (None, None))[0],
+                tags=(self.labels.get(i) or (None, None))[1],
             )
             for i in page
         )
@@ -113,6 +118,9 @@ class MemoryStore:
 
     def mark_terminal(self, manifest: JobManifest) -> None:
         self.terminal.add(manifest.job_id)
+
+    def relabel(self, manifest: JobManifest) -> None:
+        self.labels[manifest.job_id] = (manifest.label.name, manifest.label.tags)
 
 
 #: The first bytes of files saved by Blender 5.3 and 4.5 (the 17- and 12-byte header forms).
