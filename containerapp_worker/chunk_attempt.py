@@ -28,6 +28,7 @@ from typing import Protocol
 
 from azure.core.exceptions import AzureError
 
+from containerapp_worker.attempt_log import AttemptLog
 from containerapp_worker.chunk_outcome import Outcome, Verdict
 from containerapp_worker.chunk_timer import AttemptTimer
 from containerapp_worker.errors import TransientError, WorkerError
@@ -35,13 +36,14 @@ from containerapp_worker.project_cache import Project
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import frame_render_seconds, frame_upload_seconds, tracer
 from renderfarm.chunks import states as chunk_states
+from renderfarm.chunks.logs import LogFacts
 from renderfarm.chunks.record import ChunkRecord, ChunkState
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.jobs.chunk_settlement import JobLedger, settle_chunk
 from renderfarm.jobs.lifecycle import LedgerContention
 from renderfarm.jobs.manifest import JobManifest
 from renderfarm.shared.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
-from renderfarm.shared.redact import without_paths
+from renderfarm.shared.redact import without_folders
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class ReplicaParts:
     thumbnail: Callable[[Path, Path], Path] | None = None
     #: Wraps each call into Blender, to tell its failures apart (chunk_renderer.calling_blender).
     calling_blender: Callable[[], contextlib.AbstractContextManager[None]]
+    #: This replica's own folders (its caches, its temporary folder): cut from what clients see.
+    folders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +122,8 @@ class ChunkAttempt:
     project: Project | None = None
     #: What the applied settings render on (CPU, OPTIX:NVIDIA H200), for the chunk record.
     device: str | None = None
+    #: Blender's log of this attempt, kept in Blob from the attempt's start (None: not kept).
+    log: AttemptLog | None = None
 
     @property
     def storage(self) -> WorkerStorage:
@@ -215,7 +221,7 @@ class ChunkAttempt:
 
     # --- the chunk record -------------------------------------------------------------------
 
-    def record(self, change: Callable[[ChunkRecord], ChunkRecord]) -> None:
+    def record(self, change: Callable[[ChunkRecord], ChunkRecord]) -> ChunkRecord:
         """Write the record with ``change`` applied and every frame uploaded since the last write.
 
         Called from one thread at a time: the uploader while frames render, the renderer's
@@ -236,16 +242,20 @@ class ChunkAttempt:
                 changed = replace(changed, render_device=self.device)
             return self.timer.stamp(base, chunk_states.progress(changed, frames, now()))
 
-        self.storage.update_chunk_record(message.job_id, message.chunk_index, mutate)
+        written = self.storage.update_chunk_record(message.job_id, message.chunk_index, mutate)
         self.timer.recorded(written_over[0])
         for frame in frames:
             self.unrecorded.pop(frame, None)
         self.last_progress = time.monotonic()
+        return written
 
     # --- state changes, all through renderfarm.chunks.states --------------------------------
 
     def started(self) -> None:
-        self.record(
+        """Count the attempt; its log is kept from now on, under the attempt's number (the
+        record's count: etag-conditional, so two workers never share one). A start that did not
+        count (a redelivered done chunk) keeps no log: it would overwrite the last attempt's."""
+        written = self.record(
             lambda record: chunk_states.start(
                 record,
                 worker_id=self.replica.worker_id,
@@ -253,6 +263,16 @@ class ChunkAttempt:
                 at=now(),
             )
         )
+        if self.log is not None and written.state is ChunkState.RENDERING:
+            self.log.begin(
+                LogFacts(
+                    job_id=self.message.job_id,
+                    chunk_index=self.message.chunk_index,
+                    attempt=written.attempts,
+                    worker_id=self.replica.worker_id,
+                    started_at=now(),
+                )
+            )
 
     def done(self, frames_rendered: int) -> Outcome:
         manifest = self.require_manifest()
@@ -306,7 +326,7 @@ class ChunkAttempt:
     def redacted(self, text: str) -> str:
         if self.project is not None:
             text = text.replace(f"{self.project.folder}{os.sep}", "")
-        return without_paths(text)
+        return without_folders(text, self.replica.folders)
 
     def _settle(self, manifest: JobManifest, state: ChunkState, error: str = "") -> None:
         """Settle the chunk in its job (the last one records the job's end). A failure here hands

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from renderfarm.jobs.cancel import JobCancel
+from renderfarm.jobs.chunk_logs import ChunkLogReader
 from renderfarm.jobs.listing import JobListing
 from renderfarm.jobs.ports import FrameLinks
 from renderfarm.jobs.status_reader import JobStatusReader
@@ -44,6 +45,10 @@ def get_job_cancel(services: ServicesDep) -> JobCancel:
     return services.job_use_cases.cancel
 
 
+def get_chunk_log_reader(services: ServicesDep) -> ChunkLogReader:
+    return ChunkLogReader(manifests=services.jobs.manifests, logs=services.jobs.logs)
+
+
 def get_frame_links(services: ServicesDep) -> FrameLinks:
     return services.frame_links
 
@@ -65,6 +70,7 @@ JobStatusDep = Annotated[JobStatusReader, Depends(get_job_status)]
 JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
 JobCancelDep = Annotated[JobCancel, Depends(get_job_cancel)]
 FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
+ChunkLogReaderDep = Annotated[ChunkLogReader, Depends(get_chunk_log_reader)]
 SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
 ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]
 WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]

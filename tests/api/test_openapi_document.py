@@ -19,6 +19,7 @@ from functions.problems import (
     problem_response,
 )
 from functions.schemas import ProblemPublic, ValidationProblemPublic
+from renderfarm.chunks.logs import AttemptNotFound, ChunkLogNotFound, ChunkNotFound
 from renderfarm.keys.api_keys import KeyConfigError
 from renderfarm.projects.file_set import FileSetError
 from renderfarm.shared.blend_header import BlenderVersion, BlendHeaderError, HeaderProblem
@@ -102,6 +103,9 @@ DOMAIN_ERRORS: tuple[DomainError, ...] = (
     TooManyWebhooks(20),
     WebhookNotFound("x"),
     KeyConfigError("unreadable hashes"),
+    ChunkNotFound("no chunk 9"),
+    ChunkLogNotFound("not started yet"),
+    AttemptNotFound("no attempt 3"),
 )
 PROBLEMS: list[Problem] = [
     *(domain_problem(error) for error in DOMAIN_ERRORS),
