@@ -50,13 +50,14 @@ class AttemptLog:
         store: LogWriter,
         output: Callable[[], bytes],
         redact: Callable[[str], str],
-        every_s: float = LOG_EVERY_S,
+        every_s: float | None = None,
     ) -> None:
-        """``output`` hands out what the renderer wrote since it was last called."""
+        """``output`` hands out what the renderer wrote since it was last called; the log is
+        written at most every ``every_s`` (default LOG_EVERY_S)."""
         self._store = store
         self._output = output
         self._redact = redact
-        self._every_s = every_s
+        self._every_s = LOG_EVERY_S if every_s is None else every_s
         self._lines = LineSplitter()
         self._tail = LogTail()
         self._lock = threading.Lock()  # the lines and facts: the writer's and the attempt's
