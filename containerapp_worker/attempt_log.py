@@ -21,13 +21,15 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from azure.core.exceptions import AzureError
 
 from renderfarm.chunks.logs import LineSplitter, LogFacts, LogTail
+from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.shared.errors import DependencyUnavailable
+from renderfarm.shared.frames import format_frames
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 LOG_EVERY_S = 3.0
 #: How long the end of an attempt waits for its log's last write before it moves on.
 END_WAIT_S = 10.0
+#: What the worker's own lines say they come from (Blender's name theirs: blend, render).
+NOTE_SOURCE = "renderfarm"
 
 
 class LogWriter(Protocol):
@@ -67,12 +71,43 @@ class AttemptLog:
         self._thread: threading.Thread | None = None
         self._written = -1  # the log's length in bytes (offset included) at the last write
 
-    def begin(self, facts: LogFacts) -> None:
-        """The attempt counted (its number is ``facts.attempt``): write the log from now on."""
+    def begin(self, facts: LogFacts, *, first_note: str | None = None) -> None:
+        """The attempt counted (its number is ``facts.attempt``): write the log from now on,
+        starting with ``first_note``."""
         with self._lock:
             self._facts = facts
+        if first_note is not None:
+            self.note(first_note)
         self._thread = threading.Thread(target=self._run, name="attempt-log", daemon=True)
         self._thread.start()
+
+    def begin_chunk(
+        self, message: ChunkMessage, *, attempt: int, worker_id: str, blender_version: str
+    ) -> None:
+        """``begin``, for attempt number ``attempt`` at ``message``'s chunk, saying so first."""
+        facts = LogFacts(
+            job_id=message.job_id,
+            chunk_index=message.chunk_index,
+            attempt=attempt,
+            worker_id=worker_id,
+            started_at=datetime.now(UTC),
+        )
+        frames = format_frames(message.frames)
+        self.begin(
+            facts,
+            first_note=f"attempt {attempt} at chunk {message.chunk_index} (frames {frames}) on "
+            f"worker {worker_id}, Blender {blender_version}",
+        )
+
+    def note(self, text: str) -> None:
+        """A line of the worker's own (a frame rendered, uploaded; how the attempt ended), in
+        order with Blender's: Blender, run as a module, says little of a frame that works."""
+        with self._lock:
+            if self._facts is None or self._closed:
+                return
+            self._take_output(final=False)
+            stamp = datetime.now(UTC).strftime("%H:%M:%S")
+            self._tail.add([self._redact(f"{stamp}  {NOTE_SOURCE:<16} | {text}\n")])
 
     def end(self, at: datetime) -> None:
         """The attempt is over: take its last output now, write it with the end time, and wait

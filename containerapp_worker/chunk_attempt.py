@@ -36,7 +36,6 @@ from containerapp_worker.project_cache import Project
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import frame_render_seconds, frame_upload_seconds, tracer
 from renderfarm.chunks import states as chunk_states
-from renderfarm.chunks.logs import LogFacts
 from renderfarm.chunks.record import ChunkRecord, ChunkState
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.jobs.chunk_settlement import JobLedger, settle_chunk
@@ -195,6 +194,7 @@ class ChunkAttempt:
         seconds = time.perf_counter() - started
         frame_render_seconds.record(seconds)
         self.timer.rendered(seconds)
+        self.note(f"frame {frame} rendered in {seconds:.2f} s")
         thumb: Path | None = None
         if self.replica.thumbnail is not None:
             with self.replica.calling_blender():  # bpy's image API
@@ -206,7 +206,8 @@ class ChunkAttempt:
     def _publish(self, rendered: RenderedFrame) -> None:
         started = time.perf_counter()
         frame, job_id = rendered.frame, self.message.job_id
-        self.storage.upload_frame(job_id, frame, rendered.extension, rendered.path)
+        written = self.storage.upload_frame(job_id, frame, rendered.extension, rendered.path)
+        self.note(f"frame {frame} {'uploaded' if written else 'was already uploaded'}")
         if rendered.thumbnail is not None:
             self.storage.upload_thumbnail(job_id, frame, rendered.thumbnail)
         frame_upload_seconds.record(time.perf_counter() - started)
@@ -264,30 +265,31 @@ class ChunkAttempt:
             )
         )
         if self.log is not None and written.state is ChunkState.RENDERING:
-            self.log.begin(
-                LogFacts(
-                    job_id=self.message.job_id,
-                    chunk_index=self.message.chunk_index,
-                    attempt=written.attempts,
-                    worker_id=self.replica.worker_id,
-                    started_at=now(),
-                )
+            replica = self.replica
+            self.log.begin_chunk(
+                self.message,
+                attempt=written.attempts,
+                worker_id=replica.worker_id,
+                blender_version=replica.blender_version,
             )
 
     def done(self, frames_rendered: int) -> Outcome:
         manifest = self.require_manifest()
         self.record(lambda record: chunk_states.finish(record, now()))
         self._settle(manifest, ChunkState.DONE)
+        self.note(f"chunk done: {frames_rendered} frames rendered")
         return Outcome(verdict=Verdict.COMPLETE, frames_rendered=frames_rendered)
 
     def cancelled(self, manifest: JobManifest) -> Outcome:
         self.record(lambda record: chunk_states.cancel(record, now()))
         self._settle(manifest, ChunkState.CANCELLED)
+        self.note("the job was cancelled: the chunk stops")
         return Outcome(verdict=Verdict.COMPLETE, reason="JobCancelled")
 
     def stopped(self) -> Outcome:
         """Handed back: the next delivery picks up at the first missing frame."""
         self.record(lambda record: chunk_states.hand_back(record, now()))
+        self.note("the worker stops: the chunk goes back to the queue")
         return Outcome(verdict=Verdict.ABANDON, reason="WorkerStopping")
 
     def failed(
@@ -307,6 +309,7 @@ class ChunkAttempt:
         text = f"{error.reason}: {description}"
         final = verdict is Verdict.DEAD_LETTER
         change = chunk_states.fail if final else chunk_states.retry_later
+        self.note(f"failed{'' if final else ', to be tried again'}: {text}")
         log.log(
             logging.WARNING if traceback is None else logging.ERROR,
             "chunk failed: %s",
@@ -322,6 +325,11 @@ class ChunkAttempt:
             # The dead-letter handler settles a dead-lettered chunk too; a retried one retries.
             log.warning("could not record the failure of chunk %s", message.message_id)
         return Outcome(verdict=verdict, reason=error.reason, description=description)
+
+    def note(self, text: str) -> None:
+        """A line of the worker's own in the attempt's log."""
+        if self.log is not None:
+            self.log.note(text)
 
     def redacted(self, text: str) -> str:
         if self.project is not None:

@@ -23,6 +23,7 @@ from containerapp_worker.blend_cache import BlendCache
 from containerapp_worker.blender_log import BlenderLog
 from containerapp_worker.chunk_outcome import Verdict
 from containerapp_worker.chunk_renderer import ChunkRenderer
+from containerapp_worker.errors import OutputWriteError
 from containerapp_worker.storage import WorkerStorage
 from renderfarm.chunks.logs import ChunkLog, LogFacts
 from renderfarm.jobs.manifest import JobManifest
@@ -249,6 +250,12 @@ def test_a_chunks_log_is_readable_while_it_renders_and_whole_once_it_ends(rig: R
         "Fra:2 Sample 8/8",
         "Fra:3 Sample 8/8",
     ]
+    # The worker's own lines, in order with Blender's.
+    notes = [line.split("| ", 1)[1] for line in text.splitlines() if "renderfarm       |" in line]
+    assert notes[0] == "attempt 1 at chunk 0 (frames 1-3) on worker replica-7, Blender 5.3.0"
+    assert "frame 1 rendered in" in notes[1] and "frame 1 uploaded" in notes
+    assert notes[-1] == "chunk done: 3 frames rendered"
+    assert text.index("Fra:1") < text.index("frame 1 rendered") < text.index("Fra:2")
     # Blender named the cached scene and the scratch frames by their paths on the replica.
     assert f"Read blend: {SCENE_SHA}.blend" in text
     assert "Saved: '000001.png'" in text
@@ -276,3 +283,31 @@ def test_each_chunk_on_a_replica_logs_its_own_lines_only(rig: Rig) -> None:
 
 def _text(log: ChunkLog | None) -> str:
     return "" if log is None else log.content.decode()
+
+
+def test_a_failed_attempt_logs_why_and_the_next_attempt_has_a_log_of_its_own(rig: Rig) -> None:
+    manifest = rig.job()
+    blender = TalkingBlender()
+
+    def out_of_memory(frame: int) -> None:
+        if frame == 2:
+            blender.output.write(b"Error: Out of memory in CUDA queue enqueue\n")
+            raise OutputWriteError(f"frame {frame} failed: out of memory at {rig.cache}/x")
+
+    blender.during.append(out_of_memory)
+    replica = rig.replica(blender)
+    message = manifest.messages()[0]
+    assert replica.render(message, lock_lost=threading.Event()).verdict is Verdict.ABANDON
+    blender.during.clear()
+    assert replica.render(message, lock_lost=threading.Event()).verdict is Verdict.COMPLETE
+
+    assert rig.storage.jobs.logs.log_attempts(manifest.job_id, 0) == [1, 2]
+    first, second = (_text(rig.log(manifest.job_id, 0, attempt)) for attempt in (1, 2))
+    assert "Error: Out of memory in CUDA queue enqueue" in first
+    assert (
+        "failed, to be tried again: OutputWriteError: frame 2 failed: out of memory at /x" in first
+    )
+    assert str(rig.cache) not in first
+    assert "attempt 2 at chunk 0" in second and "Out of memory" not in second
+    # Frame 1 was uploaded by the first attempt: the second renders 2 and 3 only.
+    assert "frame 1 " not in second and "frame 3 uploaded" in second
