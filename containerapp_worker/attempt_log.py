@@ -9,7 +9,8 @@ Writes run on a thread of their own, so a slow Blob Storage never holds a frame 
 order: a late write never overwrites a newer one. A log is best effort: a failed write is
 logged and the next one carries the lines it missed; the chunk renders on.
 
-What goes in is the attempt's own output only: the renderer's output is drained here from the
+What goes in is the attempt's own output only (not the worker's JSON log records that other
+threads wrote while Blender's output was captured): the renderer's output is drained here from the
 attempt's start (the renderer forgot the earlier chunk's) to its end, and never after
 ``end()`` returns, when the next chunk may start. Each line is redacted whole (the worker's
 folders and every absolute path cut: renderfarm.shared.redact) before it is kept.
@@ -18,6 +19,7 @@ folders and every absolute path cut: renderfarm.shared.redact) before it is kept
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -39,6 +41,10 @@ LOG_EVERY_S = 3.0
 END_WAIT_S = 10.0
 #: What the worker's own lines say they come from (Blender's name theirs: blend, render).
 NOTE_SOURCE = "renderfarm"
+#: A record of the worker's own JSON log (renderfarm.shared.json_logging), written by another
+#: thread (an upload, the lock's renewal) while Blender's output was captured: it is in the
+#: worker's log already, and the attempt's log says the same in its own words.
+_WORKER_RECORD = re.compile(r'^\{"time": "[^"]*", "level": "[A-Z]+", "logger": "')
 
 
 class LogWriter(Protocol):
@@ -161,4 +167,4 @@ class AttemptLog:
         lines = self._lines.feed(self._output())
         if final:
             lines += self._lines.rest()
-        self._tail.add([self._redact(line) for line in lines])
+        self._tail.add([self._redact(line) for line in lines if not _WORKER_RECORD.match(line)])

@@ -116,6 +116,16 @@ def test_a_log_is_written_at_its_start_only_when_it_grows_and_at_its_end() -> No
     assert writes.logs[-1][1] == b"FRA:1\nFRA:2\n"
 
 
+def test_the_workers_json_log_records_caught_in_blenders_output_are_left_out() -> None:
+    writes, output = Writes(), Output()
+    log = AttemptLog(store=writes, output=output.take, redact=str, every_s=60)
+    log.begin(_facts())
+    record = '{"time": "2026-11-03T09:30:00+00:00", "level": "INFO", "logger": "x", "message": "m"}'
+    output.write(f"Fra:1\n{record}\nFra:2\n".encode())
+    log.end(STARTED)
+    assert writes.logs[-1][1] == b"Fra:1\nFra:2\n"
+
+
 def test_an_attempt_that_never_counted_keeps_no_log() -> None:
     writes, output = Writes(), Output()
     output.write(b"opened a scene\n")
