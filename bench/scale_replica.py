@@ -104,6 +104,9 @@ class FakeBlender:
     def forget_log(self) -> None:
         return None
 
+    def new_output(self) -> bytes:
+        return b""
+
 
 class CountingStorage(WorkerStorage):
     """Notes when each frame landed, and each upload that found its frame there already."""

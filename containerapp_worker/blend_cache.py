@@ -60,6 +60,11 @@ class BlendCache:
         self._max_bytes = max_bytes
         directory.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def directory(self) -> Path:
+        """The cache's folder, absolute: a folder of this replica, never shown to a client."""
+        return self._directory.absolute()
+
     def path(self, sha256: str, *, tenant: str) -> Path:
         try:
             return self._directory / blob_layout.scene_blob(tenant, sha256)

@@ -78,6 +78,10 @@ class BlenderRunner:
         """Start the chunk's own log: its report must not show an earlier job's lines."""
         self._log.clear()
 
+    def new_output(self) -> bytes:
+        """Blender's output since the last call (any thread), for the attempt's log."""
+        return self._log.new_output()
+
     def open_scene(self, path: Path) -> None:
         """Open ``path`` with scripts disabled; its active scene becomes the one to render.
 

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from azure.core.exceptions import AzureError
 
+from containerapp_worker.attempt_log import AttemptLog
 from containerapp_worker.chunk_outcome import Outcome, Verdict
 from containerapp_worker.chunk_timer import AttemptTimer
 from containerapp_worker.errors import TransientError, WorkerError
@@ -41,7 +42,7 @@ from renderfarm.jobs.chunk_settlement import JobLedger, settle_chunk
 from renderfarm.jobs.lifecycle import LedgerContention
 from renderfarm.jobs.manifest import JobManifest
 from renderfarm.shared.errors import ConcurrentUpdate, DependencyUnavailable, JobNotFound
-from renderfarm.shared.redact import without_paths
+from renderfarm.shared.redact import without_folders
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class ReplicaParts:
     thumbnail: Callable[[Path, Path], Path] | None = None
     #: Wraps each call into Blender, to tell its failures apart (chunk_renderer.calling_blender).
     calling_blender: Callable[[], contextlib.AbstractContextManager[None]]
+    #: This replica's own folders (its caches, its temporary folder): cut from what clients see.
+    folders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +121,8 @@ class ChunkAttempt:
     project: Project | None = None
     #: What the applied settings render on (CPU, OPTIX:NVIDIA H200), for the chunk record.
     device: str | None = None
+    #: Blender's log of this attempt, kept in Blob from the attempt's start (None: not kept).
+    log: AttemptLog | None = None
 
     @property
     def storage(self) -> WorkerStorage:
@@ -189,6 +194,7 @@ class ChunkAttempt:
         seconds = time.perf_counter() - started
         frame_render_seconds.record(seconds)
         self.timer.rendered(seconds)
+        self.note(f"frame {frame} rendered in {seconds:.2f} s")
         thumb: Path | None = None
         if self.replica.thumbnail is not None:
             with self.replica.calling_blender():  # bpy's image API
@@ -200,7 +206,8 @@ class ChunkAttempt:
     def _publish(self, rendered: RenderedFrame) -> None:
         started = time.perf_counter()
         frame, job_id = rendered.frame, self.message.job_id
-        self.storage.upload_frame(job_id, frame, rendered.extension, rendered.path)
+        written = self.storage.upload_frame(job_id, frame, rendered.extension, rendered.path)
+        self.note(f"frame {frame} {'uploaded' if written else 'was already uploaded'}")
         if rendered.thumbnail is not None:
             self.storage.upload_thumbnail(job_id, frame, rendered.thumbnail)
         frame_upload_seconds.record(time.perf_counter() - started)
@@ -215,7 +222,7 @@ class ChunkAttempt:
 
     # --- the chunk record -------------------------------------------------------------------
 
-    def record(self, change: Callable[[ChunkRecord], ChunkRecord]) -> None:
+    def record(self, change: Callable[[ChunkRecord], ChunkRecord]) -> ChunkRecord:
         """Write the record with ``change`` applied and every frame uploaded since the last write.
 
         Called from one thread at a time: the uploader while frames render, the renderer's
@@ -236,16 +243,20 @@ class ChunkAttempt:
                 changed = replace(changed, render_device=self.device)
             return self.timer.stamp(base, chunk_states.progress(changed, frames, now()))
 
-        self.storage.update_chunk_record(message.job_id, message.chunk_index, mutate)
+        written = self.storage.update_chunk_record(message.job_id, message.chunk_index, mutate)
         self.timer.recorded(written_over[0])
         for frame in frames:
             self.unrecorded.pop(frame, None)
         self.last_progress = time.monotonic()
+        return written
 
     # --- state changes, all through renderfarm.chunks.states --------------------------------
 
     def started(self) -> None:
-        self.record(
+        """Count the attempt; its log is kept from now on, under the attempt's number (the
+        record's count: etag-conditional, so two workers never share one). A start that did not
+        count (a redelivered done chunk) keeps no log: it would overwrite the last attempt's."""
+        written = self.record(
             lambda record: chunk_states.start(
                 record,
                 worker_id=self.replica.worker_id,
@@ -253,21 +264,32 @@ class ChunkAttempt:
                 at=now(),
             )
         )
+        if self.log is not None and written.state is ChunkState.RENDERING:
+            replica = self.replica
+            self.log.begin_chunk(
+                self.message,
+                attempt=written.attempts,
+                worker_id=replica.worker_id,
+                blender_version=replica.blender_version,
+            )
 
     def done(self, frames_rendered: int) -> Outcome:
         manifest = self.require_manifest()
         self.record(lambda record: chunk_states.finish(record, now()))
         self._settle(manifest, ChunkState.DONE)
+        self.note(f"chunk done: {frames_rendered} frames rendered")
         return Outcome(verdict=Verdict.COMPLETE, frames_rendered=frames_rendered)
 
     def cancelled(self, manifest: JobManifest) -> Outcome:
         self.record(lambda record: chunk_states.cancel(record, now()))
         self._settle(manifest, ChunkState.CANCELLED)
+        self.note("the job was cancelled: the chunk stops")
         return Outcome(verdict=Verdict.COMPLETE, reason="JobCancelled")
 
     def stopped(self) -> Outcome:
         """Handed back: the next delivery picks up at the first missing frame."""
         self.record(lambda record: chunk_states.hand_back(record, now()))
+        self.note("the worker stops: the chunk goes back to the queue")
         return Outcome(verdict=Verdict.ABANDON, reason="WorkerStopping")
 
     def failed(
@@ -287,6 +309,7 @@ class ChunkAttempt:
         text = f"{error.reason}: {description}"
         final = verdict is Verdict.DEAD_LETTER
         change = chunk_states.fail if final else chunk_states.retry_later
+        self.note(f"failed{'' if final else ', to be tried again'}: {text}")
         log.log(
             logging.WARNING if traceback is None else logging.ERROR,
             "chunk failed: %s",
@@ -303,10 +326,15 @@ class ChunkAttempt:
             log.warning("could not record the failure of chunk %s", message.message_id)
         return Outcome(verdict=verdict, reason=error.reason, description=description)
 
+    def note(self, text: str) -> None:
+        """A line of the worker's own in the attempt's log."""
+        if self.log is not None:
+            self.log.note(text)
+
     def redacted(self, text: str) -> str:
         if self.project is not None:
             text = text.replace(f"{self.project.folder}{os.sep}", "")
-        return without_paths(text)
+        return without_folders(text, self.replica.folders)
 
     def _settle(self, manifest: JobManifest, state: ChunkState, error: str = "") -> None:
         """Settle the chunk in its job (the last one records the job's end). A failure here hands

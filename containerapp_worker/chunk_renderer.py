@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -18,8 +19,9 @@ from typing import Protocol
 
 from azure.core.exceptions import AzureError
 
+from containerapp_worker.attempt_log import AttemptLog
 from containerapp_worker.blend_cache import BlendCache
-from containerapp_worker.chunk_attempt import ChunkAttempt, Lifecycle, ReplicaParts
+from containerapp_worker.chunk_attempt import ChunkAttempt, Lifecycle, ReplicaParts, now
 from containerapp_worker.chunk_outcome import Health, Outcome, Verdict
 from containerapp_worker.errors import (
     PoisonError,
@@ -50,6 +52,7 @@ class Renderer(Protocol):
     def render_frame(self, frame: int, out_path: Path) -> Path: ...
     def log_tail(self) -> tuple[str, ...]: ...
     def forget_log(self) -> None: ...  # a chunk's report carries its own lines, no other job's
+    def new_output(self) -> bytes: ...  # what Blender wrote since the last call (any thread)
 
 
 @dataclass(kw_only=True)
@@ -80,11 +83,17 @@ class ChunkRenderer:
         # Blender's lines from earlier chunks name other jobs' (maybe other tenants') files.
         self.renderer.forget_log()
         attempt = ChunkAttempt(message=message, lock_lost=lock_lost, replica=self._parts())
-        with tracer.start_as_current_span(
-            "render-chunk",
-            attributes={"job.id": message.job_id, "chunk.index": message.chunk_index},
-        ):
-            outcome = self._outcome(attempt)
+        attempt.log = AttemptLog(
+            store=self.storage.jobs.logs, output=self.renderer.new_output, redact=attempt.redacted
+        )
+        try:
+            with tracer.start_as_current_span(
+                "render-chunk",
+                attributes={"job.id": message.job_id, "chunk.index": message.chunk_index},
+            ):
+                outcome = self._outcome(attempt)
+        finally:
+            attempt.log.end(now())  # before the next chunk's output can start
         chunk_worker_seconds.record(
             attempt.timer.so_far().worker_s,
             {"blender": self.blender_version, "verdict": outcome.verdict.value},
@@ -100,7 +109,15 @@ class ChunkRenderer:
             lifecycle=self.lifecycle,
             thumbnail=self.thumbnail,
             calling_blender=calling_blender,
+            folders=self._folders(),
         )
+
+    def _folders(self) -> tuple[str, ...]:
+        """This replica's folders, which no client may read of: cut from logs and errors."""
+        folders = [str(self.cache.directory), tempfile.gettempdir()]
+        if self.projects is not None:
+            folders.append(str(self.projects.directory))
+        return tuple(folders)
 
     def _outcome(self, attempt: ChunkAttempt) -> Outcome:
         try:

@@ -92,6 +92,11 @@ class ProjectCache:
         self._current: tuple[str, Project] | None = None
         self._directory.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def directory(self) -> Path:
+        """The cache's folder: a folder of this replica, never shown to a client."""
+        return self._directory
+
     def file_path(self, sha256: str, *, tenant: str) -> Path:
         """Where the tenant's file with this hash is cached."""
         try:

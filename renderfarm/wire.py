@@ -66,3 +66,52 @@ class ChunkProgress:
             finished_at=parse_time(data.get("finished_at")),
             render_device=data.get("render_device"),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkLogPage:
+    """One attempt's Blender log, whole or from an offset: ``GET /api/jobs/{id}/chunks/{n}/log``.
+
+    Offsets count bytes (UTF-8) of the attempt's log from its first line; the farm keeps the
+    last MiB of it, so ``first_offset`` grows past 0 once a log is longer."""
+
+    __pydantic_config__: ClassVar[dict[str, object]] = _PYDANTIC_CONFIG
+
+    job_id: str
+    chunk_index: int
+    attempt: int
+    """the attempt this log is of: 1 for the first (the chunk's ``attempts`` count)"""
+    attempts: tuple[int, ...]
+    """every attempt at the chunk that has a log, oldest first"""
+    worker_id: str
+    """the worker that made the attempt"""
+    started_at: datetime
+    ended_at: datetime | None
+    """when the attempt ended; null while it runs (its log may still grow)"""
+    first_offset: int
+    """the first byte of the log the farm still keeps"""
+    offset: int
+    """where ``text`` starts: the offset asked for, or ``first_offset`` if that is later"""
+    next_offset: int
+    """the log's length so far: ask from here to get only the lines that follow"""
+    text: str
+    """the log from ``offset`` on: whole lines, the worker's folders cut from every path"""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChunkLogPage:
+        started = parse_time(data.get("started_at"))
+        if started is None:
+            raise ValueError("a log names when its attempt started")
+        return cls(
+            job_id=str(data["job_id"]),
+            chunk_index=int(data["chunk_index"]),
+            attempt=int(data["attempt"]),
+            attempts=tuple(int(attempt) for attempt in data["attempts"]),
+            worker_id=str(data["worker_id"]),
+            started_at=started,
+            ended_at=parse_time(data.get("ended_at")),
+            first_offset=int(data["first_offset"]),
+            offset=int(data["offset"]),
+            next_offset=int(data["next_offset"]),
+            text=str(data["text"]),
+        )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from renderfarm_client.cli.commands import COMMANDS
+from renderfarm_client.cli.logs import logs
 from renderfarm_client.cli.options import Target, stderr
 from renderfarm_client.farm_api import DEFAULT_API_URL, FarmError
 from renderfarm_local.budgets_command import budgets
@@ -40,6 +41,7 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None) -> None:
 
 for _command in COMMANDS:
     cli.add_command(_command)
+cli.add_command(logs)
 # This machine's farm and vault.
 cli.add_command(local)
 cli.add_command(keys)

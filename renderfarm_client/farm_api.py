@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from renderfarm.wire import ChunkProgress
+from renderfarm.wire import ChunkLogPage, ChunkProgress
 
 from .farm_errors import (
     FarmError,
@@ -51,6 +51,7 @@ MAX_HASHES_PER_CALL = 500
 __all__ = [
     "DEFAULT_API_URL",
     "RETRY_FOR_S",
+    "ChunkLogPage",
     "ChunkProgress",
     "CostView",
     "FarmClient",
@@ -295,6 +296,29 @@ class FarmClient:
     def webhooks(self) -> FarmWebhooks:
         """The tenant's webhooks: add, list, remove."""
         return FarmWebhooks(self.http)
+
+    def chunk_log(
+        self,
+        job_id: str,
+        chunk_index: int,
+        *,
+        attempt: int | None = None,
+        offset: int = 0,
+        etag: str | None = None,
+    ) -> tuple[ChunkLogPage | None, str | None]:
+        """Blender's log of an attempt at the chunk (default: the latest), from ``offset`` on:
+        (the log, its ETag), or (None, ``etag``) while it is still the version ``etag`` names.
+        A follower passes back the last ``next_offset`` and ETag."""
+        params: dict[str, Any] = {"offset": offset}
+        if attempt is not None:
+            params["attempt"] = attempt
+        data, new_etag = self.http.get_versioned(
+            f"/api/jobs/{urllib.parse.quote(job_id, safe='')}/chunks/{chunk_index}/log",
+            params=params,
+            etag=etag,
+            job_id=job_id,
+        )
+        return (None if data is None else ChunkLogPage.from_json(data)), new_etag
 
     def job_url(self, job_id: str) -> str:
         """Where a person looks at a job in a browser: the dashboard's page for it, at the farm's

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -152,16 +153,62 @@ class FarmHttp:
         the farm does not answer or says to try again, for up to ``retry_for_s``; ``cancelled``
         ends the wait between tries with TransferCancelled."""
         headers = {"Accept": "application/json", **(headers or {})}
-        if auth and self._key:
-            headers["Authorization"] = f"Bearer {self._key}"
         body = None
         if json_body is not None:
             body = json.dumps(json_body).encode()
             headers["Content-Type"] = "application/json"
-        query = f"?{urllib.parse.urlencode(params, doseq=True)}" if params else ""
         repeat = method == "GET" if retry is None else retry
+        answer = self._exchange(
+            method,
+            path,
+            auth=auth,
+            headers=headers,
+            body=body,
+            params=params,
+            repeat=repeat,
+            cancelled=cancelled,
+        )
+        if answer.is_success or problem_ok:
+            return _json(answer, self.api_url)
+        raise _explain(answer, self.api_url, job_id, has_key=bool(self._key))
+
+    def get_versioned(
+        self, path: str, *, params: dict[str, Any], etag: str | None, job_id: str
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """A GET of something that changes (a log being written): (None, ``etag``) while it is
+        still the version ``etag`` names (a 304), else (its JSON, its new ETag). A 404 of the
+        job names the job; any other 404 explains itself (no such chunk, no such attempt)."""
+        headers = {"Accept": "application/json"}
+        if etag:
+            headers["If-None-Match"] = etag
+        answer = self._exchange(
+            "GET", path, auth=True, headers=headers, body=None, params=params, repeat=True
+        )
+        if answer.status == HTTPStatus.NOT_MODIFIED:
+            return None, etag
+        if answer.is_success:
+            return _json(answer, self.api_url), answer.headers.get("ETag")
+        named = job_id if answer.status != 404 or b":job-not-found" in answer.body else None
+        raise _explain(answer, self.api_url, named, has_key=bool(self._key))
+
+    def _exchange(  # noqa: PLR0913 - keyword-only: the request's parts and its retry
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: bool,
+        headers: dict[str, str],
+        body: bytes | None,
+        params: dict[str, Any] | None,
+        repeat: bool,
+        cancelled: threading.Event | None = None,
+    ) -> _Answer:
+        """One request and its answer, whatever its status; FarmError when none came."""
+        if auth and self._key:
+            headers = {**headers, "Authorization": f"Bearer {self._key}"}
+        query = f"?{urllib.parse.urlencode(params, doseq=True)}" if params else ""
         try:
-            answer = self._send(
+            return self._send(
                 method, path + query, headers=headers, body=body, repeat=repeat, cancelled=cancelled
             )
         except TimeoutError:
@@ -178,9 +225,6 @@ class FarmHttp:
             raise FarmError(
                 f"talking to the farm at {self.api_url} failed: {_reason(error)}"
             ) from None
-        if answer.is_success or problem_ok:
-            return _json(answer, self.api_url)
-        raise _explain(answer, self.api_url, job_id, has_key=bool(self._key))
 
     def _send(  # noqa: PLR0913 - keyword-only: the request's parts and its retry
         self,

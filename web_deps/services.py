@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from renderfarm.jobs.cancel import JobCancel
+from renderfarm.jobs.chunk_logs import ChunkLogReader
 from renderfarm.jobs.listing import JobListing
 from renderfarm.jobs.ports import FrameLinks
 from renderfarm.jobs.relabel import JobRelabel
@@ -49,6 +50,10 @@ def get_job_relabel(services: ServicesDep) -> JobRelabel:
     return services.job_use_cases.relabel
 
 
+def get_chunk_log_reader(services: ServicesDep) -> ChunkLogReader:
+    return ChunkLogReader(manifests=services.jobs.manifests, logs=services.jobs.logs)
+
+
 def get_frame_links(services: ServicesDep) -> FrameLinks:
     return services.frame_links
 
@@ -71,6 +76,7 @@ JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
 JobCancelDep = Annotated[JobCancel, Depends(get_job_cancel)]
 JobRelabelDep = Annotated[JobRelabel, Depends(get_job_relabel)]
 FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
+ChunkLogReaderDep = Annotated[ChunkLogReader, Depends(get_chunk_log_reader)]
 SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
 ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]
 WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]

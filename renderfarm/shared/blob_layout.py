@@ -8,7 +8,8 @@ Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``, ``<id>/cancel/<
 cancel signal for a chunk that was rendering), ``<id>/settled/<level>/<parent>/<slot>`` (the
 ledger tree's markers), ``<id>/frames/<frame:06d>.<ext>``,
 ``<id>/thumbs/<frame:06d>.jpg``,
-``<id>/previews/{contact-sheet.png,preview.mp4}``, and the listing index
+``<id>/previews/{contact-sheet.png,preview.mp4}``, ``<id>/logs/<n>/<attempt>.log`` (Blender's
+log of one attempt at a chunk, written by that attempt's worker alone), and the listing index
 ``_tenants/<tenant>/<newest-first key>_<id>``.
 """
 
@@ -26,6 +27,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _FRAME_NAME = re.compile(r"^(?P<frame>\d{6,7})\.[a-z]{3,4}$")
 _CHUNK_NAME = re.compile(r"^(?P<index>\d+)\.json$")
+_LOG_NAME = re.compile(r"^(?P<attempt>[1-9]\d{0,8})\.log$")
 # Index keys sort newest first: the creation time is subtracted from this many microseconds.
 _INDEX_EPOCH_LIMIT_US = 10**17
 
@@ -225,6 +227,28 @@ def chunk_index_of(blob_name: str, job_id: str) -> int | None:
         return None
     match = _CHUNK_NAME.match(blob_name[len(prefix) :])
     return int(match["index"]) if match else None
+
+
+def chunk_logs_prefix(job_id: str, index: int) -> str:
+    """``<id>/logs/<n>/``: the logs of every attempt at chunk ``n``, one listing away."""
+    return f"{job_id}/logs/{index}/"
+
+
+def chunk_log_blob(job_id: str, index: int, attempt: int) -> str:
+    """``<id>/logs/<n>/<attempt>.log``: one attempt's log; only the worker of that attempt
+    writes it (renderfarm.chunks.logs), so no two workers ever write one blob."""
+    if attempt < 1:
+        raise ValueError("attempts count from 1")
+    return f"{chunk_logs_prefix(job_id, index)}{attempt}.log"
+
+
+def log_attempt_of(blob_name: str, job_id: str, index: int) -> int | None:
+    """The attempt a blob under ``<id>/logs/<n>/`` is the log of, or None for anything else."""
+    prefix = chunk_logs_prefix(job_id, index)
+    if not blob_name.startswith(prefix):
+        return None
+    match = _LOG_NAME.match(blob_name[len(prefix) :])
+    return int(match["attempt"]) if match else None
 
 
 def tenant_index_prefix(tenant: str) -> str:

@@ -21,6 +21,7 @@ from functions.problems import (
 from functions.schemas import ProblemPublic, ValidationProblemPublic
 from renderfarm.billing.budgets import Budget, BudgetError, BudgetExhausted, BudgetState
 from renderfarm.billing.report import InvalidUsageSpan
+from renderfarm.chunks.logs import AttemptNotFound, ChunkLogNotFound, ChunkNotFound
 from renderfarm.keys.api_keys import KeyConfigError
 from renderfarm.projects.file_set import FileSetError
 from renderfarm.shared.blend_header import BlenderVersion, BlendHeaderError, HeaderProblem
@@ -113,6 +114,9 @@ DOMAIN_ERRORS: tuple[DomainError, ...] = (
     ),
     InvalidUsageSpan("from is after to"),
     BudgetError("a budget is 0 to 10,000,000 USD a month"),
+    ChunkNotFound("no chunk 9"),
+    ChunkLogNotFound("not started yet"),
+    AttemptNotFound("no attempt 3"),
 )
 PROBLEMS: list[Problem] = [
     *(domain_problem(error) for error in DOMAIN_ERRORS),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from renderfarm.shared.redact import without_paths
+from renderfarm.shared.redact import without_folders, without_paths
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,26 @@ def test_absolute_paths_keep_only_their_file_names(text: str, shown: str) -> Non
 )
 def test_text_without_absolute_paths_is_left_alone(text: str) -> None:
     assert without_paths(text) == text
+
+
+WORKER_FOLDERS = ("/var/cache/render farm", "/tmp")
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        # A folder with a space: without_paths alone would keep "farm/studio/…".
+        ('Read blend: "/var/cache/render farm/studio/ab12.blend"', 'Read blend: "ab12.blend"'),
+        ("Saved: '/tmp/renderfarm-x1/000003.png'", "Saved: '000003.png'"),
+        ("cache at /var/cache/render farm", "cache at "),
+        ("file:/tmp/renderfarm-x1/a.png", "file:/renderfarm-x1/a.png"),
+        # Not the start of another folder's name.
+        ("mounted /tmpfs/volume/x.exr", "mounted x.exr"),
+        (
+            "Fra:3 Mem:12.00M | Time:00:01.20 | Sample 3/8",
+            "Fra:3 Mem:12.00M | Time:00:01.20 | Sample 3/8",
+        ),
+    ],
+)
+def test_a_workers_own_folders_are_cut_from_its_log_lines(line: str, shown: str) -> None:
+    assert without_folders(line, WORKER_FOLDERS) == shown

@@ -122,6 +122,9 @@ class FakeBlender:
     def forget_log(self) -> None:
         self.logs_forgotten += 1
 
+    def new_output(self) -> bytes:
+        return b""
+
 
 @dataclass(kw_only=True)
 class Rig:

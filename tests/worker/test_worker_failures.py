@@ -99,6 +99,9 @@ class BrokenBlender:
     def forget_log(self) -> None:
         pass
 
+    def new_output(self) -> bytes:
+        return b""
+
 
 @dataclass(kw_only=True)
 class FlakyLifecycle:
