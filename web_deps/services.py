@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from renderfarm.jobs.cancel import JobCancel
 from renderfarm.jobs.listing import JobListing
 from renderfarm.jobs.ports import FrameLinks
+from renderfarm.jobs.retry import JobRetry
 from renderfarm.jobs.status_reader import JobStatusReader
 from renderfarm.jobs.submission import JobSubmission
 from renderfarm_azure.project_store import BlobProjectStore
@@ -44,6 +45,10 @@ def get_job_cancel(services: ServicesDep) -> JobCancel:
     return services.job_use_cases.cancel
 
 
+def get_job_retry(services: ServicesDep) -> JobRetry:
+    return services.job_use_cases.retry
+
+
 def get_frame_links(services: ServicesDep) -> FrameLinks:
     return services.frame_links
 
@@ -64,6 +69,7 @@ JobSubmissionDep = Annotated[JobSubmission, Depends(get_job_submission)]
 JobStatusDep = Annotated[JobStatusReader, Depends(get_job_status)]
 JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
 JobCancelDep = Annotated[JobCancel, Depends(get_job_cancel)]
+JobRetryDep = Annotated[JobRetry, Depends(get_job_retry)]
 FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
 SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
 ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]

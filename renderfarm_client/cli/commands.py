@@ -1,5 +1,5 @@
 """The client's commands of ``renderfarm``: drive any farm over HTTP (submit, status, jobs,
-cancel, download). The command itself, with the local farm's ``local`` and ``keys`` beside
+cancel, retry, download). The command itself, with the local farm's ``local`` and ``keys`` beside
 these, is composed in ``renderfarm_cli``; each command here reads its farm from the group's
 ``Target`` (``ctx.obj``).
 """
@@ -27,6 +27,7 @@ from renderfarm_client.cli.rendering import (
     submit_scene,
     watch_and_download,
 )
+from renderfarm_client.cli.retry import retry
 from renderfarm_client.job_follower import FrameDownloader, describe_failure
 
 
@@ -177,4 +178,4 @@ def download(target: Target, /, job_id: str, out: Path | None) -> None:
 
 
 #: What ``renderfarm`` registers of the client.
-COMMANDS: tuple[click.Command, ...] = (submit, status, jobs, cancel, download)
+COMMANDS: tuple[click.Command, ...] = (submit, status, jobs, cancel, retry, download)
