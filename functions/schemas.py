@@ -92,6 +92,9 @@ class ProblemPublic(BaseModel):
         description="project-file-not-found, project-file-not-usable, project-refused: the file's"
         " path in the project, the user's own name for it",
     )
+    state: JobState | SkipJsonSchema[None] = Field(
+        default=None, description="job-not-ended: the state of the job, which has not ended"
+    )
 
 
 class ValidationProblemPublic(ProblemPublic):

@@ -57,6 +57,7 @@ def _unchanged_answer() -> dict[str, Any]:
             202,
             links={"GetJob": _GET_JOB},
             errors={
+                400: None,
                 404: "No such job for this key's tenant (`job-not-found`)",
                 409: (
                     "The job has not ended and was never retried (`job-not-ended`, with "
