@@ -96,7 +96,10 @@ class Rig:
     def retry(
         self, job_id: str, body: dict[str, object] | None = None, tenant: str = "acme"
     ) -> httpx.Response:
-        return self.client.post(f"/api/jobs/{job_id}/retry", json=body, headers=auth(tenant))
+        answer: httpx.Response = self.client.post(
+            f"/api/jobs/{job_id}/retry", json=body, headers=auth(tenant)
+        )
+        return answer
 
     def state(self, job_id: str) -> str:
         return str(self.client.get(f"/api/jobs/{job_id}", headers=auth()).json()["state"])
