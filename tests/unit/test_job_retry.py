@@ -4,6 +4,7 @@ tests/api/test_job_retry.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 
@@ -20,6 +21,7 @@ from renderfarm.jobs.spec import JobRequest
 from renderfarm.jobs.status import JobState, job_status
 from renderfarm.shared import blob_layout as layout
 from renderfarm.wire import JobStateName, RetryAnswer, RetryOutcomeName
+from renderfarm_client.cli.retry import describe
 
 JOB = "0123456789abcdef0123456789abcdef"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -174,3 +176,22 @@ def test_the_wire_names_every_job_state_and_retry_outcome() -> None:
                 "status_url": "/",
             }
         )
+
+
+def test_the_cli_says_what_a_retry_did_in_one_line() -> None:
+    answer = RetryAnswer(
+        job_id=JOB,
+        outcome="retried",
+        retried=True,
+        state="queued",
+        round=1,
+        chunks=(4,),
+        frames=10,
+        status_url=f"/api/jobs/{JOB}",
+    )
+    assert describe(answer) == (
+        f"job {JOB}: retry 1 renders 1 chunk (10 frames) again; frames already rendered are "
+        "kept (queued)"
+    )
+    unchanged = replace(answer, outcome="already_retrying", retried=False, state="rendering")
+    assert describe(unchanged) == f"job {JOB} is already being retried: nothing changed (rendering)"
