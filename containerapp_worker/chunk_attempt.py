@@ -31,7 +31,7 @@ from azure.core.exceptions import AzureError
 from containerapp_worker.attempt_log import AttemptLog
 from containerapp_worker.chunk_outcome import Outcome, Verdict
 from containerapp_worker.chunk_timer import AttemptTimer
-from containerapp_worker.errors import TransientError, WorkerError
+from containerapp_worker.errors import Superseded, TransientError, WorkerError
 from containerapp_worker.project_cache import Project
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import frame_render_seconds, frame_upload_seconds, tracer
@@ -177,10 +177,15 @@ class ChunkAttempt:
         """The chunk's cancel marker, or, every MANIFEST_CHECK_S, the manifest itself."""
         message = self.message
         if time.monotonic() - self.manifest_read_at < MANIFEST_CHECK_S:
-            return self.storage.jobs.chunks.cancel_signalled(message.job_id, message.chunk_index)
+            return self.storage.jobs.chunks.cancel_signalled(
+                message.job_id, message.chunk_index, retry_round=message.round
+            )
         self.manifest_read_at = time.monotonic()
         versioned = self.storage.jobs.manifests.read_manifest(message.job_id)
-        return versioned is None or not versioned.manifest.accepts_work()
+        if versioned is None or not versioned.manifest.accepts_work():
+            return True
+        # Retried since (after a cancel): the later round renders the chunk, not this message.
+        return versioned.manifest.round != message.round
 
     def _render_one(
         self, renderer: FrameRenderer, frame: int, scratch: Path, extension: str
@@ -235,6 +240,12 @@ class ChunkAttempt:
         def mutate(current: ChunkRecord | None) -> ChunkRecord:
             base = current or ChunkRecord(
                 job_id=message.job_id, chunk_index=message.chunk_index, state=ChunkState.PENDING
+            )
+            if chunk_states.is_stale(base, message.round):
+                raise Superseded(f"job {message.job_id} was retried since: round {base.round}")
+            # A retry's message opens the chunk in its round, if the retry has not yet.
+            base = chunk_states.requeue(
+                base, retry_round=message.round, frames=frozenset(), at=now()
             )
             written_over[:] = [base]
             # Every write carries the chunk's worker seconds so far (the cost model's input).
@@ -321,6 +332,8 @@ class ChunkAttempt:
             self.record(lambda record: change(record, error=text, log=tail, at=now()))
             if final and self.manifest is not None:
                 self._settle(self.manifest, ChunkState.FAILED, error=text)
+        except Superseded as superseded:
+            return self.superseded(superseded)
         except (TransientError, OSError, AzureError):
             # The dead-letter handler settles a dead-lettered chunk too; a retried one retries.
             log.warning("could not record the failure of chunk %s", message.message_id)
@@ -330,6 +343,16 @@ class ChunkAttempt:
         """A line of the worker's own in the attempt's log."""
         if self.log is not None:
             self.log.note(text)
+
+    def superseded(self, error: Superseded) -> Outcome:
+        """A retry made this message stale: the later round's message renders the chunk, and
+        its frames already uploaded stay."""
+        log.info(
+            "chunk superseded: %s",
+            error.description,
+            extra={"job_id": self.message.job_id, "chunk_index": self.message.chunk_index},
+        )
+        return Outcome(verdict=Verdict.COMPLETE, reason=error.reason)
 
     def redacted(self, text: str) -> str:
         if self.project is not None:

@@ -26,6 +26,7 @@ from containerapp_worker.chunk_outcome import Health, Outcome, Verdict
 from containerapp_worker.errors import (
     PoisonError,
     StateInDoubt,
+    Superseded,
     TransientError,
     UnexpectedError,
     WorkerError,
@@ -122,6 +123,8 @@ class ChunkRenderer:
     def _outcome(self, attempt: ChunkAttempt) -> Outcome:
         try:
             return self._render_keeping_scene(attempt)
+        except Superseded as stale:
+            return attempt.superseded(stale)
         except PoisonError as error:
             return self._failed(attempt, error, Verdict.DEAD_LETTER)
         except (TransientError, OSError, AzureError, DependencyUnavailable) as error:
@@ -149,6 +152,8 @@ class ChunkRenderer:
         manifest = attempt.read_manifest()
         if manifest is None:
             raise PoisonError(f"job {message.job_id} has no manifest")
+        if manifest.round != message.round:  # a message of a round the job was retried past
+            raise Superseded(f"job {message.job_id} is in round {manifest.round}")
         if not manifest.accepts_work():
             return attempt.cancelled(manifest)
         with attempt.timer.downloading():

@@ -1,6 +1,7 @@
 """What went wrong with a chunk, named by what the worker must do with its message.
 
-Three families, and the worker loop settles by family, never by message text:
+Three families, and the worker loop settles by family, never by message text (and
+``Superseded``, no failure: a message of a retry round the job has left, completed unworked):
 
 * ``PoisonError``: the chunk can never succeed, on this replica or any other (a corrupt or
   not-a-blend file, a camera or scene name the file lacks, settings Blender cannot take, an error
@@ -113,3 +114,10 @@ class MissingFiles(PoisonError):
     """The scene uses files its project lacks, and the job did not allow it (allow_missing)."""
 
     reason = "MissingFiles"
+
+
+class Superseded(WorkerError):
+    """The job was retried since this message was sent: a later round's message renders the
+    chunk, so this one is completed with nothing recorded and nothing settled."""
+
+    reason = "Superseded"

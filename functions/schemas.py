@@ -107,6 +107,9 @@ class ProblemPublic(BaseModel):
         default=None,
         description="budget-exhausted: the spent budget, what it has spent and when it resets",
     )
+    state: JobState | SkipJsonSchema[None] = Field(
+        default=None, description="job-not-ended: the state of the job, which has not ended"
+    )
 
 
 class ValidationProblemPublic(ProblemPublic):

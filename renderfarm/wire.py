@@ -115,3 +115,50 @@ class ChunkLogPage:
             next_offset=int(data["next_offset"]),
             text=str(data["text"]),
         )
+
+
+JobStateName = Literal["scheduled", "queued", "rendering", "completed", "failed", "cancelled"]
+JOB_STATES: tuple[str, ...] = get_args(JobStateName)
+RetryOutcomeName = Literal["retried", "already_retrying", "completed", "nothing_failed"]
+RETRY_OUTCOMES: tuple[str, ...] = get_args(RetryOutcomeName)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryAnswer:
+    """What ``POST /api/jobs/{id}/retry`` did, and where the job stands now."""
+
+    __pydantic_config__: ClassVar[dict[str, object]] = _PYDANTIC_CONFIG
+
+    job_id: str
+    outcome: RetryOutcomeName
+    """retried: a new round renders the job's failed chunks (202); already_retrying: a round was
+    under way, nothing changed; completed: the job completed, nothing to retry; nothing_failed:
+    the job was cancelled and no chunk failed (ask include_cancelled to render the cancelled
+    ones)"""
+    retried: bool
+    """whether this call started a round (outcome retried)"""
+    state: JobStateName
+    """the job's state after the call"""
+    round: int
+    """the job's retry round: 0 before its first retry, 1 after it, ..."""
+    chunks: tuple[int, ...]
+    """the indexes of the chunks the round renders again (none before a retry)"""
+    frames: int
+    """the frames of those chunks; those already in Blob are kept and not rendered again"""
+    status_url: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RetryAnswer:
+        outcome, state = str(data["outcome"]), str(data["state"])
+        if outcome not in RETRY_OUTCOMES or state not in JOB_STATES:
+            raise ValueError(f"unknown retry outcome {outcome!r} or job state {state!r}")
+        return cls(
+            job_id=str(data["job_id"]),
+            outcome=outcome,  # type: ignore[arg-type]  # checked against RETRY_OUTCOMES above
+            retried=bool(data["retried"]),
+            state=state,  # type: ignore[arg-type]  # checked against JOB_STATES above
+            round=int(data["round"]),
+            chunks=tuple(int(index) for index in data["chunks"]),
+            frames=int(data["frames"]),
+            status_url=str(data["status_url"]),
+        )

@@ -87,18 +87,20 @@ class BlobChunkRecords:
         with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
             return {index: tail for index, tail in pool.map(read, indexes) if tail}
 
-    def signal_cancel(self, job_id: str, indexes: Sequence[int]) -> None:
+    def signal_cancel(self, job_id: str, indexes: Sequence[int], *, retry_round: int = 0) -> None:
         """Write the cancel marker of each chunk (again is fine): one small write per chunk that
         was rendering, so each worker polls its own blob and none polls the manifest."""
 
         def mark(index: int) -> None:
-            blob = self._container.get_blob_client(layout.cancel_blob(job_id, index))
+            name = layout.cancel_blob(job_id, index, retry_round=retry_round)
+            blob = self._container.get_blob_client(name)
             guarded(self._breaker, lambda: blob.upload_blob(b"", overwrite=True))
 
         with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
             list(pool.map(mark, indexes))
 
-    def cancel_signalled(self, job_id: str, index: int) -> bool:
+    def cancel_signalled(self, job_id: str, index: int, *, retry_round: int = 0) -> bool:
         """Whether the chunk's cancel marker is there: one HEAD of a blob only its worker reads."""
-        blob = self._container.get_blob_client(layout.cancel_blob(job_id, index))
+        name = layout.cancel_blob(job_id, index, retry_round=retry_round)
+        blob = self._container.get_blob_client(name)
         return bool(guarded(self._breaker, blob.exists))

@@ -43,7 +43,9 @@ class BlobJobLedger:
         self._jobs = jobs
 
     def _marker(self, job_id: str, node: Node) -> BlobClient:
-        name = layout.ledger_node_blob(job_id, node.level, node.index, fanout=FANOUT)
+        name = layout.ledger_node_blob(
+            job_id, node.level, node.index, fanout=FANOUT, retry_round=node.round
+        )
         return self._jobs.get_blob_client(name)
 
     def put_marker(self, job_id: str, node: Node, code: str) -> None:
@@ -79,7 +81,9 @@ class BlobJobLedger:
         )
 
     def children_codes(self, job_id: str, node: Node) -> list[str]:
-        prefix = layout.ledger_children_prefix(job_id, node.level, node.index)
+        prefix = layout.ledger_children_prefix(
+            job_id, node.level, node.index, retry_round=node.round
+        )
         listed = self._jobs.list_blobs(name_starts_with=prefix, include=["metadata"])
         return [item.metadata[_CODE] for item in listed if (item.metadata or {}).get(_CODE)]
 

@@ -15,6 +15,7 @@ from renderfarm.jobs.backpressure import Backpressure
 from renderfarm.jobs.cancel import JobCancel
 from renderfarm.jobs.listing import JobListing
 from renderfarm.jobs.relabel import JobRelabel
+from renderfarm.jobs.retry import JobRetry
 from renderfarm.jobs.status_reader import JobStatusReader
 from renderfarm.jobs.submission import JobSubmission
 from renderfarm.keys.api_keys import KeyRing
@@ -52,6 +53,7 @@ class JobUseCases:
     listing: JobListing
     cancel: JobCancel
     relabel: JobRelabel
+    retry: JobRetry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,7 +158,8 @@ def _job_use_cases(  # noqa: PLR0913 - keyword-only: each an adapter the use cas
     queue: ServiceBusChunkQueue,
     events: ServiceBusEventPublisher,
 ) -> JobUseCases:
-    """Submit, status, listing and cancel over the adapters, sharing one backpressure count."""
+    """Submit, status, listing, cancel and retry over the adapters, sharing one backpressure
+    count."""
     statuses = JobStatusReader(
         manifests=jobs.manifests, chunks=jobs.chunks, frames=jobs.frames, clock=utc_now
     )
@@ -196,12 +199,23 @@ def _job_use_cases(  # noqa: PLR0913 - keyword-only: each an adapter the use cas
         backpressure=backpressure,
         clock=utc_now,
     )
+    retry = JobRetry(
+        manifests=jobs.manifests,
+        chunks=jobs.chunks,
+        index=jobs.index,
+        queue=queue,
+        events=events,
+        statuses=statuses,
+        backpressure=backpressure,
+        clock=utc_now,
+    )
     return JobUseCases(
         submission=submission,
         status=statuses,
         listing=JobListing(index=jobs.index, statuses=statuses),
         relabel=JobRelabel(manifests=jobs.manifests, index=jobs.index, statuses=statuses),
         cancel=cancel,
+        retry=retry,
     )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from renderfarm.wire import ChunkLogPage, ChunkProgress
+from renderfarm.wire import ChunkLogPage, ChunkProgress, RetryAnswer
 
 from .farm_errors import (
     FarmError,
@@ -65,6 +65,7 @@ __all__ = [
     "KeyRefused",
     "LocalFile",
     "PreviewUrls",
+    "RetryAnswer",
     "RetryLater",
     "SceneTooLarge",
     "SubmittedJob",
@@ -319,6 +320,19 @@ class FarmClient:
             job_id=job_id,
         )
         return (None if data is None else ChunkLogPage.from_json(data)), new_etag
+
+    def retry(self, job_id: str, *, include_cancelled: bool = False) -> RetryAnswer:
+        """Render again only the failed chunks of an ended job (with ``include_cancelled``,
+        also those its cancel stopped). Sent again after a lost answer or a 503, it changes
+        nothing more: a round under way is finished, never started twice."""
+        data = self.http.call(
+            "POST",
+            f"/api/jobs/{job_id}/retry",
+            json_body={"include_cancelled": include_cancelled},
+            job_id=job_id,
+            retry=True,
+        )
+        return RetryAnswer.from_json(data)
 
     def job_url(self, job_id: str) -> str:
         """Where a person looks at a job in a browser: the dashboard's page for it, at the farm's

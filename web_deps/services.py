@@ -13,6 +13,7 @@ from renderfarm.jobs.chunk_logs import ChunkLogReader
 from renderfarm.jobs.listing import JobListing
 from renderfarm.jobs.ports import FrameLinks
 from renderfarm.jobs.relabel import JobRelabel
+from renderfarm.jobs.retry import JobRetry
 from renderfarm.jobs.status_reader import JobStatusReader
 from renderfarm.jobs.submission import JobSubmission
 from renderfarm_azure.project_store import BlobProjectStore
@@ -54,6 +55,10 @@ def get_chunk_log_reader(services: ServicesDep) -> ChunkLogReader:
     return ChunkLogReader(manifests=services.jobs.manifests, logs=services.jobs.logs)
 
 
+def get_job_retry(services: ServicesDep) -> JobRetry:
+    return services.job_use_cases.retry
+
+
 def get_frame_links(services: ServicesDep) -> FrameLinks:
     return services.frame_links
 
@@ -75,6 +80,7 @@ JobStatusDep = Annotated[JobStatusReader, Depends(get_job_status)]
 JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
 JobCancelDep = Annotated[JobCancel, Depends(get_job_cancel)]
 JobRelabelDep = Annotated[JobRelabel, Depends(get_job_relabel)]
+JobRetryDep = Annotated[JobRetry, Depends(get_job_retry)]
 FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
 ChunkLogReaderDep = Annotated[ChunkLogReader, Depends(get_chunk_log_reader)]
 SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]

@@ -59,6 +59,9 @@ class ChunkRecord:
     frame_seconds: dict[int, float] = field(default_factory=dict)
     #: Worker seconds and bytes over every attempt (the cost model's input).
     usage: ChunkUsage = field(default_factory=ChunkUsage)
+    #: The job's retry round that renders it (renderfarm.jobs.retry_round; 0: its first
+    #: render): a writer of an earlier round's message leaves the record alone.
+    round: int = 0
 
     def with_error(self, error: str) -> ChunkRecord:
         return replace(self, last_error=error[-LAST_ERROR_MAX_CHARS:])
@@ -84,6 +87,7 @@ class ChunkRecord:
                 "finished_at": _iso(self.finished_at),
                 "frame_seconds": {str(k): v for k, v in self.frame_seconds.items()},
                 "usage": self.usage.to_dict(),
+                "round": self.round,
             },
             separators=(",", ":"),
         )
@@ -107,6 +111,7 @@ class ChunkRecord:
             finished_at=_parse_time(data.get("finished_at")),
             frame_seconds={int(k): float(v) for k, v in data.get("frame_seconds", {}).items()},
             usage=ChunkUsage.from_dict(data.get("usage")),
+            round=int(data.get("round", 0)),
         )
 
     def to_metadata(self) -> dict[str, str]:

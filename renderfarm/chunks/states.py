@@ -5,11 +5,14 @@
        |   hand_back /    |  +--fail--> failed      (poison: dead-lettered, never retried)
        +--retry_later-----+
     any unsettled --cancel--> cancelled;  any unsettled --dead_lettered--> failed
+    failed or cancelled --requeue (a retry of the job, round n+1)--> pending
 
 Done, failed and cancelled are settled: the chunk's message is gone. A settled record only
 changes when the same message comes back (a crash after the record was written but before the
 message was settled): ``start`` then reopens a failed chunk, and ``finish`` of a done one is a
-no-op, so a redelivery repeats work idempotently instead of failing on it.
+no-op, so a redelivery repeats work idempotently instead of failing on it. Or when the job is
+retried (renderfarm.jobs.retry): ``requeue`` opens the chunk again in the retry's round, and from
+then on a writer that holds a message of an earlier round changes nothing (``is_stale``).
 
 The worker (containerapp_worker/chunk_renderer.py) and the dead-letter handler
 (renderfarm_azure/dead_letters.py) write records only through these functions.
@@ -33,6 +36,25 @@ def is_settled(state: ChunkState) -> bool:
 def new_record(job_id: str, chunk_index: int) -> ChunkRecord:
     """The record of a chunk no one has written yet."""
     return ChunkRecord(job_id=job_id, chunk_index=chunk_index, state=ChunkState.PENDING)
+
+
+def is_stale(record: ChunkRecord, retry_round: int) -> bool:
+    """Whether a writer of ``retry_round``'s message comes too late: the job was retried since,
+    and the record is the later round's."""
+    return record.round > retry_round
+
+
+def requeue(
+    record: ChunkRecord, *, retry_round: int, frames: Set[int], at: datetime
+) -> ChunkRecord:
+    """The job was retried (round ``retry_round``) and this chunk renders again: pending, with
+    the frames already in Blob named (they stay, and are skipped). Again is a no-op."""
+    if record.round >= retry_round:
+        return record
+    reopened = replace(
+        record, state=ChunkState.PENDING, round=retry_round, updated_at=at, finished_at=None
+    )
+    return found(reopened, frames)
 
 
 def start(
@@ -107,12 +129,19 @@ def cancel(record: ChunkRecord, at: datetime) -> ChunkRecord:
     return replace(record, state=ChunkState.CANCELLED, updated_at=at, finished_at=at)
 
 
-def dead_lettered(
-    record: ChunkRecord, *, reason: str, description: str, delivery_count: int, at: datetime
+def dead_lettered(  # noqa: PLR0913 - keyword-only: what Service Bus says of the letter
+    record: ChunkRecord,
+    *,
+    reason: str,
+    description: str,
+    delivery_count: int,
+    at: datetime,
+    retry_round: int = 0,
 ) -> ChunkRecord:
     """Service Bus gave up on the chunk's message (MaxDeliveryCount, TTL): it failed, unless it
-    had finished. A worker that failed it already said why: keep its words."""
-    if record.state in {ChunkState.DONE, ChunkState.CANCELLED}:
+    had finished. A worker that failed it already said why: keep its words. A letter of a round
+    the job has been retried past changes nothing."""
+    if record.state in {ChunkState.DONE, ChunkState.CANCELLED} or is_stale(record, retry_round):
         return record
     attempts = max(record.attempts, delivery_count)
     if record.state is ChunkState.FAILED and record.last_error:

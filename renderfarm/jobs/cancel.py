@@ -71,21 +71,24 @@ class JobCancel:
                             job_id=manifest.job_id,
                             tenant=manifest.tenant,
                             at=self._clock(),
+                            round=manifest.round,
                         )
                     ]
                 )
         if manifest.outcome == JobOutcome.CANCELLED:
-            self._signal_cancel(job_id)  # again on a repeated cancel: a crash may have cut it
+            # again on a repeated cancel: a crash may have cut it
+            self._signal_cancel(job_id, manifest.round)
         return self._statuses.status(job_id, tenant=tenant)
 
-    def _signal_cancel(self, job_id: str) -> None:
+    def _signal_cancel(self, job_id: str, retry_round: int) -> None:
         """Write the cancel marker of every chunk whose record is unsettled, after the manifest
-        says cancelled. A worker records its chunk's start before it reads the manifest, so a
-        chunk this listing misses started after the cancel was written and sees it there."""
+        says cancelled, in the job's retry round (whose workers look there). A worker records
+        its chunk's start before it reads the manifest, so a chunk this listing misses started
+        after the cancel was written and sees it there."""
         chunks = self._chunks.chunk_summaries(job_id)
         unsettled = [index for index, chunk in chunks.items() if not is_settled(chunk.state)]
         if unsettled:
-            self._chunks.signal_cancel(job_id, sorted(unsettled))
+            self._chunks.signal_cancel(job_id, sorted(unsettled), retry_round=retry_round)
 
     def _unschedule(self, manifest: JobManifest) -> None:
         """A cancelled job's scheduled messages are taken off the queue; any already due are

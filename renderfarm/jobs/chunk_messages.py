@@ -1,9 +1,12 @@
 """The chunk message: the body and properties of one Service Bus message, one per chunk.
 
 Body (JSON, UTF-8): ``job_id``, ``chunk_index``, ``frames``, ``scene_sha256``, ``render``,
-``tenant``, ``priority``, ``output_extension``. message-id: ``<job>:<chunk>`` (the queue's duplicate
-detection uses it). Application properties: W3C ``traceparent`` / ``tracestate``, plus ``job_id``
-and ``tenant`` so a dead-lettered message can be read without parsing its body.
+``tenant``, ``priority``, ``output_extension``, and ``round`` for a chunk a retry sent again
+(renderfarm.jobs.retry_round; absent: 0). message-id: ``<job>:<chunk>``, or
+``<job>:<chunk>:r<round>`` for a retry's (the queue's duplicate detection uses it: a retry's
+message is never taken for a copy of the first one). Application properties: W3C
+``traceparent`` / ``tracestate``, plus ``job_id`` and ``tenant`` so a dead-lettered message can
+be read without parsing its body.
 """
 
 from __future__ import annotations
@@ -30,15 +33,21 @@ class MessageFormatError(UnreadableMessage):
     reason = "NotAChunkMessage"
 
 
-def message_id(job_id: str, chunk_index: int) -> str:
-    return f"{job_id}:{chunk_index}"
+def message_id(job_id: str, chunk_index: int, retry_round: int = 0) -> str:
+    first = f"{job_id}:{chunk_index}"
+    return f"{first}:r{retry_round}" if retry_round else first
 
 
-def parse_message_id(text: str) -> tuple[str, int]:
-    job_id, _, index = text.rpartition(":")
-    if not job_id or not index.isdigit():
-        raise MessageFormatError(f"message-id {text!r} is not <job>:<chunk>")
-    return job_id, int(index)
+def parse_message_id(text: str) -> tuple[str, int, int]:
+    """(job id, chunk index, retry round) of a chunk message's id."""
+    rest, _, last = text.rpartition(":")
+    retry_round = 0
+    if last.startswith("r") and last[1:].isdigit():
+        retry_round = int(last[1:])
+        rest, _, last = rest.rpartition(":")
+    if not rest or not last.isdigit():
+        raise MessageFormatError(f"message-id {text!r} is not <job>:<chunk>[:r<round>]")
+    return rest, int(last), retry_round
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,25 +59,28 @@ class ChunkMessage:
     render: RenderSettings
     tenant: str
     priority: int
+    #: The job's retry round that sent it (0: its first render): a worker holding a message of
+    #: an earlier round than the job's leaves the chunk to the later round's message.
+    round: int = 0
 
     @property
     def message_id(self) -> str:
-        return message_id(self.job_id, self.chunk_index)
+        return message_id(self.job_id, self.chunk_index, self.round)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "version": SCHEMA_VERSION,
-                "job_id": self.job_id,
-                "chunk_index": self.chunk_index,
-                "frames": list(self.frames),
-                "scene_sha256": self.scene_sha256,
-                "render": render_settings_to_dict(self.render),
-                "tenant": self.tenant,
-                "priority": self.priority,
-            },
-            separators=(",", ":"),
-        )
+        body: dict[str, Any] = {
+            "version": SCHEMA_VERSION,
+            "job_id": self.job_id,
+            "chunk_index": self.chunk_index,
+            "frames": list(self.frames),
+            "scene_sha256": self.scene_sha256,
+            "render": render_settings_to_dict(self.render),
+            "tenant": self.tenant,
+            "priority": self.priority,
+        }
+        if self.round:
+            body["round"] = self.round
+        return json.dumps(body, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, body: str | bytes) -> ChunkMessage:
@@ -84,6 +96,7 @@ class ChunkMessage:
                 render=render_settings_from_dict(data["render"]),
                 tenant=str(data["tenant"]),
                 priority=int(data["priority"]),
+                round=int(data.get("round", 0)),
             )
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, MessageFormatError):

@@ -52,11 +52,12 @@ class JobSettling:
     ledger: JobLedger
 
 
-def chunk_of(body: bytes, message_id: str | None) -> tuple[str, int] | None:
-    """(job id, chunk index) of a dead-lettered message, from its body or else its message-id."""
+def chunk_of(body: bytes, message_id: str | None) -> tuple[str, int, int] | None:
+    """(job id, chunk index, retry round) of a dead-lettered message, from its body or else its
+    message-id."""
     try:
         chunk = ChunkMessage.from_json(body)
-        return chunk.job_id, chunk.chunk_index
+        return chunk.job_id, chunk.chunk_index, chunk.round
     except MessageFormatError:
         pass
     try:
@@ -73,12 +74,12 @@ def record_dead_letter(
     at: datetime,
 ) -> ChunkRecord | None:
     """Mark the letter's chunk failed and settle it in its job; None when the message is not a
-    chunk message."""
+    chunk message. A letter of a round the job has been retried past since changes nothing."""
     found = chunk_of(letter.body, letter.message_id)
     if found is None:
         log.warning("dead-lettered message %s is not a chunk message", letter.message_id)
         return None
-    job_id, index = found
+    job_id, index, retry_round = found
     record = records.update(
         job_id,
         index,
@@ -88,17 +89,23 @@ def record_dead_letter(
             description=letter.description or "",
             delivery_count=letter.delivery_count,
             at=at,
+            retry_round=retry_round,
         ),
     )
     if settling is not None and chunk_states.is_settled(record.state):
-        _settle(settling, record)
+        _settle(settling, record, retry_round)
     return record
 
 
-def _settle(settling: JobSettling, record: ChunkRecord) -> None:
+def _settle(settling: JobSettling, record: ChunkRecord, retry_round: int) -> None:
     stored = settling.manifests.read_manifest(record.job_id)
     if stored is None:
         log.warning("dead-lettered chunk of job %s, which has no manifest", record.job_id)
+        return
+    if stored.manifest.round != retry_round:
+        log.info(
+            "dead-lettered chunk of job %s from round %d: retried since", record.job_id, retry_round
+        )
         return
     error = record.last_error or ""
     settle_chunk(settling.ledger, stored.manifest, record.chunk_index, record.state, error=error)

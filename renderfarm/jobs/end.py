@@ -120,17 +120,21 @@ def outcome_of(code: str, *, cancelled: bool) -> str:
 @dataclass(frozen=True)
 class Node:
     """A marker of the ledger tree: level 0 holds one per chunk, each level above one per
-    FANOUT nodes of the level below; the top level holds one, the root."""
+    FANOUT nodes of the level below; the top level holds one, the root. ``round``: the tree's
+    retry round (renderfarm.jobs.retry_round): each round of a job has a tree of its own."""
 
     level: int
     index: int
+    round: int = 0
 
 
 @dataclass(frozen=True)
 class LedgerTree:
-    """The shape of a job's ledger tree, from its number of chunks."""
+    """The shape of a job's ledger tree, from its number of chunks (of a retry round: the
+    number of chunks the round renders again, each at its place among them)."""
 
     chunk_count: int
+    round: int = 0
 
     def __post_init__(self) -> None:
         if self.chunk_count < 1:
@@ -154,12 +158,12 @@ class LedgerTree:
     def leaf(self, chunk_index: int) -> Node:
         if not 0 <= chunk_index < self.chunk_count:
             raise ValueError(f"chunk {chunk_index} is not in a job of {self.chunk_count} chunks")
-        return Node(0, chunk_index)
+        return Node(0, chunk_index, self.round)
 
     def parent(self, node: Node) -> Node:
         if node.level >= self.root_level:
             raise ValueError("the root has no parent")
-        return Node(node.level + 1, node.index // FANOUT)
+        return Node(node.level + 1, node.index // FANOUT, self.round)
 
     def child_count(self, node: Node) -> int:
         """How many children ``node`` has (the last node of a level may have fewer)."""

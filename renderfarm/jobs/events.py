@@ -2,9 +2,11 @@
 
 An event's id is deterministic (``<job>:<type>``, or ``<job>:<chunk>:chunk.failed``), and it is
 the Service Bus message-id, so the queue's duplicate detection drops the copy a retry or a second
-settler sends: each event is delivered once. The event itself carries only what names the job;
-the events consumer reads the job's summary (state, frames, timings, preview, cost) when it
-delivers, so a webhook sees the job as it is then.
+settler sends: each event is delivered once. An event of a retry round (renderfarm.jobs.retry)
+names its round after the job (``<job>:r1:job.completed``, ``<job>:r1:<chunk>:chunk.failed``):
+a job that fails, is retried and fails again says so twice. The event itself carries only what
+names the job; the events consumer reads the job's summary (state, frames, timings, preview,
+cost) when it delivers, so a webhook sees the job as it is then.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class EventType(StrEnum):
     JOB_FAILED = "job.failed"
     JOB_CANCELLED = "job.cancelled"
     CHUNK_FAILED = "chunk.failed"  # dead-lettered: it will not be retried
+    JOB_RETRIED = "job.retried"  # an ended job's failed chunks render again
 
 
 class EventFormatError(UnreadableMessage):
@@ -38,10 +41,13 @@ class EventFormatError(UnreadableMessage):
     reason = "BadEvent"
 
 
-def event_id(event_type: EventType, job_id: str, chunk_index: int | None = None) -> str:
+def event_id(
+    event_type: EventType, job_id: str, chunk_index: int | None = None, retry_round: int = 0
+) -> str:
+    job = f"{job_id}:r{retry_round}" if retry_round else job_id
     if chunk_index is None:
-        return f"{job_id}:{event_type.value}"
-    return f"{job_id}:{chunk_index}:{event_type.value}"
+        return f"{job}:{event_type.value}"
+    return f"{job}:{chunk_index}:{event_type.value}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,10 +59,12 @@ class JobEvent:
     chunk_index: int | None = None
     #: What the event adds to the job's summary (a failed chunk's error, say).
     detail: dict[str, Any] = field(default_factory=dict)
+    #: The job's retry round it happened in (0: its first render).
+    round: int = 0
 
     @property
     def id(self) -> str:
-        return event_id(self.type, self.job_id, self.chunk_index)
+        return event_id(self.type, self.job_id, self.chunk_index, self.round)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -69,6 +77,7 @@ class JobEvent:
                 "at": self.at.isoformat(),
                 "chunk_index": self.chunk_index,
                 "detail": self.detail,
+                "round": self.round,
             },
             separators=(",", ":"),
         )
@@ -89,6 +98,7 @@ class JobEvent:
                 at=datetime.fromisoformat(data["at"]),
                 chunk_index=int(chunk) if chunk is not None else None,
                 detail=dict(data.get("detail") or {}),
+                round=int(data.get("round") or 0),
             )
         except EventFormatError:
             raise

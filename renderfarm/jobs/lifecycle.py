@@ -13,6 +13,11 @@ unsettled, its redelivery settles the chunk again, and each step finds its work 
 may have died before its parent). Two settlers of a job's last two chunks both see a full ledger;
 the manifest's etag lets one record the end, and both send the event, whose deterministic id
 makes Service Bus keep one.
+
+A retried job (renderfarm.jobs.retry_round) settles each round in a tree of its own, and records
+each round's end once: a settler of an earlier round (a late dead letter, a worker still stopping
+after a cancel) writes only into its round's tree, and finds the manifest in a later round, where
+it writes nothing and says nothing.
 """
 
 from __future__ import annotations
@@ -80,25 +85,48 @@ class JobLifecycle:
         self._clock = clock
 
     def chunk_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
-        """Note chunk ``index`` settled as ``state``; after the job's last chunk, record the
-        job's end. Returns the job's outcome once it has one."""
+        """Note chunk ``index`` settled as ``state`` in the round of ``manifest`` (the one its
+        settler holds); after the round's last chunk, record the job's end. Returns the job's
+        outcome once it has one."""
         cancelled = manifest.cancelled_at is not None
-        if manifest.ledger == LEDGER_TREE:
-            code = self._settle_in_tree(manifest, index, state)
+        if manifest.retry is not None:
+            code = self._settle_in_round(manifest, index, state)
+            outcome = None if code is None else outcome_of(code, cancelled=cancelled)
+        elif manifest.ledger == LEDGER_TREE:
+            tree = LedgerTree(len(manifest.chunks))
+            code = self._settle_in_tree(manifest.job_id, tree, index, state)
             outcome = None if code is None else outcome_of(code, cancelled=cancelled)
         else:  # a job from before the tree: one ledger blob
             settled = self.store.ledger.add_settled(manifest, index, state)
             outcome = settled.outcome(cancelled=cancelled)
         if outcome is None:
             return None
-        return self.record_end(manifest.job_id, outcome)
+        return self.record_end(manifest.job_id, outcome, retry_round=manifest.round)
 
-    def _settle_in_tree(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
+    def _settle_in_round(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
+        """The chunk's place in its retry round's own tree; the code of the whole job once the
+        round's root is written (the round's chunks with the ones it carried)."""
+        retry = manifest.retry
+        assert retry is not None
+        place = retry.position(index)
+        if place is None:  # no message of this round names it: nothing of this round to note
+            log.warning(
+                "chunk %d is not in round %d of job %s", index, retry.number, manifest.job_id
+            )
+            return None
+        tree = LedgerTree(len(retry.chunks), round=retry.number)
+        code = self._settle_in_tree(manifest.job_id, tree, place, state)
+        if code is None or retry.carried is None:
+            return code
+        return combined([code, retry.carried])
+
+    def _settle_in_tree(
+        self, job_id: str, tree: LedgerTree, leaf: int, state: ChunkState
+    ) -> str | None:
         """Write the chunk's marker, then, while a node's children are all there, the node's
         (renderfarm.jobs.end); the code of every chunk together once the root is written."""
-        ledger, job_id = self.store.ledger, manifest.job_id
-        tree = LedgerTree(len(manifest.chunks))
-        node, code = tree.leaf(index), code_of(state)
+        ledger = self.store.ledger
+        node, code = tree.leaf(leaf), code_of(state)
         ledger.put_marker(job_id, node, code)
         while not tree.is_root(node):
             node = tree.parent(node)
@@ -134,7 +162,7 @@ class JobLifecycle:
 
     def chunk_failed(self, manifest: JobManifest, index: int, error: str) -> None:
         """Say a chunk failed for good (dead-lettered): the worker and the dead-letter handler
-        may both say it; the event id keeps one."""
+        may both say it; the event id keeps one (per retry round)."""
         self._events.publish(
             [
                 JobEvent(
@@ -144,22 +172,32 @@ class JobLifecycle:
                     at=self._clock(),
                     chunk_index=index,
                     detail={"error": error[:1000]},
+                    round=manifest.round,
                 )
             ]
         )
 
-    def record_end(self, job_id: str, outcome: str) -> str:
-        """Write the outcome into the manifest unless one is there, then say how the job ended
-        (again, if a crash came between: the event's id keeps it one)."""
+    def record_end(self, job_id: str, outcome: str, *, retry_round: int = 0) -> str:
+        """Write the outcome of round ``retry_round`` into the manifest unless one is there,
+        then say how the job ended (again, if a crash came between: the event's id keeps it
+        one). A round the job has been retried past since records and says nothing: its end
+        was recorded before the retry, which a retry needs."""
         updated = update_manifest(
             self.store.manifests,
             job_id,
-            lambda m: m if m.outcome is not None else m.ended(outcome, self._clock()),
+            lambda m: (
+                m
+                if m.outcome is not None or m.round != retry_round
+                else m.ended(outcome, self._clock())
+            ),
             attempts=WRITE_ATTEMPTS,
         )
         manifest = updated.value
         if manifest is None:
             raise JobNotFound(job_id)
+        if manifest.round != retry_round:
+            log.info("job %s: round %d ended after a retry", job_id, retry_round)
+            return outcome
         if updated.wrote:
             log.info("job %s %s", job_id, outcome, extra={"job_id": job_id})
             if manifest.outcome == JobOutcome.COMPLETED:
@@ -196,6 +234,7 @@ class JobLifecycle:
                     job_id=manifest.job_id,
                     tenant=manifest.tenant,
                     at=manifest.finished_at or self._clock(),
+                    round=manifest.round,
                 )
             ]
         )

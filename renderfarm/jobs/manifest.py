@@ -1,7 +1,8 @@
 """The job manifest ``jobs/<id>/job.json``: the spec, its chunk plan, who asked, and its lifecycle.
 
 Written by the API before any message is sent, updated when every chunk is on the queue (or the
-sending failed) and when the job is cancelled. Workers read it to decide whether to render.
+sending failed), when the job is cancelled and when it is retried (a new round: its end is
+cleared, to be recorded anew). Workers read it to decide whether to render.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from renderfarm.chunks.plan import ChunkPlan, PlanSource
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.jobs.end import LEDGER_BLOB, LEDGER_TREE, JobOutcome
 from renderfarm.jobs.naming import JobLabel, default_name
+from renderfarm.jobs.retry_round import RetryRound
 from renderfarm.jobs.spec import JobSpec
 from renderfarm.shared.blend_header import BlenderVersion
 from renderfarm.shared.blender_pools import queue_key
@@ -72,6 +74,8 @@ class JobManifest:
     #: Its name, tags and submitter (renderfarm.jobs.naming); None on a job from before names,
     #: which is called by its default name (``label``).
     naming: JobLabel | None = None
+    #: The retry round under way or last run (renderfarm.jobs.retry_round); None before any.
+    retry: RetryRound | None = None
 
     @classmethod
     def new(  # noqa: PLR0913 - keyword-only: the manifest's fields
@@ -139,6 +143,11 @@ class JobManifest:
         (``5.3``, ``5.3-high``, ``5.3-gpu-low``)."""
         return queue_key(BlenderVersion.parse(self.blender), self.spec.band, gpu=self.spec.gpu)
 
+    @property
+    def round(self) -> int:
+        """Its retry round: 0 until it is first retried."""
+        return 0 if self.retry is None else self.retry.number
+
     def accepts_work(self) -> bool:
         """Whether a worker holding one of this job's messages should render it."""
         return self.cancelled_at is None and self.enqueue_state is not EnqueueState.FAILED
@@ -178,6 +187,21 @@ class JobManifest:
             raise ValueError(f"{outcome!r} is not how a job ends")
         return self if self.outcome is not None else replace(self, outcome=outcome, finished_at=at)
 
+    def retried(self, retry: RetryRound) -> JobManifest:
+        """An ended job rendering again: its end (and cancel) cleared, to be recorded anew, and
+        the round's chunks to be sent."""
+        if self.outcome is None or retry.number != self.round + 1:
+            raise ValueError("only an ended job is retried, one round after the last")
+        return replace(
+            self,
+            retry=retry,
+            outcome=None,
+            finished_at=None,
+            cancelled_at=None,
+            enqueue_state=EnqueueState.ENQUEUING,
+            enqueue_error=None,
+        )
+
     def warned(self, warnings: tuple[str, ...]) -> JobManifest:
         """With ``warnings`` added to those it has (each said once)."""
         merged = tuple(dict.fromkeys((*self.warnings, *warnings)))
@@ -211,6 +235,7 @@ class JobManifest:
                 "warnings": list(self.warnings),
                 "ledger": self.ledger,
                 "label": self.naming.to_dict() if self.naming is not None else None,
+                "retry": self.retry.to_dict() if self.retry else None,
             },
             separators=(",", ":"),
         )
@@ -245,6 +270,7 @@ class JobManifest:
             warnings=tuple(str(w) for w in data.get("warnings", ())),
             ledger=int(data.get("ledger", LEDGER_BLOB)),
             naming=JobLabel.from_dict(data["label"]) if data.get("label") else None,
+            retry=RetryRound.from_dict(data["retry"]) if data.get("retry") else None,
         )
 
 

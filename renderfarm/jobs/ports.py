@@ -81,8 +81,9 @@ class ChunkRecords(Protocol):
     def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
         """Last errors of these chunks' records (a download each: ask only for a few)."""
 
-    def signal_cancel(self, job_id: str, indexes: Sequence[int]) -> None:
-        """Tell the workers of these chunks that the job is cancelled (a marker each)."""
+    def signal_cancel(self, job_id: str, indexes: Sequence[int], *, retry_round: int = 0) -> None:
+        """Tell the workers of these chunks that the job is cancelled (a marker each, where
+        the workers of ``retry_round``'s messages look)."""
 
 
 class FrameIndex(Protocol):

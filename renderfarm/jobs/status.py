@@ -156,7 +156,11 @@ def _job_state(
     (all frames present beats a late cancel or a failed send)."""
     if manifest.outcome is not None:
         return JobState(manifest.outcome)
-    states = {chunk.state for chunk in chunks}
+    retry = manifest.retry
+    # A retry round under way: the chunks it carried over (done, or cancelled) have ended.
+    states = {
+        chunk.state for chunk in chunks if retry is None or retry.position(chunk.index) is not None
+    }
     not_before = manifest.spec.not_before
     if (
         not_before is not None

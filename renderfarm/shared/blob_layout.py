@@ -6,8 +6,8 @@ content hash within its tenant's folder: a tenant's uploads are deduplicated, bu
 learn whether another holds the same bytes, nor name another's scene in a job.
 Container ``jobs``: ``<id>/job.json``, ``<id>/chunks/<n>.json``, ``<id>/cancel/<n>`` (empty: the
 cancel signal for a chunk that was rendering), ``<id>/settled/<level>/<parent>/<slot>`` (the
-ledger tree's markers), ``<id>/frames/<frame:06d>.<ext>``,
-``<id>/thumbs/<frame:06d>.jpg``,
+ledger tree's markers; a retry round's markers are under ``r<round>/`` in both),
+``<id>/frames/<frame:06d>.<ext>``, ``<id>/thumbs/<frame:06d>.jpg``,
 ``<id>/previews/{contact-sheet.png,preview.mp4}``, ``<id>/logs/<n>/<attempt>.log`` (Blender's
 log of one attempt at a chunk, written by that attempt's worker alone), and the listing index
 ``_tenants/<tenant>/<newest-first key>_<id>``.
@@ -95,10 +95,12 @@ def chunk_blob(job_id: str, index: int) -> str:
     return f"{job_id}/chunks/{index}.json"
 
 
-def cancel_blob(job_id: str, index: int) -> str:
+def cancel_blob(job_id: str, index: int, *, retry_round: int = 0) -> str:
     """An empty blob the cancel writes for each chunk it saw unsettled: its worker polls this one
-    name instead of the job's manifest, so no blob is read by every replica at once."""
-    return f"{job_id}/cancel/{index}"
+    name instead of the job's manifest, so no blob is read by every replica at once. A retry
+    round's chunks have their own (``<id>/cancel/r<round>/<n>``): a marker an earlier cancel
+    left never stops the chunk rendering again."""
+    return f"{job_id}/cancel/{_round_folder(retry_round)}{index}"
 
 
 def settled_blob(job_id: str) -> str:
@@ -106,15 +108,27 @@ def settled_blob(job_id: str) -> str:
     return f"{job_id}/settled.json"
 
 
-def ledger_node_blob(job_id: str, level: int, index: int, *, fanout: int) -> str:
+def ledger_node_blob(
+    job_id: str, level: int, index: int, *, fanout: int, retry_round: int = 0
+) -> str:
     """``<id>/settled/<level>/<parent>/<slot>``: a marker of the ledger tree (renderfarm.jobs.end),
-    named under its parent so that one listing finds a node's children, and no others."""
-    return f"{ledger_children_prefix(job_id, level + 1, index // fanout)}{index % fanout}"
+    named under its parent so that one listing finds a node's children, and no others. A retry
+    round's tree is ``<id>/settled/r<round>/...``."""
+    parent = ledger_children_prefix(job_id, level + 1, index // fanout, retry_round=retry_round)
+    return f"{parent}{index % fanout}"
 
 
-def ledger_children_prefix(job_id: str, level: int, index: int) -> str:
+def ledger_children_prefix(job_id: str, level: int, index: int, *, retry_round: int = 0) -> str:
     """Where the markers of node (``level``, ``index``)'s children are."""
-    return f"{job_id}/settled/{level - 1}/{index}/"
+    return f"{job_id}/settled/{_round_folder(retry_round)}{level - 1}/{index}/"
+
+
+def _round_folder(retry_round: int) -> str:
+    """The folder of a retry round's markers: none for the job's first render (round 0), whose
+    names stay as they were before retries."""
+    if retry_round < 0:
+        raise ValueError("a retry round is 0 or more")
+    return f"r{retry_round}/" if retry_round else ""
 
 
 def schedule_blob(job_id: str) -> str:

@@ -1,7 +1,7 @@
 """The client's commands of ``renderfarm``: drive any farm over HTTP (submit, status, jobs,
-cancel, download; ``wait`` and ``webhooks`` live in modules of their own). The command itself,
-with the local farm's ``local`` and ``keys`` beside these, is composed in ``renderfarm_cli``;
-each command here reads its farm from the group's ``Target`` (``ctx.obj``).
+cancel, download; ``retry``, ``wait`` and ``webhooks`` live in modules of their own). The command
+itself, with the local farm's ``local`` and ``keys`` beside these, is composed in
+``renderfarm_cli``; each command here reads its farm from the group's ``Target`` (``ctx.obj``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from renderfarm_client.cli.rendering import (
     submit_scene,
     watch_and_download,
 )
+from renderfarm_client.cli.retry import retry
 from renderfarm_client.cli.waiting import wait as wait_command
 from renderfarm_client.cli.webhooks import webhooks
 from renderfarm_client.job_follower import FrameDownloader, describe_failure
@@ -237,6 +238,7 @@ COMMANDS: tuple[click.Command, ...] = (
     status,
     jobs,
     cancel,
+    retry,
     download,
     wait_command,
     webhooks,

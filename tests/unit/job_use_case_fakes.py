@@ -82,7 +82,7 @@ class MemoryStore:
     def chunk_errors(self, job_id: str, indexes: Sequence[int]) -> dict[int, str]:
         return {}
 
-    def signal_cancel(self, job_id: str, indexes: Sequence[int]) -> None:
+    def signal_cancel(self, job_id: str, indexes: Sequence[int], *, retry_round: int = 0) -> None:
         self.cancel_markers.setdefault(job_id, set()).update(indexes)
 
     def save_schedule(self, job_id: str, sequence_numbers: Sequence[int]) -> None:

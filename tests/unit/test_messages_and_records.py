@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -29,7 +30,15 @@ def message() -> ChunkMessage:
 
 def test_message_id_is_job_colon_chunk_and_reads_back() -> None:
     assert message().message_id == f"{JOB}:3"
-    assert parse_message_id(message_id(JOB, 3)) == (JOB, 3)
+    assert parse_message_id(message_id(JOB, 3)) == (JOB, 3, 0)
+
+
+def test_a_retry_rounds_message_has_an_id_of_its_own_and_says_its_round() -> None:
+    retried = replace(message(), round=2)
+    assert retried.message_id == f"{JOB}:3:r2"  # never dropped as a copy of the first
+    assert parse_message_id(retried.message_id) == (JOB, 3, 2)
+    assert ChunkMessage.from_json(retried.to_json()) == retried
+    assert "round" not in message().to_json()  # the first render's body is as it was
 
 
 def test_message_body_round_trips() -> None:
