@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from functions.quote_schemas import QuotePublic
 from renderfarm.chunks.plan import PlanSource
 from renderfarm.jobs.cost import CostEstimate
 from renderfarm.jobs.manifest import EnqueueState, JobManifest
@@ -91,6 +92,9 @@ class ProblemPublic(BaseModel):
         default=None,
         description="project-file-not-found, project-file-not-usable, project-refused: the file's"
         " path in the project, the user's own name for it",
+    )
+    state: JobState | SkipJsonSchema[None] = Field(
+        default=None, description="not-awaiting-approval: the job's state now"
     )
 
 
@@ -284,6 +288,16 @@ class JobStatusPublic(BaseModel):
         default_factory=list,
         description="what the user should know, such as each file rendered without "
         "(allow_missing), named by its path in the project",
+    )
+    scout_frames: list[int] = Field(
+        default_factory=list, description="frames rendered first to quote the job (scout)"
+    )
+    scout_chunks: list[ChunkPublic] = Field(
+        default_factory=list,
+        description="a scouted job's scout chunks, one frame each, numbered after `chunks`",
+    )
+    quote: QuotePublic | None = Field(
+        default=None, description="a scouted job's quote, once its scout frames are in"
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from azure.storage.blob import ContainerClient
 
 from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm_azure.awaiting_list import BlobAwaitingApprovals
 from renderfarm_azure.chunk_record_store import BlobChunkRecords
 from renderfarm_azure.frame_index import BlobFrameIndex
 from renderfarm_azure.manifest_store import BlobManifests
@@ -23,6 +24,7 @@ class BlobJobStores:
     frames: BlobFrameIndex
     index: BlobTenantIndex
     timings: BlobSceneTimings
+    awaiting: BlobAwaitingApprovals
 
     @classmethod
     def in_container(cls, *, container: ContainerClient, breaker: CircuitBreaker) -> BlobJobStores:
@@ -32,4 +34,5 @@ class BlobJobStores:
             frames=BlobFrameIndex(container=container, breaker=breaker),
             index=BlobTenantIndex(container=container, breaker=breaker),
             timings=BlobSceneTimings(container=container, breaker=breaker),
+            awaiting=BlobAwaitingApprovals(container=container, breaker=breaker),
         )

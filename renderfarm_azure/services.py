@@ -11,6 +11,7 @@ from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient
 
 from renderfarm.chunks.plan import FarmCapacity
+from renderfarm.jobs.approval import JobApproval, RestOfJob
 from renderfarm.jobs.backpressure import Backpressure
 from renderfarm.jobs.cancel import JobCancel
 from renderfarm.jobs.listing import JobListing
@@ -50,6 +51,7 @@ class JobUseCases:
     status: JobStatusReader
     listing: JobListing
     cancel: JobCancel
+    approval: JobApproval
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +201,13 @@ def _job_use_cases(  # noqa: PLR0913 - keyword-only: each an adapter the use cas
         status=statuses,
         listing=JobListing(index=jobs.index, statuses=statuses),
         cancel=cancel,
+        approval=JobApproval(
+            manifests=jobs.manifests,
+            statuses=statuses,
+            rest=RestOfJob(manifests=jobs.manifests, queue=queue),
+            awaiting=jobs.awaiting,
+            clock=utc_now,
+        ),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from renderfarm.jobs.approval import JobApproval
 from renderfarm.jobs.cancel import JobCancel
 from renderfarm.jobs.listing import JobListing
 from renderfarm.jobs.ports import FrameLinks
@@ -44,6 +45,10 @@ def get_job_cancel(services: ServicesDep) -> JobCancel:
     return services.job_use_cases.cancel
 
 
+def get_job_approval(services: ServicesDep) -> JobApproval:
+    return services.job_use_cases.approval
+
+
 def get_frame_links(services: ServicesDep) -> FrameLinks:
     return services.frame_links
 
@@ -64,6 +69,7 @@ JobSubmissionDep = Annotated[JobSubmission, Depends(get_job_submission)]
 JobStatusDep = Annotated[JobStatusReader, Depends(get_job_status)]
 JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
 JobCancelDep = Annotated[JobCancel, Depends(get_job_cancel)]
+JobApprovalDep = Annotated[JobApproval, Depends(get_job_approval)]
 FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
 SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
 ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]

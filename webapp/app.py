@@ -20,7 +20,7 @@ from dashboard.security import SecurityHeadersMiddleware
 from functions.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from functions.openapi import install_openapi
 from functions.problems import install_problem_handlers
-from functions.routes import files, health, jobs, scenes, webhooks
+from functions.routes import files, health, job_approval, jobs, scenes, webhooks
 from renderfarm.shared.json_logging import configure_json_logging
 from renderfarm.shared.settings import Settings, get_settings
 from renderfarm_azure.services import Services
@@ -52,7 +52,7 @@ def create_app(
     )
     app.state.services = lazy
     router = APIRouter(prefix=API_PREFIX)
-    for module in (health, scenes, files, jobs, webhooks):
+    for module in (health, scenes, files, jobs, job_approval, webhooks):
         router.include_router(module.router)
     app.include_router(router)
     app.include_router(dashboard_router)

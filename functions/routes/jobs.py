@@ -146,7 +146,7 @@ def submit_job(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency
         response.headers["Idempotent-Replayed"] = "true"
     return JobAcceptedPublic(
         job_id=manifest.job_id,
-        state=JobState.QUEUED,
+        state=JobState.SCOUTING if manifest.spec.scout else JobState.QUEUED,
         enqueue_state=manifest.enqueue_state,
         frames_total=len(manifest.spec.frames),
         chunk_size=manifest.chunk_size,

@@ -17,6 +17,7 @@ from renderfarm.chunks.chunking import TARGET_CHUNKS, Chunk, plan_chunks, planne
 from renderfarm.chunks.plan import ChunkPlan, PlanSource
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.jobs.end import LEDGER_BLOB, LEDGER_TREE, JobOutcome
+from renderfarm.jobs.quote import QuoteRecord
 from renderfarm.jobs.spec import JobSpec
 from renderfarm.shared.blend_header import BlenderVersion
 from renderfarm.shared.blender_pools import queue_key
@@ -67,6 +68,8 @@ class JobManifest:
     #: How its settled chunks are noted (renderfarm.jobs.end): the tree for every new job; jobs
     #: from before it keep their one ledger blob.
     ledger: int = LEDGER_BLOB
+    #: A scouted job's quote and its approval (renderfarm.jobs.scouting): None until quoted.
+    quote: QuoteRecord | None = None
 
     @classmethod
     def new(  # noqa: PLR0913 - keyword-only: the manifest's fields
@@ -191,6 +194,7 @@ class JobManifest:
                 "chunking": self.chunking.to_dict() if self.chunking else None,
                 "warnings": list(self.warnings),
                 "ledger": self.ledger,
+                "quote": self.quote.to_dict() if self.quote else None,
             },
             separators=(",", ":"),
         )
@@ -224,6 +228,7 @@ class JobManifest:
             chunking=ChunkPlan.from_dict(data["chunking"]) if data.get("chunking") else None,
             warnings=tuple(str(w) for w in data.get("warnings", ())),
             ledger=int(data.get("ledger", LEDGER_BLOB)),
+            quote=QuoteRecord.from_dict(data["quote"]) if data.get("quote") else None,
         )
 
 

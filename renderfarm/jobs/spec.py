@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
+from renderfarm.jobs import scout_request as scouting
 from renderfarm.projects.file_set import FileSet, FileSetIn, FileSetRef
 from renderfarm.shared.frames import (
     FRAMES_PATTERN,
@@ -140,7 +141,9 @@ _ONE_SCENE: JsonDict = {
 class JobRequest(BaseModel):
     """The body of ``POST /api/jobs``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_ONE_SCENE)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={**_ONE_SCENE, **scouting.SCOUT_SCHEMA}
+    )
 
     files: FileSetIn | None = Field(
         default=None,
@@ -203,8 +206,20 @@ class JobRequest(BaseModel):
         ),
         examples=["2026-12-24T22:00:00Z"],
     )
+    scout: scouting.ScoutAsked = scouting.scout_field()
+    approve_below_usd: scouting.UsdAmount | None = scouting.approve_below_field()
 
     _integers = field_validator("step", "chunk_size", mode="before")(json_integer)
+
+    @field_validator("scout")
+    @classmethod
+    def _scout_among_frames(cls, value: scouting.ScoutAsked, info: ValidationInfo) -> Any:
+        return scouting.scout_among_frames(value, info.data)
+
+    @field_validator("approve_below_usd")
+    @classmethod
+    def _scouted_to_approve(cls, value: float | None, info: ValidationInfo) -> float | None:
+        return scouting.scouted_to_approve(value, info.data)
 
     @field_validator("not_before", mode="before")
     @classmethod
@@ -270,15 +285,17 @@ class JobRequest(BaseModel):
         file_set = self.file_set()
         scene = file_set.main_entry.sha256 if file_set is not None else self.scene_sha256
         assert scene is not None, "checked by _one_scene"
+        frames = parse_frames(self.frames, step=self.step)
         return JobSpec(
             scene_sha256=scene,
             file_set=file_set.ref() if file_set is not None else None,
             allow_missing=self.allow_missing,
-            frames=parse_frames(self.frames, step=self.step),
+            frames=frames,
             render=self.render.to_domain(),
             chunk_size=self.chunk_size,
             priority=self.priority_number,
             not_before=self.not_before,
+            **scouting.scouting(self.scout, self.approve_below_usd, frames),
         )
 
     @property
@@ -306,6 +323,9 @@ class JobSpec:
     #: The project the scene is part of (None: a one-file scene from POST /api/scenes).
     file_set: FileSetRef | None = None
     allow_missing: bool = False
+    #: Frames rendered first, to quote the job (renderfarm.jobs.scouting); () for none.
+    scout: tuple[int, ...] = ()
+    approve_below_usd: float | None = None
 
     @property
     def band(self) -> Band:
@@ -326,6 +346,8 @@ class JobSpec:
             "not_before": self.not_before.isoformat() if self.not_before else None,
             "file_set": self.file_set.to_dict() if self.file_set else None,
             "allow_missing": self.allow_missing,
+            "scout": list(self.scout),
+            "approve_below_usd": self.approve_below_usd,
         }
 
     @classmethod
@@ -341,6 +363,8 @@ class JobSpec:
             else None,
             file_set=FileSetRef.from_dict(data["file_set"]) if data.get("file_set") else None,
             allow_missing=bool(data.get("allow_missing", False)),
+            scout=tuple(int(f) for f in data.get("scout", ())),
+            approve_below_usd=data.get("approve_below_usd"),
         )
 
 

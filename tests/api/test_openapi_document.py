@@ -19,6 +19,7 @@ from functions.problems import (
     problem_response,
 )
 from functions.schemas import ProblemPublic, ValidationProblemPublic
+from renderfarm.jobs.approval import NotAwaitingApproval
 from renderfarm.keys.api_keys import KeyConfigError
 from renderfarm.projects.file_set import FileSetError
 from renderfarm.shared.blend_header import BlenderVersion, BlendHeaderError, HeaderProblem
@@ -102,6 +103,7 @@ DOMAIN_ERRORS: tuple[DomainError, ...] = (
     TooManyWebhooks(20),
     WebhookNotFound("x"),
     KeyConfigError("unreadable hashes"),
+    NotAwaitingApproval("0" * 32, "scouting"),
 )
 PROBLEMS: list[Problem] = [
     *(domain_problem(error) for error in DOMAIN_ERRORS),
