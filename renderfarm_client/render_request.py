@@ -24,6 +24,10 @@ class RenderOptions:
     priority: int | str | None = None  # 0..9, or a band: "low", "normal", "high"
     blender: str | None = None  # a pinned major.minor; else the farm picks by the scene
     not_before: str | None = None  # RFC 3339: a deferred render
+    #: Scout first: True (the first, middle and last frames) or the frames; and the quote under
+    #: which the farm approves without asking.
+    scout: bool | tuple[int, ...] = False
+    approve_below_usd: float | None = None
 
     def job_body(
         self,
@@ -55,6 +59,10 @@ class RenderOptions:
             body["blender"] = self.blender
         if self.not_before is not None:
             body["not_before"] = self.not_before
+        if self.scout:
+            body["scout"] = list(self.scout) if isinstance(self.scout, tuple) else True
+        if self.approve_below_usd is not None:
+            body["approve_below_usd"] = self.approve_below_usd
         return body
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from renderfarm_client.cli import quotes
 from renderfarm_client.cli.farm_previews import fetch_previews
 from renderfarm_client.cli.options import (
     Target,
@@ -57,6 +58,7 @@ from renderfarm_client.job_follower import FrameDownloader, describe_failure
     help="submit even when files the scene uses are missing; the job warns of each",
 )
 @click.option("--wait", is_flag=True, help="show progress and download frames as they land")
+@quotes.scout_options
 @click.pass_obj
 def submit(  # noqa: PLR0913 - a click command: one parameter per option
     target: Target,
@@ -67,25 +69,31 @@ def submit(  # noqa: PLR0913 - a click command: one parameter per option
     *,
     project_root: Path | None,
     allow_missing: bool,
+    yes: bool,
     **kwargs: Any,
-) -> None:
+) -> int | None:
     """Trace SCENE and every file it needs, upload those the farm lacks, render FRAMES."""
     started = time.monotonic()
     with target.client() as client:
+        options = options_from(**kwargs)
         job = submit_scene(
             client,
             scene,
-            options_from(**kwargs),
+            options,
             stderr,
             project_root=project_root,
             allow_missing=allow_missing,
         )
+        scouted = options.scout or options.approve_below_usd is not None
+        if scouted and not quotes.settle_quote(client, job.job_id, stdout, yes=yes):
+            return quotes.EXIT_AWAITING_APPROVAL
         if not wait:
             click.echo(job.job_id)
             stderr.print(f"follow it with: renderfarm status {job.job_id}")
-            return
+            return None
         outcome = watch_and_download(client, job, out or Path("out") / job.job_id, stderr, started)
     report(outcome, stdout)
+    return None
 
 
 @click.command()
@@ -115,6 +123,7 @@ def status(target: Target, /, job_id: str) -> None:
             f"{progress.files.bytes / 1e6:.1f} MB"
         )
     print_warnings(progress, stdout)
+    quotes.print_quote(progress, stdout)
     if progress.state in {"failed", "cancelled"}:
         stdout.print(describe_failure(progress))
 
@@ -122,7 +131,12 @@ def status(target: Target, /, job_id: str) -> None:
 @click.command()
 @click.option(
     "--state",
-    type=click.Choice(["scheduled", "queued", "rendering", "completed", "failed", "cancelled"]),
+    type=click.Choice(
+        [
+            *("scheduled", "scouting", "awaiting_approval", "queued", "rendering"),
+            *("completed", "failed", "cancelled"),
+        ]
+    ),
 )
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
 @click.pass_obj
@@ -177,4 +191,4 @@ def download(target: Target, /, job_id: str, out: Path | None) -> None:
 
 
 #: What ``renderfarm`` registers of the client.
-COMMANDS: tuple[click.Command, ...] = (submit, status, jobs, cancel, download)
+COMMANDS: tuple[click.Command, ...] = (submit, status, jobs, cancel, download, quotes.approve)
