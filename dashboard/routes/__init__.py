@@ -4,10 +4,10 @@ webhook registry), as the API does; errors become pages (dashboard/pages.py)."""
 
 from fastapi import APIRouter
 
-from dashboard.routes import farm, jobs, sign_in, webhooks
+from dashboard.routes import approval, farm, jobs, sign_in, webhooks
 
 router = APIRouter(include_in_schema=False)
-for _module in (sign_in, jobs, farm, webhooks):
+for _module in (sign_in, jobs, approval, farm, webhooks):
     router.include_router(_module.router)
 
 __all__ = ["router"]

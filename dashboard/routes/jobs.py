@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from dashboard import views
 from dashboard.deps import ChunkLogs, ChunkLogsDep, FormDep, Signed, SignedDep, one
 from dashboard.pages import DashboardRoute, NotFoundPage, now, page
+from dashboard.quotes import quote_panel
 from renderfarm.jobs.cost import job_cost
 from renderfarm.jobs.status import JobState
 from renderfarm.shared import blob_layout as layout
@@ -97,6 +98,7 @@ def _job_context(  # noqa: PLR0913 - keyword-only: the page routes' dependencies
         "previews": previews,
         "cost_lines": views.cost_lines(estimate),
         "estimate": estimate,
+        "quote": quote_panel(manifest, status),
         "timings": [
             ("Submitted", status.created_at),
             ("Started", status.started_at),
