@@ -15,6 +15,7 @@ from functions.events import EventConsumer
 from functions.quote_expiry_trigger import quote_expiry
 from renderfarm.jobs.events import EventType, JobEvent
 from renderfarm.shared.settings import Settings
+from renderfarm.webhooks.rules import MAX_WEBHOOKS_PER_TENANT
 from renderfarm_azure.services import Services
 from renderfarm_azure.webhooks.services import webhook_services
 from testbed.emulators import ServiceBusEmulator
@@ -108,3 +109,14 @@ def test_the_timer_cancels_a_quote_no_one_approved_in_time_and_says_why(
     assert late.status_code == 409 and late.json()["state"] == "cancelled"
     again = quote_expiry(services, lambda: expires + timedelta(hours=1)).expire_due()
     assert waiting not in again  # its entry is gone, and it is over anyway
+
+
+def test_a_webhook_can_subscribe_to_job_quoted(client: TestClient) -> None:
+    existing = client.get("/api/webhooks", headers=auth()).json()["webhooks"]
+    if len(existing) >= MAX_WEBHOOKS_PER_TENANT:  # Azurite is the session's: make room
+        client.delete(f"/api/webhooks/{existing[0]['id']}", headers=auth())
+    hook = {"url": "http://127.0.0.1:9/hook", "events": ["job.quoted"]}
+    made = client.post("/api/webhooks", json=hook, headers=auth())
+    assert made.status_code == 201, made.text
+    assert made.json()["events"] == ["job.quoted"]
+    assert client.delete(f"/api/webhooks/{made.json()['id']}", headers=auth()).status_code == 204
