@@ -62,7 +62,7 @@ def test_the_jobs_list_brings_the_quote_of_a_job_awaiting_approval(
             {"job_id": done, "state": "completed", **when, **line},
         ]
     }
-    status = {
+    status: dict[str, Any] = {
         "job_id": JOB,
         "state": "awaiting_approval",
         "error": None,
