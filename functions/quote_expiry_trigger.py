@@ -50,7 +50,8 @@ def _services() -> Services:
 def expire_quotes() -> list[str]:
     """The Function's body: the ids of the jobs it cancelled."""
     cancelled = quote_expiry(_services(), lambda: datetime.now(UTC)).expire_due()
-    log.info("quotes expired", extra={"jobs_cancelled": len(cancelled)})
+    if cancelled:
+        log.info("%d jobs cancelled: their quotes expired unapproved", len(cancelled))
     return cancelled
 
 

@@ -18,6 +18,7 @@ from renderfarm.jobs.events import EventType, JobEvent
 from renderfarm.jobs.manifest_updates import update_manifest
 from renderfarm.jobs.ports import EventPublisher, ManifestStore, TenantIndex
 from renderfarm.jobs.scouting import expired
+from renderfarm.shared.conditional_update import KeptChanging
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,16 @@ class QuoteExpiry:
         now = self._clock()
         cancelled: list[str] = []
         for entry in self._awaiting.due(now, limit=MAX_PER_RUN):
-            updated = update_manifest(
-                self._manifests,
-                entry.job_id,
-                lambda m: expired(m, now),
-                attempts=UPDATE_ATTEMPTS,
-            )
+            try:
+                updated = update_manifest(
+                    self._manifests,
+                    entry.job_id,
+                    lambda m: expired(m, now),
+                    attempts=UPDATE_ATTEMPTS,
+                )
+            except KeptChanging:  # busy: its entry stays, the next run tries again
+                log.warning("job %s kept changing: its quote expires next run", entry.job_id)
+                continue
             manifest = updated.value
             if manifest is not None and updated.wrote:
                 self._index.mark_terminal(manifest)
