@@ -10,6 +10,8 @@
   through scheduled messages (functions/webhook_trigger.py).
 - ``project_files_gc``: daily, deletes project files no job has named for 30 days
   (functions/gc_trigger.py).
+- ``quote_expiry``: every five minutes, cancels scouted jobs whose quotes no one approved in
+  time (functions/quote_expiry_trigger.py).
 """
 
 import os
@@ -22,6 +24,9 @@ from functions.events import events_queue, handle_event_message
 from functions.gc_trigger import FUNCTION_NAME as GC_FUNCTION
 from functions.gc_trigger import SCHEDULE as GC_SCHEDULE
 from functions.gc_trigger import collect_project_files
+from functions.quote_expiry_trigger import FUNCTION_NAME as QUOTE_EXPIRY_FUNCTION
+from functions.quote_expiry_trigger import SCHEDULE as QUOTE_EXPIRY_SCHEDULE
+from functions.quote_expiry_trigger import expire_quotes
 from functions.webhook_trigger import FUNCTION_NAME, deliveries_queue, handle_delivery
 from webapp.app import create_app
 
@@ -59,3 +64,9 @@ def job_events(message: func.ServiceBusMessage) -> None:
 @app.timer_trigger(arg_name="timer", schedule=GC_SCHEDULE, run_on_startup=False)
 def project_files_gc(timer: func.TimerRequest) -> None:
     collect_project_files()
+
+
+@app.function_name(QUOTE_EXPIRY_FUNCTION)
+@app.timer_trigger(arg_name="timer", schedule=QUOTE_EXPIRY_SCHEDULE, run_on_startup=False)
+def quote_expiry(timer: func.TimerRequest) -> None:
+    expire_quotes()

@@ -18,6 +18,8 @@ from renderfarm.shared import blob_layout as layout
 #: Each state's symbol: the state reads by shape and word, not by colour alone.
 STATE_SYMBOLS = {
     "scheduled": "◷",
+    "scouting": "◔",
+    "awaiting_approval": "?",
     "queued": "…",
     "pending": "…",
     "rendering": "▶",

@@ -1,7 +1,9 @@
 """The events consumer: what happens when the farm says something happened to a job.
 
 For each event on the ``job-events`` queue: on ``job.completed`` the finalizer builds the job's
-previews (idempotent: a redelivered event rebuilds nothing already there), then the event fans
+previews (idempotent: a redelivered event rebuilds nothing already there); on ``job.quoted`` the
+rest of a job that approved itself (under approve_below_usd) is sent, unless it was (the worker
+that quoted it may not send to the chunk queues; renderfarm.jobs.approval); then the event fans
 out to the tenant's webhooks as one delivery message each, carrying the job's summary as it is
 now. Nothing here talks to a webhook's receiver: the deliveries consumer does, so no receiver can
 stall this one. Every step is safe to repeat, so a crash (kill -9 included) only means the
@@ -77,6 +79,8 @@ class EventConsumer:
                 self.services.settings.jobs_container
             )
             build_previews(container, versioned.manifest)
+        elif event.type is EventType.JOB_QUOTED:
+            self.services.job_use_cases.approval.send_approved_rest(versioned.manifest)
         try:
             manifest, status = statuses.status(event.job_id, tenant=event.tenant)
         except JobNotFound:

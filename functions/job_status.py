@@ -3,6 +3,7 @@ and for the job events consumer (functions/events.py), which sends it, trimmed, 
 
 from __future__ import annotations
 
+from functions.quote_schemas import quote_public
 from functions.schemas import (
     FileSetPublic,
     FrameUrlPublic,
@@ -60,6 +61,9 @@ def status_public(
         chunking=chunking_public(manifest),
         files=_files_public(manifest),
         warnings=list(status.warnings),
+        scout_frames=list(manifest.spec.scout),
+        scout_chunks=[chunk_public(chunk) for chunk in status.scout_chunks],
+        quote=quote_public(manifest, status),
     )
 
 

@@ -9,10 +9,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from functions.quote_schemas import QuotePublic
 from renderfarm.chunks.plan import PlanSource
 from renderfarm.jobs.cost import CostEstimate
 from renderfarm.jobs.manifest import EnqueueState, JobManifest
-from renderfarm.jobs.spec import json_integer
+from renderfarm.jobs.render_request import json_integer
 from renderfarm.jobs.status import ChunkStatus, JobState
 from renderfarm.projects.file_set import MAX_FILE_BYTES, MAX_HASHES_PER_CALL, SHA256_PATTERN
 from renderfarm.shared.blend_header import HeaderProblem
@@ -108,7 +109,7 @@ class ProblemPublic(BaseModel):
         description="budget-exhausted: the spent budget, what it has spent and when it resets",
     )
     state: JobState | SkipJsonSchema[None] = Field(
-        default=None, description="job-not-ended: the state of the job, which has not ended"
+        default=None, description="job-not-ended, not-awaiting-approval: the job's state now"
     )
 
 
@@ -315,6 +316,16 @@ class JobStatusPublic(BaseModel):
         default_factory=list,
         description="what the user should know, such as each file rendered without "
         "(allow_missing), named by its path in the project",
+    )
+    scout_frames: list[int] = Field(
+        default_factory=list, description="frames rendered first to quote the job (scout)"
+    )
+    scout_chunks: list[ChunkPublic] = Field(
+        default_factory=list,
+        description="a scouted job's scout chunks, one frame each, numbered after `chunks`",
+    )
+    quote: QuotePublic | None = Field(
+        default=None, description="a scouted job's quote, once its scout frames are in"
     )
 
 

@@ -117,7 +117,16 @@ class ChunkLogPage:
         )
 
 
-JobStateName = Literal["scheduled", "queued", "rendering", "completed", "failed", "cancelled"]
+JobStateName = Literal[
+    "scheduled",
+    "scouting",
+    "awaiting_approval",
+    "queued",
+    "rendering",
+    "completed",
+    "failed",
+    "cancelled",
+]
 JOB_STATES: tuple[str, ...] = get_args(JobStateName)
 RetryOutcomeName = Literal["retried", "already_retrying", "completed", "nothing_failed"]
 RETRY_OUTCOMES: tuple[str, ...] = get_args(RetryOutcomeName)

@@ -9,12 +9,13 @@ since. Jobs from before the tree keep one ledger blob, updated over its etag.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from azure.core.exceptions import ResourceExistsError
 from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ContentSettings
 
+from renderfarm.chunks.plan import FarmCapacity
 from renderfarm.chunks.record import ChunkState
 from renderfarm.jobs.end import FANOUT, Node, SettledChunks
 from renderfarm.jobs.lifecycle import (
@@ -24,6 +25,7 @@ from renderfarm.jobs.lifecycle import (
     LifecycleStores,
 )
 from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.scout_settlement import QuotePolicy, ScoutSettlement
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.conditional_update import update_conditionally
 from renderfarm.shared.settings import Settings
@@ -131,11 +133,34 @@ def job_lifecycle(
     ``bus`` client must not be shared with another thread's receiver)."""
     jobs = blob_service.get_container_client(settings.jobs_container)
     stores = BlobJobStores.in_container(container=jobs, breaker=breaker("blob storage"))
+    events = ServiceBusEventPublisher(
+        senders=QueueSenders(client=bus, breaker=breaker("service bus")),
+        queue_name=settings.events_queue,
+    )
     return JobLifecycle(
         store=lifecycle_stores(jobs, stores),
-        events=ServiceBusEventPublisher(
-            senders=QueueSenders(client=bus, breaker=breaker("service bus")),
-            queue_name=settings.events_queue,
+        events=events,
+        clock=utc_now,
+        scouts=ScoutSettlement(
+            manifests=stores.manifests,
+            chunks=stores.chunks,
+            events=events,
+            awaiting=stores.awaiting,
+            policy=quote_policy(settings),
+            clock=utc_now,
         ),
-        clock=lambda: datetime.now(UTC),
     )
+
+
+def quote_policy(settings: Settings) -> QuotePolicy:
+    """Quotes of the pool this process serves: its replicas, and how long a quote waits."""
+    return QuotePolicy(
+        capacity=FarmCapacity(
+            replicas=settings.worker_max_replicas, replica_start_s=settings.worker_start_seconds
+        ),
+        expiry=timedelta(hours=settings.quote_expiry_hours),
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

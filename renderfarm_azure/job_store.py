@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from azure.storage.blob import ContainerClient
 
 from renderfarm.shared.circuit_breaker import CircuitBreaker
+from renderfarm_azure.awaiting_list import BlobAwaitingApprovals
 from renderfarm_azure.chunk_log_store import BlobChunkLogs
 from renderfarm_azure.chunk_record_store import BlobChunkRecords
 from renderfarm_azure.frame_index import BlobFrameIndex
@@ -25,6 +26,7 @@ class BlobJobStores:
     index: BlobTenantIndex
     timings: BlobSceneTimings
     logs: BlobChunkLogs
+    awaiting: BlobAwaitingApprovals
 
     @classmethod
     def in_container(cls, *, container: ContainerClient, breaker: CircuitBreaker) -> BlobJobStores:
@@ -35,4 +37,5 @@ class BlobJobStores:
             index=BlobTenantIndex(container=container, breaker=breaker),
             timings=BlobSceneTimings(container=container, breaker=breaker),
             logs=BlobChunkLogs(container=container, breaker=breaker),
+            awaiting=BlobAwaitingApprovals(container=container, breaker=breaker),
         )

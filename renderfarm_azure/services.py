@@ -11,6 +11,7 @@ from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient
 
 from renderfarm.chunks.plan import FarmCapacity
+from renderfarm.jobs.approval import JobApproval, RestOfJob
 from renderfarm.jobs.backpressure import Backpressure
 from renderfarm.jobs.cancel import JobCancel
 from renderfarm.jobs.listing import JobListing
@@ -54,6 +55,7 @@ class JobUseCases:
     cancel: JobCancel
     relabel: JobRelabel
     retry: JobRetry
+    approval: JobApproval
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,6 +218,13 @@ def _job_use_cases(  # noqa: PLR0913 - keyword-only: each an adapter the use cas
         relabel=JobRelabel(manifests=jobs.manifests, index=jobs.index, statuses=statuses),
         cancel=cancel,
         retry=retry,
+        approval=JobApproval(
+            manifests=jobs.manifests,
+            statuses=statuses,
+            rest=RestOfJob(manifests=jobs.manifests, queue=queue),
+            awaiting=jobs.awaiting,
+            clock=utc_now,
+        ),
     )
 
 

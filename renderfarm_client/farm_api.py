@@ -334,6 +334,11 @@ class FarmClient:
         )
         return RetryAnswer.from_json(data)
 
+    def approve(self, job_id: str) -> JobProgress:
+        """Approve a scouted job's quote: the rest of it renders (again is harmless)."""
+        data = self.http.call("POST", f"/api/jobs/{job_id}/approve", job_id=job_id, retry=True)
+        return job_progress(data, {})
+
     def job_url(self, job_id: str) -> str:
         """Where a person looks at a job in a browser: the dashboard's page for it, at the farm's
         URL root (the API's status URL needs a key, so a browser would get a 401 there). Without

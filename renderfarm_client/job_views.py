@@ -9,6 +9,8 @@ from typing import Any
 
 from renderfarm.wire import ChunkProgress, parse_time
 
+from .quote_view import QuoteView, quote_view
+
 
 @dataclass(frozen=True, kw_only=True)
 class PreviewUrls:
@@ -69,6 +71,9 @@ class JobProgress:
     warnings: tuple[str, ...] = ()
     #: The project the job renders; None for a one-file scene.
     files: FileSetView | None = None
+    #: A scouted job's scout frames, and its quote once they are in.
+    scout_frames: tuple[int, ...] = ()
+    quote: QuoteView | None = None
 
     @property
     def is_over(self) -> bool:
@@ -169,6 +174,8 @@ def job_progress(data: dict[str, Any], frame_urls: dict[int, str]) -> JobProgres
         name=data.get("name"),
         tags=_tags(data),
         submitted_by=data.get("submitted_by"),
+        scout_frames=tuple(int(frame) for frame in data.get("scout_frames") or ()),
+        quote=quote_view(data.get("quote")),
     )
 
 

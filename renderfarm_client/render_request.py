@@ -29,6 +29,10 @@ class RenderOptions:
     order: str | None = None  # one of ORDERS; else the farm's default (preview_first)
     name: str | None = None  # else the farm's default: the .blend's file name and the frames
     tags: tuple[str, ...] = ()  # labels or key=value (the farm checks their grammar)
+    #: Scout first: True (the first, middle and last frames) or the frames; and the quote under
+    #: which the farm approves without asking.
+    scout: bool | tuple[int, ...] = False
+    approve_below_usd: float | None = None
 
     def job_body(
         self,
@@ -52,20 +56,19 @@ class RenderOptions:
             body["allow_missing"] = allow_missing
         else:
             body["scene_sha256"] = scene_sha256
-        if self.chunk_size is not None:
-            body["chunk_size"] = self.chunk_size
-        if self.priority is not None:
-            body["priority"] = self.priority
-        if self.blender is not None:
-            body["blender"] = self.blender
-        if self.not_before is not None:
-            body["not_before"] = self.not_before
-        if self.order is not None:
-            body["order"] = self.order
-        if self.name:
-            body["name"] = self.name
-        if self.tags:
-            body["tags"] = list(self.tags)
+        given = {
+            "chunk_size": self.chunk_size,
+            "priority": self.priority,
+            "blender": self.blender,
+            "not_before": self.not_before,
+            "order": self.order,
+            "name": self.name or None,
+            "tags": list(self.tags) or None,
+            "approve_below_usd": self.approve_below_usd,
+        }
+        body.update({member: value for member, value in given.items() if value is not None})
+        if self.scout:
+            body["scout"] = list(self.scout) if isinstance(self.scout, tuple) else True
         return body
 
 

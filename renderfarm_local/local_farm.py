@@ -53,6 +53,8 @@ QUEUE_CONSUMERS = (
     ("job-events", "functions.events"),
     # webhook deliveries: signed POSTs, retried through scheduled messages
     ("webhook-deliveries", "renderfarm_azure.webhooks"),
+    # not a queue's: the timer Function that cancels scouted jobs whose quotes expired
+    ("quote-expiry", "functions.quote_expiry_trigger"),
 )
 
 

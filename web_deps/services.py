@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from renderfarm.jobs.approval import JobApproval
 from renderfarm.jobs.cancel import JobCancel
 from renderfarm.jobs.chunk_logs import ChunkLogReader
 from renderfarm.jobs.listing import JobListing
@@ -59,6 +60,10 @@ def get_job_retry(services: ServicesDep) -> JobRetry:
     return services.job_use_cases.retry
 
 
+def get_job_approval(services: ServicesDep) -> JobApproval:
+    return services.job_use_cases.approval
+
+
 def get_frame_links(services: ServicesDep) -> FrameLinks:
     return services.frame_links
 
@@ -81,6 +86,7 @@ JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
 JobCancelDep = Annotated[JobCancel, Depends(get_job_cancel)]
 JobRelabelDep = Annotated[JobRelabel, Depends(get_job_relabel)]
 JobRetryDep = Annotated[JobRetry, Depends(get_job_retry)]
+JobApprovalDep = Annotated[JobApproval, Depends(get_job_approval)]
 FrameLinksDep = Annotated[FrameLinks, Depends(get_frame_links)]
 ChunkLogReaderDep = Annotated[ChunkLogReader, Depends(get_chunk_log_reader)]
 SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]

@@ -24,6 +24,7 @@ from functions.routes import (
     chunk_logs,
     files,
     health,
+    job_approval,
     job_labels,
     job_retry,
     jobs,
@@ -61,7 +62,8 @@ def create_app(
     )
     app.state.services = lazy
     router = APIRouter(prefix=API_PREFIX)
-    for module in (health, scenes, files, jobs, job_labels, job_retry, chunk_logs, webhooks):
+    routes = (health, scenes, files, jobs, job_labels, job_retry, job_approval, chunk_logs)
+    for module in (*routes, webhooks):
         router.include_router(module.router)
     app.include_router(router)
     app.include_router(dashboard_router)

@@ -79,6 +79,7 @@ class RENDERFARM_PT_output(bpy.types.Panel):
             row.scale_y = 1.4
             row.operator("renderfarm.submit", icon="RENDER_ANIMATION")
         layout.prop(props, "allow_missing")
+        layout.prop(props, "scout")
         if props.message:
             layout.label(text=props.message, icon="INFO")
         if submission is not None and submission.done:
@@ -111,6 +112,7 @@ class RENDERFARM_PT_output(bpy.types.Panel):
             if job.submitted_by:
                 about.append(f"by key {job.submitted_by}")
             box.label(text="   " + "  ".join(about))
+            self._draw_quote(box, job.job_id)
             for warning in tasks.state.warnings.get(job.job_id, ()):
                 box.label(text=warning, icon="ERROR")
             note = tasks.state.notes.get(job.job_id)
@@ -119,6 +121,16 @@ class RENDERFARM_PT_output(bpy.types.Panel):
         if tasks.state.jobs_at:
             age = int(time.monotonic() - tasks.state.jobs_at)
             box.label(text=f"updated {age} s ago")
+
+    def _draw_quote(self, box: bpy.types.UILayout, job_id: str) -> None:
+        """A job awaiting approval: its quote, and the button that approves it."""
+        lines = tasks.state.quotes.get(job_id)
+        if not lines:
+            return
+        column = box.column(align=True)
+        for line in lines:
+            column.label(text=line)
+        column.operator("renderfarm.approve_job", icon="CHECKMARK").job_id = job_id
 
 
 CLASSES = (

@@ -117,6 +117,18 @@ class RENDERFARM_OT_cancel_job(_JobOperator, bpy.types.Operator):
         return self._run(lambda: f"Job {job_id}: {settings.client().cancel(job_id)}")
 
 
+class RENDERFARM_OT_approve_job(_JobOperator, bpy.types.Operator):
+    """Approve the job's quote: the rest of it renders"""
+
+    bl_idname = "renderfarm.approve_job"
+    bl_label = "Approve quote"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings, job_id = tasks.current_settings(), self.job_id
+        tasks.state.jobs_at = 0.0
+        return self._run(lambda: f"Job {job_id}: {settings.client().approve(job_id).state}")
+
+
 class RENDERFARM_OT_download_frames(_JobOperator, bpy.types.Operator):
     """Download the job's frames into the scene's output path"""
 
@@ -168,6 +180,7 @@ CLASSES = (
     RENDERFARM_OT_submit,
     RENDERFARM_OT_cancel_upload,
     RENDERFARM_OT_cancel_job,
+    RENDERFARM_OT_approve_job,
     RENDERFARM_OT_download_frames,
     RENDERFARM_OT_open_job,
     RENDERFARM_OT_refresh_jobs,

@@ -113,6 +113,12 @@ class RENDERFARM_PG_scene(bpy.types.PropertyGroup):
         description="Submit even when files the scene uses are missing; the job warns of each",
         default=False,
     )
+    scout: bpy.props.BoolProperty(
+        name="Scout frames first",
+        description="Render the first, middle and last frames first, then wait for you to "
+        "approve the quote they give",
+        default=False,
+    )
     last_job_id: bpy.props.StringProperty(name="Last job", default="")
     message: bpy.props.StringProperty(name="Message", default="")
 
@@ -154,6 +160,7 @@ def render_options(scene: bpy.types.Scene) -> render_request.RenderOptions:
         priority=props.priority,
         name=props.job_name.strip() or default_job_name(frames),
         tags=tuple(tag for tag in props.job_tags.replace(",", " ").split() if tag),
+        scout=props.scout,
     )
 
 

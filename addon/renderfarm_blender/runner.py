@@ -136,6 +136,8 @@ class State:
     notes: dict[str, str] = field(default_factory=dict)
     #: What the farm warns of, per job id: the watched job's ``warnings`` from its status.
     warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The quote of each listed job awaiting approval, as lines to show.
+    quotes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _nothing() -> None:
@@ -224,6 +226,7 @@ class Runner:
                 result["jobs"] = jobs = client.jobs(limit=10)
                 if watch and any(job.job_id == watch for job in jobs):
                     result["warnings"] = client.status(watch, with_frames=False).warnings
+                result["quotes"] = _quotes(client, jobs)
             except Exception as error:
                 result["error"] = explain(error)
 
@@ -235,6 +238,8 @@ class Runner:
                 state.jobs = result["jobs"]
             if "warnings" in result and watch:
                 state.warnings[watch] = result["warnings"]
+            if "quotes" in result:
+                state.quotes = result["quotes"]
 
         self.run(work, done)
 
@@ -258,6 +263,22 @@ class Runner:
                 on_done(result["line"])
 
         self.run(run, done)
+
+
+#: Quotes fetched per refresh of the jobs list (a status read each).
+MAX_QUOTES = 3
+
+
+def _quotes(
+    client: farm_api.FarmClient, jobs: list[farm_api.JobLine]
+) -> dict[str, tuple[str, ...]]:
+    """The quotes of the listed jobs awaiting approval, as lines for the panel."""
+    found: dict[str, tuple[str, ...]] = {}
+    for job in [job for job in jobs if job.state == "awaiting_approval"][:MAX_QUOTES]:
+        quote = client.status(job.job_id, with_frames=False).quote
+        if quote is not None:
+            found[job.job_id] = tuple(quote.lines())
+    return found
 
 
 def download_frames(settings: FarmSettings, job_id: str, target: Callable[[int, str], Path]) -> str:

@@ -4,10 +4,10 @@ webhook registry), as the API does; errors become pages (dashboard/pages.py)."""
 
 from fastapi import APIRouter
 
-from dashboard.routes import chunk_logs, farm, job_retry, jobs, sign_in, webhooks
+from dashboard.routes import approval, chunk_logs, farm, job_retry, jobs, sign_in, webhooks
 
 router = APIRouter(include_in_schema=False)
-for _module in (sign_in, jobs, job_retry, chunk_logs, farm, webhooks):
+for _module in (sign_in, jobs, job_retry, approval, chunk_logs, farm, webhooks):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -14,6 +14,7 @@ from dashboard import views
 from dashboard.deps import ChunkLogs, ChunkLogsDep, FormDep, Signed, SignedDep, one
 from dashboard.job_search import JobSearch
 from dashboard.pages import DashboardRoute, NotFoundPage, now, page
+from dashboard.quotes import quote_panel
 from renderfarm.jobs.cost import job_cost
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.errors import InvalidCursor
@@ -122,6 +123,7 @@ def _job_context(  # noqa: PLR0913 - keyword-only: the page routes' dependencies
         "previews": previews,
         "cost_lines": views.cost_lines(estimate),
         "estimate": estimate,
+        "quote": quote_panel(manifest, status),
         "timings": [
             ("Submitted", status.created_at),
             ("Started", status.started_at),

@@ -163,7 +163,7 @@ def submit_job(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency
         job_id=manifest.job_id,
         name=manifest.label.name,
         tags=list(manifest.label.tags),
-        state=JobState.QUEUED,
+        state=JobState.SCOUTING if manifest.spec.scout else JobState.QUEUED,
         enqueue_state=manifest.enqueue_state,
         frames_total=len(manifest.spec.frames),
         chunk_size=manifest.chunk_size,

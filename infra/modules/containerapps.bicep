@@ -113,8 +113,8 @@ var workerEnv = [for setting in items(allWorkerSettings): {
 var workerNames = [for pool in pools: '${useJob ? 'caj' : 'ca'}-worker-${pool.device == 'GPU' ? 'gpu-' : ''}${replace(pool.blenderVersion, '.', '-')}-${token}']
 
 // Each pool's container: its Blender's image, its own queues, highest band first
-// (RENDERFARM_QUEUE_NAMES), and what it renders on (RENDERFARM_WORKER_DEVICE). A GPU pool's
-// replica is the whole GPU profile's.
+// (RENDERFARM_QUEUE_NAMES), what it renders on (RENDERFARM_WORKER_DEVICE) and how far it scales
+// (RENDERFARM_WORKER_MAX_REPLICAS). A GPU pool's replica is the whole GPU profile's.
 var poolContainers = [for pool in pools: [
   {
     name: 'worker'
@@ -131,6 +131,12 @@ var poolContainers = [for pool in pools: [
       {
         name: 'RENDERFARM_WORKER_DEVICE'
         value: pool.device
+      }
+      {
+        // The pool's own scale-out limit: the worker that quotes a scouted job plans its rest
+        // on it (renderfarm.jobs.quote_estimate).
+        name: 'RENDERFARM_WORKER_MAX_REPLICAS'
+        value: string(pool.device == 'GPU' ? gpuMaxReplicas : maxReplicas)
       }
     ])
   }

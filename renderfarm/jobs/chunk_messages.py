@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from renderfarm.jobs.spec import render_settings_from_dict
+from renderfarm.jobs.render_request import render_settings_from_dict
 from renderfarm.shared.errors import UnreadableMessage
 from renderfarm.shared.render_settings import RenderSettings, render_settings_to_dict
 

@@ -262,7 +262,7 @@ def _storage_usd(stored_bytes: int, prices: PriceTable) -> float:
 
 def job_cost(status: JobStatus, prices: PriceTable | None = None) -> CostEstimate | None:
     """The job's estimate from its status; None until a chunk has recorded worker time."""
-    chunks = [(chunk.attempts, chunk.usage) for chunk in status.chunks]
+    chunks = [(chunk.attempts, chunk.usage) for chunk in (*status.chunks, *status.scout_chunks)]
     if all(usage.is_empty for _, usage in chunks):
         return None
     usage = JobUsage.of(chunks, frames=status.frames_done)

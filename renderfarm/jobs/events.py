@@ -28,6 +28,7 @@ SUBJECT = "job-event"
 class EventType(StrEnum):
     JOB_ACCEPTED = "job.accepted"
     JOB_STARTED = "job.started"  # its first frame is in Blob
+    JOB_QUOTED = "job.quoted"  # its scout frames are in and priced: it awaits approval
     JOB_COMPLETED = "job.completed"
     JOB_FAILED = "job.failed"
     JOB_CANCELLED = "job.cancelled"

@@ -41,6 +41,8 @@ from renderfarm.jobs.ports import (
     SceneTimingsStore,
     TenantIndex,
 )
+from renderfarm.jobs.scout_settlement import ScoutSettlement
+from renderfarm.jobs.scouting import frames_rendered_by_chunk, is_scout_chunk
 from renderfarm.shared.conditional_update import KeptChanging
 from renderfarm.shared.errors import JobNotFound
 
@@ -79,16 +81,21 @@ class JobLifecycle:
         store: LifecycleStores,
         events: EventPublisher,
         clock: Callable[[], datetime],
+        scouts: ScoutSettlement | None = None,
     ):
         self.store = store
         self._events = events
         self._clock = clock
+        #: Quotes scouted jobs (None: a scout chunk's settle only logs; tests of the ledger).
+        self._scouts = scouts
 
     def chunk_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
         """Note chunk ``index`` settled as ``state`` in the round of ``manifest`` (the one its
         settler holds); after the round's last chunk, record the job's end. Returns the job's
         outcome once it has one."""
         cancelled = manifest.cancelled_at is not None
+        if is_scout_chunk(manifest, index):
+            return self._scout_settled(manifest, state)
         if manifest.retry is not None:
             code = self._settle_in_round(manifest, index, state)
             outcome = None if code is None else outcome_of(code, cancelled=cancelled)
@@ -102,6 +109,19 @@ class JobLifecycle:
         if outcome is None:
             return None
         return self.record_end(manifest.job_id, outcome, retry_round=manifest.round)
+
+    def _scout_settled(self, manifest: JobManifest, state: ChunkState) -> str | None:
+        """A scout chunk is outside the ledger: done, it may quote the job; failed for good,
+        the job fails (its rest was never sent); cancelled, the job was."""
+        if state is not ChunkState.DONE:
+            cancelled = manifest.cancelled_at is not None
+            outcome = outcome_of(code_of(state), cancelled=cancelled)
+            return self.record_end(manifest.job_id, outcome, retry_round=manifest.round)
+        if self._scouts is None:
+            log.warning("scout chunk of job %s settled with no one to quote it", manifest.job_id)
+        else:
+            self._scouts.scout_done(manifest)
+        return manifest.outcome
 
     def _settle_in_round(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
         """The chunk's place in its retry round's own tree; the code of the whole job once the
@@ -211,7 +231,7 @@ class JobLifecycle:
         (renderfarm.chunks.plan). Best effort: a failure costs only the measurement."""
         try:
             usage = self.store.chunks.chunk_summaries(manifest.job_id)
-            frames = {chunk.index: len(chunk.frames) for chunk in manifest.chunks}
+            frames = frames_rendered_by_chunk(manifest)
             measured = measured_timings(
                 [(frames.get(index, 0), summary.usage) for index, summary in usage.items()]
             )

@@ -20,6 +20,7 @@ from renderfarm.chunks.plan import ChunkPlan, PlanSource
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.jobs.end import LEDGER_BLOB, LEDGER_TREE, JobOutcome
 from renderfarm.jobs.naming import JobLabel, default_name
+from renderfarm.jobs.quote import QuoteRecord
 from renderfarm.jobs.retry_round import RetryRound
 from renderfarm.jobs.spec import JobSpec
 from renderfarm.shared.blend_header import BlenderVersion
@@ -76,6 +77,8 @@ class JobManifest:
     naming: JobLabel | None = None
     #: The retry round under way or last run (renderfarm.jobs.retry_round); None before any.
     retry: RetryRound | None = None
+    #: A scouted job's quote and its approval (renderfarm.jobs.scouting): None until quoted.
+    quote: QuoteRecord | None = None
 
     @classmethod
     def new(  # noqa: PLR0913 - keyword-only: the manifest's fields
@@ -236,6 +239,7 @@ class JobManifest:
                 "ledger": self.ledger,
                 "label": self.naming.to_dict() if self.naming is not None else None,
                 "retry": self.retry.to_dict() if self.retry else None,
+                "quote": self.quote.to_dict() if self.quote else None,
             },
             separators=(",", ":"),
         )
@@ -271,6 +275,7 @@ class JobManifest:
             ledger=int(data.get("ledger", LEDGER_BLOB)),
             naming=JobLabel.from_dict(data["label"]) if data.get("label") else None,
             retry=RetryRound.from_dict(data["retry"]) if data.get("retry") else None,
+            quote=QuoteRecord.from_dict(data["quote"]) if data.get("quote") else None,
         )
 
 

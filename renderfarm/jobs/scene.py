@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from renderfarm.jobs.spec import json_integer
+from renderfarm.jobs.render_request import json_integer
 
 #: Larger scenes would take longer to verify than a request may last.
 MAX_SCENE_BYTES = 4 * 1024**3

@@ -22,7 +22,14 @@ from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from renderfarm.chunks.order import ChunkOrder
+from renderfarm.jobs import scout_request as scouting
 from renderfarm.jobs.naming import JobLabel, JobName, JobTags, default_name
+from renderfarm.jobs.render_request import (
+    MAX_CHUNK_SIZE,
+    RenderSettingsIn,
+    json_integer,
+    render_settings_from_dict,
+)
 from renderfarm.projects.file_set import FileSet, FileSetIn, FileSetRef
 from renderfarm.shared.frames import (
     FRAMES_PATTERN,
@@ -39,87 +46,17 @@ from renderfarm.shared.priority import (
     Band,
     band_of,
 )
-from renderfarm.shared.render_settings import (
-    Device,
-    Engine,
-    OutputFormat,
-    RenderSettings,
-    render_settings_to_dict,
+from renderfarm.shared.render_settings import Device, RenderSettings, render_settings_to_dict
+
+#: Members added since jobs were first submitted, with the value that means what a request
+#: without them meant: left out of the fingerprint, so a retry from before them replays.
+_ABSENT_MEANS_AS_BEFORE: tuple[tuple[str, Any], ...] = (
+    ("name", None),
+    ("tags", []),
+    ("order", "preview_first"),
+    ("scout", None),
+    ("approve_below_usd", None),
 )
-
-#: Blender stores names in 64 bytes, one of them the terminator.
-MAX_BLENDER_NAME_BYTES = 63
-MAX_SAMPLES = 1 << 24
-MAX_RESOLUTION = 65_536
-MAX_CHUNK_SIZE = 1_000
-
-
-def json_integer(value: Any) -> Any:
-    """A before-validator for integer fields: a JSON Schema integer is 5 or 5.0, but not true or
-    "5", which pydantic would otherwise read as 1 and 5."""
-    if isinstance(value, bool | str):
-        raise PydanticCustomError("int_type", "Input should be a valid integer")
-    return value
-
-
-BlenderName = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_BLENDER_NAME_BYTES, pattern=r"^[^\x00-\x1f]+$"),
-]
-
-
-#: _samples_need_a_sampling_engine, as JSON Schema states it: no samples with Workbench.
-_SAMPLES_NEED_A_SAMPLING_ENGINE: JsonDict = {
-    "if": {"required": ["engine"], "properties": {"engine": {"const": "BLENDER_WORKBENCH"}}},
-    "then": {"properties": {"samples": {"type": "null"}}},
-}
-
-
-class RenderSettingsIn(BaseModel):
-    """Render overrides; omitted fields keep what the .blend says."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        use_enum_values=False,
-        json_schema_extra=_SAMPLES_NEED_A_SAMPLING_ENGINE,
-    )
-
-    engine: Engine | None = None
-    samples: int | None = Field(default=None, ge=1, le=MAX_SAMPLES)
-    resolution_x: int | None = Field(default=None, ge=4, le=MAX_RESOLUTION)
-    resolution_y: int | None = Field(default=None, ge=4, le=MAX_RESOLUTION)
-    resolution_percentage: int | None = Field(default=None, ge=1, le=100)
-    output_format: OutputFormat = OutputFormat.PNG
-    camera: BlenderName | None = None
-    scene: BlenderName | None = None
-    device: Device = Field(
-        default=Device.CPU,
-        description="CPU, or GPU: Cycles on a GPU worker (OptiX, CUDA or HIP); needs GPU workers",
-    )
-
-    _integers = field_validator(
-        "samples", "resolution_x", "resolution_y", "resolution_percentage", mode="before"
-    )(json_integer)
-
-    @field_validator("camera", "scene")
-    @classmethod
-    def _fits_blender_name(cls, value: str | None) -> str | None:
-        if value is not None:
-            if len(value.encode()) > MAX_BLENDER_NAME_BYTES:
-                raise ValueError(f"at most {MAX_BLENDER_NAME_BYTES} bytes in UTF-8")
-            if any(ord(ch) < 32 for ch in value):
-                raise ValueError("no control characters")
-        return value
-
-    @model_validator(mode="after")
-    def _samples_need_a_sampling_engine(self) -> Self:
-        if self.samples is not None and self.engine is Engine.WORKBENCH:
-            raise ValueError("samples do not apply to the Workbench engine")
-        return self
-
-    def to_domain(self) -> RenderSettings:
-        return RenderSettings(**self.model_dump())
 
 
 #: _one_scene and _missing_allowed, as JSON Schema states them: a scene or a project, not both;
@@ -142,7 +79,9 @@ _ONE_SCENE: JsonDict = {
 class JobRequest(BaseModel):
     """The body of ``POST /api/jobs``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_ONE_SCENE)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={**_ONE_SCENE, **scouting.SCOUT_SCHEMA}
+    )
 
     files: FileSetIn | None = Field(
         default=None,
@@ -230,8 +169,20 @@ class JobRequest(BaseModel):
         ),
         examples=[["project=forest", "shot=010", "lighting"]],
     )
+    scout: scouting.ScoutAsked = scouting.scout_field()
+    approve_below_usd: scouting.UsdAmount | None = scouting.approve_below_field()
 
     _integers = field_validator("step", "chunk_size", mode="before")(json_integer)
+
+    @field_validator("scout")
+    @classmethod
+    def _scout_among_frames(cls, value: scouting.ScoutAsked, info: ValidationInfo) -> Any:
+        return scouting.scout_among_frames(value, info.data)
+
+    @field_validator("approve_below_usd")
+    @classmethod
+    def _scouted_to_approve(cls, value: float | None, info: ValidationInfo) -> float | None:
+        return scouting.scouted_to_approve(value, info.data)
 
     @field_validator("not_before", mode="before")
     @classmethod
@@ -297,16 +248,18 @@ class JobRequest(BaseModel):
         file_set = self.file_set()
         scene = file_set.main_entry.sha256 if file_set is not None else self.scene_sha256
         assert scene is not None, "checked by _one_scene"
+        frames = parse_frames(self.frames, step=self.step)
         return JobSpec(
             scene_sha256=scene,
             file_set=file_set.ref() if file_set is not None else None,
             allow_missing=self.allow_missing,
-            frames=parse_frames(self.frames, step=self.step),
+            frames=frames,
             render=self.render.to_domain(),
             chunk_size=self.chunk_size,
             priority=self.priority_number,
             not_before=self.not_before,
             order=self.order,
+            **scouting.scouting(self.scout, self.approve_below_usd, frames),
         )
 
     @property
@@ -325,9 +278,7 @@ class JobRequest(BaseModel):
     def fingerprint(self) -> str:
         """A hash of the request's meaning, to tell an idempotent retry from a reused key."""
         meaning = self.model_dump(mode="json")
-        # Without a name, tags or an order, as before they existed: a retry after an upgrade
-        # replays.
-        for member, absent in (("name", None), ("tags", []), ("order", "preview_first")):
+        for member, absent in _ABSENT_MEANS_AS_BEFORE:
             if meaning.get(member) == absent:
                 del meaning[member]
         canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"))
@@ -350,6 +301,9 @@ class JobSpec:
     allow_missing: bool = False
     #: The order its chunks are sent in; jobs from before it was asked were sent in file order.
     order: ChunkOrder = ChunkOrder.SEQUENTIAL
+    #: Frames rendered first, to quote the job (renderfarm.jobs.scouting); () for none.
+    scout: tuple[int, ...] = ()
+    approve_below_usd: float | None = None
 
     @property
     def band(self) -> Band:
@@ -371,6 +325,8 @@ class JobSpec:
             "file_set": self.file_set.to_dict() if self.file_set else None,
             "allow_missing": self.allow_missing,
             "order": self.order.value,
+            "scout": list(self.scout),
+            "approve_below_usd": self.approve_below_usd,
         }
 
     @classmethod
@@ -387,9 +343,6 @@ class JobSpec:
             file_set=FileSetRef.from_dict(data["file_set"]) if data.get("file_set") else None,
             allow_missing=bool(data.get("allow_missing", False)),
             order=ChunkOrder(data.get("order", ChunkOrder.SEQUENTIAL)),
+            scout=tuple(int(f) for f in data.get("scout", ())),
+            approve_below_usd=data.get("approve_below_usd"),
         )
-
-
-def render_settings_from_dict(data: dict[str, Any]) -> RenderSettings:
-    """Read back what ``render_settings_to_dict`` wrote (validated again: it crossed a wire)."""
-    return RenderSettingsIn.model_validate(data).to_domain()

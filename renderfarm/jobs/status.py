@@ -16,10 +16,13 @@ from renderfarm.chunks.chunking import Chunk
 from renderfarm.chunks.record import ChunkState, ChunkSummary
 from renderfarm.chunks.usage import ChunkUsage
 from renderfarm.jobs.manifest import EnqueueState, JobManifest
+from renderfarm.jobs.scouting import holds_the_rest, scout_chunks
 
 
 class JobState(StrEnum):
     SCHEDULED = "scheduled"  # deferred: nothing renders before its not_before
+    SCOUTING = "scouting"  # its scout frames render first (renderfarm.jobs.scouting)
+    AWAITING_APPROVAL = "awaiting_approval"  # quoted: the rest waits for an approval
     QUEUED = "queued"
     RENDERING = "rendering"
     COMPLETED = "completed"
@@ -66,6 +69,8 @@ class JobStatus:
     frames_present: tuple[int, ...]
     #: Files rendered without (allow_missing), and anything else the user should know.
     warnings: tuple[str, ...] = ()
+    #: A scouted job's scout chunks (outside ``chunks``: renderfarm.jobs.scouting).
+    scout_chunks: tuple[ChunkStatus, ...] = ()
 
     @property
     def blender_versions(self) -> tuple[str, ...]:
@@ -116,6 +121,10 @@ def job_status(
         error=manifest.enqueue_error,
         frames_present=tuple(sorted(job_frames & frames_present)),
         warnings=manifest.warnings,
+        scout_chunks=tuple(
+            _chunk_status(chunk, chunks.get(chunk.index), errors.get(chunk.index), frames_present)
+            for chunk in scout_chunks(manifest)
+        ),
     )
 
 
@@ -169,6 +178,8 @@ def _job_state(
         and states == {ChunkState.PENDING}
     ):
         return JobState.SCHEDULED
+    if holds_the_rest(manifest) and manifest.enqueue_state is not EnqueueState.FAILED:
+        return JobState.SCOUTING if manifest.quote is None else JobState.AWAITING_APPROVAL
     rules = (
         (states == {ChunkState.DONE}, JobState.COMPLETED),
         (manifest.cancelled_at is not None, JobState.CANCELLED),

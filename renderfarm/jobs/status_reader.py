@@ -13,6 +13,7 @@ from renderfarm.chunks.states import is_settled
 from renderfarm.jobs.end import JobOutcome
 from renderfarm.jobs.manifest import JobManifest
 from renderfarm.jobs.ports import ChunkRecords, FrameIndex, ManifestStore
+from renderfarm.jobs.scouting import scout_chunks
 from renderfarm.jobs.status import JobStatus, job_status
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.errors import JobNotFound
@@ -102,6 +103,10 @@ class JobStatusReader:
             else:
                 unsure.append((min(chunk.frames), max(chunk.frames)))
             previous_unsure = trusted is None
+        for chunk in scout_chunks(manifest):  # one frame each, outside the planned chunks
+            scouted = _recorded_frames(chunk, chunks.get(chunk.index))
+            found.update(scouted if scouted is not None else ())
+            unsure.extend([] if scouted is not None else [(chunk.frames[0], chunk.frames[0])])
         if not unsure or not list_unsure:
             return frozenset(found)
         prefixes = _listing_prefixes(unsure)

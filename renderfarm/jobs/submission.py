@@ -25,6 +25,7 @@ from renderfarm.jobs.ports import (
     StoredManifest,
     TenantIndex,
 )
+from renderfarm.jobs.scouting import first_messages
 from renderfarm.jobs.spec import JobRequest, JobSpec
 from renderfarm.projects.checks import ProjectChecks
 from renderfarm.projects.file_set import missing_warnings
@@ -173,10 +174,10 @@ class JobSubmission:
         try:
             not_before = manifest.spec.not_before
             if not_before is None or not_before <= self._clock():
-                self._queue.send(manifest.queue, manifest.messages(), trace_context)
+                self._queue.send(manifest.queue, first_messages(manifest), trace_context)
             else:  # scheduled messages: the queue holds them until then
                 scheduled = self._queue.schedule(
-                    manifest.queue, manifest.messages(), trace_context, at=not_before
+                    manifest.queue, first_messages(manifest), trace_context, at=not_before
                 )
                 self._manifests.save_schedule(manifest.job_id, scheduled)
             # Before "enqueued": a retry of a job that stopped here sends both again.

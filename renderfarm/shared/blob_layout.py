@@ -9,8 +9,9 @@ cancel signal for a chunk that was rendering), ``<id>/settled/<level>/<parent>/<
 ledger tree's markers; a retry round's markers are under ``r<round>/`` in both),
 ``<id>/frames/<frame:06d>.<ext>``, ``<id>/thumbs/<frame:06d>.jpg``,
 ``<id>/previews/{contact-sheet.png,preview.mp4}``, ``<id>/logs/<n>/<attempt>.log`` (Blender's
-log of one attempt at a chunk, written by that attempt's worker alone), and the listing index
-``_tenants/<tenant>/<newest-first key>_<id>``.
+log of one attempt at a chunk, written by that attempt's worker alone), the listing index
+``_tenants/<tenant>/<newest-first key>_<id>``, and the jobs awaiting approval
+``_awaiting/<expiry key>_<id>``.
 """
 
 from __future__ import annotations
@@ -276,3 +277,18 @@ def tenant_index_blob(tenant: str, job_id: str, created_us: int) -> str:
 
 def job_id_of_index_blob(blob_name: str) -> str:
     return blob_name.rsplit("_", 1)[-1]
+
+
+#: Scouted jobs awaiting approval, by when their quotes expire (renderfarm.jobs.awaiting).
+AWAITING_PREFIX = "_awaiting/"
+
+
+def awaiting_blob(expires_us: int, job_id: str) -> str:
+    """An empty marker blob per job awaiting approval; names sort soonest expiry first."""
+    return f"{AWAITING_PREFIX}{expires_us:017d}_{job_id}"
+
+
+def awaiting_of_blob(blob_name: str) -> tuple[int, str] | None:
+    """(expiry in microseconds since the epoch, job id) of an awaiting marker's name."""
+    expires, _, job_id = blob_name.removeprefix(AWAITING_PREFIX).partition("_")
+    return (int(expires), job_id) if expires.isdigit() and is_job_id(job_id) else None

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     # maxReplicas) and a replica's cold start, from a scale-out decision to its first message.
     worker_max_replicas: int = Field(default=10, ge=1)
     worker_start_seconds: float = Field(default=20.0, ge=0)
+    # A scouted job's quote that no one approves within this many hours is cancelled
+    # (renderfarm.jobs.quote_expiry).
+    quote_expiry_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
     # The web dashboard: sessions are signed with this secret (a Key Vault reference in Azure;
     # in development, unset, a random one per process). Sessions last this many minutes.

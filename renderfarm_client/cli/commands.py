@@ -13,6 +13,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from renderfarm_client.cli import quotes
 from renderfarm_client.cli.farm_previews import fetch_previews
 from renderfarm_client.cli.job_refs import job_argument, resolve_job
 from renderfarm_client.cli.job_table import jobs_table, label_lines
@@ -65,6 +66,7 @@ from renderfarm_client.job_views import job_line
 )
 @click.option("--wait", is_flag=True, help="show progress and download frames as they land")
 @json_option
+@quotes.scout_options
 @click.pass_obj
 def submit(  # noqa: PLR0913 - a click command: one parameter per option
     target: Target,
@@ -76,8 +78,9 @@ def submit(  # noqa: PLR0913 - a click command: one parameter per option
     project_root: Path | None,
     allow_missing: bool,
     as_json: bool,
+    yes: bool,
     **kwargs: Any,
-) -> None:
+) -> int | None:
     """Trace SCENE and every file it needs, upload those the farm lacks, render FRAMES.
 
     --json prints the API's answer to the submission; with --wait, the job's status once it
@@ -85,26 +88,32 @@ def submit(  # noqa: PLR0913 - a click command: one parameter per option
     """
     started = time.monotonic()
     with target.client() as client:
+        options = options_from(**kwargs)
         job = submit_scene(
             client,
             scene,
-            options_from(**kwargs),
+            options,
             stderr,
             project_root=project_root,
             allow_missing=allow_missing,
         )
+        scouted = options.scout or options.approve_below_usd is not None
+        shown = stderr if as_json else stdout  # --json: stdout holds the JSON alone
+        if scouted and not quotes.settle_quote(client, job.job_id, shown, yes=yes):
+            return quotes.EXIT_AWAITING_APPROVAL
         if not wait:
             if as_json:
                 print_json(job.answer)
-                return
+                return None
             click.echo(job.job_id)
             stderr.print(f"follow it with: renderfarm status {job.job_id}")
-            return
+            return None
         outcome = watch_and_download(client, job, out or Path("out") / job.job_id, stderr, started)
         if as_json:
             print_json(client.job_json(job.job_id))
-            return
+            return None
     report(outcome, stdout)
+    return None
 
 
 @click.command()
@@ -144,6 +153,7 @@ def status(target: Target, /, job: str, as_json: bool) -> None:
             f"{progress.files.bytes / 1e6:.1f} MB"
         )
     print_warnings(progress, stdout)
+    quotes.print_quote(progress, stdout)
     if progress.state in {"failed", "cancelled"}:
         stdout.print(describe_failure(progress))
 
@@ -151,7 +161,12 @@ def status(target: Target, /, job: str, as_json: bool) -> None:
 @click.command()
 @click.option(
     "--state",
-    type=click.Choice(["scheduled", "queued", "rendering", "completed", "failed", "cancelled"]),
+    type=click.Choice(
+        [
+            *("scheduled", "scouting", "awaiting_approval", "queued", "rendering"),
+            *("completed", "failed", "cancelled"),
+        ]
+    ),
 )
 @click.option("--name", default=None, help="only jobs whose name starts with this (any case)")
 @click.option(
@@ -240,6 +255,7 @@ COMMANDS: tuple[click.Command, ...] = (
     cancel,
     retry,
     download,
+    quotes.approve,
     wait_command,
     webhooks,
 )

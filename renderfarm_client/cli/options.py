@@ -113,6 +113,9 @@ def render_options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def options_from(**kwargs: Any) -> RenderOptions:
+    """The render options of ``submit`` and ``local run`` (``local run`` does not scout)."""
+    from renderfarm_client.cli.quotes import scout_choice  # noqa: PLC0415 - quotes imports this
+
     return RenderOptions(
         blender=kwargs.get("pin_blender"),
         not_before=kwargs.get("not_before"),
@@ -126,4 +129,6 @@ def options_from(**kwargs: Any) -> RenderOptions:
         order=kwargs.get("order"),
         name=kwargs.get("name"),
         tags=tuple(kwargs.get("tags") or ()),
+        scout=scout_choice(bool(kwargs.get("scout")), kwargs.get("scout_frames")),
+        approve_below_usd=kwargs.get("approve_below_usd"),
     )

@@ -47,6 +47,7 @@ def test_the_host_indexes_the_api_and_the_queue_consumers(indexed: list[Any]) ->
         "http_app_func",
         "job_events",
         "project_files_gc",
+        "quote_expiry",
         "webhook_deliveries",
     ]
 
@@ -55,6 +56,12 @@ def test_the_host_runs_the_project_files_clean_up_daily(indexed: list[Any]) -> N
     bindings = json.loads(by_name(indexed, "project_files_gc").get_function_json())["bindings"]
     [trigger] = bindings
     assert (trigger["type"], trigger["schedule"]) == ("timerTrigger", "0 30 3 * * *")
+
+
+def test_the_host_expires_unapproved_quotes_every_five_minutes(indexed: list[Any]) -> None:
+    bindings = json.loads(by_name(indexed, "quote_expiry").get_function_json())["bindings"]
+    [trigger] = bindings
+    assert (trigger["type"], trigger["schedule"]) == ("timerTrigger", "0 */5 * * * *")
 
 
 def test_the_events_function_listens_on_the_job_events_queue(indexed: list[Any]) -> None:

@@ -22,6 +22,7 @@ from functions.schemas import ProblemPublic, ValidationProblemPublic
 from renderfarm.billing.budgets import Budget, BudgetError, BudgetExhausted, BudgetState
 from renderfarm.billing.report import InvalidUsageSpan
 from renderfarm.chunks.logs import AttemptNotFound, ChunkLogNotFound, ChunkNotFound
+from renderfarm.jobs.approval import NotAwaitingApproval
 from renderfarm.jobs.retry import JobNotEnded
 from renderfarm.keys.api_keys import KeyConfigError
 from renderfarm.projects.file_set import FileSetError
@@ -119,6 +120,7 @@ DOMAIN_ERRORS: tuple[DomainError, ...] = (
     ChunkLogNotFound("not started yet"),
     AttemptNotFound("no attempt 3"),
     JobNotEnded("0" * 32, "rendering"),
+    NotAwaitingApproval("0" * 32, "scouting"),
 )
 PROBLEMS: list[Problem] = [
     *(domain_problem(error) for error in DOMAIN_ERRORS),

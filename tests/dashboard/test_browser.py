@@ -341,6 +341,19 @@ def test_a_second_job_is_cancelled_after_a_confirmation(
     assert console_errors(browser) == []
 
 
+def test_a_scouted_jobs_quote_is_approved_with_its_pages_button(
+    farm: Farm, browser: webdriver.Chrome, scenes: dict[str, Path]
+) -> None:
+    job_id = farm.submit(scenes["good"], frames="1-6", chunk_size=2, scout=True)
+    browser.get(f"{farm.url}/jobs/{job_id}")
+    wait(browser, click("#approve-job"), what="a click on the quote's Approve")
+    wait(browser, lambda d: job_state(d) == "completed", what="the approved job to complete")
+    assert read(browser, "#quote-decision") == "approved"
+    assert "Actual / estimate" in (read(browser, "#quote") or "")
+    shot(browser, "07-quote-approved")
+    assert console_errors(browser) == []
+
+
 def test_a_corrupt_scenes_failed_chunk_shows_its_reason(
     farm: Farm, browser: webdriver.Chrome, scenes: dict[str, Path]
 ) -> None:

@@ -78,6 +78,9 @@ API_LEFT_OUT = {
     "RENDERFARM_MAX_PROJECT_FILES": _CODE_DEFAULT,
     "RENDERFARM_MAX_PROJECT_BYTES": _CODE_DEFAULT,
     "RENDERFARM_PROJECT_FILES_KEEP_DAYS": _CODE_DEFAULT,
+    "RENDERFARM_QUOTE_EXPIRY_HOURS": "read by the worker that quotes a scouted job",
+    "RENDERFARM_USAGE_TABLE": _CODE_DEFAULT,
+    "RENDERFARM_BUDGETS_TABLE": _CODE_DEFAULT,
 }
 
 WORKER_LEFT_OUT = {
@@ -90,6 +93,8 @@ WORKER_LEFT_OUT = {
     "RENDERFARM_RATE_LIMIT_TABLE_ENDPOINT": _API_ONLY,
     "RENDERFARM_RATE_LIMIT_TABLE": _API_ONLY,
     "RENDERFARM_RATE_LIMIT_STORE_RETRY_SECONDS": _API_ONLY,
+    "RENDERFARM_USAGE_TABLE": _CODE_DEFAULT,
+    "RENDERFARM_BUDGETS_TABLE": _CODE_DEFAULT,
     "RENDERFARM_MAX_QUEUED_FRAMES_PER_TENANT": _API_ONLY,
     "RENDERFARM_MAX_REQUEST_BYTES": _API_ONLY,
     "RENDERFARM_BLEND_CACHE_DIR": "the default (/tmp) is the container's ephemeral disk",
@@ -108,8 +113,8 @@ WORKER_LEFT_OUT = {
     "RENDERFARM_SERVICEBUS_MANAGEMENT_URL": _API_ONLY,
     "RENDERFARM_LOCAL_REPLICAS_FILE": _API_ONLY,
     "RENDERFARM_RENDER_THREADS": "0: a replica renders on all of its vCPUs",
-    "RENDERFARM_WORKER_MAX_REPLICAS": _API_ONLY,
-    "RENDERFARM_WORKER_START_SECONDS": _API_ONLY,
+    "RENDERFARM_WORKER_START_SECONDS": _CODE_DEFAULT,
+    "RENDERFARM_QUOTE_EXPIRY_HOURS": _CODE_DEFAULT,
     "RENDERFARM_MAX_PROJECT_FILES": _API_ONLY,
     "RENDERFARM_MAX_PROJECT_BYTES": _API_ONLY,
     "RENDERFARM_PROJECT_FILES_KEEP_DAYS": _API_ONLY,
@@ -241,7 +246,7 @@ def test_worker_container_env_is_built_from_the_worker_settings_and_the_pool_que
     assert variable(doc, "workerEnv")["loop_type"]["detail"]["object_name"] == "allWorkerSettings"
     containers = variable(doc, "poolContainers")
     assert containers["loop_type"]["detail"]["array_name"] == "pools"
-    queues, device = pool_env()
+    queues, device, replicas = pool_env()
     assert queues["name"] == "RENDERFARM_QUEUE_NAMES"
     join = queues["value"]["function"]
     assert join["type"] == "join"
@@ -252,6 +257,8 @@ def test_worker_container_env_is_built_from_the_worker_settings_and_the_pool_que
     assert join["parameters"]["delimiter"] == ","
     assert device["name"] == "RENDERFARM_WORKER_DEVICE"
     assert device["value"]["operator"]["operands"] == {"operand_1": "pool", "operand_2": "device"}
+    assert replicas["name"] == "RENDERFARM_WORKER_MAX_REPLICAS"
+    assert replicas["value"]["function"]["type"] == "string"
     for name in ("workerApps", "workerJobs"):
         template = resource(doc, name)["properties"]["template"]
         containers_of_pool = template["containers"]["operator"]

@@ -3,7 +3,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from renderfarm.jobs.spec import JobRequest, JobSpec, RenderSettingsIn
+from renderfarm.jobs.render_request import RenderSettingsIn
+from renderfarm.jobs.spec import JobRequest, JobSpec
 from renderfarm.shared.render_settings import Engine, OutputFormat
 
 SHA = "a" * 64

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from containerapp_worker.errors import SettingsError
 from containerapp_worker.render_device import NO_GPU, GpuDevice, choose
-from renderfarm.jobs.spec import JobRequest, render_settings_from_dict
+from renderfarm.jobs.render_request import render_settings_from_dict
+from renderfarm.jobs.spec import JobRequest
 from renderfarm.shared.blend_header import BlenderVersion
 from renderfarm.shared.blender_pools import (
     farm_queues,
