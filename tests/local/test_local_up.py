@@ -105,8 +105,8 @@ def test_ctrl_c_stops_azurite_the_emulators_the_api_and_every_worker(tmp_path: P
         )
         children = _children(up.pid)
         # Azurite's Blob and Table services, the Service Bus and Key Vault emulators, the API,
-        # dead letters, job events, webhook deliveries, a worker
-        assert len(children) == 9, children
+        # dead letters, job events, webhook deliveries, quote expiry, a worker
+        assert len(children) == 10, children
         up.send_signal(signal.SIGINT)
         assert up.wait(CLI_TIMEOUT_S) == 0
     finally:
