@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from containerapp_worker import clients
+from containerapp_worker.billing import usage_recorder
 from containerapp_worker.blend_cache import PROJECTS, BlendCache
 from containerapp_worker.blender_runner import BlenderRunner, blender_version
 from containerapp_worker.blender_thumbnail import write_thumbnail
@@ -61,8 +62,11 @@ def build_worker(  # noqa: PLR0913 - keyword-only: the process's options from it
     storage = WorkerStorage(
         blob_service, scenes=settings.scenes_container, jobs=settings.jobs_container
     )
+    usage = usage_recorder(settings)
     # Its own Service Bus client: the receiver's is used from the main thread only.
-    lifecycle = job_lifecycle(settings, blob_service=blob_service, bus=clients.servicebus(settings))
+    lifecycle = job_lifecycle(
+        settings, blob_service=blob_service, bus=clients.servicebus(settings), costs=usage
+    )
     running = blender_version()
     queues = worker_queues(settings, running)
     chunks = ChunkRenderer(
@@ -78,6 +82,7 @@ def build_worker(  # noqa: PLR0913 - keyword-only: the process's options from it
         thumbnail=write_thumbnail,
         stop_requested=stop,
         lifecycle=lifecycle,
+        usage=usage,
     )
     options = WorkerOptions(queue_names=queues, once=once, max_messages=max_messages)
     return Worker(client=clients.servicebus(settings), chunks=chunks, options=options, stop=stop)

@@ -216,7 +216,7 @@ class ChunkAttempt:
         if rendered.thumbnail is not None:
             self.storage.upload_thumbnail(job_id, frame, rendered.thumbnail)
         frame_upload_seconds.record(time.perf_counter() - started)
-        self.timer.uploaded(time.perf_counter() - started, _size(rendered))
+        self.timer.uploaded(time.perf_counter() - started, _size(rendered), written=written)
         self.unrecorded[frame] = rendered.seconds
         if not self.job_started:
             self.job_started = True
@@ -229,9 +229,7 @@ class ChunkAttempt:
 
     def record(self, change: Callable[[ChunkRecord], ChunkRecord]) -> ChunkRecord:
         """Write the record with ``change`` applied and every frame uploaded since the last write.
-
-        Called from one thread at a time: the uploader while frames render, the renderer's
-        thread once the uploads are done.
+        Called from one thread at a time: the uploader while frames render, then the renderer's.
         """
         message = self.message
         frames = dict(self.unrecorded)
@@ -264,9 +262,9 @@ class ChunkAttempt:
     # --- state changes, all through renderfarm.chunks.states --------------------------------
 
     def started(self) -> None:
-        """Count the attempt; its log is kept from now on, under the attempt's number (the
-        record's count: etag-conditional, so two workers never share one). A start that did not
-        count (a redelivered done chunk) keeps no log: it would overwrite the last attempt's."""
+        """Count the attempt; its log (and usage) is kept under the attempt's number (the record's
+        count: etag-conditional, so two workers never share one). A start that did not count (a
+        redelivered done chunk) keeps no log: it would overwrite the last attempt's."""
         written = self.record(
             lambda record: chunk_states.start(
                 record,
@@ -275,6 +273,7 @@ class ChunkAttempt:
                 at=now(),
             )
         )
+        self.timer.counted(written)
         if self.log is not None and written.state is ChunkState.RENDERING:
             replica = self.replica
             self.log.begin_chunk(

@@ -4,6 +4,10 @@ Each record write carries the chunk's totals: what earlier attempts recorded plu
 so far. Those earlier totals are read from the record this attempt first wrote over, so writing
 them again (every progress write, a retried write) never counts twice, and an attempt killed
 mid-chunk still counts up to its last progress write.
+
+What the attempt itself wrote into the record (its seconds, bytes and the frames it uploaded) is
+also kept for the tenant's usage (containerapp_worker/billing.py), with the record its start
+wrote (whose attempt number names it).
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ class AttemptTimer:
             self._started = self._clock()
             self._parts = ChunkUsage()
             self._earlier: ChunkUsage | None = None
+            self._stamped = ChunkUsage()
+            #: This attempt's share of the last record write that succeeded.
+            self.written = ChunkUsage()
+            #: Frames this attempt uploaded (not those an earlier delivery had).
+            self.frames_written = 0
+            #: The record as the attempt's start wrote it.
+            self.start: ChunkRecord | None = None
 
     @contextmanager
     def downloading(self) -> Iterator[None]:
@@ -54,8 +65,11 @@ class AttemptTimer:
     def rendered(self, seconds: float) -> None:
         self._add(ChunkUsage(render_s=seconds))
 
-    def uploaded(self, seconds: float, size: int) -> None:
+    def uploaded(self, seconds: float, size: int, *, written: bool = True) -> None:
         self._add(ChunkUsage(upload_s=seconds, uploaded_bytes=size))
+        if written:
+            with self._lock:
+                self.frames_written += 1
 
     def _add(self, usage: ChunkUsage) -> None:
         with self._lock:
@@ -70,10 +84,18 @@ class AttemptTimer:
         with self._lock:
             earlier = self._earlier
         base = earlier if earlier is not None else written_over.usage
-        return replace(record, usage=base + self.so_far())
+        stamped = self.so_far()
+        with self._lock:
+            self._stamped = stamped
+        return replace(record, usage=base + stamped)
 
     def recorded(self, written_over: ChunkRecord) -> None:
         """A write over ``written_over`` succeeded: the first one fixes the earlier totals."""
         with self._lock:
             if self._earlier is None:
                 self._earlier = written_over.usage
+            self.written = self._stamped
+
+    def counted(self, start: ChunkRecord) -> None:
+        """The attempt's start was written as ``start``."""
+        self.start = start

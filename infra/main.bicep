@@ -127,6 +127,10 @@ var jobsContainer = 'jobs'
 var webhooksContainer = 'webhooks'
 // The API's rate-limit counters, shared by every instance (renderfarm/keys/rate_limit.py).
 var rateLimitTable = 'ratelimits'
+// Tenants' running usage totals and their budgets (renderfarm/billing), in the same account: the
+// workers add to the totals as chunks settle, the API reads them (the code's default names).
+var usageTable = 'usage'
+var budgetsTable = 'budgets'
 // What the farm says happened to jobs (job.accepted .. chunk.failed), and the webhook POSTs
 // those events fan out to: one queue each, beside the pool queues.
 var eventsQueue = 'job-events'
@@ -194,6 +198,8 @@ module storage 'modules/storage.bicep' = {
     jobsContainer: jobsContainer
     webhooksContainer: webhooksContainer
     rateLimitTable: rateLimitTable
+    usageTable: usageTable
+    budgetsTable: budgetsTable
     deploymentContainer: deploymentContainer
     skuName: storageSku
   }
@@ -240,6 +246,8 @@ module rbac 'modules/rbac.bicep' = {
     jobsContainer: jobsContainer
     webhooksContainer: webhooksContainer
     rateLimitTable: rateLimitTable
+    usageTable: usageTable
+    budgetsTable: budgetsTable
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     queueNames: serviceBus.outputs.queueNames
     eventsQueueName: serviceBus.outputs.eventsQueueName
@@ -306,6 +314,7 @@ module workers 'modules/containerapps.bicep' = {
     workerIdentityClientId: identities.outputs.workerClientId
     scalerIdentityId: identities.outputs.scalerId
     storageAccountUrl: storage.outputs.dataBlobEndpoint
+    tableEndpoint: storage.outputs.dataTableEndpoint
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     pools: pools

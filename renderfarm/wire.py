@@ -171,3 +171,62 @@ class RetryAnswer:
             frames=int(data["frames"]),
             status_url=str(data["status_url"]),
         )
+
+
+UsageGroupName = Literal["day", "tag", "name", "key"]
+USAGE_GROUPS: tuple[str, ...] = get_args(UsageGroupName)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageLine:
+    """What a group spent: the worker-seconds, frames and USD of the attempts it ran."""
+
+    __pydantic_config__: ClassVar[dict[str, object]] = _PYDANTIC_CONFIG
+
+    key: str
+    """the day (YYYY-MM-DD), the tag, the job's name or the submitting API key's id"""
+    worker_s: float
+    """worker-seconds: each attempt's, from the message's pick-up to its settle"""
+    frames: int
+    """frames uploaded"""
+    usd: float
+    """what it cost at list prices, as the job's ``cost.estimated_usd`` counts it"""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UsageLine:
+        return cls(
+            key=str(data.get("key", "")),
+            worker_s=float(data["worker_s"]),
+            frames=int(data["frames"]),
+            usd=float(data["usd"]),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageAnswer:
+    """The tenant's usage over a span of days: ``GET /api/usage``."""
+
+    __pydantic_config__: ClassVar[dict[str, object]] = _PYDANTIC_CONFIG
+
+    first_day: str
+    """the span's first day (YYYY-MM-DD, UTC)"""
+    last_day: str
+    """its last day, included"""
+    group_by: UsageGroupName
+    groups: tuple[UsageLine, ...]
+    """one line per day, tag, name or key with usage, in order of ``key``"""
+    total: UsageLine
+    """the whole span (key ``total``): a job's tags overlap, so tag lines may add up to more"""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UsageAnswer:
+        group_by = str(data["group_by"])
+        if group_by not in USAGE_GROUPS:
+            raise ValueError(f"unknown usage grouping {group_by!r}")
+        return cls(
+            first_day=str(data["first_day"]),
+            last_day=str(data["last_day"]),
+            group_by=group_by,  # type: ignore[arg-type]  # checked against USAGE_GROUPS above
+            groups=tuple(UsageLine.from_json(line) for line in data["groups"]),
+            total=UsageLine.from_json(data["total"]),
+        )

@@ -5,11 +5,14 @@ then keeps no usage and enforces no budget."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from azure.data.tables import TableClient
 
 from renderfarm.billing.guard import BudgetGuard
+from renderfarm.billing.recording import UsageRecorder
+from renderfarm.billing.usage import UsageAddition
 from renderfarm.shared.settings import Settings
 from renderfarm_azure.budget_store import TableBudgetStore
 from renderfarm_azure.clients import credential
@@ -56,3 +59,11 @@ def budget_guard(settings: Settings) -> BudgetGuard | None:
     if totals is None or store is None:
         return None
     return BudgetGuard(store=store, totals=totals)
+
+
+def usage_recorder(
+    settings: Settings, *, on_added: Callable[[UsageAddition], None] | None = None
+) -> UsageRecorder | None:
+    """What adds chunk attempts' and jobs' spending to the usage totals (None: none kept)."""
+    totals = usage_totals(settings)
+    return None if totals is None else UsageRecorder(totals, on_added=on_added)

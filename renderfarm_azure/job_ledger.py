@@ -25,10 +25,12 @@ from renderfarm.jobs.lifecycle import (
     LifecycleStores,
 )
 from renderfarm.jobs.manifest import JobManifest
+from renderfarm.jobs.ports import JobCosts
 from renderfarm.jobs.scout_settlement import QuotePolicy, ScoutSettlement
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.conditional_update import update_conditionally
 from renderfarm.shared.settings import Settings
+from renderfarm_azure.billing_stores import usage_recorder
 from renderfarm_azure.conditional_blob import read_with_etag, set_metadata_over, upload_over
 from renderfarm_azure.event_publisher import ServiceBusEventPublisher
 from renderfarm_azure.guard import breaker
@@ -127,10 +129,15 @@ def lifecycle_stores(jobs: ContainerClient, stores: BlobJobStores) -> LifecycleS
 
 
 def job_lifecycle(
-    settings: Settings, *, blob_service: BlobServiceClient, bus: ServiceBusClient
+    settings: Settings,
+    *,
+    blob_service: BlobServiceClient,
+    bus: ServiceBusClient,
+    costs: JobCosts | None = None,
 ) -> JobLifecycle:
     """The lifecycle over these clients (the worker's and the dead-letter handler's own: the
-    ``bus`` client must not be shared with another thread's receiver)."""
+    ``bus`` client must not be shared with another thread's receiver). Jobs' own costs go to
+    ``costs``, else to a usage recorder of the settings' table account, if any."""
     jobs = blob_service.get_container_client(settings.jobs_container)
     stores = BlobJobStores.in_container(container=jobs, breaker=breaker("blob storage"))
     events = ServiceBusEventPublisher(
@@ -149,6 +156,7 @@ def job_lifecycle(
             policy=quote_policy(settings),
             clock=utc_now,
         ),
+        costs=costs if costs is not None else usage_recorder(settings),
     )
 
 

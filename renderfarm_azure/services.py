@@ -25,6 +25,7 @@ from renderfarm.projects.checks import ProjectChecks
 from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm.shared.settings import Settings
 from renderfarm_azure import clients
+from renderfarm_azure.billing_stores import usage_totals
 from renderfarm_azure.chunk_sender import ServiceBusChunkQueue
 from renderfarm_azure.event_publisher import ServiceBusEventPublisher
 from renderfarm_azure.guard import breaker, guarded
@@ -37,6 +38,7 @@ from renderfarm_azure.rate_limit_store import rate_limiter
 from renderfarm_azure.sas import FRAME_URL_LIFETIME, SasFrameLinks, SasSigner
 from renderfarm_azure.scene_store import BlobSceneStore
 from renderfarm_azure.senders import QueueSenders
+from renderfarm_azure.usage_totals_store import TableUsageTotals
 from renderfarm_azure.webhooks.registry import WebhookRegistry
 from renderfarm_azure.webhooks.services import webhook_registry
 
@@ -77,6 +79,8 @@ class Services:
     rate_limiter: Limiter
     blob_breaker: CircuitBreaker
     webhooks: WebhookRegistry
+    #: The tenants' running usage totals (None: no table account, no usage kept).
+    usage: TableUsageTotals | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -129,6 +133,7 @@ class Services:
             rate_limiter=rate_limiter(settings, wall_clock=time.time, monotonic=time.monotonic),
             blob_breaker=blob_breaker,
             webhooks=webhook_registry(settings, blob_service, breaker=blob_breaker),
+            usage=usage_totals(settings),
         )
 
     def ensure_containers(self) -> None:
@@ -146,6 +151,8 @@ class Services:
                 continue
 
     def close(self) -> None:
+        if self.usage is not None:
+            self.usage.close()
         self.senders.close()
         self.servicebus.close()
         self.blob_service.close()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from renderfarm.wire import ChunkLogPage, ChunkProgress, RetryAnswer
+from renderfarm.wire import ChunkLogPage, ChunkProgress, RetryAnswer, UsageAnswer
 
 from .farm_errors import (
     FarmError,
@@ -70,6 +70,7 @@ __all__ = [
     "SceneTooLarge",
     "SubmittedJob",
     "TransferCancelled",
+    "UsageAnswer",
     "sha256_of",
 ]
 
@@ -320,6 +321,23 @@ class FarmClient:
             job_id=job_id,
         )
         return (None if data is None else ChunkLogPage.from_json(data)), new_etag
+
+    def usage_json(
+        self, *, first: str | None = None, last: str | None = None, group_by: str = "day"
+    ) -> dict[str, Any]:
+        """``GET /api/usage`` as the API sends it: the tenant's spending from ``first`` to
+        ``last`` (YYYY-MM-DD; default: this month so far), by day, tag, name or key."""
+        params: dict[str, Any] = {"group_by": group_by}
+        if first is not None:
+            params["from"] = first
+        if last is not None:
+            params["to"] = last
+        return self.http.call("GET", "/api/usage", params=params, retry=True)
+
+    def usage(
+        self, *, first: str | None = None, last: str | None = None, group_by: str = "day"
+    ) -> UsageAnswer:
+        return UsageAnswer.from_json(self.usage_json(first=first, last=last, group_by=group_by))
 
     def retry(self, job_id: str, *, include_cancelled: bool = False) -> RetryAnswer:
         """Render again only the failed chunks of an ended job (with ``include_cancelled``,

@@ -135,7 +135,8 @@ class LocalFarm:
             "RENDERFARM_ENVIRONMENT": "development",
             "RENDERFARM_STORAGE_CONNECTION_STRING": self.endpoints.storage_connection_string,
             "RENDERFARM_SERVICEBUS_CONNECTION_STRING": self.endpoints.servicebus_connection_string,
-            # One rate limit for the API, counted in Azurite's Table service as in Azure's.
+            # One rate limit for the API, counted in Azurite's Table service as in Azure's; the
+            # usage totals and budgets (renderfarm.billing) are in it too, for API and workers.
             "RENDERFARM_RATE_LIMIT_TABLE_CONNECTION_STRING": (
                 self.endpoints.rate_limit_table_connection_string
             ),

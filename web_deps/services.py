@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from renderfarm.billing.ports import NO_USAGE, UsageTotals
 from renderfarm.jobs.approval import JobApproval
 from renderfarm.jobs.cancel import JobCancel
 from renderfarm.jobs.chunk_logs import ChunkLogReader
@@ -80,6 +81,11 @@ def get_webhook_registry(services: ServicesDep) -> WebhookRegistry:
     return services.webhooks
 
 
+def get_usage_totals(services: ServicesDep) -> UsageTotals:
+    """The usage totals; none kept (no table account) reads as nothing spent."""
+    return services.usage if services.usage is not None else NO_USAGE
+
+
 JobSubmissionDep = Annotated[JobSubmission, Depends(get_job_submission)]
 JobStatusDep = Annotated[JobStatusReader, Depends(get_job_status)]
 JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
@@ -92,3 +98,4 @@ ChunkLogReaderDep = Annotated[ChunkLogReader, Depends(get_chunk_log_reader)]
 SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
 ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]
 WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]
+UsageTotalsDep = Annotated[UsageTotals, Depends(get_usage_totals)]

@@ -29,6 +29,7 @@ from functions.routes import (
     job_retry,
     jobs,
     scenes,
+    usage,
     webhooks,
 )
 from renderfarm.shared.json_logging import configure_json_logging
@@ -62,7 +63,7 @@ def create_app(
     )
     app.state.services = lazy
     router = APIRouter(prefix=API_PREFIX)
-    routes = (health, scenes, files, jobs, job_labels, job_retry, job_approval, chunk_logs)
+    routes = (health, scenes, files, jobs, job_labels, job_retry, job_approval, chunk_logs, usage)
     for module in (*routes, webhooks):
         router.include_router(module.router)
     app.include_router(router)

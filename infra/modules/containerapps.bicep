@@ -24,6 +24,8 @@ param workerIdentityClientId string
 param scalerIdentityId string
 
 param storageAccountUrl string
+@description('The data account\'s Table endpoint: the usage totals and budgets (renderfarm/billing).')
+param tableEndpoint string
 param serviceBusNamespace string
 param serviceBusNamespaceName string
 
@@ -89,6 +91,8 @@ var gpuProfiles = empty(gpuWorkloadProfileType) ? [] : [
 var workerSettings = {
   RENDERFARM_ENVIRONMENT: 'production'
   RENDERFARM_STORAGE_ACCOUNT_URL: storageAccountUrl
+  // Usage totals and budgets, in the table account the API's rate limit uses.
+  RENDERFARM_RATE_LIMIT_TABLE_ENDPOINT: tableEndpoint
   RENDERFARM_SERVICEBUS_NAMESPACE: serviceBusNamespace
   RENDERFARM_SCENES_CONTAINER: scenesContainer
   RENDERFARM_JOBS_CONTAINER: jobsContainer

@@ -7,6 +7,8 @@ param scenesContainer string
 param jobsContainer string
 param webhooksContainer string
 param rateLimitTable string
+param usageTable string
+param budgetsTable string
 param serviceBusNamespaceName string
 
 @description('Every pool queue: the API sends to each and its dead-letter Function reads each; workers and KEDA read them.')
@@ -66,6 +68,14 @@ resource webhooks 'Microsoft.Storage/storageAccounts/blobServices/containers@202
 
 resource rateLimits 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
   name: '${dataAccountName}/default/${rateLimitTable}'
+}
+
+resource usage 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  name: '${dataAccountName}/default/${usageTable}'
+}
+
+resource budgets 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  name: '${dataAccountName}/default/${budgetsTable}'
 }
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
@@ -325,6 +335,50 @@ resource workerDeletesBadProjectFiles 'Microsoft.Authorization/roleAssignments@2
     principalType: 'ServicePrincipal'
     condition: deleteProjectFilesOnly
     conditionVersion: '2.0'
+  }
+}
+
+// Usage totals: each settled attempt's entity-group transaction (conditional updates, inserts of
+// its applied marker); budgets: read before chunks start, threshold marks inserted once.
+resource workerUsage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(usage.id, workerPrincipalId, tableDataContributor)
+  scope: usage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', tableDataContributor)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource workerBudgets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(budgets.id, workerPrincipalId, tableDataContributor)
+  scope: budgets
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', tableDataContributor)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The Function App reads both (GET /api/usage, a submit's budget check), and its dead-letter
+// handlers record jobs' ends, which add each job's own costs to the totals.
+resource apiUsage 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(usage.id, apiPrincipalId, tableDataContributor)
+  scope: usage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', tableDataContributor)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource apiBudgets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(budgets.id, apiPrincipalId, tableDataContributor)
+  scope: budgets
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', tableDataContributor)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
   }
 }
 

@@ -16,6 +16,10 @@ param webhooksContainer string
 @description('The API\'s rate-limit counters (Table Storage), shared by every instance.')
 param rateLimitTable string
 
+@description('Tenants\' running usage totals and their budgets (Table Storage), beside it.')
+param usageTable string
+param budgetsTable string
+
 param deploymentContainer string
 
 @allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
@@ -110,6 +114,19 @@ resource dataTables 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01'
 resource rateLimits 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
   parent: dataTables
   name: rateLimitTable
+}
+
+// Usage totals: one partition per tenant and month, written as chunks settle (renderfarm_azure/
+// usage_totals_store.py). Budgets: set by the operator (renderfarm budgets), read where chunks
+// start and jobs are submitted.
+resource usage 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: dataTables
+  name: usageTable
+}
+
+resource budgets 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: dataTables
+  name: budgetsTable
 }
 
 resource host 'Microsoft.Storage/storageAccounts@2023-05-01' = {

@@ -21,3 +21,18 @@ class UsageTotals(Protocol):
     ) -> list[tuple[UsageRow, Spend]]:
         """Every row of ``dimension`` in the month (of one ``value`` if given), every shard."""
         ...
+
+
+class _NoUsage:
+    """Where no usage is kept (no table account): nothing was ever spent."""
+
+    def add(self, addition: UsageAddition) -> bool:
+        return False
+
+    def rows(
+        self, tenant: str, month: str, dimension: Dimension, value: str | None = None
+    ) -> list[tuple[UsageRow, Spend]]:
+        return []
+
+
+NO_USAGE: UsageTotals = _NoUsage()

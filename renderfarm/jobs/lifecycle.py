@@ -36,6 +36,7 @@ from renderfarm.jobs.manifest_updates import update_manifest
 from renderfarm.jobs.ports import (
     ChunkRecords,
     EventPublisher,
+    JobCosts,
     JobLedgerStore,
     ManifestStore,
     SceneTimingsStore,
@@ -82,12 +83,15 @@ class JobLifecycle:
         events: EventPublisher,
         clock: Callable[[], datetime],
         scouts: ScoutSettlement | None = None,
+        costs: JobCosts | None = None,
     ):
         self.store = store
         self._events = events
         self._clock = clock
         #: Quotes scouted jobs (None: a scout chunk's settle only logs; tests of the ledger).
         self._scouts = scouts
+        #: Counts each job's own costs in its tenant's usage (None: no usage is kept).
+        self._costs = costs
 
     def chunk_settled(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
         """Note chunk ``index`` settled as ``state`` in the round of ``manifest`` (the one its
@@ -121,6 +125,9 @@ class JobLifecycle:
             log.warning("scout chunk of job %s settled with no one to quote it", manifest.job_id)
         else:
             self._scouts.scout_done(manifest)
+        # A quoted job may never run its rest (cancelled, expired): its scouts spent, so the
+        # job's own costs count now (once: the end counts them again to no effect).
+        self._count_costs(manifest)
         return manifest.outcome
 
     def _settle_in_round(self, manifest: JobManifest, index: int, state: ChunkState) -> str | None:
@@ -223,8 +230,14 @@ class JobLifecycle:
             if manifest.outcome == JobOutcome.COMPLETED:
                 self._remember_timings(manifest)
         self.store.index.mark_terminal(manifest)
+        # Every settler that sees the end (not only the writer: a cancel wrote it in the API).
+        self._count_costs(manifest)
         self._announce(manifest)
         return str(manifest.outcome)
+
+    def _count_costs(self, manifest: JobManifest) -> None:
+        if self._costs is not None:
+            self._costs.job_ended(manifest)
 
     def _remember_timings(self, manifest: JobManifest) -> None:
         """What this job measured, for planning the chunks of the scene's next jobs

@@ -43,6 +43,13 @@ class IndexPage:
     cursor: str | None
 
 
+class JobCosts(Protocol):
+    """Where a job's own costs are counted once its end is seen (renderfarm.billing.recording:
+    the usage totals). Never raises; again is a no-op."""
+
+    def job_ended(self, manifest: JobManifest) -> None: ...
+
+
 class SceneTimingsStore(Protocol):
     """What earlier renders of a scene measured, per tenant, scene and render settings."""
 

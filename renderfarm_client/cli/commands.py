@@ -32,6 +32,7 @@ from renderfarm_client.cli.rendering import (
     watch_and_download,
 )
 from renderfarm_client.cli.retry import retry
+from renderfarm_client.cli.usage import usage
 from renderfarm_client.cli.waiting import wait as wait_command
 from renderfarm_client.cli.webhooks import webhooks
 from renderfarm_client.job_follower import FrameDownloader, describe_failure
@@ -258,4 +259,5 @@ COMMANDS: tuple[click.Command, ...] = (
     quotes.approve,
     wait_command,
     webhooks,
+    usage,
 )

@@ -94,15 +94,24 @@ _UNSTATABLE = {
 }
 
 
+#: The same for a usage report's span: ``from`` after ``to`` relates two query values, and its
+#: length (at most a year of days) is arithmetic on two dates; each date alone is a format: date.
+_UNSTATABLE_USAGE = {
+    "from": ("is after to", "spans at most"),
+}
+_UNSTATABLE_BY_OPERATION = {"POST /api/jobs": _UNSTATABLE, "GET /api/usage": _UNSTATABLE_USAGE}
+
+
 def _unstatable(response: Response, case: Case[Any]) -> bool:
-    """A 422 for POST /api/jobs whose every error is one of the rules above."""
-    if case.operation.label != "POST /api/jobs" or response.status_code != 422:
+    """A 422 for POST /api/jobs or GET /api/usage whose every error is one of the rules above."""
+    rules = _UNSTATABLE_BY_OPERATION.get(case.operation.label)
+    if rules is None or response.status_code != 422:
         return False
     problem: dict[str, Any] = response.json()
     if problem["type"] == TYPE_PREFIX + "project-refused":  # the farm's limits: its settings
         return True
     return problem["type"] == TYPE_PREFIX + "validation" and all(
-        any(words in error["detail"] for words in _UNSTATABLE.get(error["field"], ()))
+        any(words in error["detail"] for words in rules.get(error["field"], ()))
         for error in problem["errors"]
     )
 

@@ -36,6 +36,9 @@ EXPECTED = {
     ("apiPrincipalId", "blobDelegator", "dataAccount"),
     # The rate-limit counters every API instance shares, in their one table.
     ("apiPrincipalId", "tableDataContributor", "rateLimits"),
+    # Usage totals (read by GET /api/usage, added to by a dead-lettered job's end) and budgets.
+    ("apiPrincipalId", "tableDataContributor", "usage"),
+    ("apiPrincipalId", "tableDataContributor", "budgets"),
     ("apiPrincipalId", "serviceBusSender", "queues[i]"),
     ("apiPrincipalId", "serviceBusReceiver", "queues[i]"),
     # The dashboard's Farm page: queue counts need Manage (Data Owner), on the pool queues only.
@@ -54,6 +57,9 @@ EXPECTED = {
     ("workerPrincipalId", "serviceBusReceiver", "queues[i]"),
     ("workerPrincipalId", "serviceBusSender", "eventsQueue"),
     ("workerPrincipalId", "acrPull", "registry"),
+    # Usage totals added to as chunks settle; budgets read before chunks start.
+    ("workerPrincipalId", "tableDataContributor", "usage"),
+    ("workerPrincipalId", "tableDataContributor", "budgets"),
     ("workerPrincipalId", "metricsPublisher", "appInsights"),
     # KEDA reads each pool queue's depth.
     ("scalerPrincipalId", "serviceBusOwner", "queues[i]"),
