@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from containerapp_worker import clients
+from containerapp_worker.billing import worker_billing
 from containerapp_worker.blend_cache import PROJECTS, BlendCache
 from containerapp_worker.blender_runner import BlenderRunner, blender_version
 from containerapp_worker.blender_thumbnail import write_thumbnail
@@ -62,7 +63,8 @@ def build_worker(  # noqa: PLR0913 - keyword-only: the process's options from it
         blob_service, scenes=settings.scenes_container, jobs=settings.jobs_container
     )
     # Its own Service Bus client: the receiver's is used from the main thread only.
-    lifecycle = job_lifecycle(settings, blob_service=blob_service, bus=clients.servicebus(settings))
+    bus = clients.servicebus(settings)
+    lifecycle = job_lifecycle(settings, blob_service=blob_service, bus=bus)
     running = blender_version()
     queues = worker_queues(settings, running)
     chunks = ChunkRenderer(
@@ -78,6 +80,12 @@ def build_worker(  # noqa: PLR0913 - keyword-only: the process's options from it
         thumbnail=write_thumbnail,
         stop_requested=stop,
         lifecycle=lifecycle,
+        billing=worker_billing(settings, bus=bus, worker_id=worker_id),
     )
-    options = WorkerOptions(queue_names=queues, once=once, max_messages=max_messages)
+    options = WorkerOptions(
+        queue_names=queues,
+        once=once,
+        max_messages=max_messages,
+        hold_recheck_s=settings.budget_hold_recheck_seconds,
+    )
     return Worker(client=clients.servicebus(settings), chunks=chunks, options=options, stop=stop)

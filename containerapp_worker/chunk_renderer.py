@@ -20,6 +20,7 @@ from typing import Protocol
 from azure.core.exceptions import AzureError
 
 from containerapp_worker.attempt_log import AttemptLog
+from containerapp_worker.billing import WorkerBilling
 from containerapp_worker.blend_cache import BlendCache
 from containerapp_worker.chunk_attempt import ChunkAttempt, Lifecycle, ReplicaParts, now
 from containerapp_worker.chunk_outcome import Health, Outcome, Verdict
@@ -72,6 +73,8 @@ class ChunkRenderer:
     #: Where file-set jobs' projects are laid out (None: this replica renders one-file scenes
     #: only, as in tests that need no more).
     projects: ProjectCache | None = None
+    #: Budgets and usage (None: nothing is held and no usage is kept, as in tests).
+    billing: WorkerBilling | None = None
     #: The scene file and settings Blender has open and applied, after a chunk that completed.
     _prepared: tuple[Path, RenderSettings] | None = field(default=None, init=False)
     #: What the applied settings render on, and the files the open scene lacks (found once per
@@ -95,6 +98,8 @@ class ChunkRenderer:
                 outcome = self._outcome(attempt)
         finally:
             attempt.log.end(now())  # before the next chunk's output can start
+        if self.billing is not None:
+            self.billing.attempt_ended(attempt, outcome)
         chunk_worker_seconds.record(
             attempt.timer.so_far().worker_s,
             {"blender": self.blender_version, "verdict": outcome.verdict.value},
@@ -140,12 +145,15 @@ class ChunkRenderer:
         except BaseException:
             self._prepared = None  # whatever Blender holds now is not to be trusted again
             raise
-        if outcome.verdict is not Verdict.COMPLETE:
+        if outcome.verdict not in {Verdict.COMPLETE, Verdict.HOLD}:  # a hold touched no scene
             self._prepared = None
         return outcome
 
     def _render(self, attempt: ChunkAttempt) -> Outcome:
         message = attempt.message
+        held = self.billing.hold(attempt) if self.billing is not None else None
+        if held is not None:
+            return held  # before the attempt counts: a held chunk costs it no attempt
         # The attempt counts before the work runs, and before the manifest is read: a cancel
         # either lists this record and writes its marker, or was written before this read.
         attempt.started()
