@@ -52,6 +52,8 @@ EXPECTED = {
     ("workerPrincipalId", "blobDataContributor", "scenes"),
     ("workerPrincipalId", "blobDataContributor", "jobs"),
     ("workerPrincipalId", "serviceBusReceiver", "queues[i]"),
+    # A chunk a spent budget holds is sent back to its queue, scheduled for later.
+    ("workerPrincipalId", "serviceBusSender", "queues[i]"),
     ("workerPrincipalId", "serviceBusSender", "eventsQueue"),
     ("workerPrincipalId", "acrPull", "registry"),
     ("workerPrincipalId", "metricsPublisher", "appInsights"),
