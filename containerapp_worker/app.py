@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from containerapp_worker import clients
-from containerapp_worker.billing import usage_recorder
+from containerapp_worker.billing import worker_billing
 from containerapp_worker.blend_cache import PROJECTS, BlendCache
 from containerapp_worker.blender_runner import BlenderRunner, blender_version
 from containerapp_worker.blender_thumbnail import write_thumbnail
@@ -62,10 +62,14 @@ def build_worker(  # noqa: PLR0913 - keyword-only: the process's options from it
     storage = WorkerStorage(
         blob_service, scenes=settings.scenes_container, jobs=settings.jobs_container
     )
-    usage = usage_recorder(settings)
     # Its own Service Bus client: the receiver's is used from the main thread only.
+    bus = clients.servicebus(settings)
+    billing = worker_billing(settings, bus=bus, worker_id=worker_id)
     lifecycle = job_lifecycle(
-        settings, blob_service=blob_service, bus=clients.servicebus(settings), costs=usage
+        settings,
+        blob_service=blob_service,
+        bus=bus,
+        costs=billing.recorder if billing is not None else None,
     )
     running = blender_version()
     queues = worker_queues(settings, running)
@@ -82,7 +86,12 @@ def build_worker(  # noqa: PLR0913 - keyword-only: the process's options from it
         thumbnail=write_thumbnail,
         stop_requested=stop,
         lifecycle=lifecycle,
-        usage=usage,
+        billing=billing,
     )
-    options = WorkerOptions(queue_names=queues, once=once, max_messages=max_messages)
+    options = WorkerOptions(
+        queue_names=queues,
+        once=once,
+        max_messages=max_messages,
+        hold_recheck_s=settings.budget_hold_recheck_seconds,
+    )
     return Worker(client=clients.servicebus(settings), chunks=chunks, options=options, stop=stop)

@@ -77,6 +77,12 @@ class AttemptLog:
         self._thread: threading.Thread | None = None
         self._written = -1  # the log's length in bytes (offset included) at the last write
 
+    @property
+    def attempt(self) -> int | None:
+        """The attempt's number, once it counted (``begin``); None if it never did."""
+        with self._lock:
+            return self._facts.attempt if self._facts is not None else None
+
     def begin(self, facts: LogFacts, *, first_note: str | None = None) -> None:
         """The attempt counted (its number is ``facts.attempt``): write the log from now on,
         starting with ``first_note``."""

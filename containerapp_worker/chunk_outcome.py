@@ -10,6 +10,7 @@ class Verdict(Enum):
     COMPLETE = "complete"  # done, or cancelled: nothing left to do anywhere
     ABANDON = "abandon"  # this replica failed or is stopping: another delivery continues
     DEAD_LETTER = "dead-letter"  # the chunk fails wherever it runs
+    HOLD = "hold"  # a spent budget holds it: it waits, queued, and looks again later
 
 
 class Health(Enum):

@@ -20,7 +20,7 @@ from typing import Protocol
 from azure.core.exceptions import AzureError
 
 from containerapp_worker.attempt_log import AttemptLog
-from containerapp_worker.billing import record_attempt
+from containerapp_worker.billing import WorkerBilling
 from containerapp_worker.blend_cache import BlendCache
 from containerapp_worker.chunk_attempt import ChunkAttempt, Lifecycle, ReplicaParts, now
 from containerapp_worker.chunk_outcome import Health, Outcome, Verdict
@@ -36,7 +36,6 @@ from containerapp_worker.missing_files import MissingFilesPolicy
 from containerapp_worker.project_cache import Project, ProjectCache
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import chunk_worker_seconds, tracer
-from renderfarm.billing.recording import UsageRecorder
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.jobs.manifest import JobManifest
 from renderfarm.shared.errors import DependencyUnavailable
@@ -74,8 +73,8 @@ class ChunkRenderer:
     #: Where file-set jobs' projects are laid out (None: this replica renders one-file scenes
     #: only, as in tests that need no more).
     projects: ProjectCache | None = None
-    #: Adds each attempt's spending to its tenant's usage (None: no usage is kept).
-    usage: UsageRecorder | None = None
+    #: Budgets and usage (None: nothing is held and no usage is kept, as in tests).
+    billing: WorkerBilling | None = None
     #: The scene file and settings Blender has open and applied, after a chunk that completed.
     _prepared: tuple[Path, RenderSettings] | None = field(default=None, init=False)
     #: What the applied settings render on, and the files the open scene lacks (found once per
@@ -99,12 +98,12 @@ class ChunkRenderer:
                 outcome = self._outcome(attempt)
         finally:
             attempt.log.end(now())  # before the next chunk's output can start
+        if self.billing is not None:  # whatever the outcome: the attempt spent worker time
+            self.billing.attempt_ended(attempt)
         chunk_worker_seconds.record(
             attempt.timer.so_far().worker_s,
             {"blender": self.blender_version, "verdict": outcome.verdict.value},
         )
-        if self.usage is not None:  # whatever the outcome: the attempt spent worker time
-            record_attempt(self.usage, attempt, worker_id=self.worker_id)
         return outcome
 
     def _parts(self) -> ReplicaParts:
@@ -146,12 +145,15 @@ class ChunkRenderer:
         except BaseException:
             self._prepared = None  # whatever Blender holds now is not to be trusted again
             raise
-        if outcome.verdict is not Verdict.COMPLETE:
+        if outcome.verdict not in {Verdict.COMPLETE, Verdict.HOLD}:  # a hold touched no scene
             self._prepared = None
         return outcome
 
     def _render(self, attempt: ChunkAttempt) -> Outcome:
         message = attempt.message
+        held = self.billing.hold(attempt) if self.billing is not None else None
+        if held is not None:
+            return held  # before the attempt counts: a held chunk costs it no attempt
         # The attempt counts before the work runs, and before the manifest is read: a cancel
         # either lists this record and writes its marker, or was written before this read.
         attempt.started()

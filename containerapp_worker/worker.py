@@ -44,6 +44,7 @@ from opentelemetry.context import Context
 from containerapp_worker.chunk_outcome import Health, Outcome, Verdict
 from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.errors import StateInDoubt, UnexpectedError
+from containerapp_worker.held_messages import HeldMessages
 from containerapp_worker.lock_renewer import LockRenewer
 from containerapp_worker.telemetry import chunks_settled, idle_seconds, trace_context, tracer
 from renderfarm.jobs.chunk_messages import ChunkMessage, MessageFormatError
@@ -79,6 +80,9 @@ class WorkerOptions:
     receive_wait_s: float = 2.0
     probe_wait_s: float = PROBE_WAIT_S  # the wait on each queue right after a chunk
     max_receive_failures: int = 3  # failed receives in a row (each after the SDK's retries)
+    #: A chunk a spent budget holds comes back this much later to look again (containerapp_worker
+    #: /held_messages.py).
+    hold_recheck_s: float = 45.0
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -122,6 +126,7 @@ class Worker:
         #: The sequence number of the message that last failed unexpectedly, if the last did.
         self._unexpected_in: int | None = None
         self._doubt = ""
+        self._held = HeldMessages(client=client, recheck_s=options.hold_recheck_s)
         self.idle = threading.Event()
         self.idle.set()
 
@@ -138,6 +143,7 @@ class Worker:
                     for queue in queues
                 ]
                 opened = True
+                self._held.queues = dict(zip(map(id, ordered), queues, strict=True))
                 log.info("worker ready on %s", ", ".join(queues), extra={"status": "ready"})
                 self._serve(ordered)
         except ServiceBusError as error:  # opening or closing the receiver: no message is held
@@ -274,6 +280,8 @@ class Worker:
             try:
                 if outcome.verdict is Verdict.COMPLETE:
                     receiver.complete_message(message)
+                elif outcome.verdict is Verdict.HOLD:
+                    self._held.defer(receiver, message)
                 elif outcome.verdict is Verdict.DEAD_LETTER:
                     receiver.dead_letter_message(
                         message, reason=outcome.reason, error_description=outcome.description[:1000]

@@ -5,7 +5,8 @@ previews (idempotent: a redelivered event rebuilds nothing already there); on ``
 rest of a job that approved itself (under approve_below_usd) is sent, unless it was (the worker
 that quoted it may not send to the chunk queues; renderfarm.jobs.approval); then the event fans
 out to the tenant's webhooks as one delivery message each, carrying the job's summary as it is
-now. Nothing here talks to a webhook's receiver: the deliveries consumer does, so no receiver can
+now (a ``budget.threshold`` carries its budget instead: it is about the tenant, not a job).
+Nothing here talks to a webhook's receiver: the deliveries consumer does, so no receiver can
 stall this one. Every step is safe to repeat, so a crash (kill -9 included) only means the
 message comes back and the steps run again.
 
@@ -66,6 +67,9 @@ class EventConsumer:
         )
 
     def _finalize_and_summarize(self, event: JobEvent) -> dict[str, Any] | None:
+        if event.type is EventType.BUDGET_THRESHOLD:
+            # About the tenant's budget, not a job: its scope, percent, spending and month.
+            return dict(event.detail)
         statuses = self.services.job_use_cases.status
         versioned = self.services.jobs.manifests.read_manifest(event.job_id)
         if versioned is None or versioned.manifest.tenant != event.tenant:

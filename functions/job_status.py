@@ -64,6 +64,7 @@ def status_public(
         scout_frames=list(manifest.spec.scout),
         scout_chunks=[chunk_public(chunk) for chunk in status.scout_chunks],
         quote=quote_public(manifest, status),
+        held="budget" if status.held == "budget" else None,
     )
 
 

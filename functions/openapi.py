@@ -53,6 +53,12 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
             )
         },
     ),
+    402: (
+        "A monthly budget that holds the job is spent (`budget-exhausted`, with `budget`: its "
+        "scope, what it has spent this month and when it resets); the farm's operator raises "
+        "it, or it resets when the month turns over",
+        {},
+    ),
     403: ("Refused by the farm's policy", {}),
     404: ("Not found", {}),
     409: ("Conflict", {}),

@@ -327,6 +327,12 @@ class JobStatusPublic(BaseModel):
     quote: QuotePublic | None = Field(
         default=None, description="a scouted job's quote, once its scout frames are in"
     )
+    held: Literal["budget"] | None = Field(
+        default=None,
+        description="why chunks of the job wait without starting: `budget`, a spent monthly "
+        "budget of its tenant or of one of its tags (released when the budget is raised or "
+        "the month turns over); null when nothing holds it",
+    )
 
 
 class JobSummaryPublic(BaseModel):

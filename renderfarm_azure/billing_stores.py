@@ -58,7 +58,7 @@ def budget_guard(settings: Settings) -> BudgetGuard | None:
     totals, store = usage_totals(settings), budget_store(settings)
     if totals is None or store is None:
         return None
-    return BudgetGuard(store=store, totals=totals)
+    return BudgetGuard(store=store, totals=totals, cache_s=settings.budget_cache_seconds)
 
 
 def usage_recorder(

@@ -25,7 +25,7 @@ from renderfarm.projects.checks import ProjectChecks
 from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm.shared.settings import Settings
 from renderfarm_azure import clients
-from renderfarm_azure.billing_stores import usage_totals
+from renderfarm_azure.billing_stores import budget_guard, usage_totals
 from renderfarm_azure.chunk_sender import ServiceBusChunkQueue
 from renderfarm_azure.event_publisher import ServiceBusEventPublisher
 from renderfarm_azure.guard import breaker, guarded
@@ -197,6 +197,7 @@ def _job_use_cases(  # noqa: PLR0913 - keyword-only: each an adapter the use cas
             max_files=settings.max_project_files,
             max_bytes=settings.max_project_bytes,
         ),
+        budgets=budget_guard(settings),
     )
     cancel = JobCancel(
         manifests=jobs.manifests,

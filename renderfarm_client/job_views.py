@@ -74,6 +74,8 @@ class JobProgress:
     #: A scouted job's scout frames, and its quote once they are in.
     scout_frames: tuple[int, ...] = ()
     quote: QuoteView | None = None
+    #: Why its chunks wait without starting: ``budget`` (a spent monthly budget), or None.
+    held: str | None = None
 
     @property
     def is_over(self) -> bool:
@@ -176,6 +178,7 @@ def job_progress(data: dict[str, Any], frame_urls: dict[int, str]) -> JobProgres
         submitted_by=data.get("submitted_by"),
         scout_frames=tuple(int(frame) for frame in data.get("scout_frames") or ()),
         quote=quote_view(data.get("quote")),
+        held=data.get("held"),
     )
 
 

@@ -75,6 +75,7 @@ _REPLAYED = {
         links={"GetJob": _GET_JOB, "CancelJob": _CANCEL_JOB},
         errors={
             400: None,
+            402: None,
             404: (
                 "No scene uploaded with `scene_sha256` for this key's tenant (`scene-not-found`), "
                 "or files of the project never uploaded (`project-file-not-found`, with `path`)"

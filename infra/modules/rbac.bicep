@@ -405,6 +405,18 @@ resource workerReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   }
 }]
 
+// A chunk a spent budget holds goes back to its own queue, scheduled for later (the worker
+// sends a copy and completes the one it holds: containerapp_worker/held_messages.py).
+resource workerReschedulesHeldChunks 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in queueNames: {
+  name: guid(queues[i].id, workerPrincipalId, serviceBusSender)
+  scope: queues[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusSender)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}]
+
 // job-events: job.started, job.completed, job.failed, job.cancelled and chunk.failed. Send only.
 resource workerPublishesEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(eventsQueue.id, workerPrincipalId, serviceBusSender)

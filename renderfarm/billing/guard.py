@@ -57,6 +57,11 @@ class BudgetGuard:
                 return state
         return None
 
+    def may_hold(self, tenant: str) -> bool:
+        """Whether any budget of ``tenant`` holds now: if none does, no job of the tenant is held,
+        whatever its tags (and its tags need not be read)."""
+        return any(state.holds for state in self._cached_states(tenant))
+
     def check_submit(self, tenant: str, tags: Sequence[str]) -> None:
         """Refuse a new job (BudgetExhausted) while a budget that holds it is spent."""
         state = self.holding(tenant, tags)

@@ -62,6 +62,8 @@ class ChunkRecord:
     #: The job's retry round that renders it (renderfarm.jobs.retry_round; 0: its first
     #: render): a writer of an earlier round's message leaves the record alone.
     round: int = 0
+    #: Why the chunk waits without starting (``budget``: renderfarm.billing), while pending.
+    held: str | None = None
 
     def with_error(self, error: str) -> ChunkRecord:
         return replace(self, last_error=error[-LAST_ERROR_MAX_CHARS:])
@@ -88,6 +90,7 @@ class ChunkRecord:
                 "frame_seconds": {str(k): v for k, v in self.frame_seconds.items()},
                 "usage": self.usage.to_dict(),
                 "round": self.round,
+                "held": self.held,
             },
             separators=(",", ":"),
         )
@@ -112,6 +115,7 @@ class ChunkRecord:
             frame_seconds={int(k): float(v) for k, v in data.get("frame_seconds", {}).items()},
             usage=ChunkUsage.from_dict(data.get("usage")),
             round=int(data.get("round", 0)),
+            held=data.get("held"),
         )
 
     def to_metadata(self) -> dict[str, str]:
@@ -128,6 +132,8 @@ class ChunkRecord:
         if self.finished_at is not None:
             metadata["finished_at"] = self.finished_at.isoformat()
         metadata.update(self.usage.to_metadata())
+        if self.held is not None:
+            metadata["held"] = _ascii(self.held)
         frames = format_frames(self.frames_done) or _NO_FRAMES
         if self.state in _OPEN_STATES and len(frames) <= FRAMES_METADATA_MAX_CHARS:
             metadata["frames"] = frames
@@ -150,6 +156,8 @@ class ChunkSummary:
     #: The frames its worker has recorded uploading, while the chunk is open (pending or
     #: rendering); None when the metadata does not say, as for every settled chunk.
     frames_done: frozenset[int] | None = None
+    #: Why it waits without starting (``budget``), if it does.
+    held: str | None = None
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str]) -> ChunkSummary | None:
@@ -169,6 +177,7 @@ class ChunkSummary:
                     if metadata["state"] in _OPEN_STATES
                     else None
                 ),
+                held=metadata.get("held"),
             )
         except (KeyError, ValueError):
             return None
@@ -185,6 +194,7 @@ class ChunkSummary:
             finished_at=record.finished_at,
             usage=record.usage,
             frames_done=(frozenset(record.frames_done) if record.state in _OPEN_STATES else None),
+            held=record.held,
         )
 
 

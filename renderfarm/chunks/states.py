@@ -6,6 +6,7 @@
        +--retry_later-----+
     any unsettled --cancel--> cancelled;  any unsettled --dead_lettered--> failed
     failed or cancelled --requeue (a retry of the job, round n+1)--> pending
+    unsettled --hold (a spent budget)--> pending, held; start clears it
 
 Done, failed and cancelled are settled: the chunk's message is gone. A settled record only
 changes when the same message comes back (a crash after the record was written but before the
@@ -67,6 +68,7 @@ def start(
     return replace(
         record,
         state=ChunkState.RENDERING,
+        held=None,
         attempts=record.attempts + 1,
         worker_id=worker_id,
         blender_version=blender_version,
@@ -74,6 +76,14 @@ def start(
         updated_at=at,
         finished_at=None,
     )
+
+
+def hold(record: ChunkRecord, *, reason: str, at: datetime) -> ChunkRecord:
+    """The chunk may not start yet (a spent budget: renderfarm.billing): it waits, pending, and
+    says why; no attempt counts. A settled chunk stays so; its next ``start`` clears the hold."""
+    if is_settled(record.state) or record.held == reason:
+        return record
+    return replace(record, state=ChunkState.PENDING, held=reason, updated_at=at)
 
 
 def progress(record: ChunkRecord, frame_seconds: Mapping[int, float], at: datetime) -> ChunkRecord:

@@ -11,6 +11,7 @@ cost) when it delivers, so a webhook sees the job as it is then.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,9 @@ class EventType(StrEnum):
     JOB_CANCELLED = "job.cancelled"
     CHUNK_FAILED = "chunk.failed"  # dead-lettered: it will not be retried
     JOB_RETRIED = "job.retried"  # an ended job's failed chunks render again
+    #: A tenant's (or a tag's) monthly budget crossed a threshold percentage
+    #: (renderfarm.billing.thresholds): about the budget, naming the job whose spending did it.
+    BUDGET_THRESHOLD = "budget.threshold"
 
 
 class EventFormatError(UnreadableMessage):
@@ -51,6 +55,15 @@ def event_id(
     return f"{job}:{chunk_index}:{event_type.value}"
 
 
+def budget_event_id(tenant: str, detail: dict[str, Any]) -> str:
+    """One id per budget, month and percentage (``budget:2026-12:80:<digest>``): a budget's
+    threshold is announced once a month, whichever job's spending crossed it. The budget's
+    tenant and scope are digested, so the id stays within Service Bus's 128 characters."""
+    scope = f"{tenant}\n{detail.get('scope')}"
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:32]
+    return f"budget:{detail.get('month')}:{detail.get('percent')}:{digest}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class JobEvent:
     type: EventType
@@ -65,6 +78,8 @@ class JobEvent:
 
     @property
     def id(self) -> str:
+        if self.type is EventType.BUDGET_THRESHOLD:
+            return budget_event_id(self.tenant, self.detail)
         return event_id(self.type, self.job_id, self.chunk_index, self.round)
 
     def to_json(self) -> str:

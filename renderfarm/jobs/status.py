@@ -51,6 +51,8 @@ class ChunkStatus:
     render_device: str | None = None
     #: The worker that rendered it last.
     worker_id: str | None = None
+    #: Why it waits without starting (``budget``: a spent budget holds it), while pending.
+    held: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +78,13 @@ class JobStatus:
     def blender_versions(self) -> tuple[str, ...]:
         """The full versions of the Blenders that rendered its chunks (one, unless redeployed)."""
         return tuple(sorted({c.blender_version for c in self.chunks if c.blender_version}))
+
+    @property
+    def held(self) -> str | None:
+        """Why the job waits (``budget``): a chunk of it is held, and it has not ended."""
+        if self.state.is_terminal:
+            return None
+        return next((c.held for c in (*self.chunks, *self.scout_chunks) if c.held), None)
 
     @property
     def frames_waiting(self) -> int:
@@ -155,6 +164,7 @@ def _chunk_status(
         usage=summary.usage if summary else ChunkUsage(),
         render_device=summary.render_device if summary else None,
         worker_id=summary.worker_id if summary else None,
+        held=summary.held if summary and state is ChunkState.PENDING else None,
     )
 
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from renderfarm.chunks.plan import ChunkPlan, FarmCapacity, plan_chunks_for, settings_key
 from renderfarm.jobs.backpressure import Backpressure
@@ -51,6 +52,14 @@ MAX_SCHEDULE_AHEAD = timedelta(days=30)
 DEFAULT_CAPACITY = FarmCapacity(replicas=10, replica_start_s=20.0)
 
 
+class BudgetCheck(Protocol):
+    """The tenant's budgets (renderfarm.billing.guard.BudgetGuard)."""
+
+    def check_submit(self, tenant: str, tags: Sequence[str]) -> None:
+        """Raise BudgetExhausted (402) while a budget that holds a job of ``tenant`` with
+        ``tags`` is spent."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Submitted:
     manifest: JobManifest
@@ -73,6 +82,7 @@ class JobSubmission:
         timings: SceneTimingsStore | None = None,
         capacity: FarmCapacity = DEFAULT_CAPACITY,
         projects: ProjectChecks | None = None,
+        budgets: BudgetCheck | None = None,
     ):
         self._manifests = manifests
         self._index = index
@@ -86,6 +96,7 @@ class JobSubmission:
         self._timings = timings
         self._capacity = capacity
         self._projects = projects or ProjectChecks(store=None)
+        self._budgets = budgets
 
     def submit(
         self,
@@ -115,6 +126,8 @@ class JobSubmission:
         pinned = BlenderVersion.parse(request.blender) if request.blender else None
         # A library saved by a newer Blender than the main file needs that Blender too.
         pool = pick_pool(saved_by=newest, pinned=pinned, supported=self._blenders)
+        label = request.label(spec, submitted_by=submitted_by)
+        self._check_budgets(tenant, label.tags)  # a replay, above, is not refused: its job exists
         self._backpressure.check(tenant, asked=len(spec.frames))
         manifest = JobManifest.new(
             job_id=job_id,
@@ -127,7 +140,7 @@ class JobSubmission:
             blender_pinned=pinned is not None,
             plan=None if spec.chunk_size else self._plan(spec, tenant),
             warnings=missing_warnings(file_set.missing) if file_set is not None else (),
-            label=request.label(spec, submitted_by=submitted_by),
+            label=label,
         )
         if file_set is not None:  # before the manifest: a worker reads it to lay out the project
             self._projects.save(file_set, tenant=tenant)
@@ -141,6 +154,16 @@ class JobSubmission:
         self._backpressure.accepted(tenant, len(spec.frames))
         written = StoredManifest(manifest=manifest, etag=etag)  # no need to download it again
         return Submitted(manifest=self._enqueue(written, trace_context), replayed=False)
+
+    def _check_budgets(self, tenant: str, tags: Sequence[str]) -> None:
+        """Refuse the job while a budget that would hold it is spent. Budgets that cannot be read
+        refuse nothing: the workers look again before each chunk starts."""
+        if self._budgets is None:
+            return
+        try:
+            self._budgets.check_submit(tenant, tags)
+        except DependencyUnavailable:
+            log.warning("could not read the budgets of a submit", extra={"tenant": tenant})
 
     def _check_scene(self, sha256: str, *, tenant: str) -> BlenderVersion:
         """The Blender that saved a one-file scene, once its bytes hash to its name and it is

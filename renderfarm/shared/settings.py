@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     # Usage totals and budgets (renderfarm.billing), in the same table account.
     usage_table: str = "usage"
     budgets_table: str = "budgets"
+    # How long a process reuses what it read of budgets and spending (renderfarm.billing.guard):
+    # a raised budget releases held chunks within this, and spending can pass a budget by what
+    # starts meanwhile. A held chunk's message comes back this many seconds later to look again.
+    budget_cache_seconds: float = Field(default=15.0, gt=0, le=3600)
+    budget_hold_recheck_seconds: float = Field(default=45.0, gt=0, le=3600)
     # While the table is unreachable each process limits on its own and asks it again this often.
     rate_limit_store_retry_seconds: float = Field(default=5.0, gt=0)
     max_queued_frames_per_tenant: int = Field(default=100_000, ge=1)

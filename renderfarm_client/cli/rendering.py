@@ -194,5 +194,12 @@ def report(outcome: RenderOutcome, console: Console) -> None:
 
 
 def print_warnings(progress: JobProgress, console: Console) -> None:
+    if progress.held == "budget":
+        console.print(
+            "[yellow]held: budget[/]: a spent monthly budget holds the job's chunks until the "
+            "farm's operator raises it or the month turns over",
+            soft_wrap=True,
+            markup=True,
+        )
     for warning in progress.warnings:
         console.print(f"[yellow]warning[/]: {warning}", soft_wrap=True, markup=True)

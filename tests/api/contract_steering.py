@@ -79,7 +79,7 @@ def upload(ticket: Response) -> None:
 #: a relation between two values of a list, a time relative to now, a length in UTF-8 bytes.
 #: Every other rule is in the document, and every other refusal of a request it calls valid is a
 #: 403, 404 or 409 (schemathesis' positive_data_acceptance allows those).
-_UNSTATABLE = {
+_UNSTATABLE: dict[str, tuple[str, ...]] = {
     "frames": ("more than",),  # a count of the frames: arithmetic on the numbers
     "not_before": ("days ahead",),  # relative to now
     "scout": ("is not one of the job's frames",),  # a relation between two values
@@ -96,10 +96,13 @@ _UNSTATABLE = {
 
 #: The same for a usage report's span: ``from`` after ``to`` relates two query values, and its
 #: length (at most a year of days) is arithmetic on two dates; each date alone is a format: date.
-_UNSTATABLE_USAGE = {
+_UNSTATABLE_USAGE: dict[str, tuple[str, ...]] = {
     "from": ("is after to", "spans at most"),
 }
-_UNSTATABLE_BY_OPERATION = {"POST /api/jobs": _UNSTATABLE, "GET /api/usage": _UNSTATABLE_USAGE}
+_UNSTATABLE_BY_OPERATION: dict[str, dict[str, tuple[str, ...]]] = {
+    "POST /api/jobs": _UNSTATABLE,
+    "GET /api/usage": _UNSTATABLE_USAGE,
+}
 
 
 def _unstatable(response: Response, case: Case[Any]) -> bool:

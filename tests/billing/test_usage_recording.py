@@ -123,7 +123,7 @@ def test_a_failing_store_never_raises_and_the_addition_is_tried_once_more() -> N
     assert totals.applied == {} and len(usage.pending) == 1
     usage.attempt_ended(job, chunk_index=1, attempt="1", usage=spent, frames=1, writer="w")
     assert sorted(totals.applied) == [f"{job.job_id}/0/1", f"{job.job_id}/1/1"]
-    assert usage.pending == ()
+    assert not usage.pending
 
 
 def test_an_addition_that_fails_twice_is_given_up() -> None:

@@ -55,6 +55,8 @@ EXPECTED = {
     ("workerPrincipalId", "blobDataContributor", "scenes"),
     ("workerPrincipalId", "blobDataContributor", "jobs"),
     ("workerPrincipalId", "serviceBusReceiver", "queues[i]"),
+    # A chunk a spent budget holds is sent back to its queue, scheduled for later.
+    ("workerPrincipalId", "serviceBusSender", "queues[i]"),
     ("workerPrincipalId", "serviceBusSender", "eventsQueue"),
     ("workerPrincipalId", "acrPull", "registry"),
     # Usage totals added to as chunks settle; budgets read before chunks start.
