@@ -6,7 +6,6 @@ then keeps no usage and enforces no budget."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from azure.data.tables import TableClient
 
@@ -14,8 +13,8 @@ from renderfarm.billing.guard import BudgetGuard
 from renderfarm.billing.recording import UsageRecorder
 from renderfarm.billing.usage import UsageAddition
 from renderfarm.shared.settings import Settings
+from renderfarm_azure import clients
 from renderfarm_azure.budget_store import TableBudgetStore
-from renderfarm_azure.clients import credential
 from renderfarm_azure.usage_totals_store import TableUsageTotals
 
 #: Bounds on each call: a settle or a chunk's start waits at most this on the table.
@@ -25,23 +24,13 @@ RETRIES = 2
 
 
 def farm_table(settings: Settings, name: str) -> TableClient | None:
-    options: dict[str, Any] = {
-        "connection_timeout": CONNECT_TIMEOUT_S,
-        "read_timeout": READ_TIMEOUT_S,
-        "retry_total": RETRIES,
-    }
-    if settings.rate_limit_table_connection_string:
-        return TableClient.from_connection_string(
-            settings.rate_limit_table_connection_string, table_name=name, **options
-        )
-    if settings.rate_limit_table_endpoint:
-        return TableClient(
-            settings.rate_limit_table_endpoint,
-            table_name=name,
-            credential=credential(settings),
-            **options,
-        )
-    return None
+    return clients.farm_table(
+        settings,
+        name,
+        connect_timeout_s=CONNECT_TIMEOUT_S,
+        read_timeout_s=READ_TIMEOUT_S,
+        retries=RETRIES,
+    )
 
 
 def usage_totals(settings: Settings) -> TableUsageTotals | None:

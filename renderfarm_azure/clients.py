@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from azure.core.credentials import TokenCredential
+from azure.data.tables import TableClient
 from azure.identity import DefaultAzureCredential
 from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient, LinearRetry
@@ -55,3 +56,27 @@ def servicebus(settings: Settings) -> ServiceBusClient:
         )
     assert settings.servicebus_namespace is not None
     return ServiceBusClient(settings.servicebus_namespace, credential(settings), **options)
+
+
+def farm_table(
+    settings: Settings, name: str, *, connect_timeout_s: float, read_timeout_s: float, retries: int
+) -> TableClient | None:
+    """Table ``name`` of the farm's table account (the rate limit's: its connection string
+    locally, its endpoint with managed identity in Azure); None where none is configured."""
+    options: dict[str, Any] = {
+        "connection_timeout": connect_timeout_s,
+        "read_timeout": read_timeout_s,
+        "retry_total": retries,
+    }
+    if settings.rate_limit_table_connection_string:
+        return TableClient.from_connection_string(
+            settings.rate_limit_table_connection_string, table_name=name, **options
+        )
+    if settings.rate_limit_table_endpoint:
+        return TableClient(
+            settings.rate_limit_table_endpoint,
+            table_name=name,
+            credential=credential(settings),
+            **options,
+        )
+    return None

@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -47,7 +46,7 @@ from renderfarm.keys.rate_limit import (
     Window,
 )
 from renderfarm.shared.settings import Settings
-from renderfarm_azure.clients import credential
+from renderfarm_azure import clients
 
 logger = logging.getLogger(__name__)
 
@@ -180,25 +179,15 @@ def _is_missing_table(error: ResourceNotFoundError) -> bool:
 
 def table_client(settings: Settings) -> TableClient | None:
     """The rate-limit table, or None where no table store is configured."""
-    options: dict[str, Any] = {
-        "connection_timeout": TABLE_CONNECT_TIMEOUT_S,
-        "read_timeout": TABLE_READ_TIMEOUT_S,
-        # The API fails open at once instead: a retry would hold every request for its backoff.
-        "retry_total": 0,
-    }
-    name = settings.rate_limit_table
-    if settings.rate_limit_table_connection_string:
-        return TableClient.from_connection_string(
-            settings.rate_limit_table_connection_string, table_name=name, **options
-        )
-    if settings.rate_limit_table_endpoint:
-        return TableClient(
-            settings.rate_limit_table_endpoint,
-            table_name=name,
-            credential=credential(settings),
-            **options,
-        )
-    return None
+    # No retry: the API fails open at once instead; a retry would hold every request for its
+    # backoff.
+    return clients.farm_table(
+        settings,
+        settings.rate_limit_table,
+        connect_timeout_s=TABLE_CONNECT_TIMEOUT_S,
+        read_timeout_s=TABLE_READ_TIMEOUT_S,
+        retries=0,
+    )
 
 
 def rate_limiter(
