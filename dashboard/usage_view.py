@@ -124,6 +124,15 @@ def nice_ceiling(value: float) -> float:
     return 10 * power
 
 
+def axis_usd(amount: float, top: float) -> str:
+    """A scale's label: cents, or as many decimals as a scale under ten cents needs."""
+    if amount == 0:
+        return "$0"
+    step = top / TICKS
+    decimals = 2 if step >= 0.01 else min(8, math.ceil(-math.log10(step)) + 1)
+    return f"${amount:,.{decimals}f}"
+
+
 def day_chart(report: UsageReport, month: Month) -> Chart:
     """One bar per day that spent anything (the report grouped by day), on a USD scale."""
     by_day = {group.key: group.spend for group in report.groups}
@@ -155,7 +164,7 @@ def day_chart(report: UsageReport, month: Month) -> Chart:
             )
         )
     ticks = tuple(
-        Tick(y=round(baseline - plot * step / TICKS, 2), label=usd(top * step / TICKS))
+        Tick(y=round(baseline - plot * step / TICKS, 2), label=axis_usd(top * step / TICKS, top))
         for step in range(TICKS + 1)
     )
     summary = (

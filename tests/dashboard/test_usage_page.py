@@ -14,7 +14,7 @@ import pytest
 from azure.data.tables import TableClient
 from fastapi.testclient import TestClient
 
-from dashboard.usage_view import Month, nice_ceiling
+from dashboard.usage_view import Month, axis_usd, nice_ceiling
 from renderfarm.billing.budgets import Budget
 from renderfarm.billing.usage import Attribution, Spend, UsageAddition
 from renderfarm.shared.settings import Settings
@@ -124,7 +124,14 @@ def test_the_tallest_bar_reaches_the_top_of_a_round_scale(client: TestClient) ->
     )
     assert float(heights["2026-12-20"]) == pytest.approx(2 * float(heights["2026-12-03"]) / 1.25)
     assert ">$2.00</text>" in html  # the scale's top: 2.00 is already round
+    assert ">$0.50</text>" in html and ">$0</text>" in html
     assert nice_ceiling(2.0) == 2.0 and nice_ceiling(2.1) == 2.5 and nice_ceiling(0.03) == 0.05
+    assert [axis_usd(0.0025 * step, 0.01) for step in range(1, 5)] == [
+        "$0.0025",
+        "$0.0050",
+        "$0.0075",
+        "$0.0100",
+    ]
 
 
 @pytest.mark.usefixtures("december")
