@@ -39,11 +39,12 @@ class Month:
         if text is None or not text.strip():
             return cls(year=today.year, month=today.month)
         found = _MONTH.fullmatch(text.strip())
+        shown = repr(text) if len(text) <= 20 else "that"
         if found is None:
-            raise InvalidMonth(f"{text!r} is not a month: give it as YYYY-MM, say 2026-12")
+            raise InvalidMonth(f"{shown} is not a month: give it as YYYY-MM, say 2026-12")
         year, month = int(found.group(1)), int(found.group(2))
         if not 1 <= month <= 12 or year < 1:
-            raise InvalidMonth(f"{text!r} is not a month: give it as YYYY-MM, the month 01 to 12")
+            raise InvalidMonth(f"{shown} is not a month: give it as YYYY-MM, the month 01 to 12")
         return cls(year=year, month=month)
 
     def __str__(self) -> str:

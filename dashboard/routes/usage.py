@@ -42,7 +42,7 @@ def usage_page(
     signed: SignedDep,
     totals: KeptUsageDep,
     budgets: BudgetReaderDep,
-    month: Annotated[str | None, Query(max_length=40)] = None,
+    month: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
     now = today()
     try:

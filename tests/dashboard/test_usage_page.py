@@ -159,10 +159,13 @@ def test_no_month_is_this_month_and_a_future_month_has_no_next_link(client: Test
     assert blank.status_code == 200 and f'value="{now:%Y-%m}"' in blank.text
 
 
-@pytest.mark.parametrize("month", ["2026-13", "2026-1", "december", "2026-12-01", "0000-05"])
+@pytest.mark.parametrize(
+    "month", ["2026-13", "2026-1", "december", "2026-12-01", "0000-05", "2026-12" * 40]
+)
 def test_a_month_that_is_not_yyyy_mm_gets_a_422_page(client: TestClient, month: str) -> None:
     page = sign_in(client).get("/usage", params={"month": month})
     assert page.status_code == 422, page.text
+    assert page.headers["content-type"].startswith("text/html")  # a page, not the API's JSON
     assert "Invalid month" in page.text and "give it as YYYY-MM" in page.text
     assert "<svg" not in page.text
 
