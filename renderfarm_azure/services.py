@@ -25,7 +25,8 @@ from renderfarm.projects.checks import ProjectChecks
 from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm.shared.settings import Settings
 from renderfarm_azure import clients
-from renderfarm_azure.billing_stores import budget_guard, usage_totals
+from renderfarm_azure.billing_stores import budget_guard, budget_store, usage_totals
+from renderfarm_azure.budget_store import TableBudgetStore
 from renderfarm_azure.chunk_sender import ServiceBusChunkQueue
 from renderfarm_azure.event_publisher import ServiceBusEventPublisher
 from renderfarm_azure.guard import breaker, guarded
@@ -81,6 +82,8 @@ class Services:
     webhooks: WebhookRegistry
     #: The tenants' running usage totals (None: no table account, no usage kept).
     usage: TableUsageTotals | None = None
+    #: The operator's budgets, read by the dashboard's usage page (None: no table account).
+    budgets: TableBudgetStore | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -134,6 +137,7 @@ class Services:
             blob_breaker=blob_breaker,
             webhooks=webhook_registry(settings, blob_service, breaker=blob_breaker),
             usage=usage_totals(settings),
+            budgets=budget_store(settings),
         )
 
     def ensure_containers(self) -> None:
@@ -153,6 +157,8 @@ class Services:
     def close(self) -> None:
         if self.usage is not None:
             self.usage.close()
+        if self.budgets is not None:
+            self.budgets.close()
         self.senders.close()
         self.servicebus.close()
         self.blob_service.close()

@@ -4,10 +4,11 @@ services with its raw SDK clients, unless it reads the settings or a port no vie
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
+from renderfarm.billing.budgets import Budget
 from renderfarm.billing.ports import NO_USAGE, UsageTotals
 from renderfarm.jobs.approval import JobApproval
 from renderfarm.jobs.cancel import JobCancel
@@ -86,6 +87,22 @@ def get_usage_totals(services: ServicesDep) -> UsageTotals:
     return services.usage if services.usage is not None else NO_USAGE
 
 
+def get_kept_usage(services: ServicesDep) -> UsageTotals | None:
+    """The usage totals, or None where the farm keeps none (no table account)."""
+    return services.usage
+
+
+class BudgetReader(Protocol):
+    def budgets(self, tenant: str) -> list[Budget]:
+        """The tenant's budgets (the operator sets them; a web request only reads them)."""
+        ...
+
+
+def get_budget_reader(services: ServicesDep) -> BudgetReader | None:
+    """The operator's budgets, read-only; None where no table account keeps them."""
+    return services.budgets
+
+
 JobSubmissionDep = Annotated[JobSubmission, Depends(get_job_submission)]
 JobStatusDep = Annotated[JobStatusReader, Depends(get_job_status)]
 JobListingDep = Annotated[JobListing, Depends(get_job_listing)]
@@ -99,3 +116,5 @@ SceneStoreDep = Annotated[BlobSceneStore, Depends(get_scene_store)]
 ProjectStoreDep = Annotated[BlobProjectStore, Depends(get_project_store)]
 WebhookRegistryDep = Annotated[WebhookRegistry, Depends(get_webhook_registry)]
 UsageTotalsDep = Annotated[UsageTotals, Depends(get_usage_totals)]
+KeptUsageDep = Annotated[UsageTotals | None, Depends(get_kept_usage)]
+BudgetReaderDep = Annotated[BudgetReader | None, Depends(get_budget_reader)]
