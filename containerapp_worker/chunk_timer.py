@@ -7,7 +7,8 @@ mid-chunk still counts up to its last progress write.
 
 What the attempt itself wrote into the record (its seconds, bytes and the frames it uploaded) is
 also kept for the tenant's usage (containerapp_worker/billing.py), with the record its start
-wrote (whose attempt number names it).
+wrote (whose attempt number names it). That share is taken from the totals as the record keeps
+them (rounded to the millisecond), so the attempts' shares add up to the record's totals.
 """
 
 from __future__ import annotations
@@ -84,10 +85,13 @@ class AttemptTimer:
         with self._lock:
             earlier = self._earlier
         base = earlier if earlier is not None else written_over.usage
-        stamped = self.so_far()
+        total = (base + self.so_far()).as_stored()
         with self._lock:
-            self._stamped = stamped
-        return replace(record, usage=base + stamped)
+            # This attempt's share of the totals as the record keeps them (to the millisecond),
+            # not as measured: added up over the attempts, the usage totals then equal the
+            # record's, and so the job's cost, exactly.
+            self._stamped = total - base
+        return replace(record, usage=total)
 
     def recorded(self, written_over: ChunkRecord) -> None:
         """A write over ``written_over`` succeeded: the first one fixes the earlier totals."""

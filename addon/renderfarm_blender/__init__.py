@@ -80,6 +80,7 @@ class RENDERFARM_PT_output(bpy.types.Panel):
             row.operator("renderfarm.submit", icon="RENDER_ANIMATION")
         layout.prop(props, "allow_missing")
         layout.prop(props, "scout")
+        layout.prop(props, "preview_first")
         if props.message:
             layout.label(text=props.message, icon="INFO")
         if submission is not None and submission.done:

@@ -119,6 +119,12 @@ class RENDERFARM_PG_scene(bpy.types.PropertyGroup):
         "approve the quote they give",
         default=False,
     )
+    preview_first: bpy.props.BoolProperty(
+        name="Preview first",
+        description="Render the first, last and middle frames first, then the gaps between "
+        "them, so the whole shot shows early; off: frames render in file order",
+        default=True,
+    )
     last_job_id: bpy.props.StringProperty(name="Last job", default="")
     message: bpy.props.StringProperty(name="Message", default="")
 
@@ -161,6 +167,8 @@ def render_options(scene: bpy.types.Scene) -> render_request.RenderOptions:
         name=props.job_name.strip() or default_job_name(frames),
         tags=tuple(tag for tag in props.job_tags.replace(",", " ").split() if tag),
         scout=props.scout,
+        # None leaves the farm's default order, preview first.
+        order=None if props.preview_first else "sequential",
     )
 
 

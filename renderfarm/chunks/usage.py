@@ -50,6 +50,21 @@ class ChunkUsage:
             uploaded_bytes=self.uploaded_bytes + other.uploaded_bytes,
         )
 
+    def __sub__(self, other: ChunkUsage) -> ChunkUsage:
+        return ChunkUsage(
+            worker_s=self.worker_s - other.worker_s,
+            download_s=self.download_s - other.download_s,
+            open_s=self.open_s - other.open_s,
+            render_s=self.render_s - other.render_s,
+            upload_s=self.upload_s - other.upload_s,
+            uploaded_bytes=self.uploaded_bytes - other.uploaded_bytes,
+        )
+
+    def as_stored(self) -> ChunkUsage:
+        """What a chunk record keeps of it: seconds to the millisecond (``to_dict`` and
+        ``to_metadata`` agree on them)."""
+        return ChunkUsage.from_dict(self.to_dict())
+
     @property
     def is_empty(self) -> bool:
         return self == ChunkUsage()

@@ -7,9 +7,9 @@ of results.
 Steps: render frame 1 of the shot with bare Blender (the reference); install the built zip with
 package_install_files (its BAT wheel included) and enable it; set the preferences; submit the
 shot as saved (its default name); change it without saving (a plane hidden from render), name
-and tag the job and submit its current state; try it with a texture gone (refused, naming it);
-submit a scene made here and never saved; wait for the three jobs; download the two shot jobs'
-frames with the add-on.
+and tag the job, untick Preview first and submit its current state; try it with a texture gone
+(refused, naming it); submit a scene made here and never saved; wait for the three jobs;
+download the two shot jobs' frames with the add-on.
 """
 
 from __future__ import annotations
@@ -157,6 +157,8 @@ def main() -> None:
     results["dirty_before_submit"] = bpy.data.is_dirty
     bpy.context.scene.renderfarm.job_name = "shot, plane hidden"
     bpy.context.scene.renderfarm.job_tags = "shot=010, wip"
+    results["preview_first_by_default"] = bpy.context.scene.renderfarm.preview_first
+    bpy.context.scene.renderfarm.preview_first = False  # this job's chunks go in file order
     results["changed_job"], results["changed_message"] = submit()
     results["changed_still_dirty"] = bpy.data.is_dirty
     results["filepath_after"] = bpy.data.filepath

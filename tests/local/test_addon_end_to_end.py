@@ -1,7 +1,8 @@
 """The Blender add-on, built by ``make addon``, installed into a headless Blender and used
 against the local farm (one farm for the module, one 64x48 frame a job): a project with linked
 libraries (each with its own texture) is traced, uploaded and rendered as bare Blender renders
-it; unsaved changes are sent as they are while the artist's files stay byte-identical; a missing
+it; unsaved changes are sent as they are while the artist's files stay byte-identical; Preview
+first is on by default and unticked sends ``order: "sequential"``; a missing
 texture is refused naming it; a scene never saved renders. The add-on's faults (progress, cancel,
 drops, a busy farm, missing files) and its UI path are tested without Blender in
 tests/local/addon_runner/."""
@@ -17,8 +18,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from azure.storage.blob import BlobServiceClient
 from PIL import Image
 
+from renderfarm.jobs.manifest import JobManifest
+from renderfarm.shared.blob_layout import manifest_blob
+from renderfarm.shared.settings import Settings
 from renderfarm_client.farm_api import FarmClient
 from scripts.build_addon import build
 from tests.local.conftest import RunningFarm
@@ -118,6 +123,24 @@ def test_unsaved_changes_are_sent_as_they_are_and_the_artists_files_stay_byte_id
     assert session["project_untouched"]
     hidden = [path for path in session["project_files_after"] if "renderfarm-" in path]
     assert hidden == [], "the copy of the unsaved state is removed"
+
+
+def sent_order(farm: RunningFarm, job_id: str) -> str:
+    """The ``order`` the farm took from the add-on's submit, as the job's manifest keeps it."""
+    connection = farm.farm.endpoints.storage_connection_string
+    container = Settings.model_fields["jobs_container"].default  # the local farm's
+    with BlobServiceClient.from_connection_string(connection) as blobs:
+        blob = blobs.get_blob_client(container, manifest_blob(job_id))
+        manifest = JobManifest.from_json(blob.download_blob().readall())
+    return manifest.spec.order.value
+
+
+def test_preview_first_is_the_default_and_unticking_it_sends_file_order(
+    session: dict[str, Any], local_farm: RunningFarm
+) -> None:
+    assert session["preview_first_by_default"] is True
+    assert sent_order(local_farm, session["saved_job"]) == "preview_first"
+    assert sent_order(local_farm, session["changed_job"]) == "sequential"
 
 
 def test_a_missing_texture_is_named_and_no_job_is_made(

@@ -62,3 +62,21 @@ def test_a_new_attempt_starts_from_what_the_record_says() -> None:
     clock.now += 2
     again = timer.stamp(killed, killed)
     assert again.usage.worker_s == 7.0
+
+
+def test_the_attempts_shares_add_up_to_the_records_totals_to_the_millisecond() -> None:
+    """Usage adds each attempt's ``written``; the job's cost reads the record, which keeps
+    seconds to the millisecond: the shares are of the kept totals, so the two agree."""
+    clock = Clock()
+    timer = AttemptTimer(clock)
+    record = blank()
+    shares = ChunkUsage()
+    for seconds in (0.12345, 0.3339, 1.0004):
+        timer.restart()
+        clock.now += seconds
+        written = timer.stamp(record, record)
+        timer.recorded(record)
+        shares = shares + timer.written
+        record = ChunkRecord.from_json(written.to_json())  # as Blob keeps it
+    assert record.usage.worker_s == 1.457
+    assert abs(shares.worker_s - record.usage.worker_s) < 1e-12
