@@ -24,6 +24,7 @@ from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.local_farm import LocalFarm
 from renderfarm_local.services import REPO
 from testbed.scenes import build_cycles_scene, write_corrupt_blend
+from tests.dashboard.browser_harness import headless_chromium, skip_without_chromium
 from tests.local.conftest import TEST_SCALING
 
 #: The first test also starts the farm; each waits up to WAIT_S for a render. A wait that runs
@@ -31,17 +32,11 @@ from tests.local.conftest import TEST_SCALING
 pytestmark = [pytest.mark.local_farm, pytest.mark.slow, pytest.mark.timeout(600)]
 
 SCREENSHOTS = REPO / "out" / "dashboard-screenshots"
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 #: Tiny frames: the point is the page, not the pixels.
 RENDER = {"resolution_x": 64, "resolution_y": 48, "samples": 4}
 WAIT_S = 150
 
-if CHROMIUM is None or CHROMEDRIVER is None:
-    pytest.skip(
-        "needs Debian's chromium and chromium-driver (`make system-deps` as root)",
-        allow_module_level=True,
-    )
+skip_without_chromium()
 
 from selenium import webdriver  # noqa: E402 (only once the browser is known to be there)
 from selenium.common.exceptions import (  # noqa: E402
@@ -49,7 +44,6 @@ from selenium.common.exceptions import (  # noqa: E402
     StaleElementReferenceException,
     TimeoutException,
 )
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -115,30 +109,14 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(60)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots: {SCREENSHOTS}")
-    try:
+    with headless_chromium(
+        tmp_path_factory.mktemp("chromium-profile"),
+        page_load_timeout_s=60,
+        extra_arguments=("--disable-quic", "--disable-component-update", "--disable-sync"),
+    ) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(autouse=True)

@@ -9,36 +9,30 @@ Run alone: ``.venv/bin/python -m pytest tests/dashboard/test_search_browser.py``
 from __future__ import annotations
 
 import hashlib
-import shutil
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from renderfarm.shared.settings import ENV_PREFIX
-from renderfarm_local.services import REPO, api_spec, http_json
-from renderfarm_local.supervisor import ManagedProcess
-from testbed.emulators import Azurite, ServiceBusEmulator, free_port
+from renderfarm_local.services import REPO
+from testbed.emulators import Azurite, ServiceBusEmulator
 from testbed.scenes import whole_blend
 from tests.api.conftest import KEYS
+from tests.dashboard.browser_harness import (
+    app_under_uvicorn,
+    headless_chromium,
+    skip_without_chromium,
+)
 from tests.dashboard.conftest import dashboard_settings
 
 pytestmark = pytest.mark.timeout(180)
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 WAIT_S = 20.0
 SCREENSHOTS = REPO / "out" / "dashboard-screenshots"
 
-if CHROMIUM is None or CHROMEDRIVER is None:
-    pytest.skip(
-        "needs Debian's chromium and chromium-driver (`make system-deps` as root)",
-        allow_module_level=True,
-    )
+skip_without_chromium()
 
 from selenium import webdriver  # noqa: E402 (only once the browser is known to be there)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -48,45 +42,16 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 def app_url(
     azurite: Azurite, servicebus: ServiceBusEmulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    settings = dashboard_settings(azurite, servicebus)
-    env = {
-        ENV_PREFIX + name.upper(): str(value)
-        for name, value in settings.model_dump(exclude_unset=True).items()
-    }
-    port, log = free_port(), tmp_path_factory.mktemp("app") / "app.log"
-    app = ManagedProcess(api_spec(port=port, env=env, log_path=log))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while http_json(f"{url}/api/health") is None:
-            if not app.is_running() or time.monotonic() > deadline:
-                pytest.fail(f"the app did not start:\n{log.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.1)
+    with app_under_uvicorn(
+        dashboard_settings(azurite, servicebus), tmp_path_factory.mktemp("app")
+    ) as url:
         yield url
-    finally:
-        app.stop()
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def submit(url: str, name: str, tags: list[str]) -> str:
