@@ -10,7 +10,6 @@ whose scene, file set and settings a retry keeps as they are."""
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,10 +21,10 @@ import httpx
 import pytest
 
 from renderfarm_client.farm_api import FarmClient, JobProgress
-from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.local_farm import LocalFarm
 from testbed.scenes import build_cycles_scene
-from tests.local.conftest import TEST_SCALING, RunningFarm
+from tests.local.conftest import RunningFarm
+from tests.local.faulty_farm import farm_with_faults
 
 pytestmark = [pytest.mark.local_farm, pytest.mark.slow]
 JOB_WAIT_S = 100.0
@@ -41,17 +40,8 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def faulty_farm(tmp_path_factory: pytest.TempPathFactory, faults: Path) -> Iterator[RunningFarm]:
-    farm = LocalFarm(
-        layout=FarmLayout(root=tmp_path_factory.mktemp("local-farm")),
-        ports=FarmPorts.free(),
-        scaling=TEST_SCALING,
-        worker_command=(sys.executable, "-m", "tests.local.faulty_worker", str(faults)),
-    )
-    farm.start()
-    try:
-        yield RunningFarm(farm=farm)
-    finally:
-        farm.stop()
+    with farm_with_faults(tmp_path_factory.mktemp("local-farm"), faults) as running:
+        yield running
 
 
 class Receiver:

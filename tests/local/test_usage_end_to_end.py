@@ -10,7 +10,6 @@ the two add up to the same figures, up to float rounding."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,10 +20,10 @@ import httpx
 import pytest
 
 from renderfarm_client.farm_api import FarmClient
-from renderfarm_local.farm_layout import FarmLayout, FarmPorts
 from renderfarm_local.local_farm import LocalFarm
 from testbed.scenes import build_cycles_scene
-from tests.local.conftest import TEST_SCALING, RunningFarm
+from tests.local.conftest import RunningFarm
+from tests.local.faulty_farm import farm_with_faults
 
 pytestmark = [pytest.mark.local_farm, pytest.mark.slow]
 WAIT_S = 100.0
@@ -42,17 +41,8 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def usage_farm(tmp_path_factory: pytest.TempPathFactory, faults: Path) -> Iterator[RunningFarm]:
-    farm = LocalFarm(
-        layout=FarmLayout(root=tmp_path_factory.mktemp("usage-farm")),
-        ports=FarmPorts.free(),
-        scaling=TEST_SCALING,
-        worker_command=(sys.executable, "-m", "tests.local.faulty_worker", str(faults)),
-    )
-    farm.start()
-    try:
-        yield RunningFarm(farm=farm)
-    finally:
-        farm.stop()
+    with farm_with_faults(tmp_path_factory.mktemp("usage-farm"), faults) as running:
+        yield running
 
 
 def api(farm: LocalFarm) -> httpx.Client:
