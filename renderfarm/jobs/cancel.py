@@ -3,51 +3,22 @@ the workers of its unsettled chunks are told to stop."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 from renderfarm.chunks.states import is_settled
-from renderfarm.jobs.backpressure import Backpressure
 from renderfarm.jobs.end import JobOutcome
 from renderfarm.jobs.events import EventType, JobEvent
+from renderfarm.jobs.job_control import JobControl
 from renderfarm.jobs.manifest import JobManifest
 from renderfarm.jobs.manifest_updates import change_existing
 from renderfarm.jobs.ports import (
-    ChunkQueue,
     ChunkRecords,
-    EventPublisher,
-    ManifestStore,
-    TenantIndex,
 )
 from renderfarm.jobs.status import JobStatus
-from renderfarm.jobs.status_reader import JobStatusReader
 
 #: Tries at writing the cancel when others write the manifest meanwhile.
 UPDATE_ATTEMPTS = 5
 
 
-class JobCancel:
-    def __init__(  # noqa: PLR0913 - keyword-only: each a port the use case needs
-        self,
-        *,
-        manifests: ManifestStore,
-        chunks: ChunkRecords,
-        index: TenantIndex,
-        queue: ChunkQueue,
-        events: EventPublisher,
-        statuses: JobStatusReader,
-        backpressure: Backpressure,
-        clock: Callable[[], datetime],
-    ):
-        self._manifests = manifests
-        self._chunks = chunks
-        self._index = index
-        self._queue = queue
-        self._events = events
-        self._statuses = statuses
-        self._backpressure = backpressure
-        self._clock = clock
-
+class JobCancel(JobControl[ChunkRecords]):
     def cancel(self, job_id: str, *, tenant: str) -> tuple[JobManifest, JobStatus]:
         """Cancel the job (again is fine): its end is recorded now, once, and workers stop at
         their next frame. A job that has ended already stays as it ended."""

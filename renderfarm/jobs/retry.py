@@ -17,21 +17,18 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from renderfarm.chunks import states as chunk_states
 from renderfarm.chunks.record import ChunkRecord, ChunkState
-from renderfarm.jobs.backpressure import Backpressure
 from renderfarm.jobs.end import JobOutcome, code_of
 from renderfarm.jobs.events import EventType, JobEvent
+from renderfarm.jobs.job_control import JobControl
 from renderfarm.jobs.manifest import EnqueueState, JobManifest
 from renderfarm.jobs.manifest_updates import change_existing, update_manifest
-from renderfarm.jobs.ports import ChunkQueue, EventPublisher, ManifestStore, TenantIndex
 from renderfarm.jobs.retry_round import RetryRound, new_round
 from renderfarm.jobs.status import JobStatus
-from renderfarm.jobs.status_reader import JobStatusReader
 from renderfarm.shared.errors import DomainError, JobNotFound
 
 log = logging.getLogger(__name__)
@@ -109,28 +106,7 @@ def chunks_to_retry(
     return again, kept
 
 
-class JobRetry:
-    def __init__(  # noqa: PLR0913 - keyword-only: each a port the use case needs
-        self,
-        *,
-        manifests: ManifestStore,
-        chunks: ChunkRecordWrites,
-        index: TenantIndex,
-        queue: ChunkQueue,
-        events: EventPublisher,
-        statuses: JobStatusReader,
-        backpressure: Backpressure,
-        clock: Callable[[], datetime],
-    ):
-        self._manifests = manifests
-        self._chunks = chunks
-        self._index = index
-        self._queue = queue
-        self._events = events
-        self._statuses = statuses
-        self._backpressure = backpressure
-        self._clock = clock
-
+class JobRetry(JobControl[ChunkRecordWrites]):
     def retry(
         self,
         job_id: str,
