@@ -130,7 +130,12 @@ def worker_billing(
 ) -> WorkerBilling | None:
     """None where no table account is configured: the worker then holds nothing and adds no
     usage."""
-    guard = billing_stores.budget_guard(settings)
+    totals = billing_stores.usage_totals(settings)
+    if totals is None:
+        return None
+    # One client to the usage table: the guard reads the totals the recorder adds to.
+    store = billing_stores.budget_store(settings)
+    guard = billing_stores.budget_guard(settings, totals=totals, store=store)
     announce = None
     if guard is not None:
         events = ServiceBusEventPublisher(
@@ -138,7 +143,5 @@ def worker_billing(
             queue_name=settings.events_queue,
         )
         announce = threshold_announcer(guard, events)
-    recorder = billing_stores.usage_recorder(settings, on_added=announce)
-    if recorder is None:
-        return None
+    recorder = UsageRecorder(totals, on_added=announce)
     return WorkerBilling(guard=guard, recorder=recorder, worker_id=worker_id)

@@ -9,7 +9,9 @@ from collections.abc import Callable
 
 from azure.data.tables import TableClient
 
+from renderfarm.billing.budgets import BudgetStore
 from renderfarm.billing.guard import BudgetGuard
+from renderfarm.billing.ports import UsageTotals
 from renderfarm.billing.recording import UsageRecorder
 from renderfarm.billing.usage import UsageAddition
 from renderfarm.shared.settings import Settings
@@ -43,8 +45,10 @@ def budget_store(settings: Settings) -> TableBudgetStore | None:
     return None if table is None else TableBudgetStore(table)
 
 
-def budget_guard(settings: Settings) -> BudgetGuard | None:
-    totals, store = usage_totals(settings), budget_store(settings)
+def budget_guard(
+    settings: Settings, *, totals: UsageTotals | None, store: BudgetStore | None
+) -> BudgetGuard | None:
+    """The guard over the process's own stores (None where either is missing)."""
     if totals is None or store is None:
         return None
     return BudgetGuard(store=store, totals=totals, cache_s=settings.budget_cache_seconds)

@@ -10,6 +10,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.servicebus import ServiceBusClient
 from azure.storage.blob import BlobServiceClient
 
+from renderfarm.billing.guard import BudgetGuard
 from renderfarm.chunks.plan import FarmCapacity
 from renderfarm.jobs.approval import JobApproval, RestOfJob
 from renderfarm.jobs.backpressure import Backpressure
@@ -114,6 +115,7 @@ class Services:
             gpu=settings.gpu_workers,
         )
         events = ServiceBusEventPublisher(senders=senders, queue_name=settings.events_queue)
+        usage, budgets = usage_totals(settings), budget_store(settings)
         return cls(
             settings=settings,
             blob_service=blob_service,
@@ -128,7 +130,13 @@ class Services:
             queue_monitor=queue_monitor(settings, bus_breaker),
             queue=queue,
             job_use_cases=_job_use_cases(
-                settings, jobs=jobs, scenes=scenes, projects=projects, queue=queue, events=events
+                settings,
+                jobs=jobs,
+                scenes=scenes,
+                projects=projects,
+                queue=queue,
+                events=events,
+                budgets=budget_guard(settings, totals=usage, store=budgets),
             ),
             senders=senders,
             events=events,
@@ -136,8 +144,8 @@ class Services:
             rate_limiter=rate_limiter(settings, wall_clock=time.time, monotonic=time.monotonic),
             blob_breaker=blob_breaker,
             webhooks=webhook_registry(settings, blob_service, breaker=blob_breaker),
-            usage=usage_totals(settings),
-            budgets=budget_store(settings),
+            usage=usage,
+            budgets=budgets,
         )
 
     def ensure_containers(self) -> None:
@@ -172,6 +180,7 @@ def _job_use_cases(  # noqa: PLR0913 - keyword-only: each an adapter the use cas
     projects: BlobProjectStore,
     queue: ServiceBusChunkQueue,
     events: ServiceBusEventPublisher,
+    budgets: BudgetGuard | None,
 ) -> JobUseCases:
     """Submit, status, listing, cancel and retry over the adapters, sharing one backpressure
     count."""
@@ -203,7 +212,7 @@ def _job_use_cases(  # noqa: PLR0913 - keyword-only: each an adapter the use cas
             max_files=settings.max_project_files,
             max_bytes=settings.max_project_bytes,
         ),
-        budgets=budget_guard(settings),
+        budgets=budgets,
     )
     cancel = JobCancel(
         manifests=jobs.manifests,
