@@ -13,7 +13,7 @@ the same transaction), so a settle that runs again after a crash adds nothing th
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -124,25 +124,31 @@ def totals_by_value(
     rows: Iterable[tuple[UsageRow, Spend]], *, month: str, first: date, last: date
 ) -> dict[str, Spend]:
     """Sum rows of one month by value, over the days from ``first`` to ``last`` (inclusive)."""
-    totals: dict[str, Spend] = {}
-    for row, spend in rows:
-        day = date.fromisoformat(f"{month}-{row.day:02d}")
-        if first <= day <= last:
-            totals[row.value] = totals.get(row.value, Spend()) + spend
-    return totals
+    return _summed(rows, month, first, last, key=lambda row, _: row.value)
 
 
 def totals_by_day(
     rows: Iterable[tuple[UsageRow, Spend]], *, month: str, first: date, last: date
 ) -> dict[str, Spend]:
     """Sum DAY rows of one month by their date (``2026-12-07``), from ``first`` to ``last``."""
-    by_day: dict[str, Spend] = {}
+    return _summed(rows, month, first, last, key=lambda _, day: day.isoformat())
+
+
+def _summed(
+    rows: Iterable[tuple[UsageRow, Spend]],
+    month: str,
+    first: date,
+    last: date,
+    *,
+    key: Callable[[UsageRow, date], str],
+) -> dict[str, Spend]:
+    totals: dict[str, Spend] = {}
     for row, spend in rows:
         day = date.fromisoformat(f"{month}-{row.day:02d}")
         if first <= day <= last:
-            key = day.isoformat()
-            by_day[key] = by_day.get(key, Spend()) + spend
-    return by_day
+            name = key(row, day)
+            totals[name] = totals.get(name, Spend()) + spend
+    return totals
 
 
 def total(spends: Mapping[str, Spend]) -> Spend:
