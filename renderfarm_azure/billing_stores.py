@@ -5,15 +5,12 @@ then keeps no usage and enforces no budget."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from azure.data.tables import TableClient
 
 from renderfarm.billing.budgets import BudgetStore
 from renderfarm.billing.guard import BudgetGuard
 from renderfarm.billing.ports import UsageTotals
 from renderfarm.billing.recording import UsageRecorder
-from renderfarm.billing.usage import UsageAddition
 from renderfarm.shared.settings import Settings
 from renderfarm_azure import clients
 from renderfarm_azure.budget_store import TableBudgetStore
@@ -54,9 +51,7 @@ def budget_guard(
     return BudgetGuard(store=store, totals=totals, cache_s=settings.budget_cache_seconds)
 
 
-def usage_recorder(
-    settings: Settings, *, on_added: Callable[[UsageAddition], None] | None = None
-) -> UsageRecorder | None:
+def usage_recorder(settings: Settings) -> UsageRecorder | None:
     """What adds chunk attempts' and jobs' spending to the usage totals (None: none kept)."""
     totals = usage_totals(settings)
-    return None if totals is None else UsageRecorder(totals, on_added=on_added)
+    return None if totals is None else UsageRecorder(totals)
