@@ -37,8 +37,9 @@ from typing import Protocol
 
 from containerapp_worker.blend_cache import evict_least_recent, file_sha256
 from containerapp_worker.errors import FileMismatch, FileNotStored, PoisonError, SceneError
-from renderfarm.projects.file_set import FileEntry, FileSet, FileSetError, FileSetRef, path_problem
+from renderfarm.projects.file_set import FileEntry, FileSet, FileSetRef, path_problem
 from renderfarm.shared import blob_layout
+from renderfarm.shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class ProjectCache:
             raise FileMismatch("the stored file set is not the one the job names")
         try:
             return FileSet.from_json(body)
-        except (FileSetError, ValueError, KeyError, TypeError) as error:
+        except (DomainError, ValueError, KeyError, TypeError) as error:  # FileSet.of's refusals
             raise SceneError(f"the job's file set is not valid: {error}") from None
 
     # --- files ------------------------------------------------------------------------------

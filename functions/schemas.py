@@ -101,7 +101,8 @@ class ProblemPublic(BaseModel):
     )
     path: str | SkipJsonSchema[None] = Field(
         default=None,
-        description="project-file-not-found, project-file-not-usable, project-refused: the file's"
+        description="project-file-not-found, project-file-not-usable, project-refused, "
+        "main-file-not-found: the file's"
         " path in the project, the user's own name for it",
     )
     budget: BudgetStatePublic | SkipJsonSchema[None] = Field(

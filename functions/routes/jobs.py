@@ -76,9 +76,19 @@ _REPLAYED = {
         errors={
             400: None,
             402: None,
+            403: (
+                "Past the farm's limits: more frames than a job holds (`farm-limit`, naming "
+                "`frames`), a `not_before` more than 30 days ahead (`farm-limit`, naming "
+                "`not_before`), or a project the farm does not hold (`project-refused`, with "
+                "`path`: too many files or bytes, a path or name too long in UTF-8 bytes, two "
+                "paths that differ only by case)"
+            ),
             404: (
                 "No scene uploaded with `scene_sha256` for this key's tenant (`scene-not-found`), "
-                "or files of the project never uploaded (`project-file-not-found`, with `path`)"
+                "files of the project never uploaded (`project-file-not-found`, with `path`), a "
+                "main file that is not among the files (`main-file-not-found`, with `path`), or "
+                "a `render.camera` or `render.scene` no .blend can hold, longer than 63 bytes in "
+                "UTF-8 (`name-not-in-scene`)"
             ),
             409: (
                 "The job changed while it was being created: retry (`concurrent-update`); no "
@@ -90,8 +100,8 @@ _REPLAYED = {
                 "Invalid input (`validation`); an Idempotency-Key used for another job "
                 "(`idempotency-key-reused`); a scene not matching its hash "
                 "(`scene-not-usable`) or not a .blend (`scene-not-a-blend`, with `reason`); a "
-                "project file not whole or not what its hash says (`project-file-not-usable`), "
-                "or a project past the farm's limits (`project-refused`), each with `path`"
+                "project file not whole or not what its hash says (`project-file-not-usable`, "
+                "with `path`)"
             ),
             429: (
                 "This key made too many requests (`rate-limited`, with the RateLimit headers), "

@@ -64,10 +64,10 @@ def _line(key: str, spend: Spend) -> UsageLine:
     responses=answers(
         200,
         errors={
+            403: f"A span longer than {MAX_REPORT_DAYS} days (`farm-limit`, naming `from`)",
             422: (
-                "A malformed date, a `group_by` that is not day, tag, name or key, a `from` "
-                f"after `to`, or a span longer than {MAX_REPORT_DAYS} days (`validation`, "
-                "naming the field)"
+                "A malformed date, a `group_by` that is not day, tag, name or key, or a `from` "
+                "after `to` (`validation`, naming the field)"
             ),
             503: "The usage totals' table failed or was slow (`unavailable`): call again",
         },
@@ -81,7 +81,9 @@ def usage(
         Day | None,
         Query(
             alias="from",
-            description="the first day (YYYY-MM-DD, UTC); default: the 1st of `to`'s month",
+            description=(
+                "the first day (YYYY-MM-DD, UTC), not after `to`; default: the 1st of `to`'s month"
+            ),
         ),
     ] = None,
     last: Annotated[

@@ -15,7 +15,7 @@ from renderfarm.billing.usage import (
     totals_by_day,
     totals_by_value,
 )
-from renderfarm.shared.errors import DomainError
+from renderfarm.shared.errors import DomainError, FarmLimitExceeded
 
 #: The longest span one report reads: a year of days, so a report is bounded in reads.
 MAX_REPORT_DAYS = 366
@@ -29,9 +29,15 @@ class GroupBy(StrEnum):
 
 
 class InvalidUsageSpan(DomainError, ValueError):
-    """A report span that ends before it starts, or is longer than MAX_REPORT_DAYS."""
+    """A report span that ends before it starts."""
 
     status, slug, title = 422, "validation", "Invalid request"
+    field = ("from", "query")
+
+
+class UsageSpanTooLong(FarmLimitExceeded):
+    """A report span longer than MAX_REPORT_DAYS: the farm bounds the reads of one report."""
+
     field = ("from", "query")
 
 
@@ -58,7 +64,7 @@ def usage_report(
     if first > last:
         raise InvalidUsageSpan(f"from {first} is after to {last}")
     if last - first >= timedelta(days=MAX_REPORT_DAYS):
-        raise InvalidUsageSpan(f"a report spans at most {MAX_REPORT_DAYS} days")
+        raise UsageSpanTooLong(f"a report spans at most {MAX_REPORT_DAYS} days")
     grouped: dict[str, Spend] = {}
     overall = Spend()
     for month in months_between(first, last):

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
+from renderfarm.shared.errors import CameraNotInScene, SceneNotInFile
 from renderfarm.shared.render_settings import Device, Engine, OutputFormat, RenderSettings
 
 #: Blender stores names in 64 bytes, one of them the terminator.
@@ -68,12 +76,17 @@ class RenderSettingsIn(BaseModel):
 
     @field_validator("camera", "scene")
     @classmethod
-    def _fits_blender_name(cls, value: str | None) -> str | None:
+    def _fits_blender_name(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            if len(value.encode()) > MAX_BLENDER_NAME_BYTES:
-                raise ValueError(f"at most {MAX_BLENDER_NAME_BYTES} bytes in UTF-8")
             if any(ord(ch) < 32 for ch in value):
                 raise ValueError("no control characters")
+            if len(value.encode()) > MAX_BLENDER_NAME_BYTES:
+                # Blender would never find it: no file holds a name so long (a 404, not a 422).
+                missing = CameraNotInScene if info.field_name == "camera" else SceneNotInFile
+                raise missing(
+                    f"no .blend has a {info.field_name} named {value!r}: Blender names are at "
+                    f"most {MAX_BLENDER_NAME_BYTES} bytes in UTF-8"
+                )
         return value
 
     @model_validator(mode="after")

@@ -31,10 +31,12 @@ from renderfarm.jobs.render_request import (
     render_settings_from_dict,
 )
 from renderfarm.projects.file_set import FileSet, FileSetIn, FileSetRef
+from renderfarm.shared.errors import TooManyFrames
 from renderfarm.shared.frames import (
     FRAMES_PATTERN,
     FRAMES_SYNTAX,
     MAX_FRAMES_PER_JOB,
+    FrameCountError,
     FrameSpecError,
     parse_frames,
 )
@@ -237,6 +239,8 @@ class JobRequest(BaseModel):
             return value  # step itself is invalid and already reported
         try:
             parse_frames(value, step=step, max_frames=MAX_FRAMES_PER_JOB)
+        except FrameCountError as error:
+            raise TooManyFrames(str(error)) from None  # the farm's limit: a 403, not a 422
         except FrameSpecError as error:
             raise ValueError(str(error)) from error
         return value

@@ -37,7 +37,7 @@ from renderfarm.shared.errors import (
     DependencyUnavailable,
     EnqueueFailed,
     IdempotencyKeyReused,
-    InvalidSchedule,
+    ScheduleTooFarAhead,
 )
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class JobSubmission:
             return
         # A time already past is met: the job renders now, as if it had none.
         if not_before > self._clock() + MAX_SCHEDULE_AHEAD:
-            raise InvalidSchedule(
+            raise ScheduleTooFarAhead(
                 f"not_before {not_before.isoformat()} is more than "
                 f"{MAX_SCHEDULE_AHEAD.days} days ahead"
             )

@@ -63,9 +63,10 @@ BLEND_PATH_PATTERN = (
 
 
 class FileSetError(DomainError, ValueError):
-    """A file set the farm refuses; ``path`` names the file it is about, if one."""
+    """A file set that cannot be read as one project (a path no file can have, a main file
+    that is not a .blend, one path with two contents); ``path`` names the file it is about."""
 
-    status, slug, title = 422, "project-refused", "Project refused"
+    status, slug, title = 422, "validation", "Invalid request"
     field = ("files", "body")
 
     def problem_extra(self) -> Mapping[str, Any]:
@@ -76,13 +77,48 @@ class FileSetError(DomainError, ValueError):
         self.path = path
 
 
+class ProjectRefused(DomainError):
+    """A well-formed project past what the farm holds: its file and byte limits, its workers'
+    file systems (name lengths, one file per path whatever its case). A 403 as any farm limit
+    (FarmLimitExceeded), and not a ValueError, so that it is not folded into a 422."""
+
+    status, slug, title = 403, "project-refused", "Project refused"
+    field = ("files", "body")
+
+    def problem_extra(self) -> Mapping[str, Any]:
+        return {"path": self.path}
+
+    def __init__(self, message: str, *, path: str):
+        super().__init__(message)
+        self.path = path
+
+
+class MainFileNotFound(DomainError, LookupError):
+    """The main file is not among the project's files: a 404, as for any file the request
+    names and the farm cannot find."""
+
+    status, slug, title = 404, "main-file-not-found", "Main file not among the files"
+    field = ("files.main", "body")
+
+    def problem_extra(self) -> Mapping[str, Any]:
+        return {"path": self.path}
+
+    def __init__(self, message: str, *, path: str):
+        super().__init__(message)
+        self.path = path
+
+
 def path_problem(path: str) -> str | None:
     """Why ``path`` cannot name a file in a project, or None when it can."""
+    return _shape_problem(path) or _length_problem(path)
+
+
+def _shape_problem(path: str) -> str | None:
+    """What PATH_PATTERN states: no path of this shape names a file anywhere."""
     parts = path.split("/")
     problems = (
         (not path, "is empty"),
         (any(ord(ch) < 32 or ord(ch) == 127 for ch in path), "holds a NUL or control character"),
-        (len(path.encode()) > MAX_PATH_BYTES, f"is longer than {MAX_PATH_BYTES} bytes"),
         ("\\" in path, "holds a backslash: use '/' between folders"),
         (
             path.startswith("/") or path[1:2] == ":",
@@ -90,12 +126,17 @@ def path_problem(path: str) -> str | None:
         ),
         (".." in parts, "climbs out of the project with '..'"),
         (any(part in {"", "."} for part in parts), "has an empty or '.' folder"),
-        (
-            any(len(part.encode()) > MAX_NAME_BYTES for part in parts),
-            f"has a name longer than {MAX_NAME_BYTES} bytes",
-        ),
     )
     return next((text for failed, text in problems if failed), None)
+
+
+def _length_problem(path: str) -> str | None:
+    """What the workers' file systems hold, in UTF-8 bytes (no pattern counts bytes)."""
+    if len(path.encode()) > MAX_PATH_BYTES:
+        return f"is longer than {MAX_PATH_BYTES} bytes"
+    if any(len(part.encode()) > MAX_NAME_BYTES for part in path.split("/")):
+        return f"has a name longer than {MAX_NAME_BYTES} bytes"
+    return None
 
 
 def is_blend(path: str) -> bool:
@@ -139,7 +180,10 @@ class FileSetIn(BaseModel):
         description="path of the .blend to render, one of the files",
         examples=["shot.blend"],
     )
-    files: tuple[FileEntryIn, ...] = Field(min_length=1, description="every file the scene needs")
+    files: tuple[FileEntryIn, ...] = Field(
+        min_length=1,
+        description="every file the scene needs; a path listed twice has the same sha256 and size",
+    )
     missing: tuple[Annotated[str, Field(json_schema_extra={"pattern": PATH_PATTERN})], ...] = Field(
         default=(),
         max_length=MAX_MISSING,
@@ -193,15 +237,17 @@ class FileSet:
                     raise FileSetError(
                         f"{entry.path!r} is listed twice, with other bytes", path=entry.path
                     )
-                raise FileSetError(
-                    f"{other!r} and {entry.path!r} differ only by case", path=entry.path
+                raise ProjectRefused(
+                    f"{other!r} and {entry.path!r} differ only by case: the farm's workers "
+                    "hold one file for both",
+                    path=entry.path,
                 )
             seen[folded] = entry.path
         _check_path(main)
         if not is_blend(main):
             raise FileSetError(f"the main file {main!r} is not a .blend", path=main)
         if main not in {entry.path for entry in ordered}:
-            raise FileSetError(f"the main file {main!r} is not among the files", path=main)
+            raise MainFileNotFound(f"the main file {main!r} is not among the files", path=main)
         for path in missing:
             _check_path(path)
         # A path both sent and said missing is there: the file wins (paths fold as files do).
@@ -224,7 +270,7 @@ class FileSet:
     def check_limits(self, *, max_files: int, max_bytes: int) -> None:
         """Refuse a set larger than the farm takes, naming the file that crossed the line."""
         if len(self.files) > max_files:
-            raise FileSetError(
+            raise ProjectRefused(
                 f"{len(self.files)} files exceed the farm's limit of {max_files} "
                 f"(the first past it: {self.files[max_files].path!r})",
                 path=self.files[max_files].path,
@@ -233,7 +279,7 @@ class FileSet:
         for entry in self.files:
             total += entry.size
             if total > max_bytes:
-                raise FileSetError(
+                raise ProjectRefused(
                     f"the files add up to more than the farm's limit of {max_bytes} bytes "
                     f"(reached at {entry.path!r}; {self.total_bytes} bytes in all)",
                     path=entry.path,
@@ -304,6 +350,9 @@ def missing_warnings(paths: Sequence[str]) -> tuple[str, ...]:
 
 
 def _check_path(path: str) -> None:
-    problem = path_problem(path)
-    if problem is not None:
-        raise FileSetError(f"the path {path!r} {problem}", path=path)
+    shape = _shape_problem(path)
+    if shape is not None:
+        raise FileSetError(f"the path {path!r} {shape}", path=path)
+    length = _length_problem(path)
+    if length is not None:
+        raise ProjectRefused(f"the path {path!r} {length}", path=path)

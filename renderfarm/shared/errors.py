@@ -141,11 +141,45 @@ class InvalidCursor(DomainError, ValueError):
     field = ("cursor", "query")
 
 
-class InvalidSchedule(DomainError, ValueError):
+class FarmLimitExceeded(DomainError):
+    """A well-formed request past a limit this farm sets: 403, which RFC 9110 gives a request
+    the server understood and refuses. Not a 422: nothing in the request is malformed, another
+    farm (or this one with other settings) would take it, and no schema of the request can say
+    where the line is, since the farm draws it from its settings, its storage or the clock.
+
+    Not a ValueError either: raised while a body is validated, it is not folded into the 422 of
+    the fields pydantic refuses, and answers with its own status.
+    """
+
+    status, slug, title = 403, "farm-limit", "Past the farm's limits"
+
+
+class TooManyFrames(FarmLimitExceeded):
+    """More frames than one job may hold (manifests, messages and status stay bounded)."""
+
+    field = ("frames", "body")
+
+
+class ScheduleTooFarAhead(FarmLimitExceeded):
     """A ``not_before`` too far ahead: project files no job names are kept only so long."""
 
-    status, slug, title = 422, "validation", "Invalid request"
     field = ("not_before", "body")
+
+
+class NameNotInScene(DomainError, LookupError):
+    """A camera or scene name no .blend can hold (Blender keeps names in 63 bytes), so none in
+    the job's file: a 404, as for a name looked up and not found. Not a ValueError (see
+    FarmLimitExceeded): the request is well formed, the thing it names cannot exist."""
+
+    status, slug, title = 404, "name-not-in-scene", "No such name in the scene"
+
+
+class CameraNotInScene(NameNotInScene):
+    field = ("render.camera", "body")
+
+
+class SceneNotInFile(NameNotInScene):
+    field = ("render.scene", "body")
 
 
 class ProjectFileNotUsable(DomainError, ValueError):

@@ -27,13 +27,17 @@ _ITEM_SYNTAX = r" *[0-9]{1,7}(-[0-9]{1,7}(x[0-9]{1,7})?)? *"
 #: The syntax of a frame list (ASCII digits; spaces around items), checked before parse_frames.
 FRAMES_SYNTAX = rf"^{_ITEM_SYNTAX}(,{_ITEM_SYNTAX})*$"
 #: The frame lists the API takes, as its schema declares them: FRAMES_SYNTAX less what
-#: parse_frames refuses by its text (frames past MAX_FRAME, a step of 0). It also refuses too
-#: many frames, which no pattern says.
+#: parse_frames refuses by its text (frames past MAX_FRAME, a step of 0). Too many frames, which
+#: no pattern says, is the farm's limit (FrameCountError), not a malformed list.
 FRAMES_PATTERN = rf"^{_ITEM}(,{_ITEM})*$"
 
 
 class FrameSpecError(ValueError):
     """The frame text cannot be read; the message says which part and why."""
+
+
+class FrameCountError(FrameSpecError):
+    """The frame text names more frames than ``max_frames``."""
 
 
 def parse_frames(
@@ -48,12 +52,12 @@ def parse_frames(
     ranges = [_parse_item(item, default_step=step) for item in items]
     if sum(len(r) for r in ranges) > max_frames * 4:
         # Many overlapping items could still be few frames, but refuse absurd inputs early.
-        raise FrameSpecError(f"more than {max_frames} frames")
+        raise FrameCountError(f"more than {max_frames} frames")
     frames: set[int] = set()
     for frame_range in ranges:
         frames.update(frame_range)
         if len(frames) > max_frames:
-            raise FrameSpecError(f"more than {max_frames} frames")
+            raise FrameCountError(f"more than {max_frames} frames")
     return tuple(sorted(frames))
 
 

@@ -1,18 +1,20 @@
-"""Where the contract test steers schemathesis' generated data, and the job rules its
-positive_data_acceptance check is not applied to (tests/api/test_openapi_contract.py)."""
+"""Where the contract test (tests/api/test_openapi_contract.py) steers schemathesis' generated
+data: past the checks that answer before a job's rules are read, and into the rules that relate
+two values of one request. The checks themselves are never narrowed."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from datetime import date
 from typing import Any
 
 import httpx
+import hypothesis
+import jsonschema_rs
 from schemathesis import Case, Response
-from schemathesis.checks import CheckContext, positive_data_acceptance
 
-from functions.problems import TYPE_PREFIX
 from renderfarm.jobs.idempotency import KEY_PATTERN
 from renderfarm.shared.frames import FrameSpecError, parse_frames
 from tests.api.conftest import SCENE_BYTES
@@ -47,8 +49,8 @@ def steer_job(case: Case[Any]) -> None:
 
 
 def steer_to_acceptance(body: dict[str, Any]) -> None:
-    """The stateful phase is about what follows an accepted job: replace what the rules below
-    (_UNSTATABLE) would refuse. The stateless test covers these fields."""
+    """The stateful phase is about what follows an accepted job: leave out what the farm's
+    limits or a missing file would refuse (403, 404). The stateless test covers these fields."""
     body.pop("not_before", None)
     body.pop("files", None)
     if isinstance(body.get("scout"), list):
@@ -73,63 +75,88 @@ def upload(ticket: Response) -> None:
         assert put.status_code == 201, put.text
 
 
-# --- What no JSON Schema can state -------------------------------------------------------------
-
-#: The rules of a job the document cannot state, by field and the words the API refuses with:
-#: a relation between two values of a list, a time relative to now, a length in UTF-8 bytes.
-#: Every other rule is in the document, and every other refusal of a request it calls valid is a
-#: 403, 404 or 409 (schemathesis' positive_data_acceptance allows those).
-_UNSTATABLE: dict[str, tuple[str, ...]] = {
-    "frames": ("more than",),  # a count of the frames: arithmetic on the numbers
-    "not_before": ("days ahead",),  # relative to now
-    "scout": ("is not one of the job's frames",),  # a relation between two values
-    "render.camera": ("bytes in UTF-8",),  # maxLength counts characters
-    "render.scene": ("bytes in UTF-8",),
-    "files": (
-        "is listed twice",  # uniqueItems compares whole entries, not their paths
-        "differ only by case",
-        "is not among the files",  # no JSON Schema compares two values of the request
-        "bytes",  # a path's and a name's length in UTF-8 bytes
-    ),
-}
+# --- The relations the document states in words ----------------------------------------------
 
 
-#: The same for a usage report's span: ``from`` after ``to`` relates two query values, and its
-#: length (at most a year of days) is arithmetic on two dates; each date alone is a format: date.
-_UNSTATABLE_USAGE: dict[str, tuple[str, ...]] = {
-    "from": ("is after to", "spans at most"),
-}
-_UNSTATABLE_BY_OPERATION: dict[str, dict[str, tuple[str, ...]]] = {
-    "POST /api/jobs": _UNSTATABLE,
-    "GET /api/usage": _UNSTATABLE_USAGE,
-}
+def steer_relations(case: Case[Any]) -> None:
+    """Make a generated request the document calls valid keep the rules that relate two of its
+    values, which no JSON Schema states and the API refuses with a 422 by design (each is in
+    its field's description; tests/api test each refusal):
+
+    - a listed scout frame is one of the job's frames (issue 26 asks a 422 of it);
+    - ``from`` is not after ``to``, whose default is today (issue 26 asks a 422 of it);
+    - one path, one content: the same path twice with other bytes is ambiguous.
+
+    Positive cases only, and only the values at fault change, so negative cases stay as
+    generated. Every check runs whole on every answer.
+    """
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return
+    if case.operation.label == "POST /api/jobs" and isinstance(case.body, dict):
+        _scout_among_frames(case.body)
+        _one_content_per_path(case.body)
+    elif case.operation.label == "GET /api/usage" and isinstance(case.query, dict):
+        _from_not_after_to(case.query)
 
 
-def _unstatable(response: Response, case: Case[Any]) -> bool:
-    """A 422 for POST /api/jobs or GET /api/usage whose every error is one of the rules above."""
-    rules = _UNSTATABLE_BY_OPERATION.get(case.operation.label)
-    if rules is None or response.status_code != 422:
-        return False
-    problem: dict[str, Any] = response.json()
-    if problem["type"] == TYPE_PREFIX + "project-refused":  # the farm's limits: its settings
-        return True
-    return problem["type"] == TYPE_PREFIX + "validation" and all(
-        any(words in error["detail"] for words in rules.get(error["field"], ()))
-        for error in problem["errors"]
-    )
+def _scout_among_frames(body: dict[str, Any]) -> None:
+    scout = body.get("scout")
+    if not isinstance(scout, list) or not isinstance(body.get("frames"), str):
+        return
+    try:
+        frames = parse_frames(body["frames"], step=body.get("step", 1))
+    except (FrameSpecError, TypeError):
+        return
+    body["scout"] = sorted({frame if frame in frames else frames[0] for frame in scout})
 
 
-def positive_data_acceptance_but_the_unstatable(
-    ctx: CheckContext, response: Response, case: Case[Any]
-) -> bool | None:
-    """positive_data_acceptance, on everything but the refusals of _UNSTATABLE."""
-    if _unstatable(response, case):
+def _one_content_per_path(body: dict[str, Any]) -> None:
+    files = body.get("files")
+    if not isinstance(files, dict) or not isinstance(files.get("files"), list):
+        return
+    first: dict[str, dict[str, Any]] = {}
+    for entry in files["files"]:
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            entry.update(first.setdefault(entry["path"], dict(entry)))  # the first's bytes
+
+
+def _from_not_after_to(query: dict[str, Any]) -> None:
+    first, last = query.get("from"), query.get("to")
+    if not isinstance(first, str):
+        return
+    if last is None and first > date.today().isoformat():
+        query["to"] = first
+    elif isinstance(last, str) and first > last:
+        query["from"], query["to"] = last, first
+
+
+# --- What schemathesis takes for negative and is not --------------------------------------------
+
+
+def skip_negatives_valid_on_the_wire(case: Case[Any]) -> None:
+    """A query array sent as one scalar is a one-item array on the wire (``?tag=5`` is
+    ``["5"]``). schemathesis 4.32 checks such a type mutation against the array's schema rather
+    than its items' (its single-element rule skips array parameters), so it would call a valid
+    request negative and its 200 a failure. Such a case is not negative: it is not run."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_negative or not isinstance(case.query, dict):
+        return
+    for name, value in case.query.items():
+        parameter = case.operation.query.get(name)
+        if parameter is None or not isinstance(value, str | int | float):
+            continue
+        items = _array_items(parameter.validation_schema)
+        if items is not None and jsonschema_rs.validator_for(items).is_valid(str(value)):
+            hypothesis.reject()
+
+
+def _array_items(schema: Any) -> dict[str, Any] | None:
+    """The items' schema of an array parameter (``list[str] | None`` is an anyOf)."""
+    if not isinstance(schema, dict):
         return None
-    verdict: bool | None = positive_data_acceptance(ctx, response, case)
-    return verdict
-
-
-CHECKS: dict[str, Any] = {
-    "excluded_checks": [positive_data_acceptance],
-    "additional_checks": [positive_data_acceptance_but_the_unstatable],
-}
+    for option in [schema, *schema.get("anyOf", [])]:
+        if isinstance(option, dict) and option.get("type") == "array":
+            items = option.get("items")
+            return items if isinstance(items, dict) else None
+    return None

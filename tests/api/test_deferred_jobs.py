@@ -74,10 +74,13 @@ def test_a_not_before_already_past_renders_now(
     assert client.get(response.json()["status_url"], headers=auth()).json()["state"] == "queued"
 
 
-def test_a_not_before_beyond_30_days_is_a_422(client: TestClient, scene: str) -> None:
+def test_a_not_before_beyond_30_days_is_past_the_farms_limit_a_403(
+    client: TestClient, scene: str
+) -> None:
     response = defer(client, scene, seconds=timedelta(days=31).total_seconds())
-    assert response.status_code == 422, response.text
+    assert response.status_code == 403, response.text
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith(":farm-limit")
     (error,) = response.json()["errors"]
     assert error["field"] == "not_before"
     assert "30 days ahead" in error["detail"]

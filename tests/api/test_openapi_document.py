@@ -20,28 +20,32 @@ from functions.problems import (
 )
 from functions.schemas import ProblemPublic, ValidationProblemPublic
 from renderfarm.billing.budgets import Budget, BudgetError, BudgetExhausted, BudgetState
-from renderfarm.billing.report import InvalidUsageSpan
+from renderfarm.billing.report import InvalidUsageSpan, UsageSpanTooLong
 from renderfarm.chunks.logs import AttemptNotFound, ChunkLogNotFound, ChunkNotFound
 from renderfarm.jobs.approval import NotAwaitingApproval
 from renderfarm.jobs.retry import JobNotEnded
 from renderfarm.keys.api_keys import KeyConfigError
-from renderfarm.projects.file_set import FileSetError
+from renderfarm.projects.file_set import FileSetError, MainFileNotFound, ProjectRefused
 from renderfarm.shared.blend_header import BlenderVersion, BlendHeaderError, HeaderProblem
 from renderfarm.shared.blender_pools import NoBlenderPool, NoGpuWorkers
 from renderfarm.shared.errors import (
+    CameraNotInScene,
     ConcurrentUpdate,
     DependencyUnavailable,
     DomainError,
     EnqueueFailed,
+    FarmLimitExceeded,
     IdempotencyKeyReused,
     InvalidCursor,
-    InvalidSchedule,
     JobNotFound,
+    NameNotInScene,
     ProjectFileNotFound,
     ProjectFileNotUsable,
     QueuedFramesCapExceeded,
     SceneNotFound,
     SceneNotUsable,
+    ScheduleTooFarAhead,
+    TooManyFrames,
 )
 from renderfarm.shared.settings import Settings
 from renderfarm.webhooks.rules import TooManyWebhooks, WebhookNotFound
@@ -91,7 +95,7 @@ DOMAIN_ERRORS: tuple[DomainError, ...] = (
     SceneNotFound("never uploaded"),
     SceneNotUsable("not what its hash says"),
     BlendHeaderError(HeaderProblem.TRUNCATED, "too short"),
-    InvalidSchedule("31 days ahead"),
+    ScheduleTooFarAhead("31 days ahead"),
     NoBlenderPool("too new", supported=[BlenderVersion.parse("5.3")]),
     QueuedFramesCapExceeded(waiting=10, asked=5, cap=12),
     InvalidCursor("forged"),
@@ -100,6 +104,13 @@ DOMAIN_ERRORS: tuple[DomainError, ...] = (
     DependencyUnavailable("blob", 5, "slow"),
     NoGpuWorkers(),
     FileSetError("a path is listed twice", path="a.png"),
+    ProjectRefused("a name longer than 255 bytes", path="a.png"),
+    MainFileNotFound("not among the files", path="shot.blend"),
+    NameNotInScene("no .blend has a scene so named"),
+    CameraNotInScene("no .blend has a camera so named"),
+    FarmLimitExceeded("past a limit"),
+    TooManyFrames("more than 100000 frames"),
+    UsageSpanTooLong("a report spans at most 366 days"),
     ProjectFileNotUsable("not what its hash says", path="tex/a.png"),
     ProjectFileNotFound("never uploaded", path="tex/a.png"),
     WebhookUrlRejected("not https"),

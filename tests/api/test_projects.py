@@ -244,18 +244,35 @@ def test_a_file_also_said_missing_is_there_and_no_warning(client: TestClient) ->
     assert status["warnings"] == []
 
 
-def test_two_paths_that_differ_only_by_case_are_a_422(client: TestClient) -> None:
+def test_two_paths_that_differ_only_by_case_are_a_project_the_farm_refuses_403(
+    client: TestClient,
+) -> None:
     body = project_job(
         {"shot.blend": MAIN, "Textures/Wood.png": TEXTURE, "textures/wood.png": b"x"}
     )
     response = submit(client, body)
-    assert_problem(response, 422, "files")
+    assert_problem(response, 403, "files")
+    assert response.json()["type"].endswith(":project-refused")
+    assert response.json()["path"] == "textures/wood.png"
     assert "differ only by case" in response.text
+    assert no_jobs(client)
 
 
-def test_a_main_file_that_is_not_among_the_files_is_a_422(client: TestClient) -> None:
+def test_a_name_too_long_for_the_workers_disks_is_a_project_the_farm_refuses_403(
+    client: TestClient,
+) -> None:
+    long_name = "textures/" + "é" * 128 + ".png"  # 128 characters, 256 bytes in UTF-8
+    response = submit(client, project_job({"shot.blend": MAIN, long_name: TEXTURE}))
+    assert_problem(response, 403, "files")
+    assert response.json()["path"] == long_name
+    assert "longer than 255 bytes" in response.text
+
+
+def test_a_main_file_that_is_not_among_the_files_is_not_found_404(client: TestClient) -> None:
     response = submit(client, project_job({"other.blend": MAIN}))
-    assert_problem(response, 422, "files")
+    assert_problem(response, 404, "files.main")
+    assert response.json()["type"].endswith(":main-file-not-found")
+    assert response.json()["path"] == "shot.blend"
 
 
 def test_a_job_naming_both_a_scene_and_a_project_is_a_422(client: TestClient) -> None:
@@ -274,21 +291,21 @@ def small_farm(
     )
 
 
-def test_more_files_than_the_farm_allows_is_a_422_naming_the_first_past_it(
+def test_more_files_than_the_farm_allows_is_a_403_naming_the_first_past_it(
     small_farm: TestClient,
 ) -> None:
     response = submit(small_farm, project_job(PROJECT))
-    assert_problem(response, 422, "files")
+    assert_problem(response, 403, "files")
     assert response.json()["path"] == "textures/wood.png"  # the third, in path order
     assert "limit of 2" in response.json()["detail"]
 
 
-def test_more_bytes_than_the_farm_allows_is_a_422_naming_where_it_was_reached(
+def test_more_bytes_than_the_farm_allows_is_a_403_naming_where_it_was_reached(
     small_farm: TestClient,
 ) -> None:
     files = {"shot.blend": MAIN, "textures/huge.png": bytes(200)}
     response = submit(small_farm, project_job(files))
-    assert_problem(response, 422, "files")
+    assert_problem(response, 403, "files")
     assert "100 bytes" in response.json()["detail"]
 
 

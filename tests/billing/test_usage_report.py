@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from renderfarm.billing.report import GroupBy, InvalidUsageSpan, usage_report
+from renderfarm.billing.report import GroupBy, InvalidUsageSpan, UsageSpanTooLong, usage_report
 from renderfarm.billing.usage import (
     USAGE_SHARDS,
     Attribution,
@@ -16,6 +16,7 @@ from renderfarm.billing.usage import (
     UsageRow,
     months_between,
 )
+from renderfarm.shared.errors import DomainError
 
 
 class NoTotals:
@@ -29,16 +30,20 @@ class NoTotals:
 
 
 @pytest.mark.parametrize(
-    ("first", "last"),
-    [(date(2026, 12, 8), date(2026, 12, 7)), (date(2025, 1, 1), date(2026, 1, 2))],
-    ids=["from-after-to", "longer-than-a-year"],
+    ("first", "last", "refusal", "status"),
+    [
+        (date(2026, 12, 8), date(2026, 12, 7), InvalidUsageSpan, 422),
+        (date(2025, 1, 1), date(2026, 1, 2), UsageSpanTooLong, 403),
+    ],
+    ids=["from-after-to-is-malformed", "longer-than-a-year-is-the-farms-limit"],
 )
 def test_a_span_that_ends_before_it_starts_or_passes_a_year_is_refused(
-    first: date, last: date
+    first: date, last: date, refusal: type[DomainError], status: int
 ) -> None:
-    with pytest.raises(InvalidUsageSpan) as refused:
+    with pytest.raises(refusal) as refused:
         usage_report(NoTotals(), tenant="acme", first=first, last=last, group_by=GroupBy.DAY)
     assert refused.value.field == ("from", "query")
+    assert refused.value.status == status
 
 
 def test_a_span_reads_every_month_it_touches() -> None:

@@ -5,6 +5,7 @@ from pydantic import ValidationError
 
 from renderfarm.jobs.render_request import RenderSettingsIn
 from renderfarm.jobs.spec import JobRequest, JobSpec
+from renderfarm.shared.errors import CameraNotInScene, SceneNotInFile, TooManyFrames
 from renderfarm.shared.render_settings import Engine, OutputFormat
 
 SHA = "a" * 64
@@ -46,7 +47,6 @@ def test_engines_are_named_by_their_bpy_ids() -> None:
         ({"render": {"resolution_percentage": 101}}, "render.resolution_percentage"),
         ({"render": {"output_format": "TIFF"}}, "render.output_format"),
         ({"render": {"camera": "x" * 64}}, "render.camera"),
-        ({"render": {"scene": "é" * 32}}, "render.scene"),
         ({"render": {"colour": "red"}}, "render.colour"),
         ({"owner": "me"}, "owner"),
     ],
@@ -55,6 +55,22 @@ def test_each_bad_field_is_named_in_the_error(overrides: dict[str, Any], field: 
     with pytest.raises(ValidationError) as caught:
         request(**overrides)
     assert field in error_fields(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "error"), [("camera", CameraNotInScene), ("scene", SceneNotInFile)]
+)
+def test_a_name_longer_than_blender_holds_names_nothing_in_any_scene(
+    field: str, error: type[Exception]
+) -> None:
+    # 32 characters, 64 bytes in UTF-8: past the 63 bytes Blender keeps a name in.
+    with pytest.raises(error, match="63 bytes"):
+        request(render={field: "é" * 32})
+
+
+def test_more_frames_than_a_job_holds_are_past_the_farms_limit_not_malformed() -> None:
+    with pytest.raises(TooManyFrames, match="more than 100000 frames"):
+        request(frames="1-100001")
 
 
 def test_samples_are_refused_for_workbench() -> None:

@@ -16,8 +16,8 @@ from renderfarm.shared.blender_pools import NoBlenderPool
 from renderfarm.shared.errors import (
     EnqueueFailed,
     IdempotencyKeyReused,
-    InvalidSchedule,
     SceneNotUsable,
+    ScheduleTooFarAhead,
 )
 from tests.unit.job_use_case_fakes import (
     SAVED_BY_4_5,
@@ -204,7 +204,7 @@ def test_an_accepted_job_says_so_once_its_chunks_are_on_the_queue() -> None:
 
 def test_a_not_before_too_far_ahead_is_refused() -> None:
     store, queue = MemoryStore(), Queue()
-    with pytest.raises(InvalidSchedule, match="30 days ahead"):
+    with pytest.raises(ScheduleTooFarAhead, match="30 days ahead"):
         use_cases(store, queue).submission.submit(
             job(not_before=(T0 + timedelta(days=30, seconds=1)).isoformat()),
             tenant="acme",
