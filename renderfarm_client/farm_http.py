@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -31,6 +32,9 @@ from .file_uploads import Progress
 REQUEST_TIMEOUT_S = 30.0
 #: How long a request that is safe to repeat keeps trying while the farm restarts or sheds load.
 RETRY_FOR_S = 30.0
+#: Until the farm has answered this client once, a request no one answers is retried only this
+#: long: there may be no farm at all, and a user should hear so at once, not after RETRY_FOR_S.
+FIRST_CONTACT_S = 2.0
 _FIRST_RETRY_S = 0.2
 _MAX_RETRY_S = 2.0
 #: Answers that say "try again": rate limited, or a dependency (or the API itself) restarting.
@@ -58,7 +62,7 @@ class FarmHttp:
     """Calls to one farm's API with one key, and transfers to and from its storage (never with
     the key)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only: the farm, its key and how long to wait on it
         self,
         *,
         api_url: str,
@@ -66,6 +70,7 @@ class FarmHttp:
         retry_for_s: float = RETRY_FOR_S,
         timeout_s: float = REQUEST_TIMEOUT_S,
         on_retry: Callable[[str], None] | None = None,
+        first_contact_s: float = FIRST_CONTACT_S,
     ):
         """``on_retry`` hears one line each time a request waits to be sent again."""
         self.api_url = api_url
@@ -73,6 +78,8 @@ class FarmHttp:
         self._retry_for_s = retry_for_s
         self._timeout_s = timeout_s
         self._on_retry = on_retry
+        self._first_contact_s = first_contact_s
+        self._answered = False  # has the farm ever answered this client?
 
     def download(self, url: str, target: Path) -> None:
         """Fetch a frame through its read URL into ``target``, whole or not at all."""
@@ -236,18 +243,23 @@ class FarmHttp:
         repeat: bool,
         cancelled: threading.Event | None = None,
     ) -> _Answer:
-        deadline = time.monotonic() + (self._retry_for_s if repeat else 0.0)
+        started = time.monotonic()
+        deadline = started + (self._retry_for_s if repeat else 0.0)
         delay = _FIRST_RETRY_S
         while True:
             try:
                 answer = self._request(method, path, headers=headers, body=body)
-            except (*_DROPPED, urllib.error.URLError):
+            except (*_DROPPED, urllib.error.URLError) as error:
                 # Not answered, or the connection dropped mid-answer (the API restarting).
-                if time.monotonic() + delay > deadline:
+                give_up = deadline
+                if not self._answered and _nobody_listening(error):
+                    give_up = min(deadline, started + self._first_contact_s)
+                if time.monotonic() + delay > give_up:
                     raise
                 wait = delay
                 why = f"no answer from {self.api_url}"
             else:
+                self._answered = True
                 if answer.status not in _RETRY_STATUSES:
                     return answer
                 wait = max(delay, _retry_after(answer.headers))
@@ -287,6 +299,12 @@ class FarmHttp:
             if isinstance(error.reason, TimeoutError):
                 raise error.reason from None
             raise
+
+
+def _nobody_listening(error: BaseException) -> bool:
+    """Refused, or a host that does not resolve: no farm there (a dropped connection had one)."""
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    return isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
 def _reason(error: BaseException) -> str:

@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from renderfarm_cli import main
 from renderfarm_client.cli.options import options_from, render_options
 from renderfarm_client.farm_api import FarmClient, FarmError, KeyRefused, RetryLater
+from renderfarm_client.farm_errors import FarmUnreachable
+from renderfarm_client.farm_http import FarmHttp
 from renderfarm_client.render_request import RenderOptions
 from renderfarm_local.supervisor import free_port
 from tests.http_stub import DROP, Reply, Seen, http_stub
@@ -138,6 +140,33 @@ def test_cli_with_no_farm_prints_one_line_and_exits_1(capsys: pytest.CaptureFixt
         f"error: no farm answers at {url}: start one with `renderfarm local up`, "
         "or point --api-url / RENDERFARM_API_URL at yours\n"
     )
+
+
+def test_a_farm_never_reached_is_given_up_on_after_the_first_contact_window() -> None:
+    lines: list[str] = []
+    http = FarmHttp(
+        api_url=f"http://127.0.0.1:{free_port()}",
+        api_key="k",
+        retry_for_s=30,
+        first_contact_s=0.5,
+        on_retry=lines.append,
+    )
+    with pytest.raises(FarmUnreachable, match="no farm answers"):
+        http.call("GET", "/api/jobs")
+    # One backoff of 0.2 s fits in the window, the next (0.4 s) does not: not 30 s of tries.
+    assert len(lines) == 1
+
+
+def test_a_farm_that_answered_once_is_waited_for_while_it_restarts() -> None:
+    lines: list[str] = []
+    with http_stub(lambda _: Reply(body={"jobs": []})) as stub:
+        http = FarmHttp(
+            api_url=stub.url, api_key="k", retry_for_s=1.0, first_contact_s=0, on_retry=lines.append
+        )
+        http.call("GET", "/api/jobs")
+    with pytest.raises(FarmUnreachable):
+        http.call("GET", "/api/jobs")  # nobody listens now: the API restarting, say
+    assert len(lines) >= 2 and all(line.startswith("no answer from") for line in lines)
 
 
 def test_cli_with_a_missing_scene_prints_one_line_and_exits_1(
