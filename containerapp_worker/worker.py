@@ -1,8 +1,11 @@
 """The worker loop: receive one message (PEEK_LOCK, no prefetch), render its chunk, settle it.
 
 A worker serves its pool's queues, one per priority band, highest first, and takes the first
-message it gets. Right after a chunk it asks each queue in turn with a short wait (PROBE_WAIT_S):
-the next chunk starts one round trip after the last, not after a wait on an empty higher band.
+message it gets. Right after a chunk it peeks at each higher band (one management round trip, no
+lock, no credit) and asks only a band that holds something with a short wait (PROBE_WAIT_S): the
+next chunk starts a few round trips after the last, not after a wait on an empty higher band
+(the SDK's receive waits in steps of its 0.2 s socket timeout, so even a short wait on an empty
+queue costs 0.2 s: bench/bench_farm.py saw it in every gap between a job's chunks).
 Once a pass finds nothing the worker is idle, and each pass shares ``receive_wait_s`` equally
 among the queues: a message in any band waits at most one pass (about ``receive_wait_s``, half
 that on average), and an idle worker makes one receive per queue per pass, a bounded request
@@ -62,10 +65,10 @@ MIN_RENEW_EVERY_S = 0.5
 UNKNOWN_LOCK_S = 30.0
 #: The exit status of a replica whose state is in doubt: the platform starts a fresh one.
 EXIT_IN_DOUBT = 3
-#: How long a receive waits on each queue right after a chunk: long enough for a message already
-#: there to arrive (a flow and a transfer, a few milliseconds in one region), short enough that
-#: an empty higher band costs the next chunk little (bench/bench_farm.py: at 0.2 s, the gaps
-#: between a job's chunks were 4 % of its wall time).
+#: How long a receive waits on a queue right after a chunk: long enough for a message already
+#: there to arrive (a flow and a transfer, a few milliseconds in one region). The SDK waits in
+#: steps of its socket timeout (0.2 s), so an empty queue costs that much whatever this says:
+#: an empty higher band is peeked at instead (``_holds_nothing``), not received from.
 PROBE_WAIT_S = 0.05
 
 
@@ -180,13 +183,16 @@ class Worker:
     def _receive_highest(
         self, receivers: list[ServiceBusReceiver], *, idle: bool
     ) -> tuple[ServiceBusReceiver, list[ServiceBusReceivedMessage]] | None:
-        """The first message of the highest queue that gives one, with its receiver: a short
-        wait on each queue after a chunk, an equal share of the idle wait on each once idle (one
-        message at most; each empty receive takes its credit back:
+        """The first message of the highest queue that gives one, with its receiver: after a
+        chunk, a short wait on each queue a peek found something in (the lowest is asked
+        without a peek: nothing is below it), an equal share of the idle wait on each once idle
+        (one message at most; each empty receive takes its credit back:
         renderfarm_azure/link_credit.py). None when receiving failed."""
         options = self._options
         wait = options.receive_wait_s / len(receivers) if idle else options.probe_wait_s
         for receiver in receivers:
+            if not idle and receiver is not receivers[-1] and _holds_nothing(receiver):
+                continue
             messages = self._receive(receiver, wait)
             if messages is None:
                 return None
@@ -352,6 +358,16 @@ def _lock_renewer(receiver: ServiceBusReceiver, message: ServiceBusReceivedMessa
         retry_s=min(every_s, RENEW_RETRY_S),
         locked_until=locked_until,
     )
+
+
+def _holds_nothing(receiver: ServiceBusReceiver) -> bool:
+    """Whether a peek at the queue's head saw no message at all (a locked, deferred or scheduled
+    one counts as something: the receive then decides). A failed peek says nothing: the receive
+    that follows reports the failure."""
+    try:
+        return not receiver.peek_messages(max_message_count=1, sequence_number=1)
+    except ServiceBusError:
+        return False
 
 
 def _abandon_if_possible(receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
