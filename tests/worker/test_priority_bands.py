@@ -162,6 +162,34 @@ def test_right_after_a_chunk_an_empty_higher_band_is_peeked_at_not_waited_on(
     ]
 
 
+def test_an_idle_pass_shares_its_wait_among_the_queues_as_told(
+    bus: ServiceBusEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[tuple[str, float]] = []
+    receive = ServiceBusReceiver.receive_messages
+
+    def noted(self: ServiceBusReceiver, *args: Any, **kwargs: Any) -> Any:
+        waits.append((self.entity_path, kwargs["max_wait_time"]))
+        return receive(self, *args, **kwargs)
+
+    monkeypatch.setattr(ServiceBusReceiver, "receive_messages", noted)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_worker,
+        args=(bus, NotingChunks(), stop),
+        kwargs={"receive_wait_s": 1.0, "idle_shares": (1.0, 3.0, 1.0)},
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(waits) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert waits[:6] == [(HIGH, 0.2), (NORMAL, 0.6), (LOW, 0.2)] * 2
+
+
 def test_a_message_sent_while_a_worker_renders_stays_free_for_another_worker(
     bus: ServiceBusEmulator,
 ) -> None:
