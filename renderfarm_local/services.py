@@ -35,13 +35,8 @@ QUEUE_PREFIX = "render-chunks"  # one queue per Blender pool: render-chunks-5.3
 
 
 #: The farm's own services run this much nicer than the workers: on one machine they would
-#: otherwise take CPU from Cycles while it renders (bench/bench_farm.py: per-frame time). Their
-#: work (about 5 CPU-s in a 30 s job: uploads landing, the client's status polls, lock renewals)
-#: is the same at any niceness; the lowest priority moves it into the moments Cycles leaves a
-#: core idle (a frame's save, the gap between frames), and the worker's own waits on a service
-#: (between frames and chunks) come when Cycles is idle, so they are not slowed. bench_farm,
-#: 3 alternating rounds each on 2 cores: farm/bare 1.07 at nice 5, 1.01 at nice 19.
-SERVICE_NICENESS = 19
+#: otherwise take CPU from Cycles while it renders (bench/bench_farm.py: per-frame time).
+SERVICE_NICENESS = 5
 #: Overrides it. The tests set 0: their farms run side by side (pytest-xdist), and one farm's
 #: services must not starve behind another farm's workers.
 SERVICE_NICENESS_ENV = "RENDERFARM_LOCAL_SERVICE_NICENESS"
