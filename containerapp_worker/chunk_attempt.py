@@ -165,8 +165,8 @@ class ChunkAttempt:
                         return self.cancelled(self.require_manifest())
                 rendered = self._render_one(renderer, frame, Path(scratch), extension)
                 # In this chunk's trace context, so its uploads and log lines join the trace.
-                in_trace = contextvars.copy_context()
-                pending.append(uploader.submit(in_trace.run, self._publish, rendered))
+                in_trace, last = contextvars.copy_context(), count == len(frames) - 1
+                pending.append(uploader.submit(in_trace.run, self._publish, rendered, last=last))
                 _raise_failures(pending)
                 if count == 0:
                     last_cancel_check = time.monotonic() - CANCEL_CHECK_S  # check after frame 1
@@ -208,7 +208,7 @@ class ChunkAttempt:
             frame=frame, seconds=seconds, extension=extension, path=path, thumbnail=thumb
         )
 
-    def _publish(self, rendered: RenderedFrame) -> None:
+    def _publish(self, rendered: RenderedFrame, *, last: bool = False) -> None:
         started = time.perf_counter()
         frame, job_id = rendered.frame, self.message.job_id
         written = self.storage.upload_frame(job_id, frame, rendered.extension, rendered.path)
@@ -221,7 +221,8 @@ class ChunkAttempt:
         if not self.job_started:
             self.job_started = True
             self._first_frame_in()
-        if time.monotonic() - self.last_progress >= PROGRESS_EVERY_S:
+        # After the chunk's last frame the write that ends it comes next, and records this one.
+        if not last and time.monotonic() - self.last_progress >= PROGRESS_EVERY_S:
             self.record(lambda record: record)
         rendered.path.unlink(missing_ok=True)
 

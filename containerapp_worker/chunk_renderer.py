@@ -9,10 +9,12 @@ files that scene lacks. What lives for one chunk is in its ChunkAttempt.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -154,6 +156,36 @@ class ChunkRenderer:
         held = self.billing.hold(attempt) if self.billing is not None else None
         if held is not None:
             return held  # before the attempt counts: a held chunk costs it no attempt
+        # The chunk's frames already in Blob are listed while the attempt starts (this chunk's
+        # frames only: requests bounded by the chunk's size, not the job's): neither waits for
+        # the other's answer. The answer is taken once the attempt counted, so the start's
+        # write records no frame found, as before.
+        frames = self.storage.jobs.frames
+        in_trace = contextvars.copy_context()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="frames-listing") as side:
+            listing = side.submit(in_trace.run, frames.frames_in, message.job_id, message.frames)
+            cancelled = self._start(attempt)
+            if cancelled is not None:
+                return cancelled
+            present = attempt.found = listing.result()
+        todo = [frame for frame in message.frames if frame not in present]
+        log.info(
+            "rendering chunk",
+            extra={
+                "job_id": message.job_id,
+                "chunk_index": message.chunk_index,
+                "tenant": message.tenant,
+            },
+        )
+        rendered = attempt.render_frames(todo, self.renderer)
+        if isinstance(rendered, Outcome):
+            return rendered
+        return attempt.done(rendered)
+
+    def _start(self, attempt: ChunkAttempt) -> Outcome | None:
+        """Count the attempt, read the manifest, and open the scene; the outcome of a job
+        cancelled meanwhile, else None."""
+        message = attempt.message
         # The attempt counts before the work runs, and before the manifest is read: a cancel
         # either lists this record and writes its marker, or was written before this read.
         attempt.started()
@@ -171,22 +203,7 @@ class ChunkRenderer:
             self._missing_files.check(
                 manifest, self._missing, manifests=self.storage.jobs.manifests
             )
-        # This chunk's frames only: requests bounded by the chunk's size, not the job's.
-        frames = self.storage.jobs.frames
-        present = attempt.found = frames.frames_in(message.job_id, message.frames)
-        todo = [frame for frame in message.frames if frame not in present]
-        log.info(
-            "rendering chunk",
-            extra={
-                "job_id": message.job_id,
-                "chunk_index": message.chunk_index,
-                "tenant": message.tenant,
-            },
-        )
-        rendered = attempt.render_frames(todo, self.renderer)
-        if isinstance(rendered, Outcome):
-            return rendered
-        return attempt.done(rendered)
+        return None
 
     def _prepare(self, attempt: ChunkAttempt, scene: Path, settings: RenderSettings) -> None:
         """Open the scene and apply the settings, unless the last chunk left them so: a

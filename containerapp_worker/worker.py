@@ -1,13 +1,17 @@
 """The worker loop: receive one message (PEEK_LOCK, no prefetch), render its chunk, settle it.
 
 A worker serves its pool's queues, one per priority band, highest first, and takes the first
-message it gets. Right after a chunk it asks each queue in turn with a short wait (PROBE_WAIT_S):
-the next chunk starts one round trip after the last, not after a wait on an empty higher band.
-Once a pass finds nothing the worker is idle, and each pass shares ``receive_wait_s`` equally
-among the queues: a message in any band waits at most one pass (about ``receive_wait_s``, half
-that on average), and an idle worker makes one receive per queue per pass, a bounded request
-rate (tests/worker/test_priority_bands). A high message waits at most for the chunk in
-progress.
+message it gets. Right after a chunk it peeks at each higher band (one management round trip, no
+lock, no credit) and asks only a band that holds something with a short wait (PROBE_WAIT_S): the
+next chunk starts a few round trips after the last, not after a wait on an empty higher band
+(the SDK's receive waits in steps of its 0.2 s socket timeout, so even a short wait on an empty
+queue costs 0.2 s: bench/bench_farm.py saw it in every gap between a job's chunks).
+Once a pass finds nothing the worker is idle, and each pass shares ``receive_wait_s`` among the
+queues by ``idle_shares`` (equally unless told: a pool's normal band, where jobs go unless they
+say otherwise, gets the largest share, containerapp_worker/app.py): a message in any band waits
+at most one pass less its own queue's share, and an idle worker makes one receive per queue per
+pass, a bounded request rate (tests/worker/test_priority_bands). A high message waits at most for
+the chunk in progress.
 
 A replica holds at most one message at a time, so KEDA's queue length is the farm's backlog and a
 killed replica strands at most one chunk, which comes back when its lock expires.
@@ -62,10 +66,10 @@ MIN_RENEW_EVERY_S = 0.5
 UNKNOWN_LOCK_S = 30.0
 #: The exit status of a replica whose state is in doubt: the platform starts a fresh one.
 EXIT_IN_DOUBT = 3
-#: How long a receive waits on each queue right after a chunk: long enough for a message already
-#: there to arrive (a flow and a transfer, a few milliseconds in one region), short enough that
-#: an empty higher band costs the next chunk little (bench/bench_farm.py: at 0.2 s, the gaps
-#: between a job's chunks were 4 % of its wall time).
+#: How long a receive waits on a queue right after a chunk: long enough for a message already
+#: there to arrive (a flow and a transfer, a few milliseconds in one region). The SDK waits in
+#: steps of its socket timeout (0.2 s), so an empty queue costs that much whatever this says:
+#: an empty higher band is peeked at instead (``_holds_nothing``), not received from.
 PROBE_WAIT_S = 0.05
 
 
@@ -78,11 +82,21 @@ class WorkerOptions:
     max_messages: int = 0  # 0: until stopped
     #: How long an idle pass over the queues waits in all; bounds how fast an idle stop is.
     receive_wait_s: float = 2.0
+    #: Each queue's share of an idle pass, in the order of the queues (empty: equal shares).
+    idle_shares: tuple[float, ...] = ()
     probe_wait_s: float = PROBE_WAIT_S  # the wait on each queue right after a chunk
     max_receive_failures: int = 3  # failed receives in a row (each after the SDK's retries)
     #: A chunk a spent budget holds comes back this much later to look again (containerapp_worker
     #: /held_messages.py).
     hold_recheck_s: float = 45.0
+
+    def idle_waits(self) -> tuple[float, ...]:
+        """Each queue's wait in an idle pass: ``receive_wait_s`` shared by ``idle_shares``."""
+        count = len(self.queues)
+        shares = self.idle_shares or (1.0,) * count
+        if len(shares) != count or min(shares) <= 0:
+            raise ValueError("idle_shares needs one positive share per queue")
+        return tuple(self.receive_wait_s * share / sum(shares) for share in shares)
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -127,6 +141,7 @@ class Worker:
         self._unexpected_in: int | None = None
         self._doubt = ""
         self._held = HeldMessages(client=client, recheck_s=options.hold_recheck_s)
+        self._idle_waits = options.idle_waits()
         self.idle = threading.Event()
         self.idle.set()
 
@@ -180,13 +195,16 @@ class Worker:
     def _receive_highest(
         self, receivers: list[ServiceBusReceiver], *, idle: bool
     ) -> tuple[ServiceBusReceiver, list[ServiceBusReceivedMessage]] | None:
-        """The first message of the highest queue that gives one, with its receiver: a short
-        wait on each queue after a chunk, an equal share of the idle wait on each once idle (one
-        message at most; each empty receive takes its credit back:
+        """The first message of the highest queue that gives one, with its receiver: after a
+        chunk, a short wait on each queue a peek found something in (the lowest is asked
+        without a peek: nothing is below it), its share of the idle wait on each once idle
+        (one message at most; each empty receive takes its credit back:
         renderfarm_azure/link_credit.py). None when receiving failed."""
         options = self._options
-        wait = options.receive_wait_s / len(receivers) if idle else options.probe_wait_s
-        for receiver in receivers:
+        waits = self._idle_waits if idle else (options.probe_wait_s,) * len(receivers)
+        for receiver, wait in zip(receivers, waits, strict=True):
+            if not idle and receiver is not receivers[-1] and _holds_nothing(receiver):
+                continue
             messages = self._receive(receiver, wait)
             if messages is None:
                 return None
@@ -352,6 +370,16 @@ def _lock_renewer(receiver: ServiceBusReceiver, message: ServiceBusReceivedMessa
         retry_s=min(every_s, RENEW_RETRY_S),
         locked_until=locked_until,
     )
+
+
+def _holds_nothing(receiver: ServiceBusReceiver) -> bool:
+    """Whether a peek at the queue's head saw no message at all (a locked, deferred or scheduled
+    one counts as something: the receive then decides). A failed peek says nothing: the receive
+    that follows reports the failure."""
+    try:
+        return not receiver.peek_messages(max_message_count=1, sequence_number=1)
+    except ServiceBusError:
+        return False
 
 
 def _abandon_if_possible(receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from containerapp_worker.app import WrongPool, worker_queues
+from containerapp_worker.app import NORMAL_IDLE_SHARE, WrongPool, idle_shares, worker_queues
 from renderfarm.shared.settings import Settings
 from renderfarm_local.pools import (
     DEFAULT_BLENDER,
@@ -80,6 +80,14 @@ def test_a_worker_serves_its_own_blenders_pool_unless_told_otherwise() -> None:
         "chunks-4.5-low",
     )
     assert worker_queues(settings(queue_name="scale-test"), "5.3.0") == ("scale-test",)
+
+
+def test_an_idle_worker_waits_longest_on_its_pools_normal_band() -> None:
+    normal = NORMAL_IDLE_SHARE
+    assert idle_shares(settings(), worker_queues(settings(), "5.3.0")) == (1.0, normal, 1.0)
+    gpu = ("render-chunks-5.3-gpu-high", "render-chunks-5.3-gpu", "render-chunks-5.3-gpu-low")
+    assert idle_shares(settings(), gpu) == (1.0, normal, 1.0)
+    assert idle_shares(settings(), ("scale-test",)) == (1.0,)
 
 
 def test_a_worker_refuses_to_serve_another_blenders_pool() -> None:

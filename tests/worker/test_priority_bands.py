@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiver
 from azure.servicebus._pyamqp._connection import Connection
 
 from containerapp_worker.chunk_outcome import Outcome, Verdict
@@ -128,6 +128,66 @@ def test_a_high_message_sent_to_a_busy_worker_goes_before_the_low_backlog(
         end = run_worker(bus, chunks, threading.Event(), max_messages=5)
     assert taken_one.is_set() and end.handled == 5
     assert chunks.taken == ["low", "high", "low", "low", "low"]
+
+
+def test_right_after_a_chunk_an_empty_higher_band_is_peeked_at_not_waited_on(
+    bus: ServiceBusEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receive on an empty queue waits at least the SDK's 0.2 s step: between two chunks of
+    the normal band the worker receives from the normal queue only."""
+    asked: list[str] = []  # "receive <queue>" and "render <band>", in order
+    receive = ServiceBusReceiver.receive_messages
+
+    def noted(self: ServiceBusReceiver, *args: Any, **kwargs: Any) -> Any:
+        asked.append(f"receive {self.entity_path}")
+        return receive(self, *args, **kwargs)
+
+    monkeypatch.setattr(ServiceBusReceiver, "receive_messages", noted)
+    chunks = NotingChunks()
+    chunks.then = lambda: asked.append(f"render {chunks.taken[-1]}")
+    with (
+        ServiceBusClient.from_connection_string(bus.connection_string) as client,
+        client.get_queue_sender(NORMAL) as sender,
+    ):
+        sender.send_messages([chunk("normal", index) for index in range(3)])
+    end = run_worker(bus, chunks, threading.Event(), max_messages=3)
+    assert end.handled == 3 and chunks.taken == ["normal"] * 3
+    between = asked[asked.index("render normal") :]
+    assert between == [
+        "render normal",
+        f"receive {NORMAL}",
+        "render normal",
+        f"receive {NORMAL}",
+        "render normal",
+    ]
+
+
+def test_an_idle_pass_shares_its_wait_among_the_queues_as_told(
+    bus: ServiceBusEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[tuple[str, float]] = []
+    receive = ServiceBusReceiver.receive_messages
+
+    def noted(self: ServiceBusReceiver, *args: Any, **kwargs: Any) -> Any:
+        waits.append((self.entity_path, kwargs["max_wait_time"]))
+        return receive(self, *args, **kwargs)
+
+    monkeypatch.setattr(ServiceBusReceiver, "receive_messages", noted)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_worker,
+        args=(bus, NotingChunks(), stop),
+        kwargs={"receive_wait_s": 1.0, "idle_shares": (1.0, 3.0, 1.0)},
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(waits) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert waits[:6] == [(HIGH, 0.2), (NORMAL, 0.6), (LOW, 0.2)] * 2
 
 
 def test_a_message_sent_while_a_worker_renders_stays_free_for_another_worker(

@@ -231,6 +231,21 @@ def test_a_chunk_costs_the_same_requests_in_a_job_of_10_frames_as_in_one_of_2000
     assert len(costs[1]) <= 20, costs[1]
 
 
+def test_the_last_frame_leaves_the_record_to_the_write_that_ends_the_chunk(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chunk_attempt, "PROGRESS_EVERY_S", 0.0)  # a write after every frame...
+    manifest = rig.job(10)
+    assert rig.render(manifest, 1, FakeBlender()).verdict is Verdict.COMPLETE
+    record = layout.chunk_blob(manifest.job_id, 1).replace(manifest.job_id, "<job>")
+    writes = [r for r in rig.log.take() if r.method == "PUT" and r.blob == record]
+    # ...but the last: the start, frames 6-9, and the end, which records frame 10.
+    assert len(writes) == 1 + (CHUNK_SIZE - 1) + 1, writes
+    found = rig.storage.jobs.chunks.read_chunk_record(manifest.job_id, 1)
+    assert found is not None and found[0].state is ChunkState.DONE
+    assert set(found[0].frames_done) == set(range(6, 11))
+
+
 def test_a_rendering_chunk_polls_its_own_cancel_marker_not_the_manifest(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
