@@ -89,7 +89,7 @@ class FarmClient:
     """One farm, one key. Usable as a context manager, as it always was (nothing to close:
     each request opens its own connection)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only: the farm, its key and how long to wait on it
         self,
         *,
         api_url: str,
@@ -97,8 +97,11 @@ class FarmClient:
         retry_for_s: float = RETRY_FOR_S,
         timeout_s: float = REQUEST_TIMEOUT_S,
         on_retry: Callable[[str], None] | None = None,
+        first_contact_s: float | None = None,
     ):
-        """``on_retry`` hears one line each time a request waits to be sent again."""
+        """``on_retry`` hears one line each time a request waits to be sent again;
+        ``first_contact_s`` bounds the retries of a refused connection until the farm has
+        answered once (default: ``retry_for_s``)."""
         # The farm's address, with or without the /api prefix (deploy.sh prints it with).
         self.api_url = api_url.rstrip("/").removesuffix("/api")
         self.http = FarmHttp(
@@ -107,6 +110,7 @@ class FarmClient:
             retry_for_s=retry_for_s,
             timeout_s=timeout_s,
             on_retry=on_retry,
+            first_contact_s=first_contact_s,
         )
 
     def __enter__(self) -> FarmClient:

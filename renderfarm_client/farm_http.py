@@ -32,8 +32,10 @@ from .file_uploads import Progress
 REQUEST_TIMEOUT_S = 30.0
 #: How long a request that is safe to repeat keeps trying while the farm restarts or sheds load.
 RETRY_FOR_S = 30.0
-#: Until the farm has answered this client once, a request no one answers is retried only this
-#: long: there may be no farm at all, and a user should hear so at once, not after RETRY_FOR_S.
+#: How long the CLI retries a refused connection until the farm has answered it once: there
+#: may be no farm at that URL at all, and a user at a terminal should hear so at once, not after
+#: RETRY_FOR_S. (The library waits RETRY_FOR_S by default: a script's fresh client must ride
+#: out an API restart.)
 FIRST_CONTACT_S = 2.0
 _FIRST_RETRY_S = 0.2
 _MAX_RETRY_S = 2.0
@@ -70,7 +72,7 @@ class FarmHttp:
         retry_for_s: float = RETRY_FOR_S,
         timeout_s: float = REQUEST_TIMEOUT_S,
         on_retry: Callable[[str], None] | None = None,
-        first_contact_s: float = FIRST_CONTACT_S,
+        first_contact_s: float | None = None,
     ):
         """``on_retry`` hears one line each time a request waits to be sent again."""
         self.api_url = api_url
@@ -78,7 +80,7 @@ class FarmHttp:
         self._retry_for_s = retry_for_s
         self._timeout_s = timeout_s
         self._on_retry = on_retry
-        self._first_contact_s = first_contact_s
+        self._first_contact_s = retry_for_s if first_contact_s is None else first_contact_s
         self._answered = False  # has the farm ever answered this client?
 
     def download(self, url: str, target: Path) -> None:

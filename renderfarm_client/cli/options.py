@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from renderfarm_client.farm_api import FarmClient
+from renderfarm_client.farm_http import FIRST_CONTACT_S
 from renderfarm_client.render_request import ENGINES, FORMATS, ORDERS, RenderOptions
 
 stdout = Console()
@@ -24,7 +25,10 @@ class Target:
     api_key: str | None
 
     def client(self) -> FarmClient:
-        return FarmClient(api_url=self.api_url, api_key=self.api_key)
+        # At a terminal, a farm never reached is said at once (FIRST_CONTACT_S), not in 30 s.
+        return FarmClient(
+            api_url=self.api_url, api_key=self.api_key, first_contact_s=FIRST_CONTACT_S
+        )
 
 
 class Priority(click.ParamType["int | str"]):
