@@ -22,6 +22,4 @@ def holding_budget(
     any: the tenant's, or one of a tag the job carries, at 100 % with ``hold`` set."""
     if not manifest.accepts_work() or manifest.round != retry_round:
         return None
-    if not guard.may_hold(manifest.tenant):
-        return None
     return guard.holding(manifest.tenant, manifest.label.tags)

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from renderfarm.shared.errors import DomainError
+from renderfarm.shared.errors import AboutAFile
 
 #: The folder of a file set that holds files from outside the project root (absolute paths,
 #: ``//../..`` paths that climb out, other drives, UNC shares); the client rewrites the paths in
@@ -62,50 +62,27 @@ BLEND_PATH_PATTERN = (
 )
 
 
-class FileSetError(DomainError, ValueError):
+class FileSetError(AboutAFile, ValueError):
     """A file set that cannot be read as one project (a path no file can have, a main file
-    that is not a .blend, one path with two contents); ``path`` names the file it is about."""
+    that is not a .blend, one path with two contents)."""
 
     status, slug, title = 422, "validation", "Invalid request"
-    field = ("files", "body")
-
-    def problem_extra(self) -> Mapping[str, Any]:
-        return {} if self.path is None else {"path": self.path}
-
-    def __init__(self, message: str, *, path: str | None = None):
-        super().__init__(message)
-        self.path = path
 
 
-class ProjectRefused(DomainError):
+class ProjectRefused(AboutAFile):
     """A well-formed project past what the farm holds: its file and byte limits, its workers'
     file systems (name lengths, one file per path whatever its case). A 403 as any farm limit
     (FarmLimitExceeded), and not a ValueError, so that it is not folded into a 422."""
 
     status, slug, title = 403, "project-refused", "Project refused"
-    field = ("files", "body")
-
-    def problem_extra(self) -> Mapping[str, Any]:
-        return {"path": self.path}
-
-    def __init__(self, message: str, *, path: str):
-        super().__init__(message)
-        self.path = path
 
 
-class MainFileNotFound(DomainError, LookupError):
+class MainFileNotFound(AboutAFile, LookupError):
     """The main file is not among the project's files: a 404, as for any file the request
     names and the farm cannot find."""
 
     status, slug, title = 404, "main-file-not-found", "Main file not among the files"
     field = ("files.main", "body")
-
-    def problem_extra(self) -> Mapping[str, Any]:
-        return {"path": self.path}
-
-    def __init__(self, message: str, *, path: str):
-        super().__init__(message)
-        self.path = path
 
 
 def path_problem(path: str) -> str | None:

@@ -182,19 +182,24 @@ class SceneNotInFile(NameNotInScene):
     field = ("render.scene", "body")
 
 
-class ProjectFileNotUsable(DomainError, ValueError):
-    """A file of the job's project is not on the farm, not whole, or not what its hash says;
-    ``path`` is its path in the project, the user's own name for it."""
+class AboutAFile(DomainError):
+    """An error about one file of a job's project: ``path`` is its path in the project, the
+    user's own name for it, and the problem's ``path`` member (absent when None)."""
 
-    status, slug, title = 422, "project-file-not-usable", "Project file not usable"
     field = ("files", "body")
 
     def problem_extra(self) -> Mapping[str, Any]:
-        return {"path": self.path}
+        return {} if self.path is None else {"path": self.path}
 
-    def __init__(self, message: str, *, path: str):
+    def __init__(self, message: str, *, path: str | None = None):
         super().__init__(message)
         self.path = path
+
+
+class ProjectFileNotUsable(AboutAFile, ValueError):
+    """A file of the job's project is not on the farm, not whole, or not what its hash says."""
+
+    status, slug, title = 422, "project-file-not-usable", "Project file not usable"
 
 
 class ProjectFileNotFound(ProjectFileNotUsable, LookupError):
