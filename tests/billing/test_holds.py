@@ -19,8 +19,8 @@ from renderfarm.chunks.record import ChunkRecord, ChunkState, ChunkSummary
 from renderfarm.jobs.events import EventType, JobEvent
 from renderfarm.jobs.manifest import JobManifest
 from renderfarm.jobs.naming import JobLabel
-from renderfarm.jobs.spec import JobRequest
 from renderfarm.jobs.status import job_status
+from tests.job_manifests import new_manifest
 
 JOB = "0123456789abcdef0123456789abcdef"
 T0 = datetime(2026, 12, 7, tzinfo=UTC)
@@ -86,18 +86,14 @@ def guard(budgets: Budgets, totals: Totals) -> BudgetGuard:
 
 
 def manifest(*tags: str) -> JobManifest:
-    spec = JobRequest(scene_sha256="d" * 64, frames="1-6", chunk_size=2).to_spec()
-    return JobManifest.new(
+    made = new_manifest(
         job_id=JOB,
-        tenant="acme",
-        spec=spec,
         created_at=T0,
-        fingerprint="f",
         blender="4.5",
-        scene_saved_by="4.2",
-        blender_pinned=False,
+        saved_by="4.2",
         label=JobLabel(name="shot", tags=tags),
-    ).enqueued()
+    )
+    return made.enqueued()
 
 
 def test_a_spent_tenant_budget_holds_every_chunk_and_a_raise_releases_it() -> None:

@@ -3,8 +3,8 @@ the job's own add up to its status's estimate, and a failing store never fails a
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -15,9 +15,9 @@ from renderfarm.chunks.usage import ChunkUsage
 from renderfarm.jobs.cost import current_prices, job_cost
 from renderfarm.jobs.manifest import JobManifest
 from renderfarm.jobs.naming import JobLabel
-from renderfarm.jobs.spec import JobRequest
 from renderfarm.jobs.status import job_status
 from renderfarm.shared.errors import DependencyUnavailable
+from tests.job_manifests import new_manifest
 
 AT = datetime(2026, 12, 7, 12, tzinfo=UTC)
 
@@ -48,22 +48,9 @@ class MemoryTotals:
         return sum(addition.spend.usd for addition in self.applied.values())
 
 
-def manifest(**fields: object) -> JobManifest:
-    request = JobRequest.model_validate(
-        {"scene_sha256": "d" * 64, "frames": "1-6", "chunk_size": 2, **fields}
-    )
-    made = JobManifest.new(
-        job_id="0" * 32,
-        tenant="acme",
-        spec=request.to_spec(),
-        created_at=AT,
-        fingerprint="f",
-        blender="5.3",
-        scene_saved_by="5.3",
-        blender_pinned=False,
-    )
+def manifest(**fields: Any) -> JobManifest:
     label = JobLabel(name="shot", tags=("project=forest",), submitted_by="key1")
-    return replace(made, naming=label)
+    return new_manifest(job_id="0" * 32, created_at=AT, label=label, **fields)
 
 
 def recorder(totals: MemoryTotals) -> UsageRecorder:

@@ -17,28 +17,18 @@ from renderfarm.jobs.events import EventType, JobEvent
 from renderfarm.jobs.manifest import EnqueueState, JobManifest
 from renderfarm.jobs.retry import RetryOutcome, chunks_to_retry
 from renderfarm.jobs.retry_round import RetryRound, new_round
-from renderfarm.jobs.spec import JobRequest
 from renderfarm.jobs.status import JobState, job_status
 from renderfarm.shared import blob_layout as layout
 from renderfarm.wire import JobStateName, RetryAnswer, RetryOutcomeName
 from renderfarm_client.cli.retry import describe
+from tests.job_manifests import new_manifest
 
 JOB = "0123456789abcdef0123456789abcdef"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def manifest(frames: str = "1-6") -> JobManifest:
-    spec = JobRequest(scene_sha256="d" * 64, frames=frames, chunk_size=2).to_spec()
-    return JobManifest.new(
-        job_id=JOB,
-        tenant="acme",
-        spec=spec,
-        created_at=T0,
-        fingerprint="f",
-        blender="5.3",
-        scene_saved_by="5.3",
-        blender_pinned=False,
-    ).enqueued()
+    return new_manifest(frames, job_id=JOB, created_at=T0).enqueued()
 
 
 def summaries(*states_: ChunkState) -> dict[int, ChunkSummary]:

@@ -3,24 +3,16 @@ from datetime import UTC, datetime, timedelta
 
 from renderfarm.chunks.record import ChunkState, ChunkSummary
 from renderfarm.jobs.manifest import EnqueueState, JobManifest
-from renderfarm.jobs.spec import JobRequest
 from renderfarm.jobs.status import JobState, job_status
+from tests.job_manifests import new_manifest
 
 JOB = "0123456789abcdef0123456789abcdef"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def manifest(frames: str = "1-6", chunk_size: int | None = 2) -> JobManifest:
-    spec = JobRequest(scene_sha256="d" * 64, frames=frames, chunk_size=chunk_size).to_spec()
-    return JobManifest.new(
-        job_id=JOB,
-        tenant="acme",
-        spec=spec,
-        created_at=T0,
-        fingerprint="f",
-        blender="4.5",
-        scene_saved_by="4.2",
-        blender_pinned=False,
+    return new_manifest(
+        frames, chunk_size=chunk_size, job_id=JOB, created_at=T0, blender="4.5", saved_by="4.2"
     )
 
 
