@@ -11,6 +11,7 @@ from containerapp_worker.blend_cache import PROJECTS, BlendCache
 from containerapp_worker.blender_runner import BlenderRunner, blender_version
 from containerapp_worker.blender_thumbnail import write_thumbnail
 from containerapp_worker.chunk_renderer import ChunkRenderer
+from containerapp_worker.frame_thumbnails import FrameThumbnails
 from containerapp_worker.project_cache import ProjectCache
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.worker import Worker, WorkerOptions
@@ -104,7 +105,7 @@ def build_worker(  # noqa: PLR0913 - keyword-only: the process's options from it
         renderer=BlenderRunner(threads=settings.render_threads),
         worker_id=worker_id,
         blender_version=running,
-        thumbnail=write_thumbnail,
+        thumbnails=FrameThumbnails(in_blender=write_thumbnail),
         stop_requested=stop,
         lifecycle=lifecycle,
         billing=billing,

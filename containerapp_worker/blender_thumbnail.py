@@ -1,5 +1,5 @@
-"""A small JPEG preview of a rendered frame, made with bpy's image API (no Pillow: bpy already
-reads every output format we write, EXR included, and Pillow would add a dependency)."""
+"""A small JPEG preview of a rendered frame, made with bpy's image API: for the formats Pillow
+does not read (OpenEXR; frame_thumbnails.py makes the others' off the render thread)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from pathlib import Path
 
 import bpy
 
-THUMBNAIL_MAX_SIDE = 256
-THUMBNAIL_QUALITY = 80
+from containerapp_worker.frame_thumbnails import (
+    THUMBNAIL_MAX_SIDE,
+    THUMBNAIL_QUALITY,
+    thumbnail_size,
+)
 
 
 def write_thumbnail(
@@ -25,8 +28,7 @@ def write_thumbnail(
     image = bpy.data.images.load(str(frame_path), check_existing=False)
     try:
         width, height = image.size
-        scale = min(1.0, max_side / max(width, height))
-        image.scale(max(1, round(width * scale)), max(1, round(height * scale)))
+        image.scale(*thumbnail_size(width, height, max_side))
         image.file_format = "JPEG"
         image.save(filepath=str(thumbnail_path), quality=quality)
     finally:

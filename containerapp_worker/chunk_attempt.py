@@ -1,13 +1,11 @@
 """One attempt at one chunk: everything that lives from its message's pickup to its settlement.
 
 A fresh ChunkAttempt is made for each message, so nothing of one chunk (frames not yet recorded,
-the frames found in Blob, the worker seconds, the manifest, the project) can leak into the next:
-nothing is reset by hand. What outlives a chunk (the open scene, the clients) is the replica's,
-in ChunkRenderer.
+the frames found in Blob, the worker seconds, the manifest, the project) can leak into the next.
+What outlives a chunk (the open scene, the clients) is the replica's, in ChunkRenderer.
 
 Frames already in Blob are skipped, so a redelivered chunk continues from its first missing frame.
-Uploads and the chunk record's progress run on one background thread while the next frame renders
-(bpy releases the GIL).
+Uploads, most previews and the record's progress run on one thread while the next frame renders.
 """
 
 from __future__ import annotations
@@ -32,6 +30,7 @@ from containerapp_worker.attempt_log import AttemptLog
 from containerapp_worker.chunk_outcome import Outcome, Verdict
 from containerapp_worker.chunk_timer import AttemptTimer
 from containerapp_worker.errors import Superseded, TransientError, WorkerError
+from containerapp_worker.frame_thumbnails import FrameThumbnails
 from containerapp_worker.project_cache import Project
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import frame_render_seconds, frame_upload_seconds, tracer
@@ -81,7 +80,7 @@ class ReplicaParts:
     blender_version: str  # the full version, recorded on each chunk it renders
     stop_requested: threading.Event
     lifecycle: Lifecycle | None = None  # None: only chunk records are written, as in tests
-    thumbnail: Callable[[Path, Path], Path] | None = None
+    thumbnails: FrameThumbnails | None = None  # None: no previews, as in tests
     #: Wraps each call into Blender, to tell its failures apart (chunk_renderer.calling_blender).
     calling_blender: Callable[[], contextlib.AbstractContextManager[None]]
     #: This replica's own folders (its caches, its temporary folder): cut from what clients see.
@@ -96,7 +95,7 @@ class RenderedFrame:
     seconds: float  # Blender's time for it
     extension: str
     path: Path
-    thumbnail: Path | None
+    thumbnail: Path | None  # made on the render thread (with bpy), for formats Pillow lacks
 
 
 def now() -> datetime:
@@ -201,9 +200,9 @@ class ChunkAttempt:
         self.timer.rendered(seconds)
         self.note(f"frame {frame} rendered in {seconds:.2f} s")
         thumb: Path | None = None
-        if self.replica.thumbnail is not None:
-            with self.replica.calling_blender():  # bpy's image API
-                thumb = self.replica.thumbnail(path, scratch / f"{frame:06d}.thumb.jpg")
+        if self.replica.thumbnails is not None:
+            with self.replica.calling_blender():  # bpy's image API, for formats Pillow lacks
+                thumb = self.replica.thumbnails.in_render_thread(path)
         return RenderedFrame(
             frame=frame, seconds=seconds, extension=extension, path=path, thumbnail=thumb
         )
@@ -213,10 +212,14 @@ class ChunkAttempt:
         frame, job_id = rendered.frame, self.message.job_id
         written = self.storage.upload_frame(job_id, frame, rendered.extension, rendered.path)
         self.note(f"frame {frame} {'uploaded' if written else 'was already uploaded'}")
-        if rendered.thumbnail is not None:
-            self.storage.upload_thumbnail(job_id, frame, rendered.thumbnail)
-        frame_upload_seconds.record(time.perf_counter() - started)
-        self.timer.uploaded(time.perf_counter() - started, _size(rendered), written=written)
+        thumbnail = rendered.thumbnail
+        if thumbnail is None and self.replica.thumbnails is not None:  # Pillow's, made here
+            thumbnail = self.replica.thumbnails.off_render_thread(rendered.path)
+        if thumbnail is not None:
+            self.storage.upload_thumbnail(job_id, frame, thumbnail)
+        seconds = time.perf_counter() - started  # the uploader's time on the frame
+        frame_upload_seconds.record(seconds)
+        self.timer.uploaded(seconds, _size(rendered.path, thumbnail), written=written)
         self.unrecorded[frame] = rendered.seconds
         if not self.job_started:
             self.job_started = True
@@ -382,17 +385,14 @@ class ChunkAttempt:
             log.warning("could not record the start of job %s", job_id, exc_info=True)
 
 
-def _size(rendered: RenderedFrame) -> int:
-    """Bytes a frame puts in Blob: the frame and its thumbnail."""
-    thumbnail = rendered.thumbnail.stat().st_size if rendered.thumbnail is not None else 0
-    return rendered.path.stat().st_size + thumbnail
+def _size(frame: Path, thumbnail: Path | None) -> int:  # the bytes a frame puts in Blob
+    return frame.stat().st_size + (thumbnail.stat().st_size if thumbnail is not None else 0)
 
 
 def _raise_failures(pending: list[Future[None]]) -> None:
     """Surface an upload that already failed, so the chunk stops early."""
-    for future in pending:
-        if future.done() and future.exception() is not None:
-            future.result()
+    for future in filter(Future.done, pending):
+        future.result()  # raises the upload's exception
 
 
 def _wait(pending: list[Future[None]]) -> None:

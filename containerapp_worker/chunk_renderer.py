@@ -13,7 +13,7 @@ import contextvars
 import logging
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +34,7 @@ from containerapp_worker.errors import (
     UnexpectedError,
     WorkerError,
 )
+from containerapp_worker.frame_thumbnails import FrameThumbnails
 from containerapp_worker.missing_files import MissingFilesPolicy
 from containerapp_worker.project_cache import Project, ProjectCache
 from containerapp_worker.storage import WorkerStorage
@@ -68,7 +69,7 @@ class ChunkRenderer:
     renderer: Renderer
     worker_id: str
     blender_version: str  # the full version, recorded on each chunk it renders
-    thumbnail: Callable[[Path, Path], Path] | None = None
+    thumbnails: FrameThumbnails | None = None
     stop_requested: threading.Event
     #: Records the job's start and end (None: only chunk records are written, as in tests).
     lifecycle: Lifecycle | None = None
@@ -115,7 +116,7 @@ class ChunkRenderer:
             blender_version=self.blender_version,
             stop_requested=self.stop_requested,
             lifecycle=self.lifecycle,
-            thumbnail=self.thumbnail,
+            thumbnails=self.thumbnails,
             calling_blender=calling_blender,
             folders=self._folders(),
         )
