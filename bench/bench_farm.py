@@ -1,7 +1,10 @@
 """The farm against bare Blender on the same frames of the same scene, in one run.
 
-Measurements alternate, ``--rounds`` times (this machine is shared: alternating spreads its
-noise over both sides), and each figure is the median of its rounds:
+Measurements alternate, ``--rounds`` times, and each figure is the median of its rounds. This
+machine is shared and its speed drifts from minute to minute (the same bare render is 10 % apart
+in two runs a minute apart), so bare Blender runs before and after each round's farm runs, and
+the round's bare figures are the mean of the two (bare, farm, bare, farm, ..., bare: one bare
+run more than rounds):
 
 - **bare**: one bpy process renders every frame with the worker's own Blender code (scripts off,
   the job's settings applied), timed from its start (``import bpy`` and opening included) to its
@@ -244,6 +247,16 @@ def _render_seconds(connection_string: str, job_id: str) -> float:
     return sum(summary.usage.render_s for summary in chunks.chunk_summaries(job_id).values())
 
 
+def mean_run(runs: list[Run]) -> Run:
+    """One run of means: bare Blender's, from before and after a round's farm runs."""
+    return Run(
+        name=runs[0].name,
+        wall_s=statistics.fmean(run.wall_s for run in runs),
+        first_frame_s=statistics.fmean(run.first_frame_s for run in runs),
+        frame_seconds=[statistics.fmean(run.per_frame_s for run in runs)],
+    )
+
+
 def median_run(runs: list[Run]) -> Run:
     """One run of medians: wall times, first frames, and Blender's seconds per frame."""
     return Run(
@@ -304,12 +317,16 @@ def main(argv: list[str]) -> None:
     blend = args.blend.resolve()
     rounds: list[list[Run]] = []
     with tempfile.TemporaryDirectory(prefix="bench-farm-") as scratch:
+        bare_before = measure_bare(blend, args.frames, Path(scratch) / "bare-0")
         for number in range(args.rounds):
             root = Path(scratch) / f"round-{number}"
-            runs = [measure_bare(blend, args.frames, root / "bare")]
-            for workers in counts:
-                farm_root = root / f"farm-{workers}"
-                runs.append(measure_farm(blend, args.frames, workers, args.chunk_size, farm_root))
+            farms = [
+                measure_farm(blend, args.frames, workers, args.chunk_size, root / f"farm-{workers}")
+                for workers in counts
+            ]
+            bare_after = measure_bare(blend, args.frames, root / "bare")
+            runs = [mean_run([bare_before, bare_after]), *farms]
+            bare_before = bare_after
             print(report(args.frames, 1, runs).splitlines()[-1], flush=True)  # this round's
             rounds.append(runs)
     medians = [median_run([runs[column] for runs in rounds]) for column in range(len(rounds[0]))]

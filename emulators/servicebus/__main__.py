@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     server = AmqpServer(broker, host=args.host, port=args.port, on_ready=ready)
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        server.stopping = True
+        server.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

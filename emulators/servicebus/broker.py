@@ -100,6 +100,9 @@ class Broker:
             self._add_entity(dead_letter)
         self._locks: dict[uuid.UUID, MessageMeta] = {}
         self._lock_expiry: list[tuple[int, uuid.UUID]] = []
+        #: The earliest deadline (lock, schedule, time-to-live) added since the server last
+        #: asked: it may call for a tick sooner than the one it has planned.
+        self._due_added: int | None = None
         self._next_seq = store.last_sequence_number() + 1
         self._counts_lock = threading.Lock()
         self._restore()
@@ -155,7 +158,21 @@ class Broker:
         with self._counts_lock:
             for meta, _ in rows:
                 entity.index(meta)
+        for meta, _ in rows:
+            if meta.state is MessageState.SCHEDULED:
+                self._due(meta.visible_ms)
+            if meta.expires_ms is not None:
+                self._due(meta.expires_ms)
         return seqs
+
+    def _due(self, at_ms: int) -> None:
+        if self._due_added is None or at_ms < self._due_added:
+            self._due_added = at_ms
+
+    def take_due_added(self) -> int | None:
+        """The earliest deadline added since the last call (None: none)."""
+        due, self._due_added = self._due_added, None
+        return due
 
     def _is_duplicate(self, entity: Entity, message: IncomingMessage, now: int) -> bool:
         if not entity.config.requires_duplicate_detection or message.message_id is None:
@@ -238,6 +255,7 @@ class Broker:
         meta.locked_until_ms = now + entity.config.lock_duration_ms
         self._locks[token] = meta
         heapq.heappush(self._lock_expiry, (meta.locked_until_ms, token))
+        self._due(meta.locked_until_ms)
         return Delivered(meta=meta, content=content, lock_token=token)
 
     def peek(
@@ -347,10 +365,14 @@ class Broker:
 
     # --- time -------------------------------------------------------------------------------
 
-    def tick(self) -> set[str]:
+    def tick(self) -> tuple[set[str], int | None]:
         """Expire locks, activate scheduled messages, expire messages; return the paths of
-        entities that have new messages to hand out."""
-        now = self._clock()
+        entities that have new messages to hand out, and when the next tick has work (None:
+        nothing is due; stale heap entries make it early, never late)."""
+        woken = self._tick(self._clock())
+        return woken, self._next_due()
+
+    def _tick(self, now: int) -> set[str]:
         woken = self._expire_locks(now)
         for entity in self._entities.values():
             if self._activate_scheduled(entity, now):
@@ -358,6 +380,19 @@ class Broker:
             self._expire_messages(entity, now)
             self._forget_duplicates(entity, now)
         return woken
+
+    def _next_due(self) -> int | None:
+        dues = [self._lock_expiry[0][0]] if self._lock_expiry else []
+        for entity in self._entities.values():
+            dues.extend(due for due, _ in entity.scheduled[:1] + entity.expiring[:1])
+            if entity.duplicates:  # by the order they were seen in: close enough for a due
+                seen = next(iter(entity.duplicates.values()))
+                dues.append(seen + entity.config.duplicate_window_ms)
+        return min(dues, default=None)
+
+    def now(self) -> int:
+        """The broker's clock, in Unix milliseconds."""
+        return self._clock()
 
     def _expire_locks(self, now: int) -> set[str]:
         woken: set[str] = set()
