@@ -8,7 +8,10 @@ renderfarm.keys.rate_limit), far under Table Storage's per-partition target (2,0
 
 An increment reads the entity and writes it back with If-Match on its etag (a lost race is a 412
 and a new read); a missing entity is inserted (a lost race is a 409 and a new read). At most
-``MAX_ATTEMPTS`` tries, then CounterContended: that one request is limited in-process.
+``MAX_ATTEMPTS`` tries, then CounterContended: that one request is limited in-process. A process
+remembers the count and etag it wrote last for each key, and its next increment of that window
+writes on them without the read: one request, not two, while no other instance counted between
+(one that did makes it a 412, and a read as before).
 
 Old windows: Table Storage has no TTL. The day leads the PartitionKey, so the counters of days
 before yesterday are one range query (``PartitionKey lt '<YYYYMMDD>'``, an index range, not a
@@ -25,8 +28,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -60,6 +64,8 @@ TABLE_CONNECT_TIMEOUT_S = 1
 TABLE_READ_TIMEOUT_S = 2
 #: Counters of this many days before today are purged (yesterday's last windows stay).
 KEEP_DAYS = 1
+#: Keys whose last write a process remembers (one entry per key and day: a few bytes each).
+MAX_REMEMBERED = 10_000
 
 
 def partition_key(key: str, window: Window) -> str:
@@ -82,6 +88,8 @@ class TableCounterStore:
         self._purge = purge
         self._purged_day: date | None = None
         self._lock = threading.Lock()
+        #: Per partition (a key's day), the row, count and etag this process wrote last.
+        self._written: dict[str, tuple[str, int, str]] = {}
 
     def increment(self, *, key: str, window: Window) -> int:
         try:
@@ -94,6 +102,12 @@ class TableCounterStore:
         return count
 
     def _increment(self, partition: str, row: str) -> int:
+        written = self._written.get(partition)
+        if written is not None and written[0] == row:
+            _, count, etag = written
+            # Another instance counted since (412), or the entity is gone (404): read.
+            with contextlib.suppress(ResourceModifiedError, ResourceNotFoundError):
+                return self._write(partition, row, count + 1, etag)
         for attempt in range(MAX_ATTEMPTS):
             try:
                 entity = self._table.get_entity(partition, row, select=["count"])
@@ -104,26 +118,42 @@ class TableCounterStore:
                 if self._insert_first(partition, row):
                     return 1
                 continue
-            count = int(entity["count"]) + 1
             try:
-                self._table.update_entity(
-                    {"PartitionKey": partition, "RowKey": row, "count": count},
-                    mode=UpdateMode.MERGE,
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
+                count = int(entity["count"]) + 1
+                return self._write(partition, row, count, str(entity.metadata["etag"]))
             except ResourceModifiedError:
                 _back_off(attempt)  # another instance counted first: read again
-                continue
-            return count
         raise CounterContended(f"lost {MAX_ATTEMPTS} races on {partition}/{row}")
+
+    def _write(self, partition: str, row: str, count: int, etag: str) -> int:
+        """``count`` if the entity is still at ``etag``, else ResourceModifiedError."""
+        answer = self._table.update_entity(
+            {"PartitionKey": partition, "RowKey": row, "count": count},
+            mode=UpdateMode.MERGE,
+            etag=etag,
+            match_condition=MatchConditions.IfNotModified,
+        )
+        self._remember(partition, row, count, answer)
+        return count
 
     def _insert_first(self, partition: str, row: str) -> bool:
         try:
-            self._table.create_entity({"PartitionKey": partition, "RowKey": row, "count": 1})
+            answer = self._table.create_entity(
+                {"PartitionKey": partition, "RowKey": row, "count": 1}
+            )
         except ResourceExistsError:
             return False  # another instance inserted it first: read it
+        self._remember(partition, row, 1, answer)
         return True
+
+    def _remember(self, partition: str, row: str, count: int, answer: Mapping[str, Any]) -> None:
+        etag = answer.get("etag")
+        if not etag:
+            self._written.pop(partition, None)
+            return
+        if len(self._written) >= MAX_REMEMBERED and partition not in self._written:
+            self._written.clear()  # a new day's keys: yesterday's partitions are done with
+        self._written[partition] = (row, count, str(etag))
 
     def _create_table(self) -> None:
         """Where nothing made the table (Azurite; Bicep makes it in Azure)."""

@@ -193,6 +193,63 @@ def test_concurrent_increments_lose_no_count(azurite: Azurite) -> None:
     store.close()
 
 
+def test_a_process_counts_again_with_one_request_while_no_other_instance_counted(
+    azurite: Azurite,
+) -> None:
+    methods: list[str] = []
+    table = TableClient.from_connection_string(
+        azurite.table_connection_string,
+        table_name=table_name(),
+        raw_response_hook=lambda response: methods.append(response.http_request.method),
+    )
+    store = TableCounterStore(table=table, purge=False)
+    window = Window.at(time.time())
+    assert store.increment(key="k", window=window) == 1
+    methods.clear()
+
+    assert [store.increment(key="k", window=window) for _ in range(3)] == [2, 3, 4]
+
+    assert len(methods) == 3 and "GET" not in methods  # a write each, with no read before it
+    store.close()
+
+
+def test_a_count_after_another_instance_counted_reads_it_and_loses_none(
+    azurite: Azurite,
+) -> None:
+    name = table_name()
+    first, second = (
+        TableCounterStore(
+            table=TableClient.from_connection_string(
+                azurite.table_connection_string, table_name=name
+            ),
+            purge=False,
+        )
+        for _ in range(2)
+    )
+    window = Window.at(time.time())
+
+    counts = [store.increment(key="k", window=window) for store in (first, second, first, first)]
+
+    assert counts == [1, 2, 3, 4]
+    table = TableClient.from_connection_string(azurite.table_connection_string, table_name=name)
+    assert table.get_entity(partition_key("k", window), row_key(window))["count"] == 4
+    first.close()
+    second.close()
+
+
+def test_a_counter_deleted_under_a_process_starts_again_from_one(azurite: Azurite) -> None:
+    table = TableClient.from_connection_string(
+        azurite.table_connection_string, table_name=table_name()
+    )
+    store = TableCounterStore(table=table, purge=False)
+    window = Window.at(time.time())
+    store.increment(key="k", window=window)
+    table.delete_entity(partition_key("k", window), row_key(window))
+
+    assert store.increment(key="k", window=window) == 1  # not an outage: the API stays up
+    store.close()
+
+
 def test_old_days_are_purged_and_today_is_kept(azurite: Azurite) -> None:
     table = TableClient.from_connection_string(
         azurite.table_connection_string, table_name=table_name()
