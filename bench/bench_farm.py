@@ -269,33 +269,48 @@ def median_run(runs: list[Run]) -> Run:
     )
 
 
-def report(frames: int, rounds: int, medians: list[Run]) -> str:
-    bare = medians[0]
+def paired(rounds: list[list[Run]], column: int) -> dict[str, float]:
+    """The farm in ``column`` against the same round's bare Blender, as the median over rounds of
+    each round's own ratio (and difference): a round's two sides ran minutes apart, so pairing
+    them keeps the drift between rounds out of the figure."""
+    return {
+        "wall_ratio": statistics.median(r[column].wall_s / r[0].wall_s for r in rounds),
+        "frame_ratio": statistics.median(r[column].per_frame_s / r[0].per_frame_s for r in rounds),
+        "first_frame_over_bare_s": statistics.median(
+            r[column].first_frame_s - r[0].first_frame_s for r in rounds
+        ),
+    }
+
+
+def report(frames: int, rounds: list[list[Run]]) -> str:
+    """A table of medians (the ratios paired by round), then one JSON line."""
+    medians = [median_run([runs[column] for runs in rounds]) for column in range(len(rounds[0]))]
     lines = [
         f"{frames} frames of {EXAMPLE_BLEND.name} on {os.cpu_count()} cores, "
-        f"medians of {rounds} alternating rounds",
+        f"medians of {len(rounds)} alternating rounds (ratios: the median of each round's own)",
         f"{'':<28} {'wall s':>8} {'ratio':>6} {'first s':>8} {'+s':>6} {'s/frame':>8} "
         f"{'ratio':>6}  chunk",
     ]
-    for run in medians:
+    for column, run in enumerate(medians):
+        against = paired(rounds, column)
         chunk = f"{run.chunk_size}" if run.chunk_size else "-"
         lines.append(
-            f"{run.name:<28} {run.wall_s:8.1f} {run.wall_s / bare.wall_s:6.3f} "
-            f"{run.first_frame_s:8.2f} {run.first_frame_s - bare.first_frame_s:+6.2f} "
-            f"{run.per_frame_s:8.3f} {run.per_frame_s / bare.per_frame_s:6.2f}  {chunk}"
+            f"{run.name:<28} {run.wall_s:8.1f} {against['wall_ratio']:6.3f} "
+            f"{run.first_frame_s:8.2f} {against['first_frame_over_bare_s']:+6.2f} "
+            f"{run.per_frame_s:8.3f} {against['frame_ratio']:6.2f}  {chunk}"
             + (f"  ({run.note})" if run.note else "")
         )
     summary = {
         "frames": frames,
-        "rounds": rounds,
-        "bare_wall_s": round(bare.wall_s, 2),
-        "bare_first_frame_s": round(bare.first_frame_s, 2),
+        "rounds": len(rounds),
+        "bare_wall_s": round(medians[0].wall_s, 2),
+        "bare_first_frame_s": round(medians[0].first_frame_s, 2),
         **{
             f"farm_{run.name.split()[1]}w": {
-                "wall_ratio": round(run.wall_s / bare.wall_s, 3),
-                "first_frame_over_bare_s": round(run.first_frame_s - bare.first_frame_s, 2),
+                name: round(value, 3) for name, value in paired(rounds, column).items()
             }
-            for run in medians[1:]
+            for column, run in enumerate(medians)
+            if column > 0
         },
     }
     return "\n".join([*lines, json.dumps(summary)])
@@ -327,10 +342,9 @@ def main(argv: list[str]) -> None:
             bare_after = measure_bare(blend, args.frames, root / "bare")
             runs = [mean_run([bare_before, bare_after]), *farms]
             bare_before = bare_after
-            print(report(args.frames, 1, runs).splitlines()[-1], flush=True)  # this round's
+            print(report(args.frames, [runs]).splitlines()[-1], flush=True)  # this round's
             rounds.append(runs)
-    medians = [median_run([runs[column] for runs in rounds]) for column in range(len(rounds[0]))]
-    print(report(args.frames, args.rounds, medians))
+    print(report(args.frames, rounds))
 
 
 if __name__ == "__main__":
