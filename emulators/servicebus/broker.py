@@ -7,6 +7,7 @@ Every method runs on the broker's one event-loop thread; ``counts()`` may be rea
 from __future__ import annotations
 
 import heapq
+import itertools
 import threading
 import time
 import uuid
@@ -58,7 +59,8 @@ class Entity:
     available: list[int] = field(default_factory=list)  # heap of sequence numbers
     scheduled: list[tuple[int, int]] = field(default_factory=list)  # heap of (visible, seq)
     expiring: list[tuple[int, int]] = field(default_factory=list)  # heap of (expires, seq)
-    duplicates: dict[str, int] = field(default_factory=dict)  # message-id -> seen at
+    #: message-id -> when it was seen, oldest first (the order tick() forgets them in)
+    duplicates: dict[str, int] = field(default_factory=dict)
 
     @property
     def max_delivery_count(self) -> int | None:
@@ -126,7 +128,9 @@ class Broker:
         oldest = self._clock() - max(
             (entity.config.duplicate_window_ms for entity in self._entities.values()), default=0
         )
-        for path, message_id, seen in self._store.load_duplicates(oldest):
+        for path, message_id, seen in sorted(
+            self._store.load_duplicates(oldest), key=lambda row: row[2]
+        ):
             if path.lower() in self._entities:
                 self._entities[path.lower()].duplicates[message_id] = seen
 
@@ -150,6 +154,7 @@ class Broker:
             rows.append((meta, _content(message)))
             seqs.append(meta.seq)
             if entity.config.requires_duplicate_detection and message.message_id is not None:
+                entity.duplicates.pop(message.message_id, None)  # seen again: now the newest
                 entity.duplicates[message.message_id] = now
                 seen.append((entity.path, message.message_id, now))
         with self._store.transaction():
@@ -262,7 +267,7 @@ class Broker:
         self, path: str, from_seq: int, count: int
     ) -> list[tuple[MessageMeta, MessageContent]]:
         entity = self.entity(path)
-        seqs = sorted(seq for seq in entity.messages if seq >= from_seq)[:count]
+        seqs = heapq.nsmallest(count, (seq for seq in entity.messages if seq >= from_seq))
         return [(entity.messages[seq], self._store.content(seq)) for seq in seqs]
 
     # --- settlement -------------------------------------------------------------------------
@@ -385,7 +390,7 @@ class Broker:
         dues = [self._lock_expiry[0][0]] if self._lock_expiry else []
         for entity in self._entities.values():
             dues.extend(due for due, _ in entity.scheduled[:1] + entity.expiring[:1])
-            if entity.duplicates:  # by the order they were seen in: close enough for a due
+            if entity.duplicates:  # the oldest first
                 seen = next(iter(entity.duplicates.values()))
                 dues.append(seen + entity.config.duplicate_window_ms)
         return min(dues, default=None)
@@ -432,7 +437,11 @@ class Broker:
 
     def _forget_duplicates(self, entity: Entity, now: int) -> None:
         window = entity.config.duplicate_window_ms
-        stale = [key for key, seen in entity.duplicates.items() if now - seen >= window]
+        stale = list(
+            itertools.takewhile(
+                lambda key: now - entity.duplicates[key] >= window, entity.duplicates
+            )
+        )  # the oldest first: the scan stops at the first one still remembered
         if not stale:
             return
         for key in stale:

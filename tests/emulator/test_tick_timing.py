@@ -13,6 +13,7 @@ from emulators.servicebus.config import EmulatorConfig, QueueConfig
 from emulators.servicebus.store import SqliteStore
 
 LOCK_MS = 30_000
+WINDOW_MS = 1_000
 
 
 class Clock:
@@ -23,9 +24,11 @@ class Clock:
         return self.ms
 
 
-def message(*, ttl_ms: int | None = None, scheduled_ms: int | None = None) -> IncomingMessage:
+def message(
+    *, ttl_ms: int | None = None, scheduled_ms: int | None = None, message_id: str | None = None
+) -> IncomingMessage:
     return IncomingMessage(
-        message_id=None,
+        message_id=message_id,
         ttl_ms=ttl_ms,
         priority=4,
         scheduled_enqueue_ms=scheduled_ms,
@@ -37,9 +40,13 @@ def message(*, ttl_ms: int | None = None, scheduled_ms: int | None = None) -> In
 
 
 def new_broker(tmp_path: Path, clock: Clock) -> Broker:
-    config = EmulatorConfig(
-        namespace="tests", queues=(QueueConfig(name="jobs", lock_duration_ms=LOCK_MS),)
+    queues = (
+        QueueConfig(name="jobs", lock_duration_ms=LOCK_MS),
+        QueueConfig(
+            name="events", requires_duplicate_detection=True, duplicate_window_ms=WINDOW_MS
+        ),
     )
+    config = EmulatorConfig(namespace="tests", queues=queues)
     return Broker(config, SqliteStore(tmp_path / "messages.sqlite3"), clock=clock)
 
 
@@ -91,3 +98,39 @@ def test_the_earliest_of_several_deadlines_is_the_one_due(tmp_path: Path) -> Non
     assert broker.take_due_added() == clock.ms + 400
     assert broker.take_due_added() is None  # taken once
     assert broker.tick()[1] == clock.ms + 400
+
+
+def test_message_ids_are_forgotten_oldest_first_once_their_window_has_passed(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    broker = new_broker(tmp_path, clock)
+    start = clock.ms
+    broker.send("events", [message(message_id="x")])
+    clock.ms += 600
+    broker.send("events", [message(message_id="y")])
+    assert broker.tick()[1] == start + WINDOW_MS  # x is due to be forgotten first
+
+    clock.ms = start + WINDOW_MS
+    assert broker.tick()[1] == start + 600 + WINDOW_MS  # y is next
+    assert list(broker.entity("events").duplicates) == ["y"]
+
+    assert broker.send("events", [message(message_id="x")]) != [0]  # a new message again
+    assert broker.send("events", [message(message_id="y")]) == [0]  # still a duplicate
+
+
+def test_an_id_sent_again_after_its_window_is_remembered_as_the_newest(tmp_path: Path) -> None:
+    clock = Clock()
+    broker = new_broker(tmp_path, clock)
+    broker.send("events", [message(message_id="x")])
+    clock.ms += 100
+    broker.send("events", [message(message_id="y")])
+    clock.ms += WINDOW_MS  # both windows passed, nothing forgotten yet (no tick)
+
+    assert broker.send("events", [message(message_id="x")]) != [0]
+    clock.ms += 200
+    broker.tick()
+
+    assert list(broker.entity("events").duplicates) == ["x"]  # y forgotten, x newer than it
+    assert broker.send("events", [message(message_id="x")]) == [0]
+    assert broker.send("events", [message(message_id="y")]) != [0]
