@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -247,23 +247,14 @@ def _render_seconds(connection_string: str, job_id: str) -> float:
     return sum(summary.usage.render_s for summary in chunks.chunk_summaries(job_id).values())
 
 
-def mean_run(runs: list[Run]) -> Run:
-    """One run of means: bare Blender's, from before and after a round's farm runs."""
+def combined_run(runs: list[Run], average: Callable[[Iterable[float]], float]) -> Run:
+    """One run of ``average``s (the mean of a round's two bare runs, the median of rounds):
+    wall times, first frames, and Blender's seconds per frame."""
     return Run(
         name=runs[0].name,
-        wall_s=statistics.fmean(run.wall_s for run in runs),
-        first_frame_s=statistics.fmean(run.first_frame_s for run in runs),
-        frame_seconds=[statistics.fmean(run.per_frame_s for run in runs)],
-    )
-
-
-def median_run(runs: list[Run]) -> Run:
-    """One run of medians: wall times, first frames, and Blender's seconds per frame."""
-    return Run(
-        name=runs[0].name,
-        wall_s=statistics.median(run.wall_s for run in runs),
-        first_frame_s=statistics.median(run.first_frame_s for run in runs),
-        frame_seconds=[statistics.median(run.per_frame_s for run in runs)],
+        wall_s=average(run.wall_s for run in runs),
+        first_frame_s=average(run.first_frame_s for run in runs),
+        frame_seconds=[average(run.per_frame_s for run in runs)],
         chunk_size=runs[0].chunk_size,
         note=runs[0].note,
     )
@@ -284,7 +275,10 @@ def paired(rounds: list[list[Run]], column: int) -> dict[str, float]:
 
 def report(frames: int, rounds: list[list[Run]]) -> str:
     """A table of medians (the ratios paired by round), then one JSON line."""
-    medians = [median_run([runs[column] for runs in rounds]) for column in range(len(rounds[0]))]
+    medians = [
+        combined_run([runs[column] for runs in rounds], statistics.median)
+        for column in range(len(rounds[0]))
+    ]
     lines = [
         f"{frames} frames of {EXAMPLE_BLEND.name} on {os.cpu_count()} cores, "
         f"medians of {len(rounds)} alternating rounds (ratios: the median of each round's own)",
@@ -340,7 +334,7 @@ def main(argv: list[str]) -> None:
                 for workers in counts
             ]
             bare_after = measure_bare(blend, args.frames, root / "bare")
-            runs = [mean_run([bare_before, bare_after]), *farms]
+            runs = [combined_run([bare_before, bare_after], statistics.fmean), *farms]
             bare_before = bare_after
             print(report(args.frames, [runs]).splitlines()[-1], flush=True)  # this round's
             rounds.append(runs)

@@ -19,20 +19,21 @@ def new_manifest(  # noqa: PLR0913 - keyword-only: each a field a test may set
     *,
     chunk_size: int | None = 2,
     job_id: str = JOB,
+    tenant: str = "acme",
     created_at: datetime = T0,
     blender: str = "5.3",
     saved_by: str = "5.3",
     label: JobLabel | None = None,
     **request: Any,
 ) -> JobManifest:
-    """A new manifest (not yet enqueued) of tenant ``acme``'s job; ``request`` adds fields of
-    the job's request."""
+    """A new manifest (not yet enqueued) of ``tenant``'s job; ``request`` adds fields of the
+    job's request (its ``scene_sha256`` too)."""
     spec = JobRequest.model_validate(
         {"scene_sha256": "d" * 64, "frames": frames, "chunk_size": chunk_size, **request}
     ).to_spec()
     return JobManifest.new(
         job_id=job_id,
-        tenant="acme",
+        tenant=tenant,
         spec=spec,
         created_at=created_at,
         fingerprint="f",

@@ -31,7 +31,7 @@ CBS_NODE = "$cbs"
 MANAGEMENT_SUFFIX = "/$management"
 LINK_CREDIT = 500  # credit granted to a client's sender; replenished as transfers arrive
 #: Locks, schedules and time-to-live are checked when the next of them is due, at most this
-#: often, and at least every IDLE_TICK_SECONDS (which also bounds how long a stop waits): an
+#: often, and at least every IDLE_TICK_SECONDS (a stop wakes the reactor itself): an
 #: idle emulator wakes 4 times a second, not 20, on the cores the farm's Blender renders on.
 TICK_SECONDS = 0.05
 IDLE_TICK_SECONDS = 0.25

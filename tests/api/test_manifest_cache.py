@@ -10,10 +10,10 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from renderfarm.jobs.manifest import JobManifest
-from renderfarm.jobs.spec import JobRequest
 from renderfarm.shared.circuit_breaker import CircuitBreaker
 from renderfarm_azure.manifest_store import BlobManifests
 from testbed.emulators import Azurite
+from tests.job_manifests import new_manifest
 
 
 @pytest.fixture
@@ -28,16 +28,13 @@ def store(container: ContainerClient) -> BlobManifests:
 
 
 def manifest() -> JobManifest:
-    spec = JobRequest.model_validate({"scene_sha256": "a" * 64, "frames": "1-10000"}).to_spec()
-    return JobManifest.new(
+    return new_manifest(
+        "1-10000",
+        chunk_size=None,
         job_id=uuid.uuid4().hex,
         tenant="studio",
-        spec=spec,
         created_at=datetime.now(UTC),
-        fingerprint="f",
-        blender="5.3",
-        scene_saved_by="5.3",
-        blender_pinned=False,
+        scene_sha256="a" * 64,
     )
 
 

@@ -54,6 +54,16 @@ def shared_settings(
     return settings_for(azurite, servicebus, **fields)
 
 
+def counter_store(
+    azurite: Azurite, name: str | None = None, **client_options: Any
+) -> tuple[TableClient, TableCounterStore]:
+    """A store that does not purge, over a table of its own (or ``name``), and its client."""
+    table = TableClient.from_connection_string(
+        azurite.table_connection_string, table_name=name or table_name(), **client_options
+    )
+    return table, TableCounterStore(table=table, purge=False)
+
+
 def fresh_window(room_s: float = 12.0) -> None:
     """Wait for the next minute when this one ends within ``room_s``: a test's requests must
     fall in one window (they are counted per key per minute)."""
@@ -160,10 +170,7 @@ def test_a_slow_table_costs_one_bounded_wait_then_the_api_fails_open(
 
 
 def test_concurrent_increments_lose_no_count(azurite: Azurite) -> None:
-    table = TableClient.from_connection_string(
-        azurite.table_connection_string, table_name=table_name()
-    )
-    store = TableCounterStore(table=table, purge=False)
+    table, store = counter_store(azurite)
     window = Window.at(time.time())
     counts: list[int] = []
     lock = threading.Lock()
@@ -197,12 +204,9 @@ def test_a_process_counts_again_with_one_request_while_no_other_instance_counted
     azurite: Azurite,
 ) -> None:
     methods: list[str] = []
-    table = TableClient.from_connection_string(
-        azurite.table_connection_string,
-        table_name=table_name(),
-        raw_response_hook=lambda response: methods.append(response.http_request.method),
+    _, store = counter_store(
+        azurite, raw_response_hook=lambda response: methods.append(response.http_request.method)
     )
-    store = TableCounterStore(table=table, purge=False)
     window = Window.at(time.time())
     assert store.increment(key="k", window=window) == 1
     methods.clear()
@@ -217,31 +221,20 @@ def test_a_count_after_another_instance_counted_reads_it_and_loses_none(
     azurite: Azurite,
 ) -> None:
     name = table_name()
-    first, second = (
-        TableCounterStore(
-            table=TableClient.from_connection_string(
-                azurite.table_connection_string, table_name=name
-            ),
-            purge=False,
-        )
-        for _ in range(2)
-    )
+    table, first = counter_store(azurite, name)
+    _, second = counter_store(azurite, name)
     window = Window.at(time.time())
 
     counts = [store.increment(key="k", window=window) for store in (first, second, first, first)]
 
     assert counts == [1, 2, 3, 4]
-    table = TableClient.from_connection_string(azurite.table_connection_string, table_name=name)
     assert table.get_entity(partition_key("k", window), row_key(window))["count"] == 4
     first.close()
     second.close()
 
 
 def test_a_counter_deleted_under_a_process_starts_again_from_one(azurite: Azurite) -> None:
-    table = TableClient.from_connection_string(
-        azurite.table_connection_string, table_name=table_name()
-    )
-    store = TableCounterStore(table=table, purge=False)
+    table, store = counter_store(azurite)
     window = Window.at(time.time())
     store.increment(key="k", window=window)
     table.delete_entity(partition_key("k", window), row_key(window))
@@ -251,10 +244,7 @@ def test_a_counter_deleted_under_a_process_starts_again_from_one(azurite: Azurit
 
 
 def test_old_days_are_purged_and_today_is_kept(azurite: Azurite) -> None:
-    table = TableClient.from_connection_string(
-        azurite.table_connection_string, table_name=table_name()
-    )
-    store = TableCounterStore(table=table, purge=False)
+    table, store = counter_store(azurite)
     today = Window.at(time.time())
     old = Window(start=today.start - 3 * 86_400)
     for key in ("a", "b"):

@@ -27,10 +27,10 @@ from containerapp_worker.errors import OutputWriteError
 from containerapp_worker.storage import WorkerStorage
 from renderfarm.chunks.logs import ChunkLog, LogFacts
 from renderfarm.jobs.manifest import JobManifest
-from renderfarm.jobs.spec import JobRequest
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.render_settings import RenderSettings
 from testbed.emulators import Azurite
+from tests.job_manifests import new_manifest
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -185,18 +185,12 @@ class Rig:
     cache: Path
 
     def job(self) -> JobManifest:
-        spec = JobRequest.model_validate(
-            {"scene_sha256": SCENE_SHA, "frames": "1-6", "chunk_size": 3}
-        ).to_spec()
-        manifest = JobManifest.new(
+        manifest = new_manifest(
+            chunk_size=3,
             job_id=uuid.uuid4().hex,
             tenant=TENANT,
-            spec=spec,
             created_at=datetime.now(UTC),
-            fingerprint="f",
-            blender="5.3",
-            scene_saved_by="5.3",
-            blender_pinned=False,
+            scene_sha256=SCENE_SHA,
         )
         assert self.storage.jobs.manifests.create_manifest(manifest)
         return manifest

@@ -27,10 +27,10 @@ from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.frame_thumbnails import FrameThumbnails, thumbnail_size
 from containerapp_worker.storage import WorkerStorage
 from renderfarm.jobs.manifest import JobManifest
-from renderfarm.jobs.spec import JobRequest
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.render_settings import RenderSettings
 from testbed.emulators import Azurite
+from tests.job_manifests import new_manifest
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -101,23 +101,14 @@ class Rig:
         self, blender: ImageBlender, previews: BlenderPreviews, *, output_format: str = "PNG"
     ) -> tuple[JobManifest, Verdict]:
         """A job of three frames in one chunk, rendered by one replica."""
-        spec = JobRequest.model_validate(
-            {
-                "scene_sha256": SCENE_SHA,
-                "frames": "1-3",
-                "chunk_size": 3,
-                "render": {"output_format": output_format},
-            }
-        ).to_spec()
-        manifest = JobManifest.new(
+        manifest = new_manifest(
+            "1-3",
+            chunk_size=3,
             job_id=uuid.uuid4().hex,
             tenant=TENANT,
-            spec=spec,
             created_at=datetime.now(UTC),
-            fingerprint="f",
-            blender="5.3",
-            scene_saved_by="5.3",
-            blender_pinned=False,
+            scene_sha256=SCENE_SHA,
+            render={"output_format": output_format},
         )
         assert self.storage.jobs.manifests.create_manifest(manifest)
         replica = ChunkRenderer(

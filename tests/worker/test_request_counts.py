@@ -32,10 +32,10 @@ from containerapp_worker.chunk_renderer import ChunkRenderer
 from containerapp_worker.storage import WorkerStorage
 from renderfarm.chunks.record import ChunkState
 from renderfarm.jobs.manifest import JobManifest
-from renderfarm.jobs.spec import JobRequest
 from renderfarm.shared import blob_layout as layout
 from renderfarm.shared.render_settings import RenderSettings
 from testbed.emulators import Azurite
+from tests.job_manifests import new_manifest
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -142,23 +142,14 @@ class Rig:
     ) -> JobManifest:
         """A job whose every frame but those of the ``missing`` chunks is in Blob (written
         directly, not rendered)."""
-        spec = JobRequest.model_validate(
-            {
-                "scene_sha256": SCENE_SHA,
-                "frames": f"1-{frame_count}",
-                "chunk_size": CHUNK_SIZE,
-                "render": render or {},
-            }
-        ).to_spec()
-        manifest = JobManifest.new(
+        manifest = new_manifest(
+            f"1-{frame_count}",
+            chunk_size=CHUNK_SIZE,
             job_id=uuid.uuid4().hex,
             tenant=TENANT,
-            spec=spec,
             created_at=datetime.now(UTC),
-            fingerprint="f",
-            blender="5.3",
-            scene_saved_by="5.3",
-            blender_pinned=False,
+            scene_sha256=SCENE_SHA,
+            render=render or {},
         )
         assert self.storage.jobs.manifests.create_manifest(manifest)
         frames = [
