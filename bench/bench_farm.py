@@ -48,7 +48,6 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_BLEND = REPO_ROOT / "examples" / "example.blend"
 CHILD = "--render-bare"
-POLL_S = 1.0  # the job's status, polled as the CLI's job follower does
 SETTLE_S = 3.0  # after the workers are ready, before the job: the services' start-up work ends
 JOB_TIMEOUT_S = 900
 
@@ -192,17 +191,24 @@ def _frames_written(logs: Path, job_id: str) -> list[float]:
     return sorted(times)
 
 
-def _wait_done(api: httpx.Client, job_id: str) -> dict[str, Any]:
-    """The job's status once it has ended, polled as the CLI's follower does."""
+def _wait_done(api: httpx.Client, job_id: str, *, api_key: str) -> dict[str, Any]:
+    """The job's status once it has ended, followed by the CLI's own follower
+    (renderfarm_client.job_follower: a read every second, or later where the farm asks)."""
+    from renderfarm_client.farm_api import FarmClient  # noqa: PLC0415 - the farm's imports, parent only
+    from renderfarm_client.job_follower import follow_job  # noqa: PLC0415
+
     deadline = time.monotonic() + JOB_TIMEOUT_S
-    while time.monotonic() < deadline:
-        status = api.get(f"/api/jobs/{job_id}", params={"frames_limit": 0}).json()
-        if status["state"] in {"completed", "failed", "cancelled"}:
-            if status["state"] != "completed":
-                raise RuntimeError(f"job {job_id} {status['state']}: {status.get('error')}")
-            return dict(status)
-        time.sleep(POLL_S)
-    raise RuntimeError(f"job {job_id} did not finish in {JOB_TIMEOUT_S} s")
+
+    def sleep(seconds: float) -> None:
+        if time.monotonic() + seconds > deadline:
+            raise RuntimeError(f"job {job_id} did not finish in {JOB_TIMEOUT_S} s")
+        time.sleep(seconds)
+
+    client = FarmClient(api_url=str(api.base_url).rstrip("/"), api_key=api_key)
+    progress = follow_job(client, job_id, downloader=None, on_update=lambda _: None, sleep=sleep)
+    if progress.state != "completed":
+        raise RuntimeError(f"job {job_id} {progress.state}: {progress.error}")
+    return dict(api.get(f"/api/jobs/{job_id}", params={"frames_limit": 0}).json())
 
 
 def measure_farm(
@@ -214,7 +220,7 @@ def measure_farm(
         with httpx.Client(base_url=endpoints.api_url, headers=headers, timeout=30) as api:
             submitted = time.time()  # the workers' log clock is this machine's
             job = _submit(api, blend, frames, chunk_size)
-            status = _wait_done(api, job["job_id"])
+            status = _wait_done(api, job["job_id"], api_key=endpoints.api_key)
         written = _frames_written(farm.layout.logs, job["job_id"])
         if len(written) != frames:
             raise RuntimeError(f"{len(written)} of {frames} frames logged as uploaded")

@@ -35,7 +35,7 @@ from containerapp_worker.project_cache import Project
 from containerapp_worker.storage import WorkerStorage
 from containerapp_worker.telemetry import frame_render_seconds, frame_upload_seconds, tracer
 from renderfarm.chunks import states as chunk_states
-from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.chunks.record import PROGRESS_EVERY_S, ChunkRecord, ChunkState
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.jobs.chunk_settlement import JobLedger, settle_chunk
 from renderfarm.jobs.lifecycle import LedgerContention
@@ -52,9 +52,8 @@ CANCEL_CHECK_S = 2.0
 #: How often, at most, it re-reads the manifest instead, in case a cancel's markers were cut
 #: short (1,000 replicas: about 17 reads/s of one manifest, far under its 500/s target).
 MANIFEST_CHECK_S = 60.0
-#: How often, at most, the chunk record is rewritten with frames uploaded since the last write;
-#: each write costs CPU that Blender, using every core, would rather have.
-PROGRESS_EVERY_S = 2.0
+# The record is rewritten at most every PROGRESS_EVERY_S (renderfarm.chunks.record): each write
+# costs CPU that Blender, on every core, would rather have.
 
 
 class Lifecycle(JobLedger, Protocol):

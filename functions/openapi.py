@@ -37,6 +37,16 @@ RATE_LIMIT_HEADERS = {
 }
 RETRY_AFTER = {"Retry-After": _header("seconds to wait before trying again", _integer(0))}
 LOCATION = {"Location": _header("the path of what was created", {"type": "string"})}
+#: On a status read of something not over yet: when to read it again (RFC 9110 Retry-After, as
+#: Azure's long-running operations send it on their status monitor).
+POLL_AFTER = {
+    "Retry-After": _header(
+        "while the job is not over: seconds before its status can change (read it again no "
+        "sooner); absent once it is over",
+        _integer(1),
+        required=False,
+    )
+}
 
 #: What every route behind an API key can answer: the key check (401), the body limit (413),
 #: the rate limit (429), a bug (500), a dependency that fails or is misconfigured (503).

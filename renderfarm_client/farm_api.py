@@ -241,17 +241,22 @@ class FarmClient:
         urls: dict[int, str] = {}
         offset: int | None = 0
         data: dict[str, Any] = {}
+        poll_after_s = 0.0
         while offset is not None:
             limit = _FRAMES_PAGE if with_frames else 0
-            data = self.http.call(
-                "GET",
+            data, poll_after_s = self.http.poll(
                 f"/api/jobs/{job_id}",
                 params={"frames_offset": offset, "frames_limit": limit},
                 job_id=job_id,
             )
             urls.update({int(item["frame"]): str(item["url"]) for item in data["frame_urls"]})
             offset = data.get("frame_urls_next_offset") if with_frames else None
-        return job_progress(data, urls)
+        return job_progress(data, urls, poll_after_s=poll_after_s)
+
+    def poll_job(self, job_id: str) -> tuple[dict[str, Any], float]:
+        """One read of the job's status without frame URLs, for a loop waiting on it: the JSON as
+        the API sends it, and the seconds the farm asks the loop to wait before the next read."""
+        return self.http.poll(f"/api/jobs/{job_id}", params={"frames_limit": 0}, job_id=job_id)
 
     def job_json(self, job_id: str, *, frames_limit: int | None = None) -> dict[str, Any]:
         """``GET /api/jobs/{id}``'s answer as the API sends it: its first page of frame URLs

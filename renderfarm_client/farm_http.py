@@ -13,20 +13,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from email.message import Message
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .farm_errors import (
-    FarmError,
-    FarmUnreachable,
-    KeyRefused,
-    RetryLater,
-    SceneTooLarge,
-    TransferCancelled,
-)
+from .farm_answers import Answer, answer_json, explain, retry_after_s
+from .farm_errors import FarmError, FarmUnreachable, TransferCancelled
 from .file_uploads import Progress
 
 REQUEST_TIMEOUT_S = 30.0
@@ -43,21 +35,11 @@ _MAX_RETRY_S = 2.0
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 UPLOAD_TIMEOUT_S = 600.0
 BLOCK_BYTES = 1024 * 1024
+#: The longest wait a status read's Retry-After may ask of a follower: a proxy's, or a
+#: misconfigured farm's, larger value does not stall it.
+MAX_POLL_AFTER_S = 30.0
 #: The connection dropped before or during the answer (the API or storage restarting).
 _DROPPED = (http.client.RemoteDisconnected, http.client.IncompleteRead, ConnectionError)
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Answer:
-    status: int
-    reason: str
-    headers: Message
-    body: bytes
-    path: str
-
-    @property
-    def is_success(self) -> bool:
-        return 200 <= self.status < 300
 
 
 class FarmHttp:
@@ -178,8 +160,28 @@ class FarmHttp:
             cancelled=cancelled,
         )
         if answer.is_success or problem_ok:
-            return _json(answer, self.api_url)
-        raise _explain(answer, self.api_url, job_id, has_key=bool(self._key))
+            return answer_json(answer, self.api_url)
+        raise explain(answer, self.api_url, job_id, has_key=bool(self._key))
+
+    def poll(
+        self, path: str, *, params: dict[str, Any], job_id: str
+    ) -> tuple[dict[str, Any], float]:
+        """A GET of something a loop follows (a job's status): its JSON, and the seconds the farm
+        asks the loop to wait before the next read (its Retry-After, at most MAX_POLL_AFTER_S;
+        0 when it says none, or says it in a form other than seconds)."""
+        answer = self._exchange(
+            "GET",
+            path,
+            auth=True,
+            headers={"Accept": "application/json"},
+            body=None,
+            params=params,
+            repeat=True,
+        )
+        if not answer.is_success:
+            raise explain(answer, self.api_url, job_id, has_key=bool(self._key))
+        asked_s = min(retry_after_s(answer.headers), MAX_POLL_AFTER_S)
+        return answer_json(answer, self.api_url), asked_s
 
     def get_versioned(
         self, path: str, *, params: dict[str, Any], etag: str | None, job_id: str
@@ -196,9 +198,9 @@ class FarmHttp:
         if answer.status == HTTPStatus.NOT_MODIFIED:
             return None, etag
         if answer.is_success:
-            return _json(answer, self.api_url), answer.headers.get("ETag")
+            return answer_json(answer, self.api_url), answer.headers.get("ETag")
         named = job_id if answer.status != 404 or b":job-not-found" in answer.body else None
-        raise _explain(answer, self.api_url, named, has_key=bool(self._key))
+        raise explain(answer, self.api_url, named, has_key=bool(self._key))
 
     def _exchange(  # noqa: PLR0913 - keyword-only: the request's parts and its retry
         self,
@@ -211,7 +213,7 @@ class FarmHttp:
         params: dict[str, Any] | None,
         repeat: bool,
         cancelled: threading.Event | None = None,
-    ) -> _Answer:
+    ) -> Answer:
         """One request and its answer, whatever its status; FarmError when none came."""
         if auth and self._key:
             headers = {**headers, "Authorization": f"Bearer {self._key}"}
@@ -244,7 +246,7 @@ class FarmHttp:
         body: bytes | None,
         repeat: bool,
         cancelled: threading.Event | None = None,
-    ) -> _Answer:
+    ) -> Answer:
         started = time.monotonic()
         deadline = started + (self._retry_for_s if repeat else 0.0)
         delay = _FIRST_RETRY_S
@@ -264,7 +266,7 @@ class FarmHttp:
                 self._answered = True
                 if answer.status not in _RETRY_STATUSES:
                     return answer
-                wait = max(delay, _retry_after(answer.headers))
+                wait = max(delay, retry_after_s(answer.headers))
                 if time.monotonic() + wait > deadline:
                     return answer
                 why = f"the farm answered {answer.status} {answer.reason}".rstrip()
@@ -275,12 +277,12 @@ class FarmHttp:
 
     def _request(
         self, method: str, path: str, *, headers: dict[str, str], body: bytes | None
-    ) -> _Answer:
+    ) -> Answer:
         url = self.api_url + path
         request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
-                return _Answer(
+                return Answer(
                     status=response.status,
                     reason=response.reason,
                     headers=response.headers,
@@ -289,7 +291,7 @@ class FarmHttp:
                 )
         except urllib.error.HTTPError as error:
             with error:
-                return _Answer(
+                return Answer(
                     status=error.code,
                     reason=str(error.reason),
                     headers=error.headers,
@@ -323,14 +325,6 @@ def _pause(seconds: float, cancelled: threading.Event | None, what: str) -> None
         raise TransferCancelled(what)
 
 
-def _retry_after(headers: Message) -> float:
-    """Retry-After in seconds (the API sends seconds, never an HTTP date)."""
-    try:
-        return max(0.0, float(headers.get("Retry-After", "0")))
-    except ValueError:
-        return 0.0
-
-
 def _blocks(
     file: BinaryIO, size: int, on_progress: Progress | None, cancelled: threading.Event | None
 ) -> Iterator[bytes]:
@@ -344,56 +338,3 @@ def _blocks(
         sent += len(block)
         if on_progress is not None:
             on_progress(sent, size)
-
-
-def _json(answer: _Answer, api_url: str) -> dict[str, Any]:
-    if answer.status == 204:  # No Content: a DELETE's answer
-        return {}
-    try:
-        data = json.loads(answer.body)
-    except ValueError:
-        raise FarmError(f"{api_url} answered something that is not the farm's API") from None
-    if not isinstance(data, dict):
-        raise FarmError(f"{api_url} answered something that is not the farm's API")
-    return data
-
-
-def _explain(answer: _Answer, api_url: str, job_id: str | None, *, has_key: bool) -> FarmError:
-    """The error for a problem+json answer, its message in one line."""
-    status = answer.status
-    if status == 401:
-        return KeyRefused(
-            f"the farm at {api_url} needs an API key: set RENDERFARM_API_KEY or --api-key"
-            if not has_key
-            else f"the farm at {api_url} refused the API key: check RENDERFARM_API_KEY",
-            api_url=api_url,
-            missing=not has_key,
-        )
-    # A 404 problem of the farm's own (a scene it lacks) explains itself, below.
-    if status == 404 and (job_id is not None or b"urn:renderfarm:problem:" not in answer.body):
-        return FarmError(
-            f"no job {job_id} on the farm at {api_url}"
-            if job_id is not None
-            else f"{api_url} has no renderfarm API at {answer.path}"
-        )
-    try:
-        problem = json.loads(answer.body)
-    except ValueError:
-        problem = {}
-    if not isinstance(problem, dict):
-        problem = {}
-    title = problem.get("title") or answer.reason or f"HTTP {status}"
-    detail = problem.get("detail")
-    errors = [e for e in problem.get("errors") or [] if isinstance(e, dict)]
-    fields = "; ".join(f"{e.get('field')}: {e.get('detail')}" for e in errors)
-    explanation = f"{title}: {fields or detail}" if (fields or detail) else title
-    retry = answer.headers.get("Retry-After")
-    size_refused = status == 413 or any(e.get("field") == "size" for e in errors)
-    if answer.path == "/api/scenes" and status in {413, 422} and size_refused:
-        return SceneTooLarge(explanation)
-    if status in {429, 503}:
-        suffix = f" (retry in {retry} s)" if retry else ""
-        return RetryLater(
-            explanation + suffix, retry_after_s=_retry_after(answer.headers) if retry else None
-        )
-    return FarmError(explanation)

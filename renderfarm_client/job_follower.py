@@ -50,7 +50,9 @@ def follow_job(  # noqa: PLR0913 - keyword-only: the callbacks and the clock tes
     poll_interval_s: float = POLL_INTERVAL_S,
     sleep: Callable[[float], None] = time.sleep,
 ) -> JobProgress:
-    """Poll until the job is over, downloading as frames appear; returns the last status."""
+    """Poll until the job is over, downloading as frames appear; returns the last status. A
+    read comes ``poll_interval_s`` after the last, or later where the farm asks (Retry-After:
+    its status changes no faster)."""
     while True:
         progress = client.status(job_id, with_frames=downloader is not None)
         if downloader is not None:
@@ -58,7 +60,7 @@ def follow_job(  # noqa: PLR0913 - keyword-only: the callbacks and the clock tes
         on_update(progress)
         if progress.is_over:
             return progress
-        sleep(poll_interval_s)
+        sleep(max(poll_interval_s, progress.poll_after_s))
 
 
 def describe_failure(progress: JobProgress) -> str:

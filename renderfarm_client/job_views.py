@@ -76,6 +76,9 @@ class JobProgress:
     quote: QuoteView | None = None
     #: Why its chunks wait without starting: ``budget`` (a spent monthly budget), or None.
     held: str | None = None
+    #: How long the farm asks a follower to wait before reading the status again (its
+    #: Retry-After); 0 when it asks nothing (the job is over, or an older farm).
+    poll_after_s: float = 0.0
 
     @property
     def is_over(self) -> bool:
@@ -152,7 +155,9 @@ def _cost(data: dict[str, Any] | None) -> CostView | None:
     )
 
 
-def job_progress(data: dict[str, Any], frame_urls: dict[int, str]) -> JobProgress:
+def job_progress(
+    data: dict[str, Any], frame_urls: dict[int, str], *, poll_after_s: float = 0.0
+) -> JobProgress:
     """``GET /api/jobs/{id}``'s answer (its last page), with every page's frame URLs."""
     blender = data.get("blender") or {}
     return JobProgress(
@@ -179,6 +184,7 @@ def job_progress(data: dict[str, Any], frame_urls: dict[int, str]) -> JobProgres
         scout_frames=tuple(int(frame) for frame in data.get("scout_frames") or ()),
         quote=quote_view(data.get("quote")),
         held=data.get("held"),
+        poll_after_s=poll_after_s,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -10,7 +11,7 @@ from pydantic import StringConstraints
 
 from functions.deps import CallerDep, TenantDep
 from functions.job_status import status_public
-from functions.openapi import LOCATION, answers, link
+from functions.openapi import LOCATION, POLL_AFTER, answers, link
 from functions.problems import Problem
 from functions.schemas import (
     JobAcceptedPublic,
@@ -188,12 +189,18 @@ def submit_job(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency
 @router.get(
     "/jobs/{job_id}",
     response_model=JobStatusPublic,
-    responses=answers(200, links={"CancelJob": _CANCEL_JOB}, errors={404: _NOT_FOUND, 422: None}),
+    responses=answers(
+        200,
+        headers=POLL_AFTER,
+        links={"CancelJob": _CANCEL_JOB},
+        errors={404: _NOT_FOUND, 422: None},
+    ),
 )
 def job_status(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency/query parameter
     *,
     job_id: JobId,
     request: Request,
+    response: Response,
     tenant: TenantDep,
     statuses: JobStatusDep,
     links: FrameLinksDep,
@@ -203,6 +210,8 @@ def job_status(  # noqa: PLR0913 - a FastAPI route: one parameter per dependency
     """State, counts, per-chunk state and read URLs of a page of the frames present."""
     request.state.job_id = job_id
     manifest, status = statuses.status(job_id, tenant=tenant)
+    if status.poll_after_s is not None:
+        response.headers["Retry-After"] = str(math.ceil(status.poll_after_s))
     return status_public(links, manifest, status, frames_offset, frames_limit)
 
 

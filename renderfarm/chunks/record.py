@@ -17,6 +17,10 @@ from typing import Any
 from renderfarm.chunks.usage import ChunkUsage
 from renderfarm.shared.frames import FrameSpecError, format_frames, parse_frames
 
+#: How often, at most, a rendering chunk's worker rewrites its record with the frames uploaded
+#: since its last write (and once more at the chunk's end): the pace at which a job's status can
+#: change, so a client reading it more often reads the same answer again.
+PROGRESS_EVERY_S = 2.0
 #: How much of Blender's output a record keeps.
 LOG_TAIL_MAX_CHARS = 4_000
 LAST_ERROR_MAX_CHARS = 1_000

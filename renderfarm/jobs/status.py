@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from renderfarm.chunks.chunking import Chunk
-from renderfarm.chunks.record import ChunkState, ChunkSummary
+from renderfarm.chunks.record import PROGRESS_EVERY_S, ChunkState, ChunkSummary
 from renderfarm.chunks.usage import ChunkUsage
 from renderfarm.jobs.manifest import EnqueueState, JobManifest
 from renderfarm.jobs.scouting import holds_the_rest, scout_chunks
@@ -85,6 +85,13 @@ class JobStatus:
         if self.state.is_terminal:
             return None
         return next((c.held for c in (*self.chunks, *self.scout_chunks) if c.held), None)
+
+    @property
+    def poll_after_s(self) -> float | None:
+        """How long a client following the job waits before its next read: its status changes
+        only as chunk records are rewritten, at most every ``PROGRESS_EVERY_S`` per chunk, so a
+        sooner read costs a request for the same answer. None once the job is over."""
+        return None if self.state.is_terminal else PROGRESS_EVERY_S
 
     @property
     def frames_waiting(self) -> int:

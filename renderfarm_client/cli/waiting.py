@@ -105,7 +105,7 @@ def wait_for_end(  # noqa: PLR0913 - keyword-only: the timeout and the clock tes
     farm); later, a farm that does not answer or sheds load is asked again at the next poll."""
     deadline = None if timeout_s is None else clock() + timeout_s
     tell = on_state or _tell_state
-    body = client.job_json(job_id, frames_limit=0)
+    body, asked_s = client.poll_job(job_id)
     seen = None
     delay = FIRST_POLL_S
     while body["state"] not in END_CODES:
@@ -115,10 +115,11 @@ def wait_for_end(  # noqa: PLR0913 - keyword-only: the timeout and the clock tes
         left = None if deadline is None else deadline - clock()
         if left is not None and left <= 0:
             break
-        sleep(delay if left is None else min(delay, left))
+        wait = max(delay, asked_s)  # no sooner than the farm's Retry-After asks
+        sleep(wait if left is None else min(wait, left))
         delay = min(delay * 1.5, MAX_POLL_S)
         try:
-            body = client.job_json(job_id, frames_limit=0)
+            body, asked_s = client.poll_job(job_id)
         except (FarmUnreachable, RetryLater) as error:
             stderr.print(f"still waiting: {error}", soft_wrap=True, markup=False)
     # Read once more with the API's first page of frame URLs: what `status --json` prints.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -11,7 +12,7 @@ import httpx
 from azure.storage.blob import ContainerClient
 from fastapi.testclient import TestClient
 
-from renderfarm.chunks.record import ChunkRecord, ChunkState
+from renderfarm.chunks.record import PROGRESS_EVERY_S, ChunkRecord, ChunkState
 from renderfarm.jobs.chunk_messages import ChunkMessage
 from renderfarm.shared import blob_layout as layout
 from renderfarm_azure.chunk_records import update_chunk_record
@@ -197,6 +198,30 @@ def test_a_job_whose_frames_are_all_present_is_completed(
         10,
         None,
     )
+
+
+def test_a_status_read_asks_followers_to_wait_for_the_next_record_write_until_the_job_ends(
+    client: TestClient, scene: str, jobs_container: ContainerClient
+) -> None:
+    job_id = submit(client, scene, frames="1-2", chunk_size=2).json()["job_id"]
+    queued = client.get(f"/api/jobs/{job_id}", headers=auth())
+    write_rendering(jobs_container, job_id, 0, range(1, 2))
+    rendering = client.get(f"/api/jobs/{job_id}", headers=auth())
+    put_frames(jobs_container, job_id, range(1, 3))
+    write_record(
+        jobs_container,
+        ChunkRecord(job_id=job_id, chunk_index=0, state=ChunkState.DONE, attempts=1),
+    )
+    completed = client.get(f"/api/jobs/{job_id}", headers=auth())
+    assert [r.json()["state"] for r in (queued, rendering, completed)] == [
+        "queued",
+        "rendering",
+        "completed",
+    ]
+    # Records change no faster than their workers rewrite them: a sooner read is wasted.
+    asked = str(math.ceil(PROGRESS_EVERY_S))
+    assert queued.headers["Retry-After"] == rendering.headers["Retry-After"] == asked
+    assert "Retry-After" not in completed.headers
 
 
 def test_a_failed_chunk_fails_the_job_with_its_error(

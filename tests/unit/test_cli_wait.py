@@ -75,3 +75,12 @@ def test_the_wait_stops_at_its_timeout_and_reads_the_status_once_more() -> None:
     # Polls ask for no frame URLs; the last read is the API's default page, as `status --json`.
     assert all(request.query == {"frames_limit": ["0"]} for request in seen[:-1])
     assert seen[-1].query == {}
+
+
+def test_the_wait_reads_no_sooner_than_the_farm_asks() -> None:
+    asks = Reply(
+        body={"job_id": JOB, "state": "rendering", "frames_total": 1, "frames_done": 0},
+        headers={"Retry-After": "4"},
+    )
+    _, _, clock = waited([asks, asks, status("completed")], timeout_s=None)
+    assert clock.slept == [4.0, 4.0]  # not FIRST_POLL_S, then 1.5 s
