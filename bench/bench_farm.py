@@ -17,8 +17,9 @@ run more than rounds):
   ``make run`` does. Chunk sizes are the API's own plan unless ``--chunk-size`` is given.
 
 Besides wall times it prints Blender's own seconds per frame in each, so the cost of what runs
-beside the render is visible apart from the farm's fixed overhead. The last line is one JSON
-object with the medians.
+beside the render is visible apart from the farm's fixed overhead, and each farm process's CPU
+seconds from the job's submission to its last frame (bench/process_cpu.py): here the emulated
+Azure services share Blender's cores. The last line is one JSON object with the medians.
 
     .venv/bin/python -m bench.bench_farm [--frames 48] [--workers 1,2] [--rounds 3]
 """
@@ -38,12 +39,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.process_cpu import CpuSampler
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_BLEND = REPO_ROOT / "examples" / "example.blend"
@@ -60,10 +63,18 @@ class Run:
     frame_seconds: list[float]
     chunk_size: int | None = None
     note: str = ""
+    #: CPU seconds of each of the farm's processes from the job's submission to its last frame.
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def per_frame_s(self) -> float:
         return statistics.fmean(self.frame_seconds)
+
+    @property
+    def beside_workers_cpu_s(self) -> float:
+        """The CPU seconds of everything but the workers: the emulated Azure services, the API,
+        the consumers and this process (the follower and the autoscaler)."""
+        return sum(cpu for name, cpu in self.cpu_s.items() if not name.startswith("worker"))
 
 
 def render_bare(blend: Path, frames: int, out_dir: Path) -> dict[str, Any]:
@@ -217,7 +228,10 @@ def measure_farm(
     with local_farm(scratch, workers) as farm:
         endpoints = farm.endpoints
         headers = {"Authorization": f"Bearer {endpoints.api_key}"}
-        with httpx.Client(base_url=endpoints.api_url, headers=headers, timeout=30) as api:
+        with (
+            httpx.Client(base_url=endpoints.api_url, headers=headers, timeout=30) as api,
+            CpuSampler(lambda: _farm_processes(farm)) as cpu,
+        ):
             submitted = time.time()  # the workers' log clock is this machine's
             job = _submit(api, blend, frames, chunk_size)
             status = _wait_done(api, job["job_id"], api_key=endpoints.api_key)
@@ -235,7 +249,16 @@ def measure_farm(
         frame_seconds=[per_frame],
         chunk_size=int(job["chunk_size"]),
         note=chunking.get("reason", ""),
+        cpu_s=cpu.between(submitted, last),
     )
+
+
+def _farm_processes(farm: Any) -> dict[str, int]:
+    """The farm's processes by name: its services, its workers and this one."""
+    found = {health.name: health.pid for health in farm.service_health() if health.pid}
+    for running in farm.workers().values():
+        found.update({process.spec.name: process.pid for process in running})
+    return {**found, "bench": os.getpid()}
 
 
 def _render_seconds(connection_string: str, job_id: str) -> float:
@@ -263,6 +286,7 @@ def combined_run(runs: list[Run], average: Callable[[Iterable[float]], float]) -
         frame_seconds=[average(run.per_frame_s for run in runs)],
         chunk_size=runs[0].chunk_size,
         note=runs[0].note,
+        cpu_s={name: average(run.cpu_s.get(name, 0.0) for run in runs) for name in runs[0].cpu_s},
     )
 
 
@@ -276,7 +300,28 @@ def paired(rounds: list[list[Run]], column: int) -> dict[str, float]:
         "first_frame_over_bare_s": statistics.median(
             r[column].first_frame_s - r[0].first_frame_s for r in rounds
         ),
+        "beside_workers_cpu_share": statistics.median(_beside_share(r[column]) for r in rounds),
     }
+
+
+def _beside_share(run: Run) -> float:
+    """What ran beside the workers, as a share of every core's time over the job."""
+    return run.beside_workers_cpu_s / ((os.cpu_count() or 1) * run.wall_s)
+
+
+def cpu_line(run: Run) -> str:
+    """Where the CPU went during a farm's job, beside its workers' and theirs."""
+    beside = sorted(
+        ((cpu, name) for name, cpu in run.cpu_s.items() if not name.startswith("worker")),
+        reverse=True,
+    )
+    workers = sum(cpu for name, cpu in run.cpu_s.items() if name.startswith("worker"))
+    return (
+        f"  {run.name}, CPU-s from submission to last frame: beside the workers "
+        f"{run.beside_workers_cpu_s:.2f} ({_beside_share(run):.1%} of the cores' time: "
+        + ", ".join(f"{name} {cpu:.2f}" for cpu, name in beside)
+        + f"); workers {workers:.1f}"
+    )
 
 
 def report(frames: int, rounds: list[list[Run]]) -> str:
@@ -300,6 +345,7 @@ def report(frames: int, rounds: list[list[Run]]) -> str:
             f"{run.per_frame_s:8.3f} {against['frame_ratio']:6.2f}  {chunk}"
             + (f"  ({run.note})" if run.note else "")
         )
+    lines.extend(cpu_line(run) for run in medians[1:])
     summary = {
         "frames": frames,
         "rounds": len(rounds),
