@@ -21,7 +21,11 @@ beside the render is visible apart from the farm's fixed overhead, and each farm
 seconds from the job's submission to its last frame (bench/process_cpu.py): here the emulated
 Azure services share Blender's cores. The last line is one JSON object with the medians.
 
-    .venv/bin/python -m bench.bench_farm [--frames 48] [--workers 1,2] [--rounds 3]
+With ``--split-cores`` the emulated Azure services (and this process) run on the first core and
+Blender, the workers' and bare, on the others (bench/core_split.py): what the farm costs Blender
+as in Azure, where the services run elsewhere.
+
+    .venv/bin/python -m bench.bench_farm [--frames 48] [--workers 1,2] [--rounds 3] [--split-cores]
 """
 
 from __future__ import annotations
@@ -38,14 +42,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.core_split import CoreSplit, pin, this_process_on
+from bench.farm_report import Run, combined_run, report
 from bench.process_cpu import CpuSampler
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -55,36 +60,16 @@ SETTLE_S = 3.0  # after the workers are ready, before the job: the services' sta
 JOB_TIMEOUT_S = 900
 
 
-@dataclass(frozen=True, kw_only=True)
-class Run:
-    name: str
-    wall_s: float  # to the last frame on disk, or in Blob
-    first_frame_s: float
-    frame_seconds: list[float]
-    chunk_size: int | None = None
-    note: str = ""
-    #: CPU seconds of each of the farm's processes from the job's submission to its last frame.
-    cpu_s: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def per_frame_s(self) -> float:
-        return statistics.fmean(self.frame_seconds)
-
-    @property
-    def beside_workers_cpu_s(self) -> float:
-        """The CPU seconds of everything but the workers: the emulated Azure services, the API,
-        the consumers and this process (the follower and the autoscaler)."""
-        return sum(cpu for name, cpu in self.cpu_s.items() if not name.startswith("worker"))
-
-
-def render_bare(blend: Path, frames: int, out_dir: Path) -> dict[str, Any]:
+def render_bare(blend: Path, frames: int, out_dir: Path, cores: list[int]) -> dict[str, Any]:
     """The child's work: every frame in this process, each timed as the worker times it, and
-    the wall clock when the first and the last were on disk."""
+    the wall clock when the first and the last were on disk. On ``cores`` only, if any."""
+    if cores:  # before bpy loads: its thread pool sizes itself by them
+        os.sched_setaffinity(0, cores)
     sys.path.insert(0, str(REPO_ROOT))
     from containerapp_worker.blender_runner import BlenderRunner  # noqa: PLC0415 - loads bpy
     from renderfarm.shared.render_settings import RenderSettings  # noqa: PLC0415
 
-    runner = BlenderRunner()
+    runner = BlenderRunner(threads=len(cores))  # none given: 0, every core
     runner.open_scene(blend)
     runner.apply(RenderSettings())
     seconds, written = [], []
@@ -96,10 +81,12 @@ def render_bare(blend: Path, frames: int, out_dir: Path) -> dict[str, Any]:
     return {"seconds": seconds, "first_at": written[0], "last_at": written[-1]}
 
 
-def measure_bare(blend: Path, frames: int, scratch: Path) -> Run:
+def measure_bare(blend: Path, frames: int, scratch: Path, split: CoreSplit | None) -> Run:
+    cores = ",".join(str(core) for core in sorted(split.render)) if split else "-"
     started = time.time()  # the child's clock is this machine's: its times are comparable
+    child = [CHILD, str(blend), str(frames), str(scratch), cores]
     done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_farm", CHILD, str(blend), str(frames), str(scratch)],
+        [sys.executable, "-m", "bench.bench_farm", *child],
         check=True,
         capture_output=True,
         cwd=REPO_ROOT,
@@ -222,10 +209,34 @@ def _wait_done(api: httpx.Client, job_id: str, *, api_key: str) -> dict[str, Any
     return dict(api.get(f"/api/jobs/{job_id}", params={"frames_limit": 0}).json())
 
 
-def measure_farm(
-    blend: Path, frames: int, workers: int, chunk_size: int | None, scratch: Path
+@contextlib.contextmanager
+def _farm_on(scratch: Path, workers: int, split: CoreSplit | None) -> Iterator[Any]:
+    """The local farm; with ``split``, its processes start on the render cores (a worker's bpy
+    sizes its thread pool by the cores it starts on, as bare Blender's does) and then its
+    services, and this process, move to the services' cores."""
+    if split is None:
+        with local_farm(scratch, workers) as farm:
+            yield farm
+        return
+    with this_process_on(split.render), local_farm(scratch, workers) as farm:
+        for health in farm.service_health():
+            if health.pid:
+                pin(health.pid, split.services)
+        pin(os.getpid(), split.services)
+        yield farm
+
+
+def measure_farm(  # noqa: PLR0913 - the run's settings, named at every call
+    blend: Path,
+    frames: int,
+    workers: int,
+    *,
+    chunk_size: int | None,
+    scratch: Path,
+    split: CoreSplit | None,
 ) -> Run:
-    with local_farm(scratch, workers) as farm:
+    threads = max(1, len(split.render) // workers) if split else None
+    with _render_threads(threads), _farm_on(scratch, workers, split) as farm:
         endpoints = farm.endpoints
         headers = {"Authorization": f"Bearer {endpoints.api_key}"}
         with (
@@ -253,6 +264,19 @@ def measure_farm(
     )
 
 
+@contextlib.contextmanager
+def _render_threads(threads: int | None) -> Iterator[None]:
+    """The workers' render threads, where given (the local farm reads our environment)."""
+    if threads is None:
+        yield
+        return
+    os.environ["RENDERFARM_RENDER_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        del os.environ["RENDERFARM_RENDER_THREADS"]
+
+
 def _farm_processes(farm: Any) -> dict[str, int]:
     """The farm's processes by name: its services, its workers and this one."""
     found = {health.name: health.pid for health in farm.service_health() if health.pid}
@@ -276,96 +300,11 @@ def _render_seconds(connection_string: str, job_id: str) -> float:
     return sum(summary.usage.render_s for summary in chunks.chunk_summaries(job_id).values())
 
 
-def combined_run(runs: list[Run], average: Callable[[Iterable[float]], float]) -> Run:
-    """One run of ``average``s (the mean of a round's two bare runs, the median of rounds):
-    wall times, first frames, and Blender's seconds per frame."""
-    return Run(
-        name=runs[0].name,
-        wall_s=average(run.wall_s for run in runs),
-        first_frame_s=average(run.first_frame_s for run in runs),
-        frame_seconds=[average(run.per_frame_s for run in runs)],
-        chunk_size=runs[0].chunk_size,
-        note=runs[0].note,
-        cpu_s={name: average(run.cpu_s.get(name, 0.0) for run in runs) for name in runs[0].cpu_s},
-    )
-
-
-def paired(rounds: list[list[Run]], column: int) -> dict[str, float]:
-    """The farm in ``column`` against the same round's bare Blender, as the median over rounds of
-    each round's own ratio (and difference): a round's two sides ran minutes apart, so pairing
-    them keeps the drift between rounds out of the figure."""
-    return {
-        "wall_ratio": statistics.median(r[column].wall_s / r[0].wall_s for r in rounds),
-        "frame_ratio": statistics.median(r[column].per_frame_s / r[0].per_frame_s for r in rounds),
-        "first_frame_over_bare_s": statistics.median(
-            r[column].first_frame_s - r[0].first_frame_s for r in rounds
-        ),
-        "beside_workers_cpu_share": statistics.median(_beside_share(r[column]) for r in rounds),
-    }
-
-
-def _beside_share(run: Run) -> float:
-    """What ran beside the workers, as a share of every core's time over the job."""
-    return run.beside_workers_cpu_s / ((os.cpu_count() or 1) * run.wall_s)
-
-
-def cpu_line(run: Run) -> str:
-    """Where the CPU went during a farm's job, beside its workers' and theirs."""
-    beside = sorted(
-        ((cpu, name) for name, cpu in run.cpu_s.items() if not name.startswith("worker")),
-        reverse=True,
-    )
-    workers = sum(cpu for name, cpu in run.cpu_s.items() if name.startswith("worker"))
-    return (
-        f"  {run.name}, CPU-s from submission to last frame: beside the workers "
-        f"{run.beside_workers_cpu_s:.2f} ({_beside_share(run):.1%} of the cores' time: "
-        + ", ".join(f"{name} {cpu:.2f}" for cpu, name in beside)
-        + f"); workers {workers:.1f}"
-    )
-
-
-def report(frames: int, rounds: list[list[Run]]) -> str:
-    """A table of medians (the ratios paired by round), then one JSON line."""
-    medians = [
-        combined_run([runs[column] for runs in rounds], statistics.median)
-        for column in range(len(rounds[0]))
-    ]
-    lines = [
-        f"{frames} frames of {EXAMPLE_BLEND.name} on {os.cpu_count()} cores, "
-        f"medians of {len(rounds)} alternating rounds (ratios: the median of each round's own)",
-        f"{'':<28} {'wall s':>8} {'ratio':>6} {'first s':>8} {'+s':>6} {'s/frame':>8} "
-        f"{'ratio':>6}  chunk",
-    ]
-    for column, run in enumerate(medians):
-        against = paired(rounds, column)
-        chunk = f"{run.chunk_size}" if run.chunk_size else "-"
-        lines.append(
-            f"{run.name:<28} {run.wall_s:8.1f} {against['wall_ratio']:6.3f} "
-            f"{run.first_frame_s:8.2f} {against['first_frame_over_bare_s']:+6.2f} "
-            f"{run.per_frame_s:8.3f} {against['frame_ratio']:6.2f}  {chunk}"
-            + (f"  ({run.note})" if run.note else "")
-        )
-    lines.extend(cpu_line(run) for run in medians[1:])
-    summary = {
-        "frames": frames,
-        "rounds": len(rounds),
-        "bare_wall_s": round(medians[0].wall_s, 2),
-        "bare_first_frame_s": round(medians[0].first_frame_s, 2),
-        **{
-            f"farm_{run.name.split()[1]}w": {
-                name: round(value, 3) for name, value in paired(rounds, column).items()
-            }
-            for column, run in enumerate(medians)
-            if column > 0
-        },
-    }
-    return "\n".join([*lines, json.dumps(summary)])
-
-
 def main(argv: list[str]) -> None:
     if argv and argv[0] == CHILD:
-        blend, frames, out_dir = argv[1:]
-        print(json.dumps(render_bare(Path(blend), int(frames), Path(out_dir))))
+        blend, frames, out_dir, cores = argv[1:]
+        on = [int(core) for core in cores.split(",")] if cores != "-" else []
+        print(json.dumps(render_bare(Path(blend), int(frames), Path(out_dir), on)))
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--frames", type=int, default=48)
@@ -373,24 +312,44 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--blend", type=Path, default=EXAMPLE_BLEND)
+    parser.add_argument(
+        "--split-cores",
+        action="store_true",
+        help="the emulated services on the first core, Blender (the workers' and bare) on the "
+        "others: what the farm costs Blender as in Azure, where the services run elsewhere",
+    )
     args = parser.parse_args(argv)
     counts = sorted({int(n) for n in args.workers.split(",")})
     blend = args.blend.resolve()
+    split = CoreSplit.of_this_machine() if args.split_cores else None
+    setup = (
+        f"on {os.cpu_count()} cores"
+        if split is None
+        else f"on cores {sorted(split.render)} (the services on {sorted(split.services)})"
+    )
     rounds: list[list[Run]] = []
     with tempfile.TemporaryDirectory(prefix="bench-farm-") as scratch:
-        bare_before = measure_bare(blend, args.frames, Path(scratch) / "bare-0")
+        bare_before = measure_bare(blend, args.frames, Path(scratch) / "bare-0", split)
         for number in range(args.rounds):
             root = Path(scratch) / f"round-{number}"
             farms = [
-                measure_farm(blend, args.frames, workers, args.chunk_size, root / f"farm-{workers}")
+                measure_farm(
+                    blend,
+                    args.frames,
+                    workers,
+                    chunk_size=args.chunk_size,
+                    scratch=root / f"farm-{workers}",
+                    split=split,
+                )
                 for workers in counts
             ]
-            bare_after = measure_bare(blend, args.frames, root / "bare")
+            bare_after = measure_bare(blend, args.frames, root / "bare", split)
             runs = [combined_run([bare_before, bare_after], statistics.fmean), *farms]
             bare_before = bare_after
-            print(report(args.frames, [runs]).splitlines()[-1], flush=True)  # this round's
+            this_round = report(args.frames, [runs], scene=blend.name, setup=setup)
+            print(this_round.splitlines()[-1], flush=True)
             rounds.append(runs)
-    print(report(args.frames, rounds))
+    print(report(args.frames, rounds, scene=blend.name, setup=setup))
 
 
 if __name__ == "__main__":
