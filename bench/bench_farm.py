@@ -73,12 +73,18 @@ def render_bare(blend: Path, frames: int, out_dir: Path, cores: list[int]) -> di
     runner.open_scene(blend)
     runner.apply(RenderSettings())
     seconds, written = [], []
+    opened_cpu_s = time.process_time()
     for frame in range(1, frames + 1):
         started = time.perf_counter()
         runner.render_frame(frame, out_dir / f"{frame:04d}.png")
         seconds.append(time.perf_counter() - started)
         written.append(time.time())
-    return {"seconds": seconds, "first_at": written[0], "last_at": written[-1]}
+    return {
+        "seconds": seconds,
+        "first_at": written[0],
+        "last_at": written[-1],
+        "frames_cpu_s": time.process_time() - opened_cpu_s,
+    }
 
 
 def measure_bare(blend: Path, frames: int, scratch: Path, split: CoreSplit | None) -> Run:
@@ -98,6 +104,7 @@ def measure_bare(blend: Path, frames: int, scratch: Path, split: CoreSplit | Non
         wall_s=times["last_at"] - started,
         first_frame_s=times["first_at"] - started,
         frame_seconds=times["seconds"],
+        blender_cpu_s=times["frames_cpu_s"],
     )
 
 
@@ -260,7 +267,8 @@ def measure_farm(  # noqa: PLR0913 - the run's settings, named at every call
         frame_seconds=[per_frame],
         chunk_size=int(job["chunk_size"]),
         note=chunking.get("reason", ""),
-        cpu_s=cpu.between(submitted, last),
+        cpu_s=(spent := cpu.between(submitted, last)),
+        blender_cpu_s=sum(seconds for name, seconds in spent.items() if name.startswith("worker")),
     )
 
 
@@ -345,9 +353,14 @@ def main(argv: list[str]) -> None:
             ]
             bare_after = measure_bare(blend, args.frames, root / "bare", split)
             runs = [combined_run([bare_before, bare_after], statistics.fmean), *farms]
+            this_round = json.loads(
+                report(args.frames, [runs], scene=blend.name, setup=setup).splitlines()[-1]
+            )
+            # How far the host's speed moved between the round's two bare runs: a round whose
+            # bare Blender drifted far says more about the host than about the farm.
+            this_round["bare_drift"] = round(bare_after.wall_s / bare_before.wall_s - 1, 3)
+            print(json.dumps(this_round), flush=True)
             bare_before = bare_after
-            this_round = report(args.frames, [runs], scene=blend.name, setup=setup)
-            print(this_round.splitlines()[-1], flush=True)
             rounds.append(runs)
     print(report(args.frames, rounds, scene=blend.name, setup=setup))
 

@@ -20,6 +20,9 @@ class Run:
     note: str = ""
     #: CPU seconds of each of the farm's processes from the job's submission to its last frame.
     cpu_s: dict[str, float] = field(default_factory=dict)
+    #: Blender's process's CPU seconds: bare's over its frames, the workers' from the job's
+    #: submission to its last frame (opening the scene and the uploads included).
+    blender_cpu_s: float = 0.0
 
     @property
     def per_frame_s(self) -> float:
@@ -43,6 +46,7 @@ def combined_run(runs: list[Run], average: Callable[[Iterable[float]], float]) -
         chunk_size=runs[0].chunk_size,
         note=runs[0].note,
         cpu_s={name: average(run.cpu_s.get(name, 0.0) for run in runs) for name in runs[0].cpu_s},
+        blender_cpu_s=average(run.blender_cpu_s for run in runs),
     )
 
 
@@ -57,6 +61,10 @@ def paired(rounds: list[list[Run]], column: int) -> dict[str, float]:
             r[column].first_frame_s - r[0].first_frame_s for r in rounds
         ),
         "beside_workers_cpu_share": statistics.median(_beside_share(r[column]) for r in rounds),
+        # Whether Blender needed more CPU in the worker than alone for the same frames.
+        "blender_cpu_ratio": statistics.median(
+            r[column].blender_cpu_s / r[0].blender_cpu_s for r in rounds
+        ),
     }
 
 
@@ -65,8 +73,9 @@ def _beside_share(run: Run) -> float:
     return run.beside_workers_cpu_s / ((os.cpu_count() or 1) * run.wall_s)
 
 
-def cpu_line(run: Run) -> str:
-    """Where the CPU went during a farm's job, beside its workers' and theirs."""
+def cpu_line(run: Run, bare: Run) -> str:
+    """Where the CPU went during a farm's job, beside its workers' and theirs (and bare
+    Blender's on the same frames)."""
     beside = sorted(
         ((cpu, name) for name, cpu in run.cpu_s.items() if not name.startswith("worker")),
         reverse=True,
@@ -76,7 +85,7 @@ def cpu_line(run: Run) -> str:
         f"  {run.name}, CPU-s from submission to last frame: beside the workers "
         f"{run.beside_workers_cpu_s:.2f} ({_beside_share(run):.1%} of the cores' time: "
         + ", ".join(f"{name} {cpu:.2f}" for cpu, name in beside)
-        + f"); workers {workers:.1f}"
+        + f"); workers {workers:.1f} (bare Blender, its frames alone: {bare.blender_cpu_s:.1f})"
     )
 
 
@@ -101,7 +110,7 @@ def report(frames: int, rounds: list[list[Run]], *, scene: str, setup: str) -> s
             f"{run.per_frame_s:8.3f} {against['frame_ratio']:6.2f}  {chunk}"
             + (f"  ({run.note})" if run.note else "")
         )
-    lines.extend(cpu_line(run) for run in medians[1:])
+    lines.extend(cpu_line(run, medians[0]) for run in medians[1:])
     summary = {
         "frames": frames,
         "rounds": len(rounds),
