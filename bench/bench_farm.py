@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -196,9 +196,12 @@ def _frames_written(logs: Path, job_id: str) -> list[float]:
     return sorted(times)
 
 
-def _wait_done(api: httpx.Client, job_id: str, *, api_key: str) -> dict[str, Any]:
+def _wait_done(
+    api: httpx.Client, job_id: str, *, api_key: str, on_read: Callable[[], None] = lambda: None
+) -> dict[str, Any]:
     """The job's status once it has ended, followed by the CLI's own follower
-    (renderfarm_client.job_follower: a read every second, or later where the farm asks)."""
+    (renderfarm_client.job_follower: a read every second, or later where the farm asks);
+    ``on_read`` runs after each read."""
     from renderfarm_client.farm_api import FarmClient  # noqa: PLC0415 - the farm's imports, parent only
     from renderfarm_client.job_follower import follow_job  # noqa: PLC0415
 
@@ -210,7 +213,9 @@ def _wait_done(api: httpx.Client, job_id: str, *, api_key: str) -> dict[str, Any
         time.sleep(seconds)
 
     client = FarmClient(api_url=str(api.base_url).rstrip("/"), api_key=api_key)
-    progress = follow_job(client, job_id, downloader=None, on_update=lambda _: None, sleep=sleep)
+    progress = follow_job(
+        client, job_id, downloader=None, on_update=lambda _: on_read(), sleep=sleep
+    )
     if progress.state != "completed":
         raise RuntimeError(f"job {job_id} {progress.state}: {progress.error}")
     return dict(api.get(f"/api/jobs/{job_id}", params={"frames_limit": 0}).json())
@@ -248,11 +253,13 @@ def measure_farm(  # noqa: PLR0913 - the run's settings, named at every call
         headers = {"Authorization": f"Bearer {endpoints.api_key}"}
         with (
             httpx.Client(base_url=endpoints.api_url, headers=headers, timeout=30) as api,
+            # Sampled as the follower reads, so no thread of ours wakes beside Blender: the span
+            # ends at the first read after the last frame (up to a follower's 2 s later).
             CpuSampler(lambda: _farm_processes(farm)) as cpu,
         ):
             submitted = time.time()  # the workers' log clock is this machine's
             job = _submit(api, blend, frames, chunk_size)
-            status = _wait_done(api, job["job_id"], api_key=endpoints.api_key)
+            status = _wait_done(api, job["job_id"], api_key=endpoints.api_key, on_read=cpu.sample)
         written = _frames_written(farm.layout.logs, job["job_id"])
         if len(written) != frames:
             raise RuntimeError(f"{len(written)} of {frames} frames logged as uploaded")

@@ -1,9 +1,10 @@
 """The CPU seconds each process of a set spent over a span of wall time, from ``/proc`` (Linux).
 
-A thread samples every process's CPU time a few times a second, so that the span can be chosen
-after the fact: a farm's job is known to have ended only after its last frame, and by then the
-farm has gone on to the job's previews. Reading a dozen ``/proc/<pid>/stat`` files costs well
-under a millisecond a sample.
+Samples are taken when asked (``sample()``), or by a thread every ``every_s``, and the span is
+chosen after the fact: a farm's job is known to have ended only after its last frame. Reading a
+dozen ``/proc/<pid>/stat`` files costs well under a millisecond, but a thread that wakes four
+times a second beside Blender measurably slows it (bench_farm went from 1.10 to 1.20 of bare
+Blender with one): bench_farm samples when its follower wakes anyway.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 class CpuSampler:
-    """Samples ``processes()`` (name -> pid) every ``every_s`` seconds while in its ``with``."""
+    """Samples ``processes()`` (name -> pid) on entry, on exit, when asked, and every
+    ``every_s`` seconds (None: no thread) while in its ``with``."""
 
     def __init__(
         self,
         processes: Callable[[], Mapping[str, int]],
-        every_s: float = 0.25,
+        every_s: float | None = None,
         clock: Callable[[], float] = time.time,
         read: Callable[[int], float | None] = cpu_seconds,
     ):
@@ -49,7 +51,8 @@ class CpuSampler:
 
     def __enter__(self) -> CpuSampler:
         self.sample()
-        self._thread.start()
+        if self._every_s is not None:
+            self._thread.start()
         return self
 
     def __exit__(
@@ -59,9 +62,12 @@ class CpuSampler:
         trace: TracebackType | None,
     ) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.sample()
 
     def _run(self) -> None:
+        assert self._every_s is not None, "started only with a period"
         while not self._stop.wait(self._every_s):
             self.sample()
 
