@@ -251,12 +251,11 @@ def measure_farm(  # noqa: PLR0913 - the run's settings, named at every call
     with _render_threads(threads), _farm_on(scratch, workers, split) as farm:
         endpoints = farm.endpoints
         headers = {"Authorization": f"Bearer {endpoints.api_key}"}
-        with (
-            httpx.Client(base_url=endpoints.api_url, headers=headers, timeout=30) as api,
-            # Sampled as the follower reads, so no thread of ours wakes beside Blender: the span
-            # ends at the first read after the last frame (up to a follower's 2 s later).
-            CpuSampler(lambda: _farm_processes(farm)) as cpu,
-        ):
+        # Sampled as the follower reads, so no thread of ours wakes beside Blender: the span ends
+        # at the first read after the last frame (up to a follower's 2 s later).
+        cpu = CpuSampler(lambda: _farm_processes(farm))
+        with httpx.Client(base_url=endpoints.api_url, headers=headers, timeout=30) as api:
+            cpu.sample()
             submitted = time.time()  # the workers' log clock is this machine's
             job = _submit(api, blend, frames, chunk_size)
             status = _wait_done(api, job["job_id"], api_key=endpoints.api_key, on_read=cpu.sample)

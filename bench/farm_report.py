@@ -80,12 +80,12 @@ def cpu_line(run: Run, bare: Run) -> str:
         ((cpu, name) for name, cpu in run.cpu_s.items() if not name.startswith("worker")),
         reverse=True,
     )
-    workers = sum(cpu for name, cpu in run.cpu_s.items() if name.startswith("worker"))
     return (
         f"  {run.name}, CPU-s from submission to last frame: beside the workers "
         f"{run.beside_workers_cpu_s:.2f} ({_beside_share(run):.1%} of the cores' time: "
         + ", ".join(f"{name} {cpu:.2f}" for cpu, name in beside)
-        + f"); workers {workers:.1f} (bare Blender, its frames alone: {bare.blender_cpu_s:.1f})"
+        + f"); workers {run.blender_cpu_s:.1f} (bare Blender, its frames alone: "
+        f"{bare.blender_cpu_s:.1f})"
     )
 
 

@@ -1,20 +1,18 @@
 """The CPU seconds each process of a set spent over a span of wall time, from ``/proc`` (Linux).
 
-Samples are taken when asked (``sample()``), or by a thread every ``every_s``, and the span is
-chosen after the fact: a farm's job is known to have ended only after its last frame. Reading a
-dozen ``/proc/<pid>/stat`` files costs well under a millisecond, but a thread that wakes four
-times a second beside Blender measurably slows it (bench_farm went from 1.10 to 1.20 of bare
-Blender with one): bench_farm samples when its follower wakes anyway.
+Samples are taken when asked, and the span is chosen after the fact: a farm's job is known to
+have ended only after its last frame. No thread of its own takes them: reading a dozen
+``/proc/<pid>/stat`` files costs well under a millisecond, but a thread that woke four times a
+second beside Blender measurably slowed it (bench_farm went from 1.10 to 1.20 of bare Blender
+with one), so bench_farm samples when its follower wakes anyway.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
-from types import TracebackType
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
@@ -30,49 +28,22 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 class CpuSampler:
-    """Samples ``processes()`` (name -> pid) on entry, on exit, when asked, and every
-    ``every_s`` seconds (None: no thread) while in its ``with``."""
+    """Samples of ``processes()`` (name -> pid), each taken when ``sample()`` is called."""
 
     def __init__(
         self,
         processes: Callable[[], Mapping[str, int]],
-        every_s: float | None = None,
         clock: Callable[[], float] = time.time,
         read: Callable[[int], float | None] = cpu_seconds,
     ):
         self._processes = processes
         self._read = read
-        self._every_s = every_s
         self._clock = clock
         self._times: list[float] = []  # the clock (wall: time.time()) at each sample
         self._samples: list[dict[str, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
-
-    def __enter__(self) -> CpuSampler:
-        self.sample()
-        if self._every_s is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        self.sample()
-
-    def _run(self) -> None:
-        assert self._every_s is not None, "started only with a period"
-        while not self._stop.wait(self._every_s):
-            self.sample()
 
     def sample(self) -> None:
-        """One sample now (the thread takes one every ``every_s``)."""
+        """One sample now."""
         found = {name: self._read(pid) for name, pid in self._processes().items()}
         self._samples.append({name: cpu for name, cpu in found.items() if cpu is not None})
         self._times.append(self._clock())
